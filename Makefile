@@ -1,0 +1,95 @@
+# usher: usherd, the network-services daemon, and usher, its client.
+#
+#   make              build build/usherd and build/usher
+#   make run          build and run usherd in the foreground on its embedded default
+#   make test         build and run every test (SANITIZE=1: under ASan + UBSan)
+#   make install      PREFIX=/usr/local DESTDIR=
+#   make clean
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CPPFLAGS += -D_GNU_SOURCE -Isrc -MMD -MP
+LDFLAGS ?=
+LDLIBS  ?=
+
+BUILD := build
+ifeq ($(SANITIZE),1)
+BUILD := build/sanitize
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+CPPFLAGS += -DUSHER_VERSION='"$(VERSION)"'
+
+# Modules shared by the daemon and the client, then each program's own.
+COMMON_SRC := util log addr proto
+DAEMON_SRC := ev sig conf listener service conn dgram builtin
+CLIENT_SRC := client
+
+COMMON_OBJ := $(COMMON_SRC:%=$(BUILD)/obj/%.o)
+DAEMON_OBJ := $(DAEMON_SRC:%=$(BUILD)/obj/%.o)
+CLIENT_OBJ := $(CLIENT_SRC:%=$(BUILD)/obj/%.o)
+
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+INTEG_TESTS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(wildcard tests/integration/[0-9]*.c))
+TEST_LIB_OBJ := $(BUILD)/obj/tests/t.o $(BUILD)/obj/tests/harness.o
+
+.PHONY: all run test unit integration install clean
+all: $(BUILD)/usherd $(BUILD)/usher
+
+$(BUILD)/usherd: $(BUILD)/obj/main.o $(DAEMON_OBJ) $(COMMON_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/usher: $(BUILD)/obj/usher.o $(CLIENT_OBJ) $(COMMON_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/obj/%.o: src/%.c | $(BUILD)/obj
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/tests/%.o: tests/%.c | $(BUILD)/obj/tests
+	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/tests/%.o: tests/lib/%.c | $(BUILD)/obj/tests
+	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -c -o $@ $<
+
+# Tests link what they use from an archive of every module but the two mains.
+$(BUILD)/libusher.a: $(DAEMON_OBJ) $(CLIENT_OBJ) $(COMMON_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+# (The filter drops the headers that the -MMD dependency files add to $^.)
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(TEST_LIB_OBJ) $(BUILD)/libusher.a | $(BUILD)/tests
+	$(CC) $(CPPFLAGS) -Itests -Itests/lib $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o %.a,$^) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/integration/%.c $(TEST_LIB_OBJ) $(BUILD)/libusher.a | $(BUILD)/tests
+	$(CC) $(CPPFLAGS) -Itests -Itests/lib $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o %.a,$^) $(LDLIBS)
+
+$(BUILD)/obj $(BUILD)/obj/tests $(BUILD)/tests:
+	mkdir -p $@
+
+run: $(BUILD)/usherd
+	$(BUILD)/usherd
+
+test: all $(UNIT_TESTS) $(INTEG_TESTS)
+	@USHER_BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh $(UNIT_TESTS) $(INTEG_TESTS)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/usher
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
+		$(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 755 $(BUILD)/usherd $(DESTDIR)$(PREFIX)/sbin/usherd
+	install -m 755 $(BUILD)/usher $(DESTDIR)$(PREFIX)/bin/usher
+	install -m 644 man/usherd.8 $(DESTDIR)$(PREFIX)/share/man/man8/usherd.8
+	install -m 644 man/usherd.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/usherd.conf.5
+	install -m 644 man/usher.1 $(DESTDIR)$(PREFIX)/share/man/man1/usher.1
+	install -m 644 contrib/usherd.conf.example $(DESTDIR)$(PREFIX)/share/doc/usher/
+
+clean:
+	rm -rf build
+
+-include $(wildcard $(BUILD)/obj/*.d $(BUILD)/obj/tests/*.d $(BUILD)/tests/*.d)

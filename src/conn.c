@@ -1,0 +1,454 @@
+/*
+ * conn: stream connections in the event loop (see conn.h).
+ *
+ * A connection's life: start (the builtin may answer at once), then rounds
+ * of read -> input -> flush; at the peer's EOF the builtin says whether to
+ * stay open.  When the builtin is finished, output is flushed, our side is
+ * shut down and the peer is drained until it closes or CONN_LINGER_MS pass
+ * ("lingering close"), so a peer that sent bytes we never read does not get
+ * a reset that could destroy the answer it has not read yet.
+ *
+ * Interest in the loop follows the state: read while nothing is pending,
+ * write while something is pending or a generator has more to give.
+ */
+#include "conn.h"
+
+#include "builtin.h"
+#include "log.h"
+#include "service.h"
+#include "util.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CONN_LINGER_MS 2000
+#define FILL_ROUNDS    4 /* generator flushes per writable event, for fairness */
+
+static char scratch[CONN_READ_MAX];
+static struct out out_buf;
+
+bool out_room_copy(const struct out *o, size_t n)
+{
+    return o->staged + n <= OUT_STAGE && o->niov < OUT_IOV;
+}
+
+bool out_room_ref(const struct out *o)
+{
+    return o->niov < OUT_IOV;
+}
+
+void out_copy(struct out *o, const void *p, size_t n)
+{
+    char *dst = o->stage + o->staged;
+    struct iovec *last = o->niov > 0 ? &o->iov[o->niov - 1] : NULL;
+
+    memcpy(dst, p, n);
+    o->staged += n;
+    o->bytes += n;
+    if (last != NULL && (char *)last->iov_base + last->iov_len == dst) {
+        last->iov_len += n;
+        return;
+    }
+    o->iov[o->niov].iov_base = dst;
+    o->iov[o->niov++].iov_len = n;
+}
+
+void out_ref(struct out *o, const void *p, size_t n)
+{
+    o->iov[o->niov].iov_base = (void *)p;
+    o->iov[o->niov++].iov_len = n;
+    o->bytes += n;
+}
+
+static struct out *out_reset(void)
+{
+    out_buf.niov = 0;
+    out_buf.bytes = 0;
+    out_buf.staged = 0;
+    return &out_buf;
+}
+
+static const struct builtin *ops(const struct conn *c)
+{
+    return c->svc->builtin;
+}
+
+void conn_peer_text(int fd, const struct sockaddr_storage *peer, socklen_t peer_len, char *buf,
+                    size_t size)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+
+    if (peer->ss_family != AF_UNIX) {
+        if (addr_format_peer((const struct sockaddr *)peer, peer_len, buf, size) < 0)
+            snprintf(buf, size, "?");
+        return;
+    }
+    /* Unix peers are rarely bound to a name: who they are is in their credentials. */
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+        snprintf(buf, size, "pid:%ld,uid:%lu", (long)cred.pid, (unsigned long)cred.uid);
+    else
+        snprintf(buf, size, "unix");
+}
+
+void conn_log_line(const struct svc *svc, int kind, const char *peer, int64_t duration_ms,
+                   uint64_t in, uint64_t out, const char *end)
+{
+    log_info("service=%s proto=%s peer=%s duration_ms=%lld in=%llu out=%llu end=%s",
+             svc->conf->name, addr_kind_name(kind), peer, (long long)duration_ms,
+             (unsigned long long)in, (unsigned long long)out, end);
+}
+
+void conn_close(struct conn *c, const char *end)
+{
+    struct server *srv = c->srv;
+
+    if (log_enabled(LOG_LVL_INFO)) {
+        char peer[ADDR_TEXT_MAX];
+        conn_peer_text(c->fd, &c->peer, c->peer_len, peer, sizeof(peer));
+        conn_log_line(c->svc, c->kind, peer, now_ms() - c->started_ms, c->bytes_in, c->bytes_out,
+                      end);
+    }
+    ev_io_del(srv->loop, c->fd);
+    close_quietly(c->fd);
+    ev_timer_stop(srv->loop, &c->timer);
+    if (ops(c)->release != NULL)
+        ops(c)->release(c);
+    free(c->pending);
+    free(c->held);
+    server_conn_closed(srv, c);
+    free(c);
+}
+
+/* End the connection after an I/O error; returns -1 (it is gone). */
+static int fail(struct conn *c, int err)
+{
+    char end[48];
+
+    if (ops(c)->reset_is_normal && (err == ECONNRESET || err == EPIPE))
+        snprintf(end, sizeof(end), "closed");
+    else
+        snprintf(end, sizeof(end), "error:%s", errno_name(err));
+    conn_close(c, end);
+    return -1;
+}
+
+static void account(struct conn *c, bool in, size_t n)
+{
+    c->last_io_ms = ev_now(c->srv->loop);
+    if (in) {
+        c->bytes_in += n;
+        c->svc->stats.bytes_in += n;
+    } else {
+        c->bytes_out += n;
+        c->svc->stats.bytes_out += n;
+    }
+}
+
+/* Keep what the socket did not take; the connection stops reading until it drains. */
+static int keep_pending(struct conn *c, const struct out *o, size_t written)
+{
+    size_t rest = o->bytes - written;
+    char *p;
+
+    p = malloc(rest);
+    if (p == NULL)
+        return fail(c, ENOMEM);
+    c->pending = p;
+    c->pending_off = 0;
+    c->pending_len = rest;
+    for (int i = 0; i < o->niov; i++) {
+        size_t len = o->iov[i].iov_len;
+        if (written >= len) {
+            written -= len;
+            continue;
+        }
+        memcpy(p, (char *)o->iov[i].iov_base + written, len - written);
+        p += len - written;
+        written = 0;
+    }
+    return 0;
+}
+
+/* Send the round's output.  Returns 0, or -1 if the connection is gone. */
+static int flush(struct conn *c, struct out *o)
+{
+    ssize_t n;
+
+    if (o->bytes == 0)
+        return 0;
+    do
+        n = writev(c->fd, o->iov, o->niov);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        if (errno != EAGAIN)
+            return fail(c, errno);
+        n = 0;
+    }
+    if (n > 0)
+        account(c, false, (size_t)n);
+    if ((size_t)n == o->bytes)
+        return 0;
+    return keep_pending(c, o, (size_t)n);
+}
+
+/* Input left over when output backed up, answered once the output drains. */
+static int hold(struct conn *c, const char *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    c->held = malloc(n);
+    if (c->held == NULL)
+        return fail(c, ENOMEM);
+    memcpy(c->held, p, n);
+    c->held_len = n;
+    return 0;
+}
+
+static void start_linger(struct conn *c)
+{
+    int64_t idle = c->svc->conf->idle_timeout_ms;
+
+    if (shutdown(c->fd, SHUT_WR) < 0 && errno != ENOTCONN) {
+        fail(c, errno);
+        return;
+    }
+    c->lingering = true;
+    if (ev_timer_start(c->srv->loop, &c->timer,
+                       idle > 0 && idle < CONN_LINGER_MS ? idle : CONN_LINGER_MS) < 0)
+        conn_close(c, "closed");
+}
+
+/* If the builtin is done and the output is out, move on to closing.  -1 if closed. */
+static int check_finished(struct conn *c)
+{
+    if (!c->finishing || c->lingering || c->pending_len > 0)
+        return 0;
+    if (c->peer_eof) {
+        conn_close(c, "closed");
+        return -1;
+    }
+    start_linger(c);
+    return c->lingering ? 0 : -1;
+}
+
+void conn_finish(struct conn *c)
+{
+    c->finishing = true;
+}
+
+/* Feed input to the builtin, flushing as it answers.  -1 if the connection is gone. */
+static int process(struct conn *c, const char *p, size_t n)
+{
+    while (n > 0 && !c->finishing) {
+        struct out *o = out_reset();
+        size_t used = ops(c)->input(c, p, n, o);
+        if (used == 0 && o->bytes == 0)
+            return fail(c, ENOMEM); /* the builtin could not get memory */
+        p += used;
+        n -= used;
+        if (flush(c, o) < 0)
+            return -1;
+        if (c->pending_len > 0)
+            return hold(c, p, n);
+    }
+    return check_finished(c);
+}
+
+static int process_held(struct conn *c)
+{
+    char *held = c->held;
+    size_t n = c->held_len;
+    int rc;
+
+    c->held = NULL;
+    c->held_len = 0;
+    rc = process(c, held, n);
+    free(held);
+    return rc;
+}
+
+static int on_eof(struct conn *c)
+{
+    struct out *o;
+
+    c->peer_eof = true;
+    if (c->lingering) {
+        conn_close(c, "closed");
+        return -1;
+    }
+    if (c->finishing)
+        return check_finished(c);
+    o = out_reset();
+    if (!ops(c)->eof(c, o))
+        conn_finish(c);
+    if (flush(c, o) < 0)
+        return -1;
+    return check_finished(c);
+}
+
+static int on_readable(struct conn *c)
+{
+    ssize_t n;
+
+    do
+        n = read(c->fd, scratch, sizeof(scratch));
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return errno == EAGAIN ? 0 : fail(c, errno);
+    if (n == 0)
+        return on_eof(c);
+    account(c, true, (size_t)n);
+    if (c->lingering || c->finishing)
+        return 0; /* the answer is given; input is only drained */
+    return process(c, scratch, (size_t)n);
+}
+
+static int generate(struct conn *c)
+{
+    for (int i = 0; i < FILL_ROUNDS && c->pending_len == 0; i++) {
+        struct out *o = out_reset();
+        ops(c)->fill(c, o);
+        if (flush(c, o) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int on_writable(struct conn *c)
+{
+    if (c->pending_len > 0) {
+        ssize_t n;
+        do
+            n = write(c->fd, c->pending + c->pending_off, c->pending_len);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+            return errno == EAGAIN ? 0 : fail(c, errno);
+        account(c, false, (size_t)n);
+        c->pending_off += (size_t)n;
+        c->pending_len -= (size_t)n;
+        if (c->pending_len > 0)
+            return 0;
+        free(c->pending);
+        c->pending = NULL;
+        c->pending_off = 0;
+    }
+    if (c->finishing)
+        return check_finished(c);
+    if (c->held_len > 0 && process_held(c) < 0)
+        return -1;
+    if (ops(c)->fill != NULL && c->pending_len == 0 && !c->finishing)
+        return generate(c);
+    return 0;
+}
+
+static int update_interest(struct conn *c)
+{
+    unsigned events = 0;
+
+    if (c->pending_len > 0 || (ops(c)->fill != NULL && !c->finishing))
+        events |= EV_WRITE;
+    if (c->lingering || (!c->peer_eof && c->pending_len == 0 && c->held_len == 0))
+        events |= EV_READ;
+    if (ev_io_set(c->srv->loop, c->fd, events) < 0)
+        return fail(c, errno);
+    return 0;
+}
+
+static void on_io(struct ev_loop *loop, int fd, unsigned events, void *arg)
+{
+    struct conn *c = arg;
+
+    (void)loop, (void)fd;
+    if ((events & EV_WRITE) && on_writable(c) < 0)
+        return;
+    if ((events & EV_READ) && (c->lingering || (c->pending_len == 0 && c->held_len == 0)) &&
+        on_readable(c) < 0)
+        return;
+    update_interest(c);
+}
+
+static void on_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct conn *c = t->arg;
+    int64_t idle = c->svc->conf->idle_timeout_ms;
+    int64_t quiet = ev_now(loop) - c->last_io_ms;
+
+    if (c->lingering) {
+        conn_close(c, "closed");
+        return;
+    }
+    /* Activity pushed the deadline on: sleep for the rest of it. */
+    if (quiet < idle) {
+        if (ev_timer_start(loop, t, idle - quiet) < 0)
+            conn_close(c, "error:ENOMEM");
+        return;
+    }
+    conn_close(c, "timeout");
+}
+
+static void tune_socket(const struct conn *c)
+{
+    int on = 1;
+    int idle_s = (int)(c->svc->conf->keepalive_ms / 1000);
+
+    if (c->kind != ADDR_TCP)
+        return;
+    /* Replies go out as soon as they are written: no Nagle delay on answers. */
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+    if (idle_s > 0) {
+        setsockopt(c->fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+        setsockopt(c->fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle_s, sizeof(idle_s));
+    }
+}
+
+static struct conn *conn_new(struct server *srv, struct svc *svc, int fd, int kind,
+                             const struct sockaddr_storage *peer, socklen_t peer_len)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+
+    if (c == NULL)
+        return NULL;
+    c->srv = srv;
+    c->svc = svc;
+    c->fd = fd;
+    c->kind = kind;
+    memcpy(&c->peer, peer, peer_len);
+    c->peer_len = peer_len;
+    c->started_ms = now_ms();
+    c->last_io_ms = ev_now(srv->loop);
+    ev_timer_init(&c->timer, on_timer, c);
+    return c;
+}
+
+struct conn *conn_start(struct server *srv, struct svc *svc, int fd, int kind,
+                        const struct sockaddr_storage *peer, socklen_t peer_len)
+{
+    struct conn *c = conn_new(srv, svc, fd, kind, peer, peer_len);
+    struct out *o;
+
+    if (c == NULL || ev_io_add(srv->loop, fd, 0, on_io, c) < 0) {
+        log_warn("service=%s: unable to take a connection", svc->conf->name);
+        free(c);
+        close_quietly(fd);
+        return NULL;
+    }
+    server_conn_opened(srv, c);
+    tune_socket(c);
+    if (svc->conf->idle_timeout_ms > 0 &&
+        ev_timer_start(srv->loop, &c->timer, svc->conf->idle_timeout_ms) < 0) {
+        fail(c, ENOMEM);
+        return NULL;
+    }
+    o = out_reset();
+    if (ops(c)->start != NULL)
+        ops(c)->start(c, o);
+    if (flush(c, o) < 0 || check_finished(c) < 0 || update_interest(c) < 0)
+        return NULL;
+    return c;
+}

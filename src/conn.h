@@ -1,0 +1,112 @@
+/*
+ * conn: a stream connection served by a builtin in the event loop.
+ *
+ * Data flow: the loop reads into a shared scratch buffer and hands the
+ * bytes to the builtin's input function, which answers into a struct out:
+ * an iovec list over staged copies and over data it references (echo sends
+ * the input itself back).  The out is flushed with one writev.  Whatever
+ * the socket does not take is copied into the connection's pending buffer,
+ * and the connection stops reading until that drains (backpressure): the
+ * memory a connection holds is bounded by CONN_PENDING_MAX plus one read.
+ *
+ * An idle connection holds no buffer at all.
+ */
+#ifndef USHER_CONN_H
+#define USHER_CONN_H
+
+#include "ev.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+struct server;
+struct svc;
+
+#define CONN_READ_MAX    (64 * 1024) /* one read */
+#define OUT_IOV          32          /* references and copies per flush */
+#define OUT_STAGE        (16 * 1024) /* copied reply bytes per flush */
+#define CONN_PENDING_MAX (OUT_STAGE + CONN_READ_MAX + 64 * 1024)
+
+/* The reply being built in one round. */
+struct out {
+    struct iovec iov[OUT_IOV];
+    int niov;
+    size_t bytes;
+    size_t staged;
+    char stage[OUT_STAGE];
+};
+
+/* Is there room to copy `n` more bytes / add one more reference? */
+bool out_room_copy(const struct out *o, size_t n);
+bool out_room_ref(const struct out *o);
+/* Add bytes (check the room first).  out_ref's data must stay valid until the flush. */
+void out_copy(struct out *o, const void *p, size_t n);
+void out_ref(struct out *o, const void *p, size_t n);
+
+/* State of the line- and record-oriented builtins. */
+struct sum_state {
+    char *line; /* partial request line, allocated on first need */
+    size_t len;
+    bool discarding; /* after "line too long": drop up to the next newline */
+};
+
+struct sumbin_state {
+    unsigned char rec[16];
+    size_t len;
+};
+
+struct conn {
+    struct conn *prev, *next;
+    struct server *srv;
+    struct svc *svc;
+    int fd;
+    int kind; /* enum addr_kind */
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+    int64_t started_ms, last_io_ms;
+    uint64_t bytes_in, bytes_out;
+    struct ev_timer timer; /* idle timeout, then the lingering close */
+    char *pending;         /* output the socket has not taken yet */
+    size_t pending_off, pending_len;
+    char *held; /* input read but not yet answered (during backpressure) */
+    size_t held_len;
+    bool peer_eof;  /* the peer will send no more */
+    bool finishing; /* close once the output is flushed */
+    bool lingering; /* output done and shut down; draining the peer */
+    union {
+        struct sum_state sum;
+        struct sumbin_state sumbin;
+        unsigned chargen_line;
+    } st;
+};
+
+/*
+ * Serve the accepted stream socket `fd` for `svc`.  Takes `fd` (closed on
+ * failure).  Returns the connection, or NULL (the failure is logged).
+ */
+struct conn *conn_start(struct server *srv, struct svc *svc, int fd, int kind,
+                        const struct sockaddr_storage *peer, socklen_t peer_len);
+
+/* The builtin is done: close once the output has been flushed. */
+void conn_finish(struct conn *c);
+
+/* End now: log the connection's line with end=`end`, close and free it. */
+void conn_close(struct conn *c, const char *end);
+
+/*
+ * A peer for the log: "127.0.0.1:5432", "[::1]:5432", or for Unix peers
+ * (asked of the socket `fd`) "pid:N,uid:N".
+ */
+void conn_peer_text(int fd, const struct sockaddr_storage *peer, socklen_t peer_len, char *buf,
+                    size_t size);
+
+/*
+ * The per-connection log line, "service=S proto=P peer=PEER duration_ms=N
+ * in=N out=N end=END", also used for refusals that never became a conn.
+ */
+void conn_log_line(const struct svc *svc, int kind, const char *peer, int64_t duration_ms,
+                   uint64_t in, uint64_t out, const char *end);
+
+#endif

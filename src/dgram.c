@@ -1,0 +1,276 @@
+/*
+ * dgram: built-in services over datagram sockets (see dgram.h).
+ *
+ * The request buffers double as reply buffers: each builtin answers in
+ * place (echo leaves the bytes where they are), and the replies of a batch
+ * go out in one sendmmsg.
+ */
+#include "dgram.h"
+
+#include "builtin.h"
+#include "log.h"
+#include "service.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+
+#define DGRAM_BATCH 32
+#define DGRAM_MAX   65536
+
+union pktinfo_ctl {
+    char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo))];
+    struct cmsghdr align;
+};
+
+static char bufs[DGRAM_BATCH][DGRAM_MAX];
+static struct sockaddr_storage names[DGRAM_BATCH];
+static union pktinfo_ctl ctl_in[DGRAM_BATCH], ctl_out[DGRAM_BATCH];
+static struct iovec iov_in[DGRAM_BATCH], iov_out[DGRAM_BATCH];
+static struct mmsghdr msgs_in[DGRAM_BATCH], msgs_out[DGRAM_BATCH];
+static struct log_ratelimit dgram_warn_rl;
+
+int dgram_init(struct server *srv, char *err, size_t errlen)
+{
+    struct ifaddrs *ifs, *ifa;
+
+    (void)err, (void)errlen;
+    if (getifaddrs(&ifs) < 0) {
+        log_warn("unable to list network interfaces; only 255.255.255.255 counts as broadcast");
+        return 0;
+    }
+    for (ifa = ifs; ifa != NULL; ifa = ifa->ifa_next) {
+        struct in_addr *grown;
+        if (ifa->ifa_addr == NULL || ifa->ifa_addr->sa_family != AF_INET ||
+            !(ifa->ifa_flags & IFF_BROADCAST) || ifa->ifa_broadaddr == NULL)
+            continue;
+        grown = realloc(srv->broadcasts, (srv->nbroadcasts + 1) * sizeof(*grown));
+        if (grown == NULL)
+            break;
+        srv->broadcasts = grown;
+        srv->broadcasts[srv->nbroadcasts++] = ((struct sockaddr_in *)ifa->ifa_broadaddr)->sin_addr;
+    }
+    freeifaddrs(ifs);
+    return 0;
+}
+
+void dgram_free(struct server *srv)
+{
+    free(srv->broadcasts);
+    srv->broadcasts = NULL;
+    srv->nbroadcasts = 0;
+}
+
+static bool bad_ipv4(const struct server *srv, struct in_addr a)
+{
+    uint32_t h = ntohl(a.s_addr);
+
+    if (h == INADDR_ANY || h == INADDR_BROADCAST || IN_MULTICAST(h))
+        return true;
+    for (size_t i = 0; i < srv->nbroadcasts; i++)
+        if (srv->broadcasts[i].s_addr == a.s_addr)
+            return true;
+    return false;
+}
+
+/* Unspecified, multicast or broadcast: never an answer to or from those. */
+static bool bad_address(const struct server *srv, const struct sockaddr *sa)
+{
+    const struct in6_addr *a6;
+
+    if (sa->sa_family == AF_INET)
+        return bad_ipv4(srv, ((const struct sockaddr_in *)sa)->sin_addr);
+    if (sa->sa_family != AF_INET6)
+        return false;
+    a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(a6)) {
+        struct in_addr a4;
+        memcpy(&a4, &a6->s6_addr[12], 4);
+        return bad_ipv4(srv, a4);
+    }
+    return IN6_IS_ADDR_UNSPECIFIED(a6) || IN6_IS_ADDR_MULTICAST(a6);
+}
+
+bool dgram_may_answer(const struct server *srv, const struct sockaddr *src,
+                      const struct sockaddr *dst)
+{
+    uint16_t port;
+
+    if (src->sa_family == AF_UNIX)
+        return true;
+    port = addr_port(src);
+    if (port < 1024 || server_is_udp_builtin_port(srv, port))
+        return false;
+    if (bad_address(srv, src))
+        return false;
+    return dst == NULL || !bad_address(srv, dst);
+}
+
+/*
+ * Read the request's destination from its control data and prepare the
+ * reply's, so the reply leaves from the address the request came to.
+ * Returns the reply's control length (0 if none).
+ */
+static size_t reply_control(struct msghdr *in, union pktinfo_ctl *out, struct sockaddr_storage *dst,
+                            bool *have_dst)
+{
+    struct msghdr tmp = {.msg_control = out->buf, .msg_controllen = sizeof(out->buf)};
+    struct cmsghdr *cm, *reply = CMSG_FIRSTHDR(&tmp);
+
+    *have_dst = false;
+    memset(out, 0, sizeof(*out));
+    for (cm = CMSG_FIRSTHDR(in); cm != NULL; cm = CMSG_NXTHDR(in, cm)) {
+        if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
+            struct in_pktinfo pi, ro = {0};
+            struct sockaddr_in *d = (struct sockaddr_in *)dst;
+            memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+            memset(d, 0, sizeof(*d));
+            d->sin_family = AF_INET;
+            d->sin_addr = pi.ipi_addr;
+            *have_dst = true;
+            ro.ipi_spec_dst = pi.ipi_addr;
+            reply->cmsg_level = IPPROTO_IP;
+            reply->cmsg_type = IP_PKTINFO;
+            reply->cmsg_len = CMSG_LEN(sizeof(ro));
+            memcpy(CMSG_DATA(reply), &ro, sizeof(ro));
+            return CMSG_SPACE(sizeof(ro));
+        }
+        if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO) {
+            struct in6_pktinfo pi;
+            struct sockaddr_in6 *d = (struct sockaddr_in6 *)dst;
+            memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+            memset(d, 0, sizeof(*d));
+            d->sin6_family = AF_INET6;
+            d->sin6_addr = pi.ipi6_addr;
+            *have_dst = true;
+            reply->cmsg_level = IPPROTO_IPV6;
+            reply->cmsg_type = IPV6_PKTINFO;
+            reply->cmsg_len = CMSG_LEN(sizeof(pi));
+            memcpy(CMSG_DATA(reply), &pi, sizeof(pi));
+            return CMSG_SPACE(sizeof(pi));
+        }
+    }
+    return 0;
+}
+
+static void log_request(const struct bound *b, int i, size_t in, ssize_t out)
+{
+    char peer[ADDR_TEXT_MAX];
+
+    if (!log_enabled(LOG_LVL_DEBUG))
+        return;
+    if (addr_format_peer((struct sockaddr *)&names[i], msgs_in[i].msg_hdr.msg_namelen, peer,
+                         sizeof(peer)) < 0)
+        snprintf(peer, sizeof(peer), "?");
+    log_debug("service=%s proto=%s peer=%s in=%zu out=%zd", b->svc->conf->name,
+              addr_kind_name(b->l.kind), peer, in, out < 0 ? 0 : out);
+}
+
+/* Answer request i into the next reply slot; returns true if there is a reply. */
+static bool answer(struct bound *b, int i, struct mmsghdr *reply)
+{
+    struct svc *svc = b->svc;
+    struct msghdr *in = &msgs_in[i].msg_hdr;
+    size_t len = msgs_in[i].msg_len;
+    struct sockaddr_storage dst;
+    bool have_dst;
+    size_t ctl_len;
+    ssize_t n;
+
+    svc->stats.dgrams_in++;
+    svc->stats.bytes_in += len;
+    ctl_len = reply_control(in, &ctl_out[i], &dst, &have_dst);
+    if ((in->msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
+        in->msg_namelen <= offsetof(struct sockaddr_un, sun_path) ||
+        !dgram_may_answer(b->srv, (struct sockaddr *)&names[i],
+                          have_dst ? (struct sockaddr *)&dst : NULL)) {
+        svc->stats.dgrams_dropped++;
+        return false;
+    }
+    n = svc->builtin->datagram(svc, bufs[i], len, DGRAM_MAX);
+    log_request(b, i, len, n);
+    if (n < 0)
+        return false;
+    iov_out[i].iov_base = bufs[i];
+    iov_out[i].iov_len = (size_t)n;
+    memset(reply, 0, sizeof(*reply));
+    reply->msg_hdr.msg_name = &names[i];
+    reply->msg_hdr.msg_namelen = in->msg_namelen;
+    reply->msg_hdr.msg_iov = &iov_out[i];
+    reply->msg_hdr.msg_iovlen = 1;
+    reply->msg_hdr.msg_control = ctl_len ? ctl_out[i].buf : NULL;
+    reply->msg_hdr.msg_controllen = ctl_len;
+    return true;
+}
+
+static void send_replies(struct bound *b, int count)
+{
+    int off = 0;
+
+    while (off < count) {
+        int n = sendmmsg(b->l.fd, msgs_out + off, (unsigned)(count - off), MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN) {
+                /* The socket buffer is full: UDP may drop, and so do we. */
+                b->svc->stats.dgrams_dropped += (uint64_t)(count - off);
+                return;
+            }
+            /* This one reply failed (e.g. no route): skip it, send the rest. */
+            b->svc->stats.dgrams_dropped++;
+            off++;
+            continue;
+        }
+        for (int i = off; i < off + n; i++) {
+            b->svc->stats.dgrams_out++;
+            b->svc->stats.bytes_out += msgs_out[i].msg_len;
+        }
+        off += n;
+    }
+}
+
+static void prepare_batch(void)
+{
+    for (int i = 0; i < DGRAM_BATCH; i++) {
+        struct msghdr *h = &msgs_in[i].msg_hdr;
+        iov_in[i].iov_base = bufs[i];
+        iov_in[i].iov_len = DGRAM_MAX;
+        h->msg_name = &names[i];
+        h->msg_namelen = sizeof(names[i]);
+        h->msg_iov = &iov_in[i];
+        h->msg_iovlen = 1;
+        h->msg_control = ctl_in[i].buf;
+        h->msg_controllen = sizeof(ctl_in[i].buf);
+        h->msg_flags = 0;
+    }
+}
+
+void dgram_on_readable(struct ev_loop *loop, int fd, unsigned events, void *arg)
+{
+    struct bound *b = arg;
+    int n, replies = 0;
+
+    (void)loop, (void)events;
+    prepare_batch();
+    do
+        n = recvmmsg(fd, msgs_in, DGRAM_BATCH, MSG_DONTWAIT, NULL);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        unsigned long suppressed;
+        if (errno != EAGAIN && log_ratelimit(&dgram_warn_rl, now_ms(), &suppressed))
+            log_warn("service=%s: unable to receive on %s", b->svc->conf->name, b->l.name);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        if (answer(b, i, &msgs_out[replies]))
+            replies++;
+    send_replies(b, replies);
+}

@@ -1,0 +1,81 @@
+/*
+ * ev: the event loop.  Descriptor callbacks and millisecond timers over
+ * epoll, level-triggered.  No global loop: every call names its loop.
+ *
+ * Invariants:
+ *  - A callback runs only while its descriptor is registered with a
+ *    non-zero interest; deleting a descriptor inside any callback stops
+ *    further calls for it in the same round.
+ *  - Timers are owned by their callers (embedded in their structs); the
+ *    loop only links them into its heap.  A timer fires once per start.
+ *  - ev_now() is the time the current round began, so code in a round
+ *    agrees on "now" and does not call the clock per event.
+ */
+#ifndef USHER_EV_H
+#define USHER_EV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ev_loop;
+
+enum {
+    EV_READ = 1,
+    EV_WRITE = 2,
+};
+
+/* `events` says which of EV_READ / EV_WRITE are ready (errors count as both). */
+typedef void ev_io_fn(struct ev_loop *loop, int fd, unsigned events, void *arg);
+
+struct ev_timer;
+typedef void ev_timer_fn(struct ev_loop *loop, struct ev_timer *timer);
+
+struct ev_timer {
+    int64_t when; /* deadline, ev_now() scale */
+    size_t slot;  /* 1 + index in the heap; 0 when not running */
+    ev_timer_fn *fn;
+    void *arg;
+};
+
+/* A new loop, or NULL with errno. */
+struct ev_loop *ev_loop_new(void);
+void ev_loop_free(struct ev_loop *loop);
+
+/*
+ * Register `fd` with interest `events` (EV_READ|EV_WRITE, or 0 for none yet).
+ * Returns 0, or -1 with errno (ENOMEM, or epoll_ctl's).
+ */
+int ev_io_add(struct ev_loop *loop, int fd, unsigned events, ev_io_fn *fn, void *arg);
+
+/* Change the interest of a registered descriptor.  Returns 0 or -1 with errno. */
+int ev_io_set(struct ev_loop *loop, int fd, unsigned events);
+
+/* The current interest of a registered descriptor. */
+unsigned ev_io_events(struct ev_loop *loop, int fd);
+
+/* Forget `fd` (before closing it). */
+void ev_io_del(struct ev_loop *loop, int fd);
+
+void ev_timer_init(struct ev_timer *timer, ev_timer_fn *fn, void *arg);
+
+/* (Re)start `timer` to fire `after_ms` from ev_now().  Returns 0 or -1 (ENOMEM). */
+int ev_timer_start(struct ev_loop *loop, struct ev_timer *timer, int64_t after_ms);
+void ev_timer_stop(struct ev_loop *loop, struct ev_timer *timer);
+
+static inline bool ev_timer_active(const struct ev_timer *timer)
+{
+    return timer->slot != 0;
+}
+
+/* Milliseconds (monotonic) at the start of the current round. */
+int64_t ev_now(const struct ev_loop *loop);
+
+/* Run rounds until ev_break().  Returns 0, or -1 with errno if epoll fails. */
+int ev_run(struct ev_loop *loop);
+void ev_break(struct ev_loop *loop);
+
+/* The epoll descriptor, so a forked child can close it. */
+int ev_backend_fd(const struct ev_loop *loop);
+
+#endif

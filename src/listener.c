@@ -1,0 +1,209 @@
+/*
+ * listener: listening sockets (see listener.h).
+ */
+#include "listener.h"
+
+#include "util.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static int set_int_opt(int fd, int level, int name, int value)
+{
+    return setsockopt(fd, level, name, &value, sizeof(value));
+}
+
+static bool is_abstract(const struct sockaddr_un *sun)
+{
+    return sun->sun_path[0] == '\0';
+}
+
+/*
+ * A socket file already at `path`: replace it if nobody answers on it (a
+ * stale file from a process that died), refuse if someone does, and never
+ * remove anything that is not a socket.
+ */
+static int clear_stale_socket(const struct addr *addr, const char **reason)
+{
+    const struct sockaddr_un *sun = (const struct sockaddr_un *)&addr->ss;
+    struct stat st;
+    int fd, rc;
+
+    if (lstat(sun->sun_path, &st) < 0)
+        return errno == ENOENT ? 0 : -1;
+    if (!S_ISSOCK(st.st_mode)) {
+        *reason = "the file exists and is not a socket";
+        errno = EEXIST;
+        return -1;
+    }
+    fd = socket(AF_UNIX, addr_kind_socktype(addr->kind) | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    do
+        rc = connect(fd, (const struct sockaddr *)&addr->ss, addr->len);
+    while (rc < 0 && errno == EINTR);
+    close(fd);
+    if (rc == 0) {
+        *reason = "in use by another process";
+        errno = EADDRINUSE;
+        return -1;
+    }
+    if (errno != ECONNREFUSED)
+        return -1;
+    return unlink(sun->sun_path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+static int prepare_inet(int fd, const struct addr *addr, int family)
+{
+    if (addr->kind == ADDR_TCP && set_int_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1) < 0)
+        return -1;
+    if (family == AF_INET6 &&
+        set_int_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, addr->wildcard ? 0 : 1) < 0)
+        return -1;
+    if (addr->kind != ADDR_UDP)
+        return 0;
+    /* The destination of each datagram, to refuse broadcast and multicast. */
+    if (family == AF_INET6)
+        return set_int_opt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1);
+    return set_int_opt(fd, IPPROTO_IP, IP_PKTINFO, 1);
+}
+
+/* The socket for `addr`, falling back to IPv4 for "*" on a kernel without IPv6. */
+static int open_socket(const struct addr *addr, struct sockaddr_storage *ss, socklen_t *len)
+{
+    int type = addr_kind_socktype(addr->kind) | SOCK_NONBLOCK | SOCK_CLOEXEC;
+    int fd;
+
+    memcpy(ss, &addr->ss, addr->len);
+    *len = addr->len;
+    fd = socket(ss->ss_family, type, 0);
+    if (fd < 0 && addr->wildcard && errno == EAFNOSUPPORT) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+        uint16_t port = ((const struct sockaddr_in6 *)&addr->ss)->sin6_port;
+        memset(ss, 0, sizeof(*ss));
+        sin->sin_family = AF_INET;
+        sin->sin_port = port;
+        sin->sin_addr.s_addr = htonl(INADDR_ANY);
+        *len = sizeof(*sin);
+        fd = socket(AF_INET, type, 0);
+    }
+    return fd;
+}
+
+/* bind with the socket file's mode applied through the umask: no window
+ * in which the file exists with looser permissions. */
+static int bind_unix(int fd, const struct sockaddr_storage *ss, socklen_t len,
+                     const struct listener_perms *perms)
+{
+    const struct sockaddr_un *sun = (const struct sockaddr_un *)ss;
+    mode_t old = 0;
+    int rc;
+
+    if (perms->mode >= 0 && !is_abstract(sun))
+        old = umask((mode_t)(~perms->mode & 0777));
+    rc = bind(fd, (const struct sockaddr *)ss, len);
+    if (perms->mode >= 0 && !is_abstract(sun))
+        umask(old);
+    if (rc < 0 || is_abstract(sun))
+        return rc;
+    if ((perms->owner_set || perms->group_set) &&
+        chown(sun->sun_path, perms->owner_set ? perms->owner : (uid_t)-1,
+              perms->group_set ? perms->group : (gid_t)-1) < 0)
+        return -1;
+    return 0;
+}
+
+static int fail(struct listener *l, char *err, size_t errlen, const char *what, const char *text,
+                const char *reason)
+{
+    int saved = errno;
+
+    snprintf(err, errlen, "unable to %s %s: %s", what, text, reason ? reason : strerror(saved));
+    listener_close(l);
+    errno = saved;
+    return -1;
+}
+
+int listener_open(struct listener *l, const struct addr *addr, int backlog,
+                  const struct listener_perms *perms, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    char text[ADDR_TEXT_MAX];
+    bool is_unix = !addr_kind_is_inet(addr->kind);
+    const char *reason = NULL;
+    struct stat st;
+
+    memset(l, 0, sizeof(*l));
+    l->fd = -1;
+    l->kind = addr->kind;
+    if (addr_format(addr->kind, (const struct sockaddr *)&addr->ss, addr->len, text, sizeof(text)) <
+        0)
+        snprintf(text, sizeof(text), "(address)");
+    l->fd = open_socket(addr, &ss, &len);
+    if (l->fd < 0)
+        return fail(l, err, errlen, "create a socket for", text, NULL);
+    if (is_unix) {
+        const struct sockaddr_un *sun = (const struct sockaddr_un *)&ss;
+        if (!is_abstract(sun) && clear_stale_socket(addr, &reason) < 0)
+            return fail(l, err, errlen, "bind", text, reason);
+        if (bind_unix(l->fd, &ss, len, perms) < 0)
+            return fail(l, err, errlen, "bind", text, NULL);
+        if (!is_abstract(sun) && lstat(sun->sun_path, &st) == 0) {
+            l->owns_path = true;
+            l->path_dev = st.st_dev;
+            l->path_ino = st.st_ino;
+        }
+    } else {
+        if (prepare_inet(l->fd, addr, ss.ss_family) < 0)
+            return fail(l, err, errlen, "set socket options on", text, NULL);
+        if (bind(l->fd, (struct sockaddr *)&ss, len) < 0)
+            return fail(l, err, errlen, "bind", text, NULL);
+    }
+    if (addr_kind_socktype(addr->kind) == SOCK_STREAM && listen(l->fd, backlog) < 0)
+        return fail(l, err, errlen, "listen on", text, NULL);
+    l->bound_len = sizeof(l->bound);
+    if (getsockname(l->fd, (struct sockaddr *)&l->bound, &l->bound_len) < 0)
+        return fail(l, err, errlen, "read the bound address of", text, NULL);
+    if (addr_format(l->kind, (struct sockaddr *)&l->bound, l->bound_len, l->name, sizeof(l->name)) <
+        0)
+        str_copy(l->name, sizeof(l->name), text);
+    if (addr->wildcard && ss.ss_family == AF_INET6) {
+        /* Say "*", as the operator wrote: [::] here also takes IPv4. */
+        snprintf(l->name, sizeof(l->name), "%s://*:%u", addr_kind_name(l->kind),
+                 (unsigned)addr_port((struct sockaddr *)&l->bound));
+    }
+    return 0;
+}
+
+void listener_close(struct listener *l)
+{
+    struct sockaddr_un *sun = (struct sockaddr_un *)&l->bound;
+    struct stat st;
+
+    if (l->owns_path && lstat(sun->sun_path, &st) == 0 && st.st_dev == l->path_dev &&
+        st.st_ino == l->path_ino)
+        unlink(sun->sun_path);
+    l->owns_path = false;
+    close_quietly(l->fd);
+    l->fd = -1;
+}
+
+int listener_accept(struct listener *l, struct sockaddr_storage *peer, socklen_t *peer_len)
+{
+    int fd;
+
+    *peer_len = sizeof(*peer);
+    do
+        fd = accept4(l->fd, (struct sockaddr *)peer, peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    if (fd >= 0)
+        addr_unmap(peer, peer_len);
+    return fd;
+}

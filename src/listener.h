@@ -1,0 +1,53 @@
+/*
+ * listener: listening sockets.  socket/bind/listen with every descriptor
+ * non-blocking and close-on-exec, Unix socket files (stale ones replaced,
+ * permissions set at bind time, removed on close), and accept4.
+ */
+#ifndef USHER_LISTENER_H
+#define USHER_LISTENER_H
+
+#include "addr.h"
+
+#include <stdbool.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+struct listener {
+    int fd;
+    enum addr_kind kind;
+    struct sockaddr_storage bound; /* after bind: port 0 resolved */
+    socklen_t bound_len;
+    char name[ADDR_TEXT_MAX]; /* the bound address, e.g. "tcp://127.0.0.1:43567" */
+    /* A Unix socket file we created, removed on close if still ours. */
+    bool owns_path;
+    dev_t path_dev;
+    ino_t path_ino;
+};
+
+/* Unix socket file permissions; -1 / unset leave the defaults. */
+struct listener_perms {
+    int mode;
+    bool owner_set, group_set;
+    uid_t owner;
+    gid_t group;
+};
+
+/*
+ * Open, bind and (for streams) listen on `addr`.  A "*" address binds [::]
+ * for IPv4 and IPv6 together, or 0.0.0.0 where the kernel has no IPv6.
+ * Returns 0, or -1 with errno and a message naming the address in err.
+ */
+int listener_open(struct listener *l, const struct addr *addr, int backlog,
+                  const struct listener_perms *perms, char *err, size_t errlen);
+
+/* Close, and remove the socket file if it is still the one we made. */
+void listener_close(struct listener *l);
+
+/*
+ * accept4 a connection, non-blocking and close-on-exec, with the peer
+ * address unmapped (IPv4-mapped IPv6 as IPv4).  Returns the descriptor, or
+ * -1 with errno (EAGAIN when there is none).
+ */
+int listener_accept(struct listener *l, struct sockaddr_storage *peer, socklen_t *peer_len);
+
+#endif

@@ -1,0 +1,312 @@
+/*
+ * log: formatting the daemon's messages and sending them to stderr or
+ * syslog (see log.h).
+ *
+ * stderr lines are "PROG: [error: |warning: ]MESSAGE\n".  Lines longer than
+ * the buffer are cut and marked with "...".  A failed write is not retried.
+ */
+#include "log.h"
+
+#include "addr.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/un.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_LINE_MAX   2048
+#define LOG_REMOTE_MAX 1024 /* RFC 3164's limit for a packet */
+#define LOG_RETRY_MS   1000 /* reconnect attempts to a lost syslog, at most */
+
+static const char *log_prog = "usherd";
+static enum log_level log_threshold = LOG_LVL_INFO;
+
+static struct {
+    struct log_target target;
+    int facility;
+    int fd;
+    bool down;           /* unreachable: lines are being lost */
+    unsigned long lost;  /* since it went down */
+    int64_t last_try_ms; /* of a reconnect */
+} sink = {.target.kind = LOG_TO_STDERR, .facility = LOG_DAEMON, .fd = -1};
+
+void log_init(const char *prog)
+{
+    log_prog = prog;
+}
+
+void log_set_level(enum log_level level)
+{
+    log_threshold = level;
+}
+
+bool log_enabled(enum log_level level)
+{
+    return level <= log_threshold;
+}
+
+int log_target_parse(const char *text, struct log_target *out, char *err, size_t errlen)
+{
+    const char *rest;
+    struct addr_spec spec;
+    struct addr a;
+
+    memset(out, 0, sizeof(*out));
+    str_copy(out->text, sizeof(out->text), text);
+    if (strcmp(text, "stderr") == 0)
+        return 0;
+    if (strcmp(text, "syslog") == 0)
+        rest = "unix:" LOG_DEFAULT_SYSLOG;
+    else if (strncmp(text, "syslog:", 7) == 0)
+        rest = text + 7;
+    else
+        goto bad;
+    out->kind = LOG_TO_SYSLOG;
+    if (addr_parse(rest, &spec, err, errlen) < 0)
+        return -1;
+    if (spec.kind != ADDR_UNIX && spec.kind != ADDR_UDP)
+        goto bad;
+    if (spec.kind == ADDR_UNIX)
+        spec.kind = ADDR_UNIXGRAM; /* syslog sockets take datagrams */
+    if (addr_resolve(&spec, false, &a, 1, err, errlen) < 0)
+        return -1;
+    out->remote = spec.kind == ADDR_UDP;
+    memcpy(&out->addr, &a.ss, a.len);
+    out->addrlen = a.len;
+    return 0;
+bad:
+    snprintf(err, errlen,
+             "'%s' is not a log target (stderr, syslog, syslog:unix:PATH, syslog:udp://HOST:PORT)",
+             text);
+    return -1;
+}
+
+bool log_target_equal(const struct log_target *a, const struct log_target *b)
+{
+    return a->kind == b->kind && a->addrlen == b->addrlen &&
+           memcmp(&a->addr, &b->addr, a->addrlen) == 0;
+}
+
+int log_facility_parse(const char *name)
+{
+    static const struct {
+        const char *name;
+        int code;
+    } facilities[] = {
+        {"kern", LOG_KERN},     {"user", LOG_USER},         {"mail", LOG_MAIL},
+        {"daemon", LOG_DAEMON}, {"auth", LOG_AUTH},         {"syslog", LOG_SYSLOG},
+        {"lpr", LOG_LPR},       {"news", LOG_NEWS},         {"uucp", LOG_UUCP},
+        {"cron", LOG_CRON},     {"authpriv", LOG_AUTHPRIV}, {"ftp", LOG_FTP},
+        {"local0", LOG_LOCAL0}, {"local1", LOG_LOCAL1},     {"local2", LOG_LOCAL2},
+        {"local3", LOG_LOCAL3}, {"local4", LOG_LOCAL4},     {"local5", LOG_LOCAL5},
+        {"local6", LOG_LOCAL6}, {"local7", LOG_LOCAL7},
+    };
+
+    for (size_t i = 0; i < ARRAY_LEN(facilities); i++)
+        if (strcmp(name, facilities[i].name) == 0)
+            return facilities[i].code;
+    return -1;
+}
+
+static int sink_connect(void)
+{
+    int fd = socket(sink.target.addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return -1;
+    if (connect(fd, (struct sockaddr *)&sink.target.addr, sink.target.addrlen) < 0) {
+        close_quietly(fd);
+        return -1;
+    }
+    sink.fd = fd;
+    return 0;
+}
+
+void log_close(void)
+{
+    close_quietly(sink.fd);
+    sink.fd = -1;
+}
+
+int log_use(const struct log_target *target, int facility)
+{
+    log_close();
+    sink.target = *target;
+    sink.facility = facility;
+    sink.down = false;
+    sink.lost = 0;
+    if (target->kind == LOG_TO_STDERR)
+        return 0;
+    if (sink_connect() < 0) {
+        sink.down = true;
+        sink.last_try_ms = now_ms();
+        return -1;
+    }
+    return 0;
+}
+
+static void write_stderr(const char *line, size_t len)
+{
+    /* One attempt: a blocked or broken stderr must not stop the service. */
+    if (write(STDERR_FILENO, line, len) < 0)
+        return;
+}
+
+/* The target is gone: say so once, on stderr, which is all we have left. */
+static void note_down(int err)
+{
+    char line[512];
+    int n;
+
+    if (sink.down)
+        return;
+    sink.down = true;
+    sink.lost = 0;
+    sink.last_try_ms = now_ms();
+    n = snprintf(line, sizeof(line),
+                 "%s: warning: log target %s unreachable: %s; messages are lost until it is back\n",
+                 log_prog, sink.target.text, strerror(err));
+    write_stderr(line, n > 0 && (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+static bool try_send(const char *msg, size_t len)
+{
+    if (sink.fd < 0 && sink_connect() < 0)
+        return false;
+    if (send(sink.fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+        return true;
+    /* The syslog daemon restarted: its socket is new, ours points nowhere. */
+    if (errno == ECONNREFUSED || errno == ENOTCONN || errno == EDESTADDRREQ) {
+        log_close();
+        if (sink_connect() == 0 && send(sink.fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+            return true;
+    }
+    return false;
+}
+
+/* Format and send one syslog message; false with errno if it was not sent. */
+static bool send_syslog(enum log_level level, const char *text)
+{
+    static const int severity[] = {
+        [LOG_LVL_ERR] = LOG_ERR,
+        [LOG_LVL_WARN] = LOG_WARNING,
+        [LOG_LVL_INFO] = LOG_INFO,
+        [LOG_LVL_DEBUG] = LOG_DEBUG,
+    };
+    char msg[LOG_LINE_MAX + 320], stamp[32], host[256] = "";
+    time_t now = time(NULL);
+    struct tm tm;
+    size_t len;
+    int n;
+
+    localtime_r(&now, &tm);
+    strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
+    if (sink.target.remote && gethostname(host, sizeof(host)) < 0)
+        host[0] = '\0';
+    host[sizeof(host) - 1] = '\0';
+    n = snprintf(msg, sizeof(msg), "<%d>%s %s%s%s[%ld]: %s", sink.facility | severity[level], stamp,
+                 host, host[0] ? " " : "", log_prog, (long)getpid(), text);
+    len = n < 0 ? 0 : (size_t)n >= sizeof(msg) ? sizeof(msg) - 1 : (size_t)n;
+    if (sink.target.remote && len > LOG_REMOTE_MAX)
+        len = LOG_REMOTE_MAX;
+    return try_send(msg, len);
+}
+
+static void to_syslog(enum log_level level, const char *text)
+{
+    if (sink.down) {
+        char note[256];
+        /* After an outage, retry at most once a second, not on every line. */
+        if (now_ms() - sink.last_try_ms < LOG_RETRY_MS) {
+            sink.lost++;
+            return;
+        }
+        sink.last_try_ms = now_ms();
+        snprintf(note, sizeof(note), "warning: log target %s reachable again; %lu lines were lost",
+                 sink.target.text, sink.lost);
+        if (!send_syslog(LOG_LVL_WARN, note)) {
+            sink.lost++;
+            return;
+        }
+        sink.down = false;
+        sink.lost = 0;
+    }
+    if (send_syslog(level, text))
+        return;
+    /* A full socket buffer is a burst, not an outage: lose the line quietly. */
+    if (errno == EAGAIN || errno == ENOBUFS)
+        return;
+    note_down(errno);
+    sink.lost++;
+}
+
+static void log_emit(enum log_level level, int err, const char *fmt, va_list ap)
+{
+    static const char *const tags[] = {
+        [LOG_LVL_ERR] = "error: ",
+        [LOG_LVL_WARN] = "warning: ",
+        [LOG_LVL_INFO] = "",
+        [LOG_LVL_DEBUG] = "debug: ",
+    };
+    char line[LOG_LINE_MAX];
+    size_t start, len;
+    int n;
+
+    n = snprintf(line, sizeof(line), "%s: %s", log_prog, tags[level]);
+    start = n < 0 ? 0 : (size_t)n;
+    len = start;
+    n = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
+    len += n < 0 ? 0 : (size_t)n;
+    if (err != 0 && len < sizeof(line))
+        len += (size_t)snprintf(line + len, sizeof(line) - len, ": %s", strerror(err));
+    if (len > sizeof(line) - 2) {
+        len = sizeof(line) - 5;
+        memcpy(line + len, "...", 3);
+        len += 3;
+    }
+    if (sink.target.kind == LOG_TO_SYSLOG) {
+        line[len] = '\0';
+        to_syslog(level, line + start - strlen(tags[level]));
+        return;
+    }
+    line[len++] = '\n';
+    write_stderr(line, len);
+}
+
+#define LOG_FN(name, level, with_errno)                                                            \
+    void name(const char *fmt, ...)                                                                \
+    {                                                                                              \
+        int saved = errno;                                                                         \
+        va_list ap;                                                                                \
+        if (!log_enabled(level))                                                                   \
+            return;                                                                                \
+        va_start(ap, fmt);                                                                         \
+        log_emit(level, with_errno ? saved : 0, fmt, ap);                                          \
+        va_end(ap);                                                                                \
+        errno = saved;                                                                             \
+    }
+
+LOG_FN(log_err, LOG_LVL_ERR, 1)
+LOG_FN(log_errx, LOG_LVL_ERR, 0)
+LOG_FN(log_warn, LOG_LVL_WARN, 1)
+LOG_FN(log_warnx, LOG_LVL_WARN, 0)
+LOG_FN(log_info, LOG_LVL_INFO, 0)
+LOG_FN(log_debug, LOG_LVL_DEBUG, 0)
+
+bool log_ratelimit(struct log_ratelimit *rl, int64_t now_ms, unsigned long *suppressed)
+{
+    if (rl->last_ms != 0 && now_ms - rl->last_ms < 1000) {
+        rl->suppressed++;
+        return false;
+    }
+    *suppressed = rl->suppressed;
+    rl->suppressed = 0;
+    rl->last_ms = now_ms;
+    return true;
+}

@@ -1,0 +1,97 @@
+/*
+ * log: the daemon's messages, to stderr or to syslog.
+ *
+ * One line per call, sent with a single write or datagram so lines from
+ * several processes never interleave.  Levels: errors and warnings always;
+ * info (start-up, per-connection lines) unless quiet; debug with -v.
+ *
+ * Syslog messages follow RFC 3164: "<PRI>Mmm dd hh:mm:ss usherd[PID]: text"
+ * to a local socket (/dev/log or another path), with the host name after
+ * the timestamp when sent to a remote collector over UDP.  The socket is
+ * non-blocking: a slow, full or missing syslog daemon loses messages but
+ * never holds up the service.  Losing the target is reported once on
+ * stderr; finding it again is reported with the count of lost lines.
+ *
+ * Nothing here ever exits.
+ */
+#ifndef USHER_LOG_H
+#define USHER_LOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+enum log_level {
+    LOG_LVL_ERR,
+    LOG_LVL_WARN,
+    LOG_LVL_INFO,
+    LOG_LVL_DEBUG,
+};
+
+enum log_kind {
+    LOG_TO_STDERR,
+    LOG_TO_SYSLOG,
+};
+
+/* Where messages go, as parsed from "stderr", "syslog", "syslog:unix:PATH"
+ * or "syslog:udp://HOST:PORT". */
+struct log_target {
+    enum log_kind kind;
+    bool remote; /* UDP: the message carries our host name */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    char text[192]; /* as written */
+};
+
+#define LOG_DEFAULT_SYSLOG "/dev/log"
+
+/* Log to stderr with `prog` as the prefix ("usherd: ..."), at info level. */
+void log_init(const char *prog);
+
+/* Messages above `level` are dropped. */
+void log_set_level(enum log_level level);
+bool log_enabled(enum log_level level);
+
+/*
+ * Parse a target.  Host names are resolved here.  Returns 0, or -1 with a
+ * message in err.
+ */
+int log_target_parse(const char *text, struct log_target *out, char *err, size_t errlen);
+bool log_target_equal(const struct log_target *a, const struct log_target *b);
+
+/* Syslog facility by name ("daemon", "local0", ...): its code, or -1. */
+int log_facility_parse(const char *name);
+
+/*
+ * Send messages to `target` with `facility` from now on.  Returns 0, or -1
+ * with errno if a syslog target cannot be reached now (messages are then
+ * lost until it can; the caller decides whether to say so).
+ */
+int log_use(const struct log_target *target, int facility);
+
+/* Close the syslog socket (in a child about to exec, say). */
+void log_close(void);
+
+/* The *_warn/err forms append ": strerror(errno)"; the *x forms do not. */
+void log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_errx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * Rate limit for messages that floods could repeat: at most one line per
+ * second per limiter.  log_ratelimit() returns true when a line may be
+ * written now; *suppressed then holds how many were dropped since the last
+ * one, so the line can say so.
+ */
+struct log_ratelimit {
+    int64_t last_ms;
+    unsigned long suppressed;
+};
+
+bool log_ratelimit(struct log_ratelimit *rl, int64_t now_ms, unsigned long *suppressed);
+
+#endif

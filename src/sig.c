@@ -1,0 +1,126 @@
+/*
+ * sig: self-pipe signal delivery (see sig.h).
+ */
+#include "sig.h"
+
+#include "ev.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <string.h>
+#include <unistd.h>
+
+static int pipe_rd = -1, pipe_wr = -1;
+static volatile sig_atomic_t pending[NSIG];
+static int caught[NSIG];
+static int ncaught;
+static sig_fn *owner_fn;
+static void *owner_arg;
+
+static void note_signal(int signo)
+{
+    int saved = errno;
+    char byte = (char)signo;
+
+    pending[signo] = 1;
+    /* A full pipe already holds a wake-up; the flag carries the signal. */
+    if (write(pipe_wr, &byte, 1) < 0) {
+        /* nothing to do in a handler */
+    }
+    errno = saved;
+}
+
+static void drain(struct ev_loop *loop, int fd, unsigned events, void *arg)
+{
+    char buf[64];
+
+    (void)loop, (void)events, (void)arg;
+    while (read(fd, buf, sizeof(buf)) > 0)
+        ;
+    for (int i = 0; i < ncaught; i++) {
+        int signo = caught[i];
+        if (!pending[signo])
+            continue;
+        pending[signo] = 0;
+        owner_fn(signo, owner_arg);
+    }
+}
+
+static int set_disposition(int signo, void (*handler)(int))
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = handler == SIG_IGN || handler == SIG_DFL ? 0 : SA_RESTART;
+    if (signo == SIGCHLD && handler != SIG_IGN && handler != SIG_DFL)
+        sa.sa_flags |= SA_NOCLDSTOP;
+    return sigaction(signo, &sa, NULL);
+}
+
+int sig_init(struct ev_loop *loop, const int *signals, sig_fn *fn, void *arg)
+{
+    int fds[2];
+    sigset_t none;
+
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
+        return -1;
+    pipe_rd = fds[0];
+    pipe_wr = fds[1];
+    owner_fn = fn;
+    owner_arg = arg;
+    if (ev_io_add(loop, pipe_rd, EV_READ, drain, NULL) < 0)
+        goto fail;
+    if (set_disposition(SIGPIPE, SIG_IGN) < 0)
+        goto fail;
+    for (ncaught = 0; signals[ncaught] != 0; ncaught++) {
+        caught[ncaught] = signals[ncaught];
+        if (set_disposition(signals[ncaught], note_signal) < 0)
+            goto fail;
+    }
+    /* Whatever mask we inherited, these signals must get through. */
+    sigemptyset(&none);
+    if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
+        goto fail;
+    return 0;
+fail:
+    sig_shutdown(loop);
+    return -1;
+}
+
+void sig_shutdown(struct ev_loop *loop)
+{
+    for (int i = 0; i < ncaught; i++)
+        set_disposition(caught[i], SIG_DFL);
+    ncaught = 0;
+    if (pipe_rd >= 0) {
+        ev_io_del(loop, pipe_rd);
+        close_quietly(pipe_rd);
+        close_quietly(pipe_wr);
+    }
+    pipe_rd = pipe_wr = -1;
+}
+
+void sig_reset_child(void)
+{
+    sigset_t none;
+
+    /* Every catchable signal, not only ours: a parent may have set others. */
+    for (int signo = 1; signo < NSIG; signo++) {
+        if (signo == SIGKILL || signo == SIGSTOP)
+            continue;
+        set_disposition(signo, SIG_DFL); /* EINVAL for the RT ones glibc keeps */
+    }
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (pipe_rd >= 0) {
+        close(pipe_rd);
+        close(pipe_wr);
+    }
+    pipe_rd = pipe_wr = -1;
+    ncaught = 0;
+}

@@ -1,0 +1,32 @@
+/*
+ * sig: signals into the event loop by the self-pipe.
+ *
+ * The handlers only note the signal (a flag and a byte into a non-blocking
+ * pipe); the loop wakes on the pipe and calls the owner's function once per
+ * noted signal, outside any handler.  A burst of the same signal may be
+ * delivered once: signals are not counted, as the kernel does not count them
+ * either.  SIGPIPE is ignored: EPIPE is handled where it happens.
+ */
+#ifndef USHER_SIG_H
+#define USHER_SIG_H
+
+struct ev_loop;
+
+typedef void sig_fn(int signo, void *arg);
+
+/*
+ * Catch `signals` (0-terminated list), ignore SIGPIPE, and watch the pipe in
+ * `loop`.  Returns 0, or -1 with errno.
+ */
+int sig_init(struct ev_loop *loop, const int *signals, sig_fn *fn, void *arg);
+
+/* Stop catching: default dispositions, pipe closed and out of the loop. */
+void sig_shutdown(struct ev_loop *loop);
+
+/*
+ * For a child about to exec or to run on its own: every disposition back to
+ * default, an empty signal mask, the pipe closed.  Async-signal-safe.
+ */
+void sig_reset_child(void);
+
+#endif

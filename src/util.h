@@ -1,0 +1,69 @@
+/*
+ * util: checked number parsing, whole-buffer I/O on blocking descriptors,
+ * descriptor flags and the monotonic clock.
+ *
+ * Every function here is pure or a thin wrapper around one system call;
+ * none prints and none exits.  Wrappers return -1 with errno set.
+ */
+#ifndef USHER_UTIL_H
+#define USHER_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * Parse the whole of `s` as a decimal integer in [min, max].
+ * Returns 0, or -1 with errno EINVAL (not a number, trailing junk, empty)
+ * or ERANGE (outside the range).
+ */
+int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/*
+ * Parse a duration: a non-negative number with an optional suffix ms, s, m
+ * or h; a bare number means seconds.  Result in milliseconds.
+ * Returns 0, or -1 with errno EINVAL / ERANGE.
+ */
+int parse_duration_ms(const char *s, int64_t *out_ms);
+
+/*
+ * Parse a size: a non-negative number with an optional suffix K, M or G
+ * (powers of 1024, case-insensitive, an optional trailing B allowed).
+ * Returns 0, or -1 with errno EINVAL / ERANGE.
+ */
+int parse_size(const char *s, uint64_t *out);
+
+/* Milliseconds on CLOCK_MONOTONIC. */
+int64_t now_ms(void);
+
+/*
+ * Write all `len` bytes to a blocking descriptor, retrying on EINTR and
+ * short writes.  Returns 0, or -1 with errno.
+ */
+int write_all(int fd, const void *buf, size_t len);
+
+/*
+ * Read until `len` bytes, end of file or an error, retrying on EINTR.
+ * Returns the number of bytes read (short only at EOF), or -1 with errno.
+ */
+ssize_t read_full(int fd, void *buf, size_t len);
+
+/* Add O_NONBLOCK / FD_CLOEXEC to a descriptor.  Return 0 or -1 with errno. */
+int fd_set_nonblock(int fd);
+int fd_set_cloexec(int fd);
+
+/* close(2) that preserves errno, for error paths. */
+void close_quietly(int fd);
+
+/*
+ * Copy `src` into `dst` of size `size`, always NUL-terminating.
+ * Returns 0, or -1 with errno ENAMETOOLONG if it had to truncate.
+ */
+int str_copy(char *dst, size_t size, const char *src);
+
+/* Name of an errno value ("ECONNRESET"), or its number as text. */
+const char *errno_name(int err);
+
+#endif

@@ -1,0 +1,969 @@
+/*
+ * harness: driving usherd, usher and other programs from C tests.
+ */
+#include "harness.h"
+
+#include "addr.h"
+#include "t.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define H_MAX_DAEMONS 16
+#define H_START_MS    10000
+
+static char tmpdir[256];
+static struct h_daemon *daemons[H_MAX_DAEMONS];
+static int ndaemons;
+
+int64_t h_now_ms(void)
+{
+    return now_ms();
+}
+
+static int scaled(int ms)
+{
+    return ms * (int)t_scale();
+}
+
+const char *h_usherd(void)
+{
+    static char path[512];
+    const char *build = getenv("USHER_BUILD");
+
+    snprintf(path, sizeof(path), "%s/usherd", build ? build : "build");
+    return path;
+}
+
+const char *h_usher(void)
+{
+    static char path[512];
+    const char *build = getenv("USHER_BUILD");
+
+    snprintf(path, sizeof(path), "%s/usher", build ? build : "build");
+    return path;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    remove(path);
+    return 0;
+}
+
+/* Did the daemon's log get a report from ASan, LSan or UBSan?  Says so. */
+static bool sanitizer_report(const struct h_daemon *d)
+{
+    static const char *const marks[] = {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                                        "runtime error:"};
+    char *log = h_log(d);
+    bool found = false;
+
+    for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]) && !found; i++) {
+        const char *at = strstr(log, marks[i]);
+        if (at != NULL) {
+            fprintf(stderr, "    usherd (pid %ld) reported a sanitizer error:\n%.4000s\n",
+                    (long)d->pid, at);
+            found = true;
+        }
+    }
+    free(log);
+    return found;
+}
+
+/*
+ * At the end of the case: daemons first (they may hold files), then the
+ * directory.  A sanitizer report in any daemon's log fails the case, even
+ * one that passed otherwise.
+ */
+static void cleanup(void)
+{
+    bool reported = false;
+
+    for (int i = 0; i < ndaemons; i++)
+        reported |= sanitizer_report(daemons[i]);
+    for (int i = 0; i < ndaemons; i++) {
+        if (daemons[i]->pid > 0) {
+            kill(daemons[i]->pid, SIGKILL);
+            waitpid(daemons[i]->pid, NULL, 0);
+            daemons[i]->pid = 0;
+        }
+        free(daemons[i]);
+    }
+    ndaemons = 0;
+    if (tmpdir[0] != '\0')
+        nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tmpdir[0] = '\0';
+    if (reported)
+        _exit(1);
+}
+
+static void register_cleanup(void)
+{
+    static bool registered;
+
+    if (!registered)
+        t_at_end(cleanup);
+    registered = true;
+}
+
+const char *h_tmpdir(void)
+{
+    if (tmpdir[0] != '\0')
+        return tmpdir;
+    /* Named after our process group, so the runner can sweep it after a timeout. */
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/usher-t%ld-XXXXXX", (long)getpgrp());
+    if (mkdtemp(tmpdir) == NULL)
+        T_FAIL("mkdtemp: %s", strerror(errno));
+    chmod(tmpdir, 0755);
+    register_cleanup();
+    return tmpdir;
+}
+
+void h_write_file(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+    if (fd < 0 || write_all(fd, text, strlen(text)) < 0)
+        T_FAIL("writing %s: %s", path, strerror(errno));
+    close(fd);
+}
+
+/* Replace every "@DIR@" in `text` with `dir`. */
+static char *expand(const char *text, const char *dir)
+{
+    size_t cap = strlen(text) * 2 + 4096, len = 0;
+    char *out = malloc(cap);
+
+    if (out == NULL)
+        T_FAIL("out of memory");
+    for (const char *p = text; *p;) {
+        if (strncmp(p, "@DIR@", 5) == 0) {
+            len += (size_t)snprintf(out + len, cap - len, "%s", dir);
+            p += 5;
+        } else {
+            out[len++] = *p++;
+        }
+        if (len + 512 > cap) {
+            cap *= 2;
+            out = realloc(out, cap);
+            if (out == NULL)
+                T_FAIL("out of memory");
+        }
+    }
+    out[len] = '\0';
+    return out;
+}
+
+static struct h_daemon *prepare(const char *conf)
+{
+    struct h_daemon *d = calloc(1, sizeof(*d));
+    char *text;
+
+    if (d == NULL)
+        T_FAIL("out of memory");
+    if (ndaemons == H_MAX_DAEMONS)
+        T_FAIL("too many daemons in one test");
+    daemons[ndaemons++] = d;
+    snprintf(d->dir, sizeof(d->dir), "%s/d%d", h_tmpdir(), ndaemons);
+    if (mkdir(d->dir, 0755) < 0)
+        T_FAIL("mkdir %s: %s", d->dir, strerror(errno));
+    snprintf(d->log_path, sizeof(d->log_path), "%s/usherd.log", d->dir);
+    if (conf == NULL)
+        return d; /* no -f: usherd picks its own configuration */
+    snprintf(d->conf_path, sizeof(d->conf_path), "%s/usherd.conf", d->dir);
+    text = expand(conf, d->dir);
+    h_write_file(d->conf_path, text);
+    free(text);
+    return d;
+}
+
+/*
+ * In a child about to exec: the dispositions and mask a program gets from
+ * a shell.  The runner ignores SIGPIPE, and an ignored signal stays ignored
+ * across exec: usherd must be seen to ignore it itself.
+ */
+static void reset_signals(void)
+{
+    struct sigaction sa = {.sa_handler = SIG_DFL};
+    sigset_t none;
+
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGPIPE, &sa, NULL);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* Start `wrapper...` (may be NULL) usherd [-f CONF] `extra...` with stderr to the log. */
+static void spawn_argv(struct h_daemon *d, const char *const *wrapper, const char *const *extra)
+{
+    const char *argv[64];
+    int argc = 0;
+    bool wrapped = wrapper != NULL;
+
+    for (; wrapper != NULL && *wrapper != NULL && argc < 40; wrapper++)
+        argv[argc++] = *wrapper;
+    argv[argc++] = h_usherd();
+    if (d->conf_path[0] != '\0') {
+        argv[argc++] = "-f";
+        argv[argc++] = d->conf_path;
+    }
+    for (; *extra != NULL && argc < 62; extra++)
+        argv[argc++] = *extra;
+    argv[argc] = NULL;
+    d->pid = fork();
+    if (d->pid < 0)
+        T_FAIL("fork: %s", strerror(errno));
+    if (d->pid == 0) {
+        int log = open(d->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        int null = open("/dev/null", O_RDONLY);
+        reset_signals();
+        if (log < 0 || null < 0 || dup2(null, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
+            _exit(120);
+        if (wrapped)
+            execvp(argv[0], (char *const *)argv);
+        else
+            execv(argv[0], (char *const *)argv);
+        _exit(121);
+    }
+}
+
+static void spawn(struct h_daemon *d, va_list ap)
+{
+    const char *extra[48];
+    int n = 0;
+    const char *arg;
+
+    while ((arg = va_arg(ap, const char *)) != NULL && n < 47)
+        extra[n++] = arg;
+    extra[n] = NULL;
+    spawn_argv(d, NULL, extra);
+}
+
+static void parse_listens(struct h_daemon *d)
+{
+    char *log = h_log(d), *line, *save = NULL;
+
+    d->nlistens = 0;
+    for (line = strtok_r(log, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *svc = strstr(line, "listening service="), *addr;
+        if (svc == NULL || d->nlistens == H_MAX_LISTENS)
+            continue;
+        addr = strstr(svc, " addr=");
+        if (addr == NULL)
+            continue;
+        *addr = '\0';
+        snprintf(d->listens[d->nlistens].service, sizeof(d->listens[0].service), "%s",
+                 svc + strlen("listening service="));
+        snprintf(d->listens[d->nlistens].addr, sizeof(d->listens[0].addr), "%s",
+                 addr + strlen(" addr="));
+        d->nlistens++;
+    }
+    free(log);
+}
+
+struct h_daemon *h_spawn(const char *conf, ...)
+{
+    struct h_daemon *d = prepare(conf);
+    va_list ap;
+
+    va_start(ap, conf);
+    spawn(d, ap);
+    va_end(ap);
+    return d;
+}
+
+/* Wait for "ready" and read the listening addresses; fails if usherd exits first. */
+static struct h_daemon *wait_ready(struct h_daemon *d)
+{
+    int64_t deadline = h_now_ms() + scaled(H_START_MS);
+
+    while (h_now_ms() < deadline) {
+        int status;
+        if (h_count_log(d, "usherd: ready") > 0) {
+            parse_listens(d);
+            return d;
+        }
+        if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+            char *log = h_log(d);
+            d->pid = 0;
+            T_FAIL("usherd exited during start-up (status %d):\n%s", status, log);
+        }
+        usleep(5000);
+    }
+    T_FAIL("usherd did not become ready within %d ms", scaled(H_START_MS));
+}
+
+struct h_daemon *h_start(const char *conf, ...)
+{
+    struct h_daemon *d = prepare(conf);
+    va_list ap;
+
+    va_start(ap, conf);
+    spawn(d, ap);
+    va_end(ap);
+    return wait_ready(d);
+}
+
+struct h_daemon *h_start_wrapped(const char *conf, const char *const wrapper[])
+{
+    static const char *const none[] = {NULL};
+    struct h_daemon *d = prepare(conf);
+
+    spawn_argv(d, wrapper, none);
+    return wait_ready(d);
+}
+
+int h_usherd_run(const char *conf, char **output, ...)
+{
+    struct h_daemon *d = prepare(conf);
+    va_list ap;
+
+    va_start(ap, output);
+    spawn(d, ap);
+    va_end(ap);
+    if (!h_wait_exit(d, 10000))
+        T_FAIL("usherd did not exit within 10 s");
+    *output = h_log(d);
+    return d->exit_status;
+}
+
+const char *h_addr(const struct h_daemon *d, const char *service, const char *prefix)
+{
+    for (int i = 0; i < d->nlistens; i++)
+        if (strcmp(d->listens[i].service, service) == 0 &&
+            strncmp(d->listens[i].addr, prefix, strlen(prefix)) == 0)
+            return d->listens[i].addr;
+    T_FAIL("no listener of service %s starting with %s", service, prefix);
+}
+
+char *h_log(const struct h_daemon *d)
+{
+    int fd = open(d->log_path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    char *text;
+    ssize_t n;
+
+    if (fd < 0 || fstat(fd, &st) < 0)
+        return strdup("");
+    text = malloc((size_t)st.st_size + 1);
+    if (text == NULL)
+        T_FAIL("out of memory");
+    n = read_full(fd, text, (size_t)st.st_size);
+    close(fd);
+    text[n > 0 ? n : 0] = '\0';
+    return text;
+}
+
+int h_count_log(const struct h_daemon *d, const char *needle)
+{
+    char *log = h_log(d);
+    int n = 0;
+
+    for (const char *p = log; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    free(log);
+    return n;
+}
+
+bool h_wait_log(const struct h_daemon *d, const char *needle, int ms)
+{
+    int64_t deadline = h_now_ms() + scaled(ms);
+
+    do {
+        if (h_count_log(d, needle) > 0)
+            return true;
+        usleep(5000);
+    } while (h_now_ms() < deadline);
+    return false;
+}
+
+bool h_wait_exit(struct h_daemon *d, int ms)
+{
+    int64_t deadline = h_now_ms() + scaled(ms);
+    int status;
+
+    if (d->pid <= 0)
+        return true;
+    do {
+        pid_t r = waitpid(d->pid, &status, WNOHANG);
+        if (r == d->pid) {
+            d->pid = 0;
+            d->exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            return true;
+        }
+        usleep(2000);
+    } while (h_now_ms() < deadline);
+    return false;
+}
+
+int h_stop(struct h_daemon *d)
+{
+    if (d->pid <= 0)
+        return d->exit_status;
+    if (kill(d->pid, SIGTERM) < 0)
+        T_FAIL("kill usherd: %s", strerror(errno));
+    if (!h_wait_exit(d, 15000))
+        T_FAIL("usherd did not stop within 15 s of SIGTERM");
+    if (d->exit_status >= 128)
+        T_FAIL("usherd died of signal %d", d->exit_status - 128);
+    return d->exit_status;
+}
+
+void h_set_timeout(int fd, int ms)
+{
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+/* Parse an address as usherd logs it; "*" stands for loopback. */
+static int resolve(const char *text, struct addr *a)
+{
+    struct addr_spec spec;
+    char err[256];
+
+    if (addr_parse(text, &spec, err, sizeof(err)) < 0)
+        T_FAIL("bad address %s: %s", text, err);
+    if (strcmp(spec.host, "*") == 0)
+        snprintf(spec.host, sizeof(spec.host), "127.0.0.1");
+    if (addr_resolve(&spec, false, a, 1, err, sizeof(err)) < 0)
+        T_FAIL("cannot resolve %s: %s", text, err);
+    return 0;
+}
+
+int h_connect_raw(const char *text)
+{
+    struct addr a;
+    int fd;
+
+    resolve(text, &a);
+    fd = socket(a.ss.ss_family, addr_kind_socktype(a.kind) | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    h_set_timeout(fd, scaled(10000));
+    if (a.kind == ADDR_UNIXGRAM) {
+        /* Autobind, so that replies have somewhere to go. */
+        sa_family_t fam = AF_UNIX;
+        if (bind(fd, (struct sockaddr *)&fam, sizeof(fam)) < 0) {
+            close_quietly(fd);
+            return -1;
+        }
+    }
+    if (connect(fd, (struct sockaddr *)&a.ss, a.len) < 0) {
+        close_quietly(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int h_connect(const char *addr)
+{
+    int fd = h_connect_raw(addr);
+
+    if (fd < 0)
+        T_FAIL("connect %s: %s", addr, strerror(errno));
+    return fd;
+}
+
+void h_send(int fd, const void *buf, size_t len)
+{
+    if (write_all(fd, buf, len) < 0)
+        T_FAIL("send: %s", strerror(errno));
+}
+
+void h_send_str(int fd, const char *s)
+{
+    h_send(fd, s, strlen(s));
+}
+
+void h_recv_exact(int fd, void *buf, size_t len)
+{
+    ssize_t n = read_full(fd, buf, len);
+
+    if (n < 0)
+        T_FAIL("recv: %s", strerror(errno));
+    if ((size_t)n != len)
+        T_FAIL("recv: got %zd bytes before EOF, wanted %zu", n, len);
+}
+
+size_t h_recv_all(int fd, char *buf, size_t cap)
+{
+    ssize_t n = read_full(fd, buf, cap);
+
+    if (n < 0)
+        T_FAIL("recv: %s", strerror(errno));
+    if ((size_t)n < cap)
+        buf[n] = '\0';
+    return (size_t)n;
+}
+
+void h_recv_line(int fd, char *buf, size_t cap)
+{
+    size_t len = 0;
+
+    while (len + 1 < cap) {
+        ssize_t n = read(fd, buf + len, 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            T_FAIL("recv line: %s", strerror(errno));
+        if (n == 0)
+            T_FAIL("recv line: EOF after %zu bytes", len);
+        if (buf[len] == '\n') {
+            buf[len] = '\0';
+            return;
+        }
+        len++;
+    }
+    T_FAIL("recv line: longer than %zu bytes", cap);
+}
+
+bool h_wait_closed(int fd, int ms)
+{
+    int64_t deadline = h_now_ms() + scaled(ms);
+    char buf[4096];
+
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int left = (int)(deadline - h_now_ms());
+        if (left <= 0 || poll(&p, 1, left) <= 0)
+            return false;
+        ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+            return true;
+    }
+}
+
+ssize_t h_dgram_exchange(const char *addr, const void *req, size_t len, void *reply, size_t cap,
+                         int ms)
+{
+    int fd = h_connect(addr);
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    ssize_t n;
+
+    if (send(fd, req, len, 0) != (ssize_t)len)
+        T_FAIL("send to %s: %s", addr, strerror(errno));
+    if (poll(&p, 1, scaled(ms)) <= 0) {
+        close(fd);
+        return -1;
+    }
+    n = recv(fd, reply, cap, 0);
+    close(fd);
+    return n;
+}
+
+static void pump(int *fds, struct h_result *r, const char *input, size_t input_len, int timeout_ms,
+                 pid_t pid)
+{
+    size_t cap[2] = {4096, 4096}, in_off = 0;
+    char *bufs[2] = {malloc(4096), malloc(4096)};
+    size_t lens[2] = {0, 0};
+    int64_t deadline = h_now_ms() + scaled(timeout_ms);
+
+    while (fds[1] >= 0 || fds[2] >= 0) {
+        struct pollfd p[3];
+        int np = 0, left = (int)(deadline - h_now_ms());
+        if (left <= 0) {
+            kill(pid, SIGKILL);
+            T_FAIL("program did not finish within %d ms; output so far: %.*s", scaled(timeout_ms),
+                   (int)lens[0], bufs[0]);
+        }
+        for (int i = 0; i < 3; i++)
+            if (fds[i] >= 0)
+                p[np++] = (struct pollfd){.fd = fds[i], .events = i == 0 ? POLLOUT : POLLIN};
+        if (poll(p, (nfds_t)np, left) < 0 && errno != EINTR)
+            T_FAIL("poll: %s", strerror(errno));
+        for (int k = 0; k < np; k++) {
+            int i = p[k].fd == fds[0] ? 0 : p[k].fd == fds[1] ? 1 : 2;
+            if (p[k].revents == 0)
+                continue;
+            if (i == 0) {
+                ssize_t n = write(fds[0], input + in_off, input_len - in_off);
+                if (n > 0)
+                    in_off += (size_t)n;
+                if ((n < 0 && errno != EAGAIN && errno != EINTR) || in_off == input_len) {
+                    close(fds[0]);
+                    fds[0] = -1;
+                }
+                continue;
+            }
+            if (lens[i - 1] + 4096 > cap[i - 1]) {
+                cap[i - 1] *= 2;
+                bufs[i - 1] = realloc(bufs[i - 1], cap[i - 1]);
+            }
+            ssize_t n = read(fds[i], bufs[i - 1] + lens[i - 1], 4095);
+            if (n <= 0) {
+                close(fds[i]);
+                fds[i] = -1;
+            } else {
+                lens[i - 1] += (size_t)n;
+            }
+        }
+    }
+    if (fds[0] >= 0)
+        close(fds[0]);
+    bufs[0][lens[0]] = '\0';
+    bufs[1][lens[1]] = '\0';
+    r->out = bufs[0];
+    r->out_len = lens[0];
+    r->err = bufs[1];
+    r->err_len = lens[1];
+}
+
+void h_run(struct h_result *r, const char *input, size_t input_len, int timeout_ms,
+           const char *const argv[])
+{
+    int in[2], out[2], err[2], fds[3];
+    pid_t pid;
+
+    memset(r, 0, sizeof(*r));
+    if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
+        T_FAIL("pipe: %s", strerror(errno));
+    pid = fork();
+    if (pid < 0)
+        T_FAIL("fork: %s", strerror(errno));
+    if (pid == 0) {
+        reset_signals();
+        if (input == NULL) {
+            int null = open("/dev/null", O_RDONLY);
+            dup2(null, 0);
+        } else {
+            dup2(in[0], 0);
+        }
+        dup2(out[1], 1);
+        dup2(err[1], 2);
+        execvp(argv[0], (char *const *)argv);
+        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    close(err[1]);
+    fds[0] = in[1];
+    /* Never block feeding stdin while the program waits for us to read its output. */
+    fd_set_nonblock(fds[0]);
+    fds[1] = out[0];
+    fds[2] = err[0];
+    if (input == NULL) {
+        close(fds[0]);
+        fds[0] = -1;
+    }
+    pump(fds, r, input ? input : "", input_len, timeout_ms, pid);
+    if (waitpid(pid, &r->status, 0) < 0)
+        T_FAIL("waitpid: %s", strerror(errno));
+    r->exit_code = WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1;
+}
+
+void h_result_free(struct h_result *r)
+{
+    free(r->out);
+    free(r->err);
+    r->out = r->err = NULL;
+}
+
+bool h_have(const char *prog)
+{
+    const char *path = getenv("PATH");
+    char buf[1024], *dirs, *save = NULL;
+
+    if (path == NULL)
+        return false;
+    dirs = strdup(path);
+    for (char *dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+        snprintf(buf, sizeof(buf), "%s/%s", dir, prog);
+        if (access(buf, X_OK) == 0) {
+            free(dirs);
+            return true;
+        }
+    }
+    free(dirs);
+    return false;
+}
+
+long h_rss_kb(pid_t pid)
+{
+    char path[64], line[256];
+    FILE *f;
+    long kb = -1;
+
+    snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
+}
+
+int h_count_fds(pid_t pid)
+{
+    char path[64];
+    DIR *dir;
+    struct dirent *e;
+    int n = 0;
+
+    snprintf(path, sizeof(path), "/proc/%ld/fd", (long)pid);
+    dir = opendir(path);
+    if (dir == NULL)
+        return -1;
+    while ((e = readdir(dir)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(dir);
+    return n;
+}
+
+void h_kill(const struct h_daemon *d, int sig)
+{
+    if (d->pid <= 0)
+        T_FAIL("usherd is not running (exit status %d); cannot send signal %d", d->exit_status,
+               sig);
+    if (kill(d->pid, sig) < 0)
+        T_FAIL("kill usherd (signal %d): %s", sig, strerror(errno));
+}
+
+bool h_alive(struct h_daemon *d)
+{
+    int status;
+
+    if (d->pid <= 0)
+        return false;
+    if (waitpid(d->pid, &status, WNOHANG) != d->pid)
+        return true;
+    d->pid = 0;
+    d->exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return false;
+}
+
+bool h_wait_log_count(const struct h_daemon *d, const char *needle, int n, int ms)
+{
+    int64_t deadline = h_now_ms() + scaled(ms);
+
+    do {
+        if (h_count_log(d, needle) >= n)
+            return true;
+        usleep(5000);
+    } while (h_now_ms() < deadline);
+    return false;
+}
+
+char *h_log_line(const struct h_daemon *d, const char *needle)
+{
+    char *log = h_log(d), *found = NULL;
+
+    /* Complete lines only: the daemon may be writing the last one. */
+    for (char *line = log, *nl; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
+        *nl = '\0';
+        if (strstr(line, needle) != NULL)
+            found = line;
+    }
+    found = found ? strdup(found) : NULL;
+    free(log);
+    return found;
+}
+
+char *h_stats(const struct h_daemon *d, const char *service)
+{
+    char needle[128];
+    int before;
+    char *line;
+
+    snprintf(needle, sizeof(needle), "stats service=%s ", service);
+    before = h_count_log(d, needle);
+    h_kill(d, SIGUSR1);
+    if (!h_wait_log_count(d, needle, before + 1, 5000))
+        T_FAIL("no \"%s\" line within 5 s of SIGUSR1", needle);
+    /* The line is counted once its text is in; wait for its end too. */
+    for (int64_t deadline = h_now_ms() + scaled(5000); h_now_ms() < deadline; usleep(2000)) {
+        char *log = h_log(d), *last = NULL;
+        for (char *p = log; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+            last = p;
+        bool complete = last != NULL && strchr(last, '\n') != NULL;
+        free(log);
+        if (complete)
+            break;
+    }
+    line = h_log_line(d, needle);
+    if (line == NULL)
+        T_FAIL("stats line for %s not found", service);
+    return line;
+}
+
+int h_port(const char *addr)
+{
+    const char *colon = strrchr(addr, ':');
+    char *end;
+    long port;
+
+    if (colon == NULL)
+        T_FAIL("no port in address %s", addr);
+    port = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || port < 0 || port > 65535)
+        T_FAIL("bad port in address %s", addr);
+    return (int)port;
+}
+
+int h_connect_from(const char *local, const char *remote)
+{
+    struct addr la, ra;
+    int fd, on = 1;
+
+    resolve(local, &la);
+    resolve(remote, &ra);
+    if (la.kind != ra.kind)
+        T_FAIL("h_connect_from: %s and %s are not of one kind", local, remote);
+    fd = socket(ra.ss.ss_family, addr_kind_socktype(ra.kind) | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    h_set_timeout(fd, scaled(10000));
+    if (addr_kind_is_inet(la.kind))
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    if (bind(fd, (struct sockaddr *)&la.ss, la.len) < 0 ||
+        connect(fd, (struct sockaddr *)&ra.ss, ra.len) < 0) {
+        close_quietly(fd);
+        return -1;
+    }
+    return fd;
+}
+
+ssize_t h_recv_within(int fd, void *buf, size_t cap, int ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    ssize_t n;
+
+    if (poll(&p, 1, scaled(ms)) <= 0)
+        return -1;
+    do
+        n = recv(fd, buf, cap, MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EAGAIN)
+        return -1;
+    if (n < 0)
+        T_FAIL("recv: %s", strerror(errno));
+    return n;
+}
+
+/* One round of h_stream_exchange's writing; true once everything is sent. */
+static bool exchange_send(int fd, const char *data, size_t len, size_t *off)
+{
+    ssize_t n = *off < len ? send(fd, data + *off, len - *off, MSG_NOSIGNAL | MSG_DONTWAIT) : 0;
+
+    if (n < 0 && errno != EAGAIN && errno != EINTR)
+        T_FAIL("send: %s (after %zu of %zu bytes)", strerror(errno), *off, len);
+    if (n > 0)
+        *off += (size_t)n;
+    if (*off < len)
+        return false;
+    if (shutdown(fd, SHUT_WR) < 0)
+        T_FAIL("shutdown: %s", strerror(errno));
+    return true;
+}
+
+size_t h_stream_exchange(int fd, const void *data, size_t len, char *out, size_t cap, int ms)
+{
+    int64_t deadline = h_now_ms() + scaled(ms);
+    size_t off = 0, got = 0;
+    bool sent = len == 0 ? exchange_send(fd, data, 0, &off) : false;
+
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN | (sent ? 0 : POLLOUT)};
+        int left = (int)(deadline - h_now_ms());
+        char spare[1];
+        ssize_t n;
+        if (left <= 0)
+            T_FAIL("exchange: not done within %d ms (sent %zu of %zu, received %zu)", scaled(ms),
+                   off, len, got);
+        if (poll(&p, 1, left) < 0 && errno != EINTR)
+            T_FAIL("poll: %s", strerror(errno));
+        if (!sent && (p.revents & POLLOUT))
+            sent = exchange_send(fd, data, len, &off);
+        if (!(p.revents & (POLLIN | POLLHUP | POLLERR)))
+            continue;
+        n = got < cap ? recv(fd, out + got, cap - got, MSG_DONTWAIT)
+                      : recv(fd, spare, 1, MSG_DONTWAIT);
+        if (n == 0)
+            break;
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            continue;
+        if (n < 0)
+            T_FAIL("recv: %s (after %zu bytes)", strerror(errno), got);
+        if (got == cap)
+            T_FAIL("exchange: more than %zu bytes came back", cap);
+        got += (size_t)n;
+    }
+    if (!sent)
+        T_FAIL("exchange: the peer closed after %zu of %zu bytes were sent", off, len);
+    if (got < cap)
+        out[got] = '\0';
+    return got;
+}
+
+/* Try to install `package` with apt-get within the time the case has left. */
+static void install_package(const char *package)
+{
+    unsigned left = alarm(0);
+    int bound_ms, status;
+    int64_t deadline;
+    pid_t pid;
+
+    alarm(left);
+    bound_ms = left > 20 ? (int)(left - 10) * 1000 : 10000;
+    t_note("installing %s with apt-get (at most %d s)", package, bound_ms / 1000);
+    pid = fork();
+    if (pid < 0)
+        return;
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+        setenv("DEBIAN_FRONTEND", "noninteractive", 1);
+        execlp("apt-get", "apt-get", "install", "-y", "-qq", "--no-install-recommends", package,
+               (char *)NULL);
+        _exit(127);
+    }
+    for (deadline = h_now_ms() + bound_ms; h_now_ms() < deadline; usleep(20000))
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return;
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+}
+
+void h_need(const char *prog, const char *package)
+{
+    const char *why;
+
+    if (h_have(prog))
+        return;
+    if (getenv("USHER_NO_INSTALL") != NULL)
+        why = "USHER_NO_INSTALL is set";
+    else if (geteuid() != 0)
+        why = "not root, so not installing it";
+    else if (!h_have("apt-get"))
+        why = "no apt-get to install it with";
+    else {
+        install_package(package);
+        why = "still missing after apt-get install";
+    }
+    if (!h_have(prog))
+        t_skip("%s is not on PATH (Debian package %s); %s", prog, package, why);
+}

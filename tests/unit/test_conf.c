@@ -1,0 +1,247 @@
+/*
+ * Unit tests: the configuration parser and validator (conf.c).
+ */
+#include "conf.h"
+#include "t.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static struct conf *parse_ok(const char *text)
+{
+    char *errors = NULL;
+    struct conf *c = conf_parse(text, "test.conf", &errors);
+
+    if (c == NULL)
+        T_FAIL("unexpected errors:\n%s", errors ? errors : "(none)");
+    return c;
+}
+
+/* Parse `text`, expect failure; return the error text (malloc'd). */
+static char *parse_bad(const char *text)
+{
+    char *errors = NULL;
+    struct conf *c = conf_parse(text, "test.conf", &errors);
+
+    if (c != NULL)
+        T_FAIL("configuration accepted:\n%s", text);
+    T_ASSERT(errors != NULL);
+    return errors;
+}
+
+static void test_default_config(void)
+{
+    /* The embedded default: seven builtins, each on 127.0.0.1 and ::1, TCP and UDP. */
+    char *errors = NULL;
+    struct conf *c = conf_load_default(&errors);
+
+    T_ASSERT(c != NULL);
+    T_EQ_INT(c->nsvcs, 7);
+    T_ASSERT(c->embedded);
+    for (size_t i = 0; i < c->nsvcs; i++) {
+        T_EQ_INT(c->svcs[i].nlistens, 4);
+        T_EQ_INT(c->svcs[i].builtin, (int)i);
+    }
+    T_EQ_INT(addr_port((struct sockaddr *)&conf_find(c, "echo")->listens[0].addr.ss), 10007);
+    T_EQ_INT(addr_port((struct sockaddr *)&conf_find(c, "sumbin")->listens[0].addr.ss), 10112);
+    conf_free(c);
+}
+
+static void test_minimal_service_defaults(void)
+{
+    /* A service needs listen and builtin; the rest has defaults. */
+    struct conf *c = parse_ok("[e]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n");
+    const struct svc_conf *s = conf_find(c, "e");
+
+    T_ASSERT(s != NULL);
+    T_EQ_INT(s->builtin, BUILTIN_ECHO);
+    T_EQ_INT(s->model, MODEL_EVENT);
+    T_EQ_INT(s->idle_timeout_ms, 300000);
+    T_EQ_INT(s->backlog, 511);
+    T_EQ_INT(s->keepalive_ms, 300000);
+    T_EQ_INT(s->sock_mode, -1);
+    T_EQ_INT(c->shutdown_timeout_ms, 10000);
+    T_EQ_INT(c->max_conns, 10000);
+    conf_free(c);
+}
+
+static void test_full_syntax(void)
+{
+    /* Comments of both kinds, inline comments, lists split by blanks and commas. */
+    struct conf *c = parse_ok("# comment\n"
+                              "; another\n"
+                              "[global]\n"
+                              "log = stderr            # stderr only here\n"
+                              "shutdown_timeout = 500ms\n"
+                              "max_conns = 0 ; no limit\n"
+                              "\n"
+                              "[echo]\n"
+                              "  listen = tcp://127.0.0.1:0,udp://127.0.0.1:0  unix:/tmp/e.sock\n"
+                              "builtin=echo\n"
+                              "idle_timeout = 2m\n"
+                              "backlog = 16\n"
+                              "keepalive = 60s\n"
+                              "mode = 0600\n");
+    const struct svc_conf *s = conf_find(c, "echo");
+
+    T_EQ_INT(c->shutdown_timeout_ms, 500);
+    T_EQ_INT(c->max_conns, 0);
+    T_EQ_INT(s->nlistens, 3);
+    T_EQ_INT(s->listens[1].addr.kind, ADDR_UDP);
+    T_EQ_INT(s->listens[2].addr.kind, ADDR_UNIX);
+    T_EQ_INT(s->listens[2].line, 9);
+    T_EQ_INT(s->idle_timeout_ms, 120000);
+    T_EQ_INT(s->backlog, 16);
+    T_EQ_INT(s->keepalive_ms, 60000);
+    T_EQ_INT(s->sock_mode, 0600);
+    conf_free(c);
+}
+
+static void test_listen_repeatable(void)
+{
+    /* listen may be given on several lines; the addresses add up. */
+    struct conf *c = parse_ok("[e]\nlisten = tcp://127.0.0.1:0\nlisten = udp://127.0.0.1:0\n"
+                              "builtin = echo\n");
+
+    T_EQ_INT(conf_find(c, "e")->nlistens, 2);
+    conf_free(c);
+}
+
+static void test_idle_timeout_zero_is_off(void)
+{
+    struct conf *c = parse_ok("[e]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n"
+                              "idle_timeout = 0\nkeepalive = no\n");
+
+    T_EQ_INT(conf_find(c, "e")->idle_timeout_ms, 0);
+    T_EQ_INT(conf_find(c, "e")->keepalive_ms, 0);
+    conf_free(c);
+}
+
+/* A bad configuration and the error line it must produce. */
+static const struct {
+    const char *text;
+    const char *error;
+} bad_cases[] = {
+    {"[e]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\ncolour = blue\n",
+     "test.conf:4: unknown key 'colour'"},
+    {"[e]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\nbuiltin = echo\n",
+     "test.conf:4: builtin: set twice in this section (first on line 3)"},
+    {"[e]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n[e]\n",
+     "test.conf:4: [e]: defined twice (first on line 1)"},
+    {"[global]\n[global]\n", "test.conf:2: [global]: defined twice"},
+    {"[e]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\nidle_timeout = soon\n",
+     "test.conf:4: idle_timeout: 'soon' is not a duration"},
+    {"[e]\nlisten = tcp://127.0.0.1:0\nbuiltin = ping\n",
+     "test.conf:3: builtin: unknown service 'ping'"},
+    {"[e]\nbuiltin = echo\n", "test.conf:1: [e]: no listen addresses"},
+    {"[e]\nlisten = tcp://127.0.0.1:0\n", "test.conf:1: [e]: no builtin"},
+    {"listen = tcp://127.0.0.1:0\n", "test.conf:1: 'listen' before any section"},
+    {"[global]\nlisten = tcp://127.0.0.1:0\n",
+     "test.conf:2: 'listen' belongs in a service section"},
+    {"[e]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\nshutdown_timeout = 1s\n",
+     "test.conf:4: 'shutdown_timeout' belongs in [global]"},
+    {"[e]\nlisten = tcp://::1:7\nbuiltin = echo\n",
+     "test.conf:2: listen: IPv6 address must be in brackets"},
+    {"[e]\nlisten = tcp://127.0.0.1:7\nbuiltin = echo\n[f]\nlisten = tcp://127.0.0.1:7\nbuiltin = "
+     "echo\n",
+     "test.conf:5: listen: tcp://127.0.0.1:7 is already used by [e] on line 2"},
+    {"[e]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\nmode = 0600\n",
+     "test.conf:1: [e]: mode, owner and group apply to unix"},
+    {"[e]\nlisten = unix:/tmp/x\nbuiltin = echo\nmode = 999\n",
+     "test.conf:4: mode: '999' is not an octal file mode"},
+    {"[e]\nlisten = unix:/tmp/x\nbuiltin = echo\nowner = no-such-user-here\n",
+     "test.conf:4: owner: no such user 'no-such-user-here'"},
+    {"[e]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\nbacklog = 0\n",
+     "test.conf:4: backlog: '0' is not a whole number from 1 to 65535"},
+    {"[e]\nlisten =\nbuiltin = echo\n", "test.conf:2: listen: empty value"},
+    {"[bad name]\n", "test.conf:1: [bad name]: a service name is"},
+    {"[e\n", "test.conf:1: expected [NAME]"},
+    {"[e]\njust words\n", "test.conf:2: expected 'key = value'"},
+    {"[global]\nlog = /var/log/x\n", "test.conf:2: log: '/var/log/x' is not a log target"},
+    {"[global]\nmax_conns = -1\n", "test.conf:2: max_conns: '-1' is not a whole number"},
+    {"[e]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\nkeepalive = 0s\n",
+     "test.conf:4: keepalive: '0s' is not yes, no, or a duration"},
+    {"[e]\nlisten = tcp://no-such-host.invalid:7\nbuiltin = echo\n",
+     "test.conf:2: listen: no-such-host.invalid:7:"},
+    {"[e]\nlisten = unix:run/e.sock\nbuiltin = echo\n",
+     "test.conf:2: listen: unix:run/e.sock: a socket path must be absolute"},
+};
+
+static void test_errors_name_file_and_line(void)
+{
+    for (size_t i = 0; i < ARRAY_LEN(bad_cases); i++) {
+        char *errors = parse_bad(bad_cases[i].text);
+        if (strstr(errors, bad_cases[i].error) == NULL)
+            T_FAIL("case %zu: want \"%s\" in:\n%s", i, bad_cases[i].error, errors);
+        free(errors);
+    }
+}
+
+static void test_every_error_reported(void)
+{
+    /* One run reports each mistake, with its own line. */
+    char *errors = parse_bad("[e]\n"
+                             "listen = tcp://127.0.0.1:0\n"
+                             "builtin = nope\n"
+                             "idle_timeout = x\n"
+                             "[f]\n"
+                             "listen = tcp://127.0.0.1:0\n"
+                             "builtin = echo\n"
+                             "colour = red\n");
+
+    T_CONTAINS(errors, "test.conf:3:");
+    T_CONTAINS(errors, "test.conf:4:");
+    T_CONTAINS(errors, "test.conf:8:");
+    free(errors);
+}
+
+static void test_bad_section_keys_ignored(void)
+{
+    /* After a bad section header, its keys do not add errors of their own. */
+    char *errors = parse_bad("[e]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n"
+                             "[e]\nlisten = tcp://127.0.0.1:1\nbuiltin = echo\n");
+
+    T_CONTAINS(errors, "test.conf:4:");
+    T_ASSERT(strstr(errors, "test.conf:5:") == NULL);
+    free(errors);
+}
+
+static void test_missing_file(void)
+{
+    char *errors = NULL;
+
+    T_ASSERT(conf_load("/nonexistent/usherd.conf", &errors) == NULL);
+    T_CONTAINS(errors, "/nonexistent/usherd.conf: unable to open: No such file or directory");
+    free(errors);
+}
+
+static void test_builtin_names(void)
+{
+    static const char *const names[] = {"echo", "discard", "daytime", "chargen",
+                                        "time", "sum",     "sumbin"};
+
+    for (int i = 0; i < BUILTIN_COUNT; i++) {
+        T_EQ_STR(conf_builtin_name((enum builtin_id)i), names[i]);
+        T_EQ_INT(conf_builtin_lookup(names[i]), i);
+    }
+    T_EQ_INT(conf_builtin_lookup("Echo"), BUILTIN_NONE);
+}
+
+static const struct t_case cases[] = {
+    T_CASE(test_default_config),
+    T_CASE(test_minimal_service_defaults),
+    T_CASE(test_full_syntax),
+    T_CASE(test_listen_repeatable),
+    T_CASE(test_idle_timeout_zero_is_off),
+    T_CASE(test_errors_name_file_and_line),
+    T_CASE(test_every_error_reported),
+    T_CASE(test_bad_section_keys_ignored),
+    T_CASE(test_missing_file),
+    T_CASE(test_builtin_names),
+};
+
+int main(int argc, char **argv)
+{
+    return t_main(argc, argv, cases, ARRAY_LEN(cases));
+}

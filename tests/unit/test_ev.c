@@ -1,0 +1,171 @@
+/*
+ * Unit tests: the event loop's descriptors and timers (ev.c).
+ */
+#include "ev.h"
+#include "t.h"
+#include "util.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define NTIMERS 500
+
+static int64_t fired_at[NTIMERS];
+static int fire_order[NTIMERS];
+static int nfired;
+
+static void record_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+    int idx = (int)(intptr_t)t->arg;
+
+    fired_at[idx] = t->when;
+    fire_order[nfired++] = idx;
+    if (nfired == NTIMERS)
+        ev_break(loop);
+}
+
+static void test_timers_fire_in_deadline_order(void)
+{
+    /* 500 timers with scattered deadlines fire once each, earliest first. */
+    struct ev_loop *loop = ev_loop_new();
+    static struct ev_timer timers[NTIMERS];
+
+    srand(42);
+    for (int i = 0; i < NTIMERS; i++) {
+        ev_timer_init(&timers[i], record_timer, (void *)(intptr_t)i);
+        T_EQ_INT(ev_timer_start(loop, &timers[i], rand() % 50), 0);
+    }
+    T_EQ_INT(ev_run(loop), 0);
+    T_EQ_INT(nfired, NTIMERS);
+    for (int i = 1; i < NTIMERS; i++)
+        T_ASSERT(fired_at[fire_order[i - 1]] <= fired_at[fire_order[i]]);
+    for (int i = 0; i < NTIMERS; i++)
+        T_ASSERT(!ev_timer_active(&timers[i]));
+    ev_loop_free(loop);
+}
+
+static void count_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+    (void)loop;
+    (*(int *)t->arg)++;
+}
+
+static void stop_loop(struct ev_loop *loop, struct ev_timer *t)
+{
+    (void)t;
+    ev_break(loop);
+}
+
+static void test_stopped_and_restarted_timers(void)
+{
+    /* A stopped timer never fires; restarting moves the deadline. */
+    struct ev_loop *loop = ev_loop_new();
+    struct ev_timer a, b, end;
+    int na = 0, nb = 0;
+    int64_t start = now_ms();
+
+    ev_timer_init(&a, count_timer, &na);
+    ev_timer_init(&b, count_timer, &nb);
+    ev_timer_init(&end, stop_loop, NULL);
+    ev_timer_start(loop, &a, 5);
+    ev_timer_start(loop, &b, 5);
+    ev_timer_stop(loop, &a);
+    ev_timer_start(loop, &b, 60); /* pushed later */
+    ev_timer_start(loop, &end, 40);
+    ev_run(loop);
+    T_EQ_INT(na, 0);
+    T_EQ_INT(nb, 0); /* not yet: it was moved past the end */
+    T_ASSERT(now_ms() - start >= 40);
+    ev_timer_start(loop, &end, 100);
+    ev_run(loop);
+    T_EQ_INT(nb, 1);
+    ev_loop_free(loop);
+}
+
+struct pipe_ctx {
+    int reads;
+    int other_fd;
+    bool delete_other;
+    bool keep_running; /* do not end the loop from the callback */
+};
+
+static void on_readable(struct ev_loop *loop, int fd, unsigned events, void *arg)
+{
+    struct pipe_ctx *ctx = arg;
+    char c;
+
+    T_ASSERT(events & EV_READ);
+    T_EQ_INT(read(fd, &c, 1), 1);
+    ctx->reads++;
+    if (ctx->delete_other)
+        ev_io_del(loop, ctx->other_fd);
+    if (!ctx->keep_running)
+        ev_break(loop);
+}
+
+static void test_io_readiness_and_interest(void)
+{
+    /* A readable pipe calls back; interest 0 silences it without unregistering. */
+    struct ev_loop *loop = ev_loop_new();
+    struct pipe_ctx ctx = {0};
+    struct ev_timer end;
+    int p[2];
+
+    T_EQ_INT(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+    T_EQ_INT(ev_io_add(loop, p[0], EV_READ, on_readable, &ctx), 0);
+    T_EQ_INT(write(p[1], "xy", 2), 2);
+    ev_run(loop);
+    T_EQ_INT(ctx.reads, 1);
+    T_EQ_INT(ev_io_set(loop, p[0], 0), 0);
+    T_EQ_INT(ev_io_events(loop, p[0]), 0);
+    ev_timer_init(&end, stop_loop, NULL);
+    ev_timer_start(loop, &end, 30);
+    ev_run(loop);
+    T_EQ_INT(ctx.reads, 1); /* still one byte waiting, but not watched */
+    T_EQ_INT(ev_io_set(loop, p[0], EV_READ), 0);
+    ev_run(loop);
+    T_EQ_INT(ctx.reads, 2);
+    T_EQ_INT(ev_io_add(loop, p[0], EV_READ, on_readable, &ctx), -1);
+    ev_io_del(loop, p[0]);
+    close(p[0]);
+    close(p[1]);
+    ev_loop_free(loop);
+}
+
+static void test_delete_in_callback(void)
+{
+    /* Two ready pipes: the first callback deletes the other, which must not run. */
+    struct ev_loop *loop = ev_loop_new();
+    struct pipe_ctx a = {.keep_running = true}, b = {.keep_running = true};
+    struct ev_timer end;
+    int p[2], q[2];
+
+    T_EQ_INT(pipe2(p, O_NONBLOCK), 0);
+    T_EQ_INT(pipe2(q, O_NONBLOCK), 0);
+    a.other_fd = q[0];
+    a.delete_other = true;
+    b.other_fd = p[0];
+    b.delete_other = true;
+    ev_io_add(loop, p[0], EV_READ, on_readable, &a);
+    ev_io_add(loop, q[0], EV_READ, on_readable, &b);
+    T_EQ_INT(write(p[1], "x", 1), 1);
+    T_EQ_INT(write(q[1], "x", 1), 1);
+    ev_timer_init(&end, stop_loop, NULL);
+    ev_timer_start(loop, &end, 30);
+    ev_run(loop);
+    T_EQ_INT(a.reads + b.reads, 1);
+    ev_loop_free(loop);
+}
+
+static const struct t_case cases[] = {
+    T_CASE(test_timers_fire_in_deadline_order),
+    T_CASE(test_stopped_and_restarted_timers),
+    T_CASE(test_io_readiness_and_interest),
+    T_CASE(test_delete_in_callback),
+};
+
+int main(int argc, char **argv)
+{
+    return t_main(argc, argv, cases, ARRAY_LEN(cases));
+}
