@@ -164,9 +164,10 @@ static int resolve_wildcard(const struct addr_spec *spec, struct addr *out, char
     return 1;
 }
 
-static bool same_addr(const struct addr *a, const struct addr *b)
+bool addr_equal(const struct addr *a, const struct addr *b)
 {
-    return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
+    return a->kind == b->kind && a->wildcard == b->wildcard && a->len == b->len &&
+           memcmp(&a->ss, &b->ss, a->len) == 0;
 }
 
 int addr_resolve(const struct addr_spec *spec, bool passive, struct addr *out, size_t max,
@@ -204,7 +205,7 @@ int addr_resolve(const struct addr_spec *spec, bool passive, struct addr *out, s
             continue;
         memcpy(&a.ss, ai->ai_addr, ai->ai_addrlen);
         for (int i = 0; i < n && !dup; i++)
-            dup = same_addr(&out[i], &a);
+            dup = addr_equal(&out[i], &a);
         if (!dup)
             out[n++] = a;
     }

@@ -43,6 +43,9 @@ struct addr {
     struct sockaddr_storage ss;
 };
 
+/* Same kind and the same socket address? */
+bool addr_equal(const struct addr *a, const struct addr *b);
+
 /* Largest text an address formats to, with its scheme. */
 #define ADDR_TEXT_MAX 160
 

@@ -121,13 +121,13 @@ static void chargen_fill(struct conn *c, struct out *o)
 static ssize_t chargen_datagram(struct svc *svc, char *buf, size_t len, size_t cap)
 {
     /* One line per request, each request the next line (as inetd does). */
-    const char *line = chargen_cycle() + (size_t)svc->chargen_line * CHARGEN_LINE;
+    const char *line = chargen_cycle() + (size_t)svc->st->chargen_line * CHARGEN_LINE;
 
     (void)len;
     if (cap < CHARGEN_LINE)
         return -1;
     memcpy(buf, line, CHARGEN_LINE);
-    svc->chargen_line = (svc->chargen_line + 1) % CHARGEN_CYCLE;
+    svc->st->chargen_line = (svc->st->chargen_line + 1) % CHARGEN_CYCLE;
     return CHARGEN_LINE;
 }
 

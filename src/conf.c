@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #define CONF_FILE_MAX   (4 << 20)
@@ -30,6 +31,7 @@
 /* Defaults, applied before a section's keys. */
 #define DEFAULT_SHUTDOWN_TIMEOUT_MS (10 * 1000)
 #define DEFAULT_MAX_CONNS           10000
+#define DEFAULT_UMASK               022
 #define DEFAULT_IDLE_TIMEOUT_MS     (300 * 1000)
 #define DEFAULT_BACKLOG             511
 #define DEFAULT_KEEPALIVE_MS        (300 * 1000)
@@ -57,6 +59,8 @@ const char conf_default_text[] =
     "[sumbin]\n"
     "listen = tcp://127.0.0.1:10112 tcp://[::1]:10112 udp://127.0.0.1:10112 udp://[::1]:10112\n"
     "builtin = sumbin\n";
+
+static void conf_free(struct conf *conf);
 
 static const char *const builtin_names[BUILTIN_COUNT] = {
     [BUILTIN_ECHO] = "echo",       [BUILTIN_DISCARD] = "discard", [BUILTIN_DAYTIME] = "daytime",
@@ -163,8 +167,48 @@ static bool parse_count(struct parser *p, const char *key, const char *value, in
 
 static void key_log(struct parser *p, char *value)
 {
-    if (strcmp(value, "stderr") != 0)
-        ERR(p, "log: '%s' is not a log target (this build supports: stderr)", value);
+    char err[256];
+
+    if (log_target_parse(value, &p->conf->log, err, sizeof(err)) < 0) {
+        ERR(p, "log: %s", err);
+        return;
+    }
+    p->conf->log_set = true;
+}
+
+static void key_log_facility(struct parser *p, char *value)
+{
+    int facility = log_facility_parse(value);
+
+    if (facility < 0) {
+        ERR(p, "log_facility: '%s' is not a syslog facility (daemon, user, local0-7, ...)", value);
+        return;
+    }
+    p->conf->log_facility = facility;
+}
+
+static void key_pidfile(struct parser *p, char *value)
+{
+    if (value[0] != '/') {
+        ERR(p, "pidfile: '%s' must be an absolute path", value);
+        return;
+    }
+    if (str_copy(p->conf->pidfile, sizeof(p->conf->pidfile), value) < 0)
+        ERR(p, "pidfile: path longer than %zu bytes", sizeof(p->conf->pidfile) - 1);
+}
+
+static void key_umask(struct parser *p, char *value)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(value, &end, 8);
+    if (*end != '\0' || errno != 0 || v < 0 || v > 0777) {
+        ERR(p, "umask: '%s' is not an octal mask from 000 to 777", value);
+        return;
+    }
+    p->conf->umask = (int)v;
 }
 
 static void key_shutdown_timeout(struct parser *p, char *value)
@@ -338,6 +382,9 @@ static const struct key {
     void (*parse)(struct parser *p, char *value);
 } keys[] = {
     {"log", IN_GLOBAL, false, key_log},
+    {"log_facility", IN_GLOBAL, false, key_log_facility},
+    {"pidfile", IN_GLOBAL, false, key_pidfile},
+    {"umask", IN_GLOBAL, false, key_umask},
     {"shutdown_timeout", IN_GLOBAL, false, key_shutdown_timeout},
     {"max_conns", IN_GLOBAL, false, key_global_max_conns},
     {"listen", IN_SERVICE, true, key_listen},
@@ -582,7 +629,7 @@ static struct conf *parse_text(const char *text, size_t len, const char *name, b
                                char **errors)
 {
     struct parser p = {.file = name};
-    char *copy, *line, *next;
+    char *copy, *line, *next, unused[64];
 
     *errors = NULL;
     p.conf = calloc(1, sizeof(*p.conf));
@@ -598,6 +645,10 @@ static struct conf *parse_text(const char *text, size_t len, const char *name, b
     p.conf->embedded = embedded;
     p.conf->shutdown_timeout_ms = DEFAULT_SHUTDOWN_TIMEOUT_MS;
     p.conf->max_conns = DEFAULT_MAX_CONNS;
+    p.conf->refs = 1;
+    p.conf->log_facility = LOG_DAEMON;
+    p.conf->umask = DEFAULT_UMASK;
+    log_target_parse("stderr", &p.conf->log, unused, sizeof(unused));
     for (line = copy; line != NULL; line = next) {
         next = strchr(line, '\n');
         if (next != NULL)
@@ -685,7 +736,35 @@ struct conf *conf_load(const char *path, char **errors)
     return conf;
 }
 
-void conf_free(struct conf *conf)
+struct conf *conf_ref(struct conf *conf)
+{
+    conf->refs++;
+    return conf;
+}
+
+void conf_unref(struct conf *conf)
+{
+    if (conf != NULL && --conf->refs == 0)
+        conf_free(conf);
+}
+
+bool conf_svc_equal(const struct svc_conf *a, const struct svc_conf *b)
+{
+    if (strcmp(a->name, b->name) != 0 || a->nlistens != b->nlistens || a->builtin != b->builtin ||
+        a->model != b->model || a->idle_timeout_ms != b->idle_timeout_ms ||
+        a->backlog != b->backlog || a->keepalive_ms != b->keepalive_ms ||
+        a->sock_mode != b->sock_mode || a->sock_owner_set != b->sock_owner_set ||
+        a->sock_group_set != b->sock_group_set ||
+        (a->sock_owner_set && a->sock_owner != b->sock_owner) ||
+        (a->sock_group_set && a->sock_group != b->sock_group))
+        return false;
+    for (size_t i = 0; i < a->nlistens; i++)
+        if (!addr_equal(&a->listens[i].addr, &b->listens[i].addr))
+            return false;
+    return true;
+}
+
+static void conf_free(struct conf *conf)
 {
     if (conf == NULL)
         return;

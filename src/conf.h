@@ -17,6 +17,7 @@
 #define USHER_CONF_H
 
 #include "addr.h"
+#include "log.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -69,10 +70,16 @@ struct svc_conf {
 };
 
 struct conf {
-    char *path; /* the file, or "(embedded default)" */
+    unsigned refs; /* see conf_ref */
+    char *path;    /* the file, or "(embedded default)" */
     bool embedded;
     int64_t shutdown_timeout_ms;
     unsigned max_conns; /* all services together; 0: no limit */
+    char pidfile[256];  /* "" when not set */
+    bool log_set;       /* `log` given: --daemon keeps it instead of syslog */
+    struct log_target log;
+    int log_facility;
+    int umask; /* for --daemon */
     struct svc_conf *svcs;
     size_t nsvcs;
 };
@@ -92,7 +99,16 @@ struct conf *conf_parse(const char *text, const char *name, char **errors);
 struct conf *conf_load_default(char **errors);
 extern const char conf_default_text[];
 
-void conf_free(struct conf *conf);
+/*
+ * A configuration is shared by the services built from it, which may
+ * outlive a reload: conf_ref adds a holder, conf_unref drops one and frees
+ * the configuration with the last.  A loaded configuration has one holder.
+ */
+struct conf *conf_ref(struct conf *conf);
+void conf_unref(struct conf *conf);
+
+/* Do two service definitions say the same thing (line numbers aside)? */
+bool conf_svc_equal(const struct svc_conf *a, const struct svc_conf *b);
 
 /* The service called `name`, or NULL. */
 const struct svc_conf *conf_find(const struct conf *conf, const char *name);

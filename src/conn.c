@@ -143,10 +143,10 @@ static void account(struct conn *c, bool in, size_t n)
     c->last_io_ms = ev_now(c->srv->loop);
     if (in) {
         c->bytes_in += n;
-        c->svc->stats.bytes_in += n;
+        c->svc->st->bytes_in += n;
     } else {
         c->bytes_out += n;
-        c->svc->stats.bytes_out += n;
+        c->svc->st->bytes_out += n;
     }
 }
 

@@ -184,14 +184,14 @@ static bool answer(struct bound *b, int i, struct mmsghdr *reply)
     size_t ctl_len;
     ssize_t n;
 
-    svc->stats.dgrams_in++;
-    svc->stats.bytes_in += len;
+    svc->st->dgrams_in++;
+    svc->st->bytes_in += len;
     ctl_len = reply_control(in, &ctl_out[i], &dst, &have_dst);
     if ((in->msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
         in->msg_namelen <= offsetof(struct sockaddr_un, sun_path) ||
         !dgram_may_answer(b->srv, (struct sockaddr *)&names[i],
                           have_dst ? (struct sockaddr *)&dst : NULL)) {
-        svc->stats.dgrams_dropped++;
+        svc->st->dgrams_dropped++;
         return false;
     }
     n = svc->builtin->datagram(svc, bufs[i], len, DGRAM_MAX);
@@ -221,17 +221,17 @@ static void send_replies(struct bound *b, int count)
                 continue;
             if (errno == EAGAIN) {
                 /* The socket buffer is full: UDP may drop, and so do we. */
-                b->svc->stats.dgrams_dropped += (uint64_t)(count - off);
+                b->svc->st->dgrams_dropped += (uint64_t)(count - off);
                 return;
             }
             /* This one reply failed (e.g. no route): skip it, send the rest. */
-            b->svc->stats.dgrams_dropped++;
+            b->svc->st->dgrams_dropped++;
             off++;
             continue;
         }
         for (int i = off; i < off + n; i++) {
-            b->svc->stats.dgrams_out++;
-            b->svc->stats.bytes_out += msgs_out[i].msg_len;
+            b->svc->st->dgrams_out++;
+            b->svc->st->bytes_out += msgs_out[i].msg_len;
         }
         off += n;
     }

@@ -182,6 +182,71 @@ int listener_open(struct listener *l, const struct addr *addr, int backlog,
     return 0;
 }
 
+static int kind_of(int domain, int type, enum addr_kind *kind)
+{
+    bool stream = type == SOCK_STREAM;
+
+    if (domain == AF_INET || domain == AF_INET6)
+        *kind = stream ? ADDR_TCP : ADDR_UDP;
+    else if (domain == AF_UNIX)
+        *kind = stream ? ADDR_UNIX : ADDR_UNIXGRAM;
+    else
+        return -1;
+    return type == SOCK_STREAM || type == SOCK_DGRAM ? 0 : -1;
+}
+
+int listener_adopt(struct listener *l, int fd)
+{
+    int domain, type;
+    socklen_t len = sizeof(int);
+
+    memset(l, 0, sizeof(*l));
+    l->fd = -1;
+    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+        return -1;
+    if (kind_of(domain, type, &l->kind) < 0) {
+        errno = EAFNOSUPPORT;
+        return -1;
+    }
+    l->bound_len = sizeof(l->bound);
+    if (getsockname(fd, (struct sockaddr *)&l->bound, &l->bound_len) < 0 ||
+        fd_set_nonblock(fd) < 0 || fd_set_cloexec(fd) < 0)
+        return -1;
+    if (addr_format(l->kind, (struct sockaddr *)&l->bound, l->bound_len, l->name, sizeof(l->name)) <
+        0)
+        snprintf(l->name, sizeof(l->name), "fd %d", fd);
+    l->fd = fd;
+    return 0;
+}
+
+static bool inet_matches(const struct sockaddr *bound, const struct addr *a)
+{
+    if (addr_port(bound) != addr_port((const struct sockaddr *)&a->ss) || addr_port(bound) == 0)
+        return false;
+    if (a->wildcard) {
+        if (bound->sa_family == AF_INET6)
+            return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)bound)->sin6_addr);
+        return ((const struct sockaddr_in *)bound)->sin_addr.s_addr == htonl(INADDR_ANY);
+    }
+    if (bound->sa_family != a->ss.ss_family)
+        return false;
+    if (bound->sa_family == AF_INET)
+        return ((const struct sockaddr_in *)bound)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr;
+    return IN6_ARE_ADDR_EQUAL(&((const struct sockaddr_in6 *)bound)->sin6_addr,
+                              &((const struct sockaddr_in6 *)&a->ss)->sin6_addr);
+}
+
+bool listener_matches(const struct listener *l, const struct addr *a)
+{
+    if (l->kind != a->kind)
+        return false;
+    if (addr_kind_is_inet(a->kind))
+        return inet_matches((const struct sockaddr *)&l->bound, a);
+    return l->bound_len == a->len && memcmp(&l->bound, &a->ss, a->len) == 0;
+}
+
 void listener_close(struct listener *l)
 {
     struct sockaddr_un *sun = (struct sockaddr_un *)&l->bound;

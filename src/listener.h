@@ -40,6 +40,17 @@ struct listener_perms {
 int listener_open(struct listener *l, const struct addr *addr, int backlog,
                   const struct listener_perms *perms, char *err, size_t errlen);
 
+/*
+ * Take over an inherited listening socket (socket activation): made
+ * non-blocking and close-on-exec, its kind read from the socket itself.
+ * Its file, if any, belongs to whoever made it.  Returns 0, or -1 with
+ * errno (ENOTSOCK, EAFNOSUPPORT for a family we do not serve).
+ */
+int listener_adopt(struct listener *l, int fd);
+
+/* Is `l` bound to what the configured address `a` asks for? */
+bool listener_matches(const struct listener *l, const struct addr *a);
+
 /* Close, and remove the socket file if it is still the one we made. */
 void listener_close(struct listener *l);
 

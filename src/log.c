@@ -128,6 +128,11 @@ static int sink_connect(void)
     return 0;
 }
 
+bool log_is_stderr(void)
+{
+    return sink.target.kind == LOG_TO_STDERR;
+}
+
 void log_close(void)
 {
     close_quietly(sink.fd);

@@ -70,6 +70,9 @@ int log_facility_parse(const char *name);
  */
 int log_use(const struct log_target *target, int facility);
 
+/* Do messages go to stderr (not syslog)? */
+bool log_is_stderr(void);
+
 /* Close the syslog socket (in a child about to exec, say). */
 void log_close(void);
 

@@ -2,11 +2,15 @@
  * usherd: options, start-up order, the signal switch.  Nothing else.
  *
  * Start-up: options; load and validate the configuration (errors reach the
- * terminal, exit 2); raise the descriptor limit; bind every listener (exit 1
- * on failure, nothing left behind); signals; the loop.  At stop, the loop
- * ends once connections have finished or shutdown_timeout has passed.
+ * terminal, exit 2); detach if asked (the parent waits for the outcome);
+ * log target; pidfile lock; descriptor limit; listeners, bound or inherited
+ * from systemd (exit 1 on failure, nothing left behind); signals; report
+ * success to the waiting parent and to systemd; the loop.  At stop, the
+ * loop ends once connections have finished or shutdown_timeout has passed.
  */
 #include "conf.h"
+#include "control.h"
+#include "daemon.h"
 #include "ev.h"
 #include "log.h"
 #include "service.h"
@@ -15,14 +19,19 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-#define SYSTEM_CONF "/etc/usherd.conf"
+#define SYSTEM_CONF        "/etc/usherd.conf"
+#define STOP_WAIT_EXTRA_MS 5000 /* -s stop: shutdown_timeout, and this much more */
 
 #ifndef USHER_VERSION
 #define USHER_VERSION "dev"
@@ -30,24 +39,50 @@
 
 struct options {
     const char *conf_path; /* NULL: SYSTEM_CONF if present, else the default */
+    const char *pidfile;   /* -p */
+    const char *control;   /* -s */
     bool check_only;
+    bool daemonize;
     int verbosity; /* -1 quiet, 0 normal, 1+ verbose */
+};
+
+/* What the running daemon needs to hand: its loop, server, pidfile. */
+struct daemon_state {
+    struct options opt;
+    char conf_path[PATH_MAX]; /* absolute, for reloads after chdir("/"); "" for the default */
+    struct ev_loop *loop;
+    struct server srv;
+    struct pidfile pidfile;
+    int report_fd; /* to the waiting parent, until start-up is over */
 };
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: usherd [-tvqhV] [-f FILE]\n"
+    fprintf(out, "usage: usherd [-tDvqhV] [-f FILE] [-p PIDFILE] [-s reload|stop|stats|status]\n"
                  "  -f FILE      configuration file (default: " SYSTEM_CONF " if it exists,\n"
                  "               else the embedded default: every builtin on loopback)\n"
                  "  -t           check the configuration and exit\n"
+                 "  -D, --daemon detach and log to syslog\n"
+                 "  -p PIDFILE   pidfile (overrides `pidfile` in [global])\n"
+                 "  -s SIGNAL    control the running instance: reload, stop, stats, status\n"
                  "  -v           more log detail (repeatable)\n"
                  "  -q           warnings and errors only\n"
                  "  -V, --version, -h, --help\n");
 }
 
+static void __attribute__((noreturn)) usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "usherd: ");
+    fprintf(stderr, fmt, arg);
+    fputc('\n', stderr);
+    usage(stderr);
+    exit(2);
+}
+
 static void parse_options(int argc, char **argv, struct options *opt)
 {
     static const struct option longopts[] = {
+        {"daemon", no_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -55,13 +90,22 @@ static void parse_options(int argc, char **argv, struct options *opt)
     int ch;
 
     memset(opt, 0, sizeof(*opt));
-    while ((ch = getopt_long(argc, argv, "f:tvqhV", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "f:p:s:tDvqhV", longopts, NULL)) != -1) {
         switch (ch) {
         case 'f':
             opt->conf_path = optarg;
             break;
+        case 'p':
+            opt->pidfile = optarg;
+            break;
+        case 's':
+            opt->control = optarg;
+            break;
         case 't':
             opt->check_only = true;
+            break;
+        case 'D':
+            opt->daemonize = true;
             break;
         case 'v':
             opt->verbosity = opt->verbosity < 0 ? 1 : opt->verbosity + 1;
@@ -80,30 +124,114 @@ static void parse_options(int argc, char **argv, struct options *opt)
             exit(2);
         }
     }
-    if (optind != argc) {
-        fprintf(stderr, "usherd: unexpected argument '%s'\n", argv[optind]);
-        usage(stderr);
-        exit(2);
-    }
+    if (optind != argc)
+        usage_error("unexpected argument '%s'", argv[optind]);
 }
 
-static struct conf *load_config(const struct options *opt)
+/* The file to read: -f, else the system file if there is one, else "" (the default). */
+static void choose_conf_path(const struct options *opt, char *path, size_t size)
 {
-    struct conf *conf;
-    char *errors = NULL;
+    const char *chosen = opt->conf_path;
 
-    if (opt->conf_path != NULL)
-        conf = conf_load(opt->conf_path, &errors);
-    else if (access(SYSTEM_CONF, F_OK) == 0)
-        conf = conf_load(SYSTEM_CONF, &errors);
-    else
-        conf = conf_load_default(&errors);
+    if (chosen == NULL && access(SYSTEM_CONF, F_OK) == 0)
+        chosen = SYSTEM_CONF;
+    path[0] = '\0';
+    if (chosen == NULL)
+        return;
+    /* Absolute, so that a reload after chdir("/") reads the same file. */
+    if (realpath(chosen, path) == NULL)
+        str_copy(path, size, chosen);
+}
+
+/* Load `path` ("" = the embedded default).  NULL with *errors on failure. */
+static struct conf *load_conf(const char *path, char **errors)
+{
+    if (path[0] == '\0')
+        return conf_load_default(errors);
+    return conf_load(path, errors);
+}
+
+static struct conf *load_or_exit(const char *path)
+{
+    char *errors = NULL;
+    struct conf *conf = load_conf(path, &errors);
+
     if (conf == NULL) {
         fputs(errors ? errors : "usherd: unable to load the configuration\n", stderr);
         free(errors);
         exit(2);
     }
     return conf;
+}
+
+/*
+ * A start-up failure, in the words "usherd: MESSAGE": told to the waiting
+ * parent (which prints it and exits with `status`) or printed here, and
+ * logged too when the log is not the terminal.
+ */
+static void __attribute__((noreturn, format(printf, 3, 4)))
+startup_fail(struct daemon_state *ds, int status, const char *fmt, ...)
+{
+    char msg[768], line[800];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    snprintf(line, sizeof(line), "usherd: %s", msg);
+    if (!log_is_stderr())
+        log_errx("%s", msg);
+    if (ds->report_fd >= 0)
+        daemon_report(ds->report_fd, status, line);
+    else
+        fprintf(stderr, "%s\n", line);
+    exit(status);
+}
+
+static const char *pidfile_path(const struct daemon_state *ds, const struct conf *conf, char *buf,
+                                size_t size)
+{
+    if (ds->opt.pidfile != NULL)
+        return ds->opt.pidfile;
+    if (conf->pidfile[0] != '\0')
+        return conf->pidfile;
+    if (!ds->opt.daemonize)
+        return NULL; /* a foreground usherd takes a pidfile only when told to */
+    pidfile_default(buf, size);
+    return buf;
+}
+
+static void take_pidfile(struct daemon_state *ds, const struct conf *conf)
+{
+    char buf[PATH_MAX];
+    const char *path = pidfile_path(ds, conf, buf, sizeof(buf));
+    pid_t holder = 0;
+
+    if (path == NULL)
+        return;
+    if (pidfile_take(&ds->pidfile, path, &holder) == 0)
+        return;
+    if (errno == EWOULDBLOCK)
+        startup_fail(ds, 1, "already running (pid %ld, %s)", (long)holder, path);
+    startup_fail(ds, 1, "unable to take the pidfile %s: %s", path, strerror(errno));
+}
+
+static void set_log_target(struct daemon_state *ds, const struct conf *conf)
+{
+    struct log_target syslog_target;
+    const struct log_target *target = &conf->log;
+    char err[256];
+
+    /* --daemon has no terminal: syslog, unless the configuration says otherwise. */
+    if (ds->opt.daemonize && !conf->log_set) {
+        log_target_parse("syslog", &syslog_target, err, sizeof(err));
+        target = &syslog_target;
+    }
+    if (log_use(target, conf->log_facility) < 0)
+        fprintf(stderr,
+                "usherd: warning: log target %s unreachable: %s; messages are lost until "
+                "it is back\n",
+                target->text, strerror(errno));
 }
 
 /* Connections are descriptors: take every one the hard limit allows. */
@@ -118,69 +246,190 @@ static void raise_fd_limit(void)
         log_warn("unable to raise the descriptor limit");
 }
 
+static void notify_status(const char *state)
+{
+    char buf[256];
+    struct timespec ts;
+
+    if (strcmp(state, "RELOADING=1") == 0 && clock_gettime(CLOCK_MONOTONIC, &ts) == 0) {
+        /* systemd's notify-reload protocol wants the time of the request. */
+        snprintf(buf, sizeof(buf), "RELOADING=1\nMONOTONIC_USEC=%lld",
+                 (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000);
+        notify_systemd(buf);
+        return;
+    }
+    notify_systemd(state);
+}
+
+static void log_conf_errors(const char *errors)
+{
+    char *copy = strdup(errors ? errors : "unable to load the configuration\n"), *save = NULL;
+
+    for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+        log_errx("%s", line);
+    free(copy);
+}
+
+/* The pidfile is the instance's identity: it does not move under a running daemon. */
+static void warn_pidfile_change(const struct daemon_state *ds, const struct conf *conf)
+{
+    char buf[PATH_MAX];
+    const char *wanted = pidfile_path(ds, conf, buf, sizeof(buf));
+    const char *held = ds->pidfile.fd >= 0 ? ds->pidfile.path : NULL;
+
+    if ((wanted == NULL) != (held == NULL) || (wanted && strcmp(wanted, held) != 0))
+        log_warnx("pidfile: the change takes effect at the next start; %s stays in use",
+                  held ? held : "none");
+}
+
+static void reload(struct daemon_state *ds)
+{
+    char *errors = NULL, err[512];
+    struct conf *conf;
+
+    notify_status("RELOADING=1");
+    log_info("SIGHUP: reloading %s", ds->conf_path[0] ? ds->conf_path : CONF_DEFAULT_NAME);
+    conf = load_conf(ds->conf_path, &errors);
+    if (conf == NULL) {
+        log_errx("reload failed: the configuration in force stays");
+        log_conf_errors(errors);
+        free(errors);
+    } else if (server_reload(&ds->srv, conf, err, sizeof(err)) < 0) {
+        log_errx("reload failed: %s; the configuration in force stays", err);
+    } else {
+        set_log_target(ds, conf);
+        warn_pidfile_change(ds, conf);
+    }
+    conf_unref(conf);
+    notify_status("READY=1\nSTATUS=serving");
+}
+
 static void on_signal(int signo, void *arg)
 {
-    struct server *srv = arg;
+    struct daemon_state *ds = arg;
 
     switch (signo) {
     case SIGTERM:
     case SIGINT:
-        server_stop(srv, false);
+        if (!ds->srv.stopping)
+            notify_status("STOPPING=1");
+        server_stop(&ds->srv, false);
         break;
     case SIGUSR1:
-        server_log_stats(srv);
+        server_log_stats(&ds->srv);
         break;
     case SIGHUP:
-        log_warnx("SIGHUP: configuration reload is not supported by this build; ignored");
+        if (!ds->srv.stopping)
+            reload(ds);
         break;
     }
 }
 
-int main(int argc, char **argv)
+static void inherit_sockets(struct daemon_state *ds, struct inherited *inh)
+{
+    inh->n = systemd_listen_fds(&inh->names);
+    if (inh->n < 0)
+        startup_fail(ds, 1, "LISTEN_PID/LISTEN_FDS: not numbers");
+    inh->fds = calloc((size_t)inh->n + 1, sizeof(*inh->fds));
+    if (inh->fds == NULL)
+        startup_fail(ds, 1, "out of memory");
+    for (int i = 0; i < inh->n; i++)
+        inh->fds[i] = 3 + i;
+}
+
+static void free_inherited(struct inherited *inh)
+{
+    for (int i = 0; inh->names != NULL && i < inh->n; i++)
+        free(inh->names[i]);
+    free(inh->names);
+    free(inh->fds);
+}
+
+/* Everything up to serving; exits on any failure. */
+static void start(struct daemon_state *ds, struct conf *conf)
 {
     static const int signals[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, 0};
-    struct options opt;
-    struct server srv;
-    struct conf *conf;
-    struct ev_loop *loop;
+    struct inherited inh = {0};
     char err[512];
 
-    parse_options(argc, argv, &opt);
+    inherit_sockets(ds, &inh);
+    if (ds->opt.daemonize) {
+        umask(0);
+        if ((ds->report_fd = daemon_detach(inh.n)) < 0)
+            startup_fail(ds, 1, "unable to detach: %s", strerror(errno));
+        umask((mode_t)conf->umask);
+    }
+    set_log_target(ds, conf);
+    take_pidfile(ds, conf);
+    raise_fd_limit();
+    if ((ds->loop = ev_loop_new()) == NULL)
+        startup_fail(ds, 1, "unable to create the event loop: %s", strerror(errno));
+    log_info("usherd %s starting, configuration %s", USHER_VERSION, conf->path);
+    if (server_start(&ds->srv, ds->loop, conf, &inh, err, sizeof(err)) < 0)
+        startup_fail(ds, 1, "%s", err);
+    free_inherited(&inh);
+    if (sig_init(ds->loop, signals, on_signal, ds) < 0)
+        startup_fail(ds, 1, "unable to set up signal handling: %s", strerror(errno));
+    if (ds->opt.daemonize && daemon_settle() < 0)
+        startup_fail(ds, 1, "unable to detach from the terminal: %s", strerror(errno));
+    daemon_report(ds->report_fd, 0, NULL);
+    ds->report_fd = -1;
+}
+
+static int control(const struct options *opt)
+{
+    char path[PATH_MAX], buf[PATH_MAX];
+    const char *pidfile = opt->pidfile;
+    int64_t wait_ms = 10000 + STOP_WAIT_EXTRA_MS;
+    struct conf *conf = NULL;
+    int rc;
+
+    /* The pidfile and the stop wait come from the configuration, unless -p says. */
+    if (pidfile == NULL) {
+        choose_conf_path(opt, path, sizeof(path));
+        conf = load_or_exit(path);
+        wait_ms = conf->shutdown_timeout_ms + STOP_WAIT_EXTRA_MS;
+        pidfile = conf->pidfile;
+        if (pidfile[0] == '\0') {
+            pidfile_default(buf, sizeof(buf));
+            pidfile = buf;
+        }
+    }
+    rc = control_run(opt->control, pidfile, wait_ms);
+    conf_unref(conf);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct daemon_state ds = {.report_fd = -1, .pidfile.fd = -1};
+    struct conf *conf;
+
+    parse_options(argc, argv, &ds.opt);
     log_init("usherd");
-    log_set_level(opt.verbosity < 0   ? LOG_LVL_WARN
-                  : opt.verbosity > 0 ? LOG_LVL_DEBUG
-                                      : LOG_LVL_INFO);
-    conf = load_config(&opt);
-    if (opt.check_only) {
+    log_set_level(ds.opt.verbosity < 0   ? LOG_LVL_WARN
+                  : ds.opt.verbosity > 0 ? LOG_LVL_DEBUG
+                                         : LOG_LVL_INFO);
+    if (ds.opt.control != NULL)
+        return control(&ds.opt);
+    choose_conf_path(&ds.opt, ds.conf_path, sizeof(ds.conf_path));
+    conf = load_or_exit(ds.conf_path);
+    if (ds.opt.check_only) {
         printf("configuration ok\n");
-        conf_free(conf);
+        conf_unref(conf);
         return 0;
     }
-    raise_fd_limit();
-    loop = ev_loop_new();
-    if (loop == NULL) {
-        log_err("unable to create the event loop");
-        return 1;
-    }
-    log_info("usherd %s starting, configuration %s", USHER_VERSION, conf->path);
-    if (server_start(&srv, loop, conf, err, sizeof(err)) < 0) {
-        log_errx("%s", err);
-        conf_free(conf);
-        ev_loop_free(loop);
-        return 1;
-    }
-    if (sig_init(loop, signals, on_signal, &srv) < 0) {
-        log_err("unable to set up signal handling");
-        server_free(&srv);
-        ev_loop_free(loop);
-        return 1;
-    }
-    log_info("ready: %zu services, %zu listeners", srv.nsvcs, srv.nbound);
-    if (ev_run(loop) < 0)
+    start(&ds, conf);
+    conf_unref(conf); /* the server holds its own reference */
+    log_info("ready: %zu services, %zu listeners", ds.srv.nsvcs, ds.srv.nbound);
+    notify_status("READY=1\nSTATUS=serving");
+    if (ev_run(ds.loop) < 0)
         log_err("event loop failed");
-    server_free(&srv);
-    sig_shutdown(loop);
-    ev_loop_free(loop);
+    server_free(&ds.srv);
+    sig_shutdown(ds.loop);
+    ev_loop_free(ds.loop);
+    pidfile_release(&ds.pidfile);
     log_info("stopped");
+    log_close();
     return 0;
 }

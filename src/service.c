@@ -1,6 +1,12 @@
 /*
  * service: the running daemon's services, listeners and connections
  * (see service.h).
+ *
+ * A reload is mark and sweep, in two phases so that it is all or nothing:
+ * prepare (new svcs; for each new address, the listener that already has it
+ * or a freshly bound one) and, only if every bind worked, commit (point the
+ * kept listeners at the new svcs, close the ones no longer wanted, retire
+ * the old svcs).
  */
 #include "service.h"
 
@@ -14,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define ACCEPT_BATCH    64  /* accepts per readiness event, for fairness */
@@ -21,6 +28,78 @@
 
 static struct log_ratelimit accept_warn_rl;
 static struct log_ratelimit refuse_rl;
+
+/* Services */
+
+static struct svc_state *state_of(struct server *srv, const char *name)
+{
+    for (size_t i = 0; i < srv->nsvcs; i++)
+        if (strcmp(srv->svcs[i]->conf->name, name) == 0)
+            return srv->svcs[i]->st;
+    return NULL;
+}
+
+/* A svc for `sc` of `cf`, continuing the state of a same-named service. */
+static struct svc *svc_new(struct server *srv, struct conf *cf, const struct svc_conf *sc)
+{
+    struct svc *svc = calloc(1, sizeof(*svc));
+    struct svc_state *st = state_of(srv, sc->name);
+
+    if (svc == NULL)
+        return NULL;
+    if (st == NULL && (st = calloc(1, sizeof(*st))) == NULL) {
+        free(svc);
+        return NULL;
+    }
+    st->refs++;
+    svc->st = st;
+    svc->conf = sc;
+    svc->cf = conf_ref(cf);
+    svc->builtin = builtin_get(sc->builtin);
+    svc->srv = srv;
+    return svc;
+}
+
+static void svc_free(struct svc *svc)
+{
+    if (--svc->st->refs == 0)
+        free(svc->st);
+    conf_unref(svc->cf);
+    free(svc);
+}
+
+/* Unlink from the retired list and free. */
+static void svc_reap(struct server *srv, struct svc *svc)
+{
+    struct svc **pp = &srv->retired;
+
+    while (*pp != NULL && *pp != svc)
+        pp = &(*pp)->next;
+    if (*pp == svc)
+        *pp = svc->next;
+    svc_free(svc);
+}
+
+static void svc_retire(struct server *srv, struct svc *svc)
+{
+    if (svc->conns == 0) {
+        svc_free(svc);
+        return;
+    }
+    svc->retired = true;
+    svc->next = srv->retired;
+    srv->retired = svc;
+}
+
+static void free_svcs(struct svc **svcs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (svcs[i] != NULL)
+            svc_free(svcs[i]);
+    free(svcs);
+}
+
+/* Connections */
 
 void server_conn_opened(struct server *srv, struct conn *c)
 {
@@ -30,11 +109,14 @@ void server_conn_opened(struct server *srv, struct conn *c)
         srv->conns->prev = c;
     srv->conns = c;
     srv->nconns++;
-    c->svc->conns_now++;
+    c->svc->conns++;
+    c->svc->st->conns_now++;
 }
 
 void server_conn_closed(struct server *srv, struct conn *c)
 {
+    struct svc *svc = c->svc;
+
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
@@ -42,7 +124,9 @@ void server_conn_closed(struct server *srv, struct conn *c)
     if (c->next != NULL)
         c->next->prev = c->prev;
     srv->nconns--;
-    c->svc->conns_now--;
+    svc->st->conns_now--;
+    if (--svc->conns == 0 && svc->retired)
+        svc_reap(srv, svc);
     if (srv->stopping && srv->nconns == 0)
         ev_break(srv->loop);
 }
@@ -55,6 +139,8 @@ bool server_is_udp_builtin_port(const struct server *srv, uint16_t port)
     return false;
 }
 
+/* Accepting */
+
 /* Accepted but over a limit: closed at once, logged (at most once a second). */
 static void refuse(struct bound *b, int fd, const struct sockaddr_storage *peer, socklen_t peer_len,
                    const char *end)
@@ -62,7 +148,7 @@ static void refuse(struct bound *b, int fd, const struct sockaddr_storage *peer,
     unsigned long suppressed;
     char text[ADDR_TEXT_MAX];
 
-    b->svc->stats.refused++;
+    b->svc->st->refused++;
     if (!log_enabled(LOG_LVL_INFO) || !log_ratelimit(&refuse_rl, now_ms(), &suppressed)) {
         close_quietly(fd);
         return;
@@ -126,7 +212,7 @@ static void on_accept(struct ev_loop *loop, int fd, unsigned events, void *arg)
             pause_accepting(b, errno);
             break;
         }
-        b->svc->stats.conns_total++;
+        b->svc->st->conns_total++;
         if (srv->conf->max_conns != 0 && srv->nconns >= srv->conf->max_conns) {
             refuse(b, cfd, &peer, peer_len, "refused:max_conns");
             continue;
@@ -134,6 +220,8 @@ static void on_accept(struct ev_loop *loop, int fd, unsigned events, void *arg)
         conn_start(srv, b->svc, cfd, b->l.kind, &peer, peer_len);
     }
 }
+
+/* Listeners */
 
 static int watch(struct server *srv, struct bound *b)
 {
@@ -145,17 +233,19 @@ static int watch(struct server *srv, struct bound *b)
 
 static void close_bound(struct server *srv, struct bound *b)
 {
-    if (b->l.fd < 0)
-        return;
-    ev_io_del(srv->loop, b->l.fd);
-    ev_timer_stop(srv->loop, &b->resume_timer);
-    listener_close(&b->l);
+    if (b->l.fd >= 0) {
+        ev_io_del(srv->loop, b->l.fd);
+        ev_timer_stop(srv->loop, &b->resume_timer);
+        listener_close(&b->l);
+    }
+    free(b);
 }
 
 static void close_listeners(struct server *srv)
 {
     for (size_t i = 0; i < srv->nbound; i++)
-        close_bound(srv, &srv->bound[i]);
+        close_bound(srv, srv->bound[i]);
+    srv->nbound = 0;
 }
 
 static bool missing_family(int err)
@@ -163,10 +253,8 @@ static bool missing_family(int err)
     return err == EADDRNOTAVAIL || err == EAFNOSUPPORT;
 }
 
-static int open_one(struct server *srv, struct svc *svc, const struct conf_listen *cl, char *err,
-                    size_t errlen)
+static struct listener_perms perms_of(const struct svc_conf *sc)
 {
-    const struct svc_conf *sc = svc->conf;
     struct listener_perms perms = {
         .mode = sc->sock_mode,
         .owner_set = sc->sock_owner_set,
@@ -174,88 +262,348 @@ static int open_one(struct server *srv, struct svc *svc, const struct conf_liste
         .owner = sc->sock_owner,
         .group = sc->sock_group,
     };
-    struct bound *b = &srv->bound[srv->nbound];
+    return perms;
+}
 
-    if (listener_open(&b->l, &cl->addr, sc->backlog, &perms, err, errlen) < 0) {
-        if (cl->optional && missing_family(errno)) {
-            log_warnx("%s; skipped (no IPv6 here)", err);
-            return 0;
-        }
-        return -1;
+/* An inherited socket for `cl`, if systemd passed one. */
+static int adopt(struct inherited *inh, const struct conf_listen *cl, struct listener *l)
+{
+    for (int i = 0; inh != NULL && i < inh->n; i++) {
+        struct listener cand;
+        if (inh->fds[i] < 0 || listener_adopt(&cand, inh->fds[i]) < 0)
+            continue;
+        if (!listener_matches(&cand, &cl->addr))
+            continue;
+        *l = cand;
+        inh->fds[i] = -1;
+        return 1;
+    }
+    return 0;
+}
+
+/*
+ * Open the listener of `cl`.  Returns the new bound (not yet watched), NULL
+ * with err, or NULL with err empty when an optional address was skipped.
+ */
+static struct bound *open_bound(struct server *srv, struct svc *svc, const struct conf_listen *cl,
+                                struct inherited *inh, char *err, size_t errlen)
+{
+    struct listener_perms perms = perms_of(svc->conf);
+    struct bound *b = calloc(1, sizeof(*b));
+
+    err[0] = '\0';
+    if (b == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
     }
     b->svc = svc;
     b->srv = srv;
-    if (watch(srv, b) < 0) {
-        snprintf(err, errlen, "unable to watch %s: %s", b->l.name, strerror(errno));
-        listener_close(&b->l);
-        return -1;
+    b->addr = cl->addr;
+    if (adopt(inh, cl, &b->l) > 0)
+        return b;
+    if (listener_open(&b->l, &cl->addr, svc->conf->backlog, &perms, err, errlen) < 0) {
+        if (cl->optional && missing_family(errno)) {
+            log_warnx("%s; skipped (no IPv6 here)", err);
+            err[0] = '\0';
+        }
+        free(b);
+        return NULL;
     }
-    srv->nbound++;
-    log_info("listening service=%s addr=%s", sc->name, b->l.name);
-    return 0;
+    return b;
 }
 
-static int note_udp_port(struct server *srv, const struct bound *b)
+static int add_bound(struct server *srv, struct bound *b)
 {
-    uint16_t port = addr_port((const struct sockaddr *)&b->l.bound);
-    uint16_t *grown;
+    struct bound **grown = realloc(srv->bound, (srv->nbound + 1) * sizeof(*grown));
 
-    if (b->l.kind != ADDR_UDP || server_is_udp_builtin_port(srv, port))
-        return 0;
-    grown = realloc(srv->udp_ports, (srv->nudp_ports + 1) * sizeof(*grown));
     if (grown == NULL)
         return -1;
-    srv->udp_ports = grown;
-    srv->udp_ports[srv->nudp_ports++] = port;
+    srv->bound = grown;
+    srv->bound[srv->nbound++] = b;
     return 0;
 }
 
-static size_t count_listens(const struct conf *conf)
+static void note_udp_ports(struct server *srv)
 {
-    size_t n = 0;
-
-    for (size_t i = 0; i < conf->nsvcs; i++)
-        n += conf->svcs[i].nlistens;
-    return n;
+    srv->nudp_ports = 0;
+    for (size_t i = 0; i < srv->nbound; i++) {
+        const struct bound *b = srv->bound[i];
+        uint16_t port = addr_port((const struct sockaddr *)&b->l.bound);
+        if (b->l.kind == ADDR_UDP && !server_is_udp_builtin_port(srv, port))
+            srv->udp_ports[srv->nudp_ports++] = port;
+    }
 }
 
-int server_start(struct server *srv, struct ev_loop *loop, struct conf *conf, char *err,
-                 size_t errlen)
+static int size_udp_ports(struct server *srv)
+{
+    uint16_t *ports = realloc(srv->udp_ports, (srv->nbound + 1) * sizeof(*ports));
+
+    if (ports == NULL)
+        return -1;
+    srv->udp_ports = ports;
+    note_udp_ports(srv);
+    return 0;
+}
+
+static int unmatched_inherited(const struct inherited *inh, char *err, size_t errlen)
+{
+    size_t len = 0;
+
+    err[0] = '\0';
+    for (int i = 0; inh != NULL && i < inh->n; i++) {
+        struct listener l;
+        if (inh->fds[i] < 0)
+            continue;
+        if (len == 0)
+            len += (size_t)snprintf(err, errlen, "inherited sockets match no listen address:");
+        if (len < errlen && listener_adopt(&l, inh->fds[i]) == 0)
+            len += (size_t)snprintf(err + len, errlen - len, " fd %d %s%s%s", inh->fds[i], l.name,
+                                    inh->names && inh->names[i] ? " name=" : "",
+                                    inh->names && inh->names[i] ? inh->names[i] : "");
+        else if (len < errlen)
+            len += (size_t)snprintf(err + len, errlen - len, " fd %d (not a socket we serve)",
+                                    inh->fds[i]);
+    }
+    return len > 0 ? -1 : 0;
+}
+
+static void log_listening(const struct bound *b)
+{
+    log_info("listening service=%s addr=%s", b->svc->conf->name, b->l.name);
+}
+
+int server_start(struct server *srv, struct ev_loop *loop, struct conf *conf, struct inherited *inh,
+                 char *err, size_t errlen)
 {
     memset(srv, 0, sizeof(*srv));
     srv->loop = loop;
-    srv->conf = conf;
-    srv->svcs = calloc(conf->nsvcs ? conf->nsvcs : 1, sizeof(*srv->svcs));
-    srv->bound = calloc(count_listens(conf) + 1, sizeof(*srv->bound));
-    if (srv->svcs == NULL || srv->bound == NULL) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
-    }
+    srv->conf = conf_ref(conf);
+    ev_timer_init(&srv->stop_timer, NULL, srv);
+    srv->svcs = calloc(conf->nsvcs + 1, sizeof(*srv->svcs));
+    if (srv->svcs == NULL)
+        goto nomem;
     for (size_t i = 0; i < conf->nsvcs; i++) {
-        struct svc *svc = &srv->svcs[srv->nsvcs++];
-        svc->conf = &conf->svcs[i];
-        svc->builtin = builtin_get(svc->conf->builtin);
-        svc->srv = srv;
-        for (size_t j = 0; j < svc->conf->nlistens; j++)
-            if (open_one(srv, svc, &svc->conf->listens[j], err, errlen) < 0)
+        struct svc *svc = svc_new(srv, conf, &conf->svcs[i]);
+        if (svc == NULL)
+            goto nomem;
+        srv->svcs[srv->nsvcs++] = svc;
+        for (size_t j = 0; j < svc->conf->nlistens; j++) {
+            struct bound *b = open_bound(srv, svc, &svc->conf->listens[j], inh, err, errlen);
+            if (b == NULL && err[0] != '\0')
                 goto fail;
-    }
-    for (size_t i = 0; i < srv->nbound; i++) {
-        if (note_udp_port(srv, &srv->bound[i]) < 0) {
-            snprintf(err, errlen, "out of memory");
-            goto fail;
+            if (b == NULL)
+                continue;
+            if (add_bound(srv, b) < 0) {
+                close_bound(srv, b);
+                goto nomem;
+            }
+            if (watch(srv, b) < 0) {
+                snprintf(err, errlen, "unable to watch %s: %s", b->l.name, strerror(errno));
+                goto fail;
+            }
+            log_listening(b);
         }
     }
-    if (dgram_init(srv, err, errlen) < 0)
+    if (unmatched_inherited(inh, err, errlen) < 0)
         goto fail;
-    ev_timer_init(&srv->stop_timer, NULL, srv);
+    if (size_udp_ports(srv) < 0 || dgram_init(srv, err, errlen) < 0)
+        goto nomem;
     return 0;
+nomem:
+    snprintf(err, errlen, "out of memory");
 fail:
-    close_listeners(srv);
-    srv->conf = NULL; /* still the caller's on failure */
     server_free(srv);
     return -1;
 }
+
+/* Reload */
+
+/* The plan of a reload, built before anything changes. */
+struct reload {
+    struct svc **svcs; /* new generation, one per service of the new conf */
+    size_t nsvcs;
+    struct bound **bound; /* new listener set: kept ones and fresh ones */
+    struct svc **owner;   /* the new svc each one serves */
+    bool *fresh;          /* bound[i] was opened by this reload */
+    size_t nbound;
+    unsigned kept, opened, closed;
+};
+
+static struct bound *find_bound(struct server *srv, const struct addr *a, const struct reload *r)
+{
+    for (size_t i = 0; i < srv->nbound; i++) {
+        struct bound *b = srv->bound[i];
+        bool taken = false;
+        if (!addr_equal(&b->addr, a))
+            continue;
+        for (size_t j = 0; j < r->nbound && !taken; j++)
+            taken = r->bound[j] == b;
+        if (!taken)
+            return b;
+    }
+    return NULL;
+}
+
+static void reload_abort(struct server *srv, struct reload *r)
+{
+    for (size_t i = 0; i < r->nbound; i++)
+        if (r->fresh[i])
+            close_bound(srv, r->bound[i]);
+    free_svcs(r->svcs, r->nsvcs);
+    free(r->bound);
+    free(r->owner);
+    free(r->fresh);
+}
+
+static int reload_prepare(struct server *srv, struct conf *conf, struct reload *r, char *err,
+                          size_t errlen)
+{
+    size_t total = 0;
+
+    for (size_t i = 0; i < conf->nsvcs; i++)
+        total += conf->svcs[i].nlistens;
+    r->svcs = calloc(conf->nsvcs + 1, sizeof(*r->svcs));
+    r->bound = calloc(total + 1, sizeof(*r->bound));
+    r->owner = calloc(total + 1, sizeof(*r->owner));
+    r->fresh = calloc(total + 1, sizeof(*r->fresh));
+    if (r->svcs == NULL || r->bound == NULL || r->owner == NULL || r->fresh == NULL)
+        goto nomem;
+    for (size_t i = 0; i < conf->nsvcs; i++) {
+        struct svc *svc = svc_new(srv, conf, &conf->svcs[i]);
+        if (svc == NULL)
+            goto nomem;
+        r->svcs[r->nsvcs++] = svc;
+        for (size_t j = 0; j < svc->conf->nlistens; j++) {
+            const struct conf_listen *cl = &svc->conf->listens[j];
+            struct bound *b = find_bound(srv, &cl->addr, r);
+            bool fresh = b == NULL;
+            if (fresh && (b = open_bound(srv, svc, cl, NULL, err, errlen)) == NULL) {
+                if (err[0] != '\0')
+                    return -1;
+                continue;
+            }
+            r->fresh[r->nbound] = fresh;
+            r->owner[r->nbound] = svc;
+            r->bound[r->nbound++] = b;
+        }
+    }
+    return 0;
+nomem:
+    snprintf(err, errlen, "out of memory");
+    return -1;
+}
+
+/* Re-apply what may have changed on a kept listener. */
+static void refresh_kept(struct bound *b)
+{
+    const struct svc_conf *sc = b->svc->conf;
+    struct stat st;
+
+    if (addr_kind_socktype(b->l.kind) == SOCK_STREAM && listen(b->l.fd, sc->backlog) < 0)
+        log_warn("%s: unable to change the backlog", b->l.name);
+    if (!b->l.owns_path || lstat(((struct sockaddr_un *)&b->l.bound)->sun_path, &st) < 0)
+        return;
+    if (sc->sock_mode >= 0)
+        chmod(((struct sockaddr_un *)&b->l.bound)->sun_path, (mode_t)sc->sock_mode);
+    if (sc->sock_owner_set || sc->sock_group_set)
+        if (chown(((struct sockaddr_un *)&b->l.bound)->sun_path,
+                  sc->sock_owner_set ? sc->sock_owner : (uid_t)-1,
+                  sc->sock_group_set ? sc->sock_group : (gid_t)-1) < 0)
+            log_warn("%s: unable to change the socket file's owner", b->l.name);
+}
+
+static int reload_commit(struct server *srv, struct conf *conf, struct reload *r, char *err,
+                         size_t errlen)
+{
+    /* Watch the fresh listeners first: if one cannot be, nothing has changed yet. */
+    for (size_t i = 0; i < r->nbound; i++) {
+        if (r->fresh[i] && watch(srv, r->bound[i]) < 0) {
+            snprintf(err, errlen, "unable to watch %s: %s", r->bound[i]->l.name, strerror(errno));
+            for (size_t j = 0; j < i; j++)
+                if (r->fresh[j])
+                    ev_io_del(srv->loop, r->bound[j]->l.fd);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < srv->nbound; i++) {
+        bool kept = false;
+        for (size_t j = 0; j < r->nbound && !kept; j++)
+            kept = r->bound[j] == srv->bound[i];
+        if (!kept) {
+            log_info("closed service=%s addr=%s", srv->bound[i]->svc->conf->name,
+                     srv->bound[i]->l.name);
+            close_bound(srv, srv->bound[i]);
+            r->closed++;
+        }
+    }
+    for (size_t i = 0; i < r->nbound; i++) {
+        r->bound[i]->svc = r->owner[i];
+        if (r->fresh[i]) {
+            log_listening(r->bound[i]);
+            r->opened++;
+        } else {
+            refresh_kept(r->bound[i]);
+            r->kept++;
+        }
+    }
+    for (size_t i = 0; i < srv->nsvcs; i++)
+        svc_retire(srv, srv->svcs[i]);
+    free(srv->svcs);
+    free(srv->bound);
+    free(r->fresh);
+    free(r->owner);
+    srv->svcs = r->svcs;
+    srv->nsvcs = r->nsvcs;
+    srv->bound = r->bound;
+    srv->nbound = r->nbound;
+    conf_unref(srv->conf);
+    srv->conf = conf_ref(conf);
+    return 0;
+}
+
+/* "services: +new -gone ~changed" from the old and new definitions. */
+static void log_reload_summary(const struct conf *old, const struct conf *conf,
+                               const struct reload *r)
+{
+    unsigned added = 0, removed = 0, changed = 0;
+
+    for (size_t i = 0; i < conf->nsvcs; i++) {
+        const struct svc_conf *was = conf_find(old, conf->svcs[i].name);
+        if (was == NULL)
+            added++;
+        else if (!conf_svc_equal(was, &conf->svcs[i]))
+            changed++;
+    }
+    for (size_t i = 0; i < old->nsvcs; i++)
+        if (conf_find(conf, old->svcs[i].name) == NULL)
+            removed++;
+    log_info("reloaded %s: services %zu (added %u, removed %u, changed %u); listeners kept %u, "
+             "opened %u, closed %u",
+             conf->path, conf->nsvcs, added, removed, changed, r->kept, r->opened, r->closed);
+}
+
+int server_reload(struct server *srv, struct conf *conf, char *err, size_t errlen)
+{
+    struct reload r;
+    struct conf *old = conf_ref(srv->conf);
+
+    memset(&r, 0, sizeof(r));
+    if (reload_prepare(srv, conf, &r, err, errlen) < 0 ||
+        reload_commit(srv, conf, &r, err, errlen) < 0) {
+        reload_abort(srv, &r);
+        conf_unref(old);
+        return -1;
+    }
+    if (size_udp_ports(srv) < 0)
+        log_warnx("out of memory: the UDP loop rule may miss a port");
+    dgram_free(srv);
+    dgram_init(srv, err, errlen);
+    log_reload_summary(old, conf, &r);
+    conf_unref(old);
+    return 0;
+}
+
+/* Stop */
 
 static void close_all_connections(struct server *srv)
 {
@@ -300,11 +648,11 @@ void server_stop(struct server *srv, bool now)
 void server_log_stats(struct server *srv)
 {
     for (size_t i = 0; i < srv->nsvcs; i++) {
-        const struct svc *svc = &srv->svcs[i];
-        const struct svc_stats *s = &svc->stats;
+        const struct svc *svc = srv->svcs[i];
+        const struct svc_state *s = svc->st;
         log_info("stats service=%s conns_now=%u conns_total=%llu refused=%llu bytes_in=%llu "
                  "bytes_out=%llu dgrams_in=%llu dgrams_out=%llu dgrams_dropped=%llu children=0",
-                 svc->conf->name, svc->conns_now, (unsigned long long)s->conns_total,
+                 svc->conf->name, s->conns_now, (unsigned long long)s->conns_total,
                  (unsigned long long)s->refused, (unsigned long long)s->bytes_in,
                  (unsigned long long)s->bytes_out, (unsigned long long)s->dgrams_in,
                  (unsigned long long)s->dgrams_out, (unsigned long long)s->dgrams_dropped);
@@ -315,11 +663,14 @@ void server_free(struct server *srv)
 {
     close_all_connections(srv);
     close_listeners(srv);
-    ev_timer_stop(srv->loop, &srv->stop_timer);
+    if (srv->loop != NULL)
+        ev_timer_stop(srv->loop, &srv->stop_timer);
     dgram_free(srv);
-    free(srv->svcs);
+    free_svcs(srv->svcs, srv->nsvcs);
+    while (srv->retired != NULL)
+        svc_reap(srv, srv->retired);
     free(srv->bound);
     free(srv->udp_ports);
-    conf_free(srv->conf);
+    conf_unref(srv->conf);
     memset(srv, 0, sizeof(*srv));
 }

@@ -1,14 +1,21 @@
 /*
  * service: the running daemon.  A server holds the loop, the services of
  * the configuration in force, their listeners and every open connection;
- * it accepts connections, applies the global limits, keeps the counters and
- * runs the graceful stop.
+ * it accepts connections, applies the global limits, keeps the counters,
+ * reloads a new configuration and runs the graceful stop.
+ *
+ * Generations.  A struct svc belongs to one configuration and never
+ * changes: a connection keeps the svc it was accepted under, so a reload
+ * cannot change a connection's behaviour under its feet.  A reload builds
+ * new svcs; the old ones retire and are freed with their last connection.
+ * What outlives generations, by service name, is the svc_state: counters,
+ * open connections, the UDP chargen position.
  *
  * Invariants:
- *  - every open connection is on srv->conns and counted in srv->nconns and
- *    in its service's conns_now;
- *  - a listener is watched by the loop unless the server is stopping or
- *    accepting is paused after EMFILE/ENFILE.
+ *  - every open connection is on srv->conns, counted in srv->nconns, in
+ *    its svc's conns and in its state's conns_now;
+ *  - a listener keeps its socket across reloads while its address stays in
+ *    the configuration: there is never a moment without it.
  */
 #ifndef USHER_SERVICE_H
 #define USHER_SERVICE_H
@@ -25,20 +32,27 @@ struct builtin;
 struct conn;
 struct server;
 
-struct svc_stats {
-    uint64_t conns_total; /* accepted, refusals included */
-    uint64_t refused;     /* by a limit */
+/* A service's life across reloads, shared by its generations. */
+struct svc_state {
+    unsigned refs;
+    unsigned conns_now;    /* open connections, all generations */
+    unsigned chargen_line; /* next line of the datagram chargen */
+    uint64_t conns_total;  /* accepted, refusals included */
+    uint64_t refused;      /* by a limit */
     uint64_t bytes_in, bytes_out;
     uint64_t dgrams_in, dgrams_out, dgrams_dropped;
 };
 
+/* A service of one configuration generation. */
 struct svc {
     const struct svc_conf *conf;
+    struct conf *cf; /* the configuration it belongs to (a reference) */
     const struct builtin *builtin;
     struct server *srv;
-    unsigned conns_now;
-    struct svc_stats stats;
-    unsigned chargen_line; /* next line of the datagram chargen */
+    struct svc_state *st;
+    unsigned conns;   /* open connections of this generation */
+    bool retired;     /* replaced by a reload; freed with its last connection */
+    struct svc *next; /* in srv->retired */
 };
 
 /* A listener serving a service. */
@@ -46,16 +60,18 @@ struct bound {
     struct listener l;
     struct svc *svc;
     struct server *srv;
-    bool paused; /* out of descriptors: resume_timer brings it back */
+    struct addr addr; /* as configured: what a reload compares */
+    bool paused;      /* out of descriptors: resume_timer brings it back */
     struct ev_timer resume_timer;
 };
 
 struct server {
     struct ev_loop *loop;
-    struct conf *conf;
-    struct svc *svcs;
+    struct conf *conf; /* in force (a reference) */
+    struct svc **svcs;
     size_t nsvcs;
-    struct bound *bound;
+    struct svc *retired; /* older generations with connections still open */
+    struct bound **bound;
     size_t nbound;
     struct conn *conns; /* doubly linked, newest first */
     unsigned nconns;
@@ -69,13 +85,31 @@ struct server {
     struct ev_timer stop_timer;
 };
 
+/* Sockets handed over at start (systemd socket activation). */
+struct inherited {
+    int *fds; /* -1 once adopted */
+    char **names;
+    int n;
+};
+
 /*
- * Build the services of `conf` and bind every listener, logging each as
- * "listening service=NAME addr=ADDR".  The server takes `conf`.
- * Returns 0, or -1 with a message in err and nothing left open or bound.
+ * Build the services of `conf` and bind every listener (or adopt the
+ * matching inherited socket), logging each as "listening service=NAME
+ * addr=ADDR".  The server takes a reference on `conf`.  Every inherited
+ * socket must match a listen address.  Returns 0, or -1 with a message in
+ * err and nothing left open or bound.
  */
-int server_start(struct server *srv, struct ev_loop *loop, struct conf *conf, char *err,
-                 size_t errlen);
+int server_start(struct server *srv, struct ev_loop *loop, struct conf *conf, struct inherited *inh,
+                 char *err, size_t errlen);
+
+/*
+ * Put `conf` in force: listeners whose address stays keep their socket,
+ * removed ones close (their connections go on), new ones bind; new
+ * connections get the new definitions.  All or nothing: if a new listener
+ * cannot be bound, nothing changes.  Logs a summary line.  Returns 0, or
+ * -1 with a message in err.  Takes a reference on `conf` on success.
+ */
+int server_reload(struct server *srv, struct conf *conf, char *err, size_t errlen);
 
 /*
  * Begin the graceful stop: listeners close, connections get until

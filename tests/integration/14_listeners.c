@@ -84,7 +84,7 @@ static void test_tcp_port_in_use_exits_1(void)
 {
     /* Scenario: a TCP port we hold, listened on by a service configured after
      * one with a Unix stream and a Unix datagram socket.  Asserted: exit 1,
-     * "usherd: error: unable to bind tcp://127.0.0.1:PORT: Address already in
+     * "usherd: unable to bind tcp://127.0.0.1:PORT: Address already in
      * use", no "ready", and the socket files opened before the failure are
      * gone again. */
     int port, held = hold_port(SOCK_STREAM, &port);
@@ -98,7 +98,7 @@ static void test_tcp_port_in_use_exits_1(void)
              a, b, port);
     T_EQ_INT(h_usherd_run(conf, &out, NULL), 1);
     snprintf(want, sizeof(want),
-             "usherd: error: unable to bind tcp://127.0.0.1:%d: Address already in use\n", port);
+             "usherd: unable to bind tcp://127.0.0.1:%d: Address already in use\n", port);
     T_CONTAINS(out, want);
     if (strstr(out, "usherd: ready") != NULL)
         T_FAIL("usherd said ready:\n%s", out);
@@ -117,7 +117,7 @@ static void test_udp_port_in_use_exits_1(void)
     snprintf(conf, sizeof(conf), "[e]\nlisten = udp://127.0.0.1:%d\nbuiltin = echo\n", port);
     T_EQ_INT(h_usherd_run(conf, &out, NULL), 1);
     snprintf(want, sizeof(want),
-             "usherd: error: unable to bind udp://127.0.0.1:%d: Address already in use\n", port);
+             "usherd: unable to bind udp://127.0.0.1:%d: Address already in use\n", port);
     T_CONTAINS(out, want);
     close(held);
 }

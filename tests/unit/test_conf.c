@@ -45,7 +45,7 @@ static void test_default_config(void)
     }
     T_EQ_INT(addr_port((struct sockaddr *)&conf_find(c, "echo")->listens[0].addr.ss), 10007);
     T_EQ_INT(addr_port((struct sockaddr *)&conf_find(c, "sumbin")->listens[0].addr.ss), 10112);
-    conf_free(c);
+    conf_unref(c);
 }
 
 static void test_minimal_service_defaults(void)
@@ -63,7 +63,7 @@ static void test_minimal_service_defaults(void)
     T_EQ_INT(s->sock_mode, -1);
     T_EQ_INT(c->shutdown_timeout_ms, 10000);
     T_EQ_INT(c->max_conns, 10000);
-    conf_free(c);
+    conf_unref(c);
 }
 
 static void test_full_syntax(void)
@@ -95,7 +95,7 @@ static void test_full_syntax(void)
     T_EQ_INT(s->backlog, 16);
     T_EQ_INT(s->keepalive_ms, 60000);
     T_EQ_INT(s->sock_mode, 0600);
-    conf_free(c);
+    conf_unref(c);
 }
 
 static void test_listen_repeatable(void)
@@ -105,7 +105,7 @@ static void test_listen_repeatable(void)
                               "builtin = echo\n");
 
     T_EQ_INT(conf_find(c, "e")->nlistens, 2);
-    conf_free(c);
+    conf_unref(c);
 }
 
 static void test_idle_timeout_zero_is_off(void)
@@ -115,7 +115,7 @@ static void test_idle_timeout_zero_is_off(void)
 
     T_EQ_INT(conf_find(c, "e")->idle_timeout_ms, 0);
     T_EQ_INT(conf_find(c, "e")->keepalive_ms, 0);
-    conf_free(c);
+    conf_unref(c);
 }
 
 /* A bad configuration and the error line it must produce. */
