@@ -28,7 +28,8 @@ CPPFLAGS += -DUSHER_VERSION='"$(VERSION)"'
 
 # Modules shared by the daemon and the client, then each program's own.
 COMMON_SRC := util log addr proto
-DAEMON_SRC := ev sig conf listener service conn dgram builtin daemon control
+DAEMON_SRC := ev sig conf conf_keys inetd listener service conn dgram builtin spawn spawn_child \
+              daemon control
 CLIENT_SRC := client
 
 COMMON_OBJ := $(COMMON_SRC:%=$(BUILD)/obj/%.o)

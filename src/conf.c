@@ -1,21 +1,19 @@
 /*
- * conf: configuration parser and validator (see conf.h for the format).
+ * conf: reading a configuration file (see conf.h for the format).
  *
- * The parser walks the text line by line.  Keys are looked up in one table
- * that says where each may appear and which function parses its value; a
- * key given twice in a section is an error unless it is a list.  Each error
- * is recorded with its line and parsing goes on, so that one run reports
+ * The text is walked line by line: comments stripped, sections opened,
+ * each "key = value" handed to conf_set_key (conf_keys.c).  Each error is
+ * recorded with its line and reading goes on, so that one run reports
  * every mistake; the result is NULL if there was any.
  */
 #include "conf.h"
 
+#include "conf_parse.h"
 #include "util.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,15 +24,12 @@
 
 #define CONF_FILE_MAX   (4 << 20)
 #define CONF_ERRORS_MAX 50
-#define CONF_LISTEN_MAX 64 /* addresses per service */
 
-/* Defaults, applied before a section's keys. */
 #define DEFAULT_SHUTDOWN_TIMEOUT_MS (10 * 1000)
 #define DEFAULT_MAX_CONNS           10000
 #define DEFAULT_UMASK               022
-#define DEFAULT_IDLE_TIMEOUT_MS     (300 * 1000)
-#define DEFAULT_BACKLOG             511
-#define DEFAULT_KEEPALIVE_MS        (300 * 1000)
+
+static void conf_free(struct conf *conf);
 
 const char conf_default_text[] =
     "# usherd's embedded default: every built-in service on loopback only.\n"
@@ -60,8 +55,6 @@ const char conf_default_text[] =
     "listen = tcp://127.0.0.1:10112 tcp://[::1]:10112 udp://127.0.0.1:10112 udp://[::1]:10112\n"
     "builtin = sumbin\n";
 
-static void conf_free(struct conf *conf);
-
 static const char *const builtin_names[BUILTIN_COUNT] = {
     [BUILTIN_ECHO] = "echo",       [BUILTIN_DISCARD] = "discard", [BUILTIN_DAYTIME] = "daytime",
     [BUILTIN_CHARGEN] = "chargen", [BUILTIN_TIME] = "time",       [BUILTIN_SUM] = "sum",
@@ -81,399 +74,41 @@ enum builtin_id conf_builtin_lookup(const char *name)
     return BUILTIN_NONE;
 }
 
-/* Error text, growing; at most CONF_ERRORS_MAX lines. */
-struct errs {
-    char *text;
-    size_t len;
-    unsigned count;
-};
-
-struct parser {
-    const char *file;
-    int line;
-    struct conf *conf;
-    struct svc_conf *svc; /* current service section, or NULL */
-    bool in_section;      /* inside [global] or a service */
-    bool skip_section;    /* a bad header: ignore its keys */
-    int global_line;      /* of the [global] header, once seen */
-    int seen[32];         /* line each key was set on in this section */
-    struct errs errs;
-};
-
-static void add_error(struct parser *p, int line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void add_error(struct parser *p, int line, const char *fmt, ...)
+void conf_error(struct parser *p, int line, const char *fmt, ...)
 {
+    struct conf_errs *e = p->errs;
     char msg[512];
     va_list ap;
     int n;
     char *grown;
 
-    if (++p->errs.count > CONF_ERRORS_MAX)
+    if (++e->count > CONF_ERRORS_MAX)
         return;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    if (p->errs.count == CONF_ERRORS_MAX)
+    if (e->count == CONF_ERRORS_MAX)
         snprintf(msg, sizeof(msg), "too many errors, giving up");
-    n = snprintf(NULL, 0, "%s:%d: %s\n", p->file, line, msg);
-    grown = realloc(p->errs.text, p->errs.len + (size_t)n + 1);
+    /* Line 0: about the file as a whole. */
+    if (line > 0)
+        n = snprintf(NULL, 0, "%s:%d: %s\n", p->file, line, msg);
+    else
+        n = snprintf(NULL, 0, "%s: %s\n", p->file, msg);
+    grown = realloc(e->text, e->len + (size_t)n + 1);
     if (grown == NULL)
         return;
-    p->errs.text = grown;
-    snprintf(grown + p->errs.len, (size_t)n + 1, "%s:%d: %s\n", p->file, line, msg);
-    p->errs.len += (size_t)n;
-}
-
-#define ERR(p, ...) add_error((p), (p)->line, __VA_ARGS__)
-
-/* Split a list value on blanks and commas; returns the count (<= max). */
-static size_t split_list(char *value, char **items, size_t max, bool *overflow)
-{
-    size_t n = 0;
-    char *save = NULL;
-
-    *overflow = false;
-    for (char *tok = strtok_r(value, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
-        if (n == max) {
-            *overflow = true;
-            break;
-        }
-        items[n++] = tok;
-    }
-    return n;
-}
-
-static bool parse_duration_value(struct parser *p, const char *key, const char *value, int64_t *out)
-{
-    if (parse_duration_ms(value, out) == 0)
-        return true;
-    ERR(p, "%s: '%s' is not a duration (e.g. 30s, 500ms, 5m, 1h)", key, value);
-    return false;
-}
-
-static bool parse_count(struct parser *p, const char *key, const char *value, int64_t min,
-                        int64_t max, int64_t *out)
-{
-    if (parse_i64(value, min, max, out) == 0)
-        return true;
-    ERR(p, "%s: '%s' is not a whole number from %lld to %lld", key, value, (long long)min,
-        (long long)max);
-    return false;
-}
-
-/* Key handlers.  `value` is trimmed and non-empty; they may modify it. */
-
-static void key_log(struct parser *p, char *value)
-{
-    char err[256];
-
-    if (log_target_parse(value, &p->conf->log, err, sizeof(err)) < 0) {
-        ERR(p, "log: %s", err);
-        return;
-    }
-    p->conf->log_set = true;
-}
-
-static void key_log_facility(struct parser *p, char *value)
-{
-    int facility = log_facility_parse(value);
-
-    if (facility < 0) {
-        ERR(p, "log_facility: '%s' is not a syslog facility (daemon, user, local0-7, ...)", value);
-        return;
-    }
-    p->conf->log_facility = facility;
-}
-
-static void key_pidfile(struct parser *p, char *value)
-{
-    if (value[0] != '/') {
-        ERR(p, "pidfile: '%s' must be an absolute path", value);
-        return;
-    }
-    if (str_copy(p->conf->pidfile, sizeof(p->conf->pidfile), value) < 0)
-        ERR(p, "pidfile: path longer than %zu bytes", sizeof(p->conf->pidfile) - 1);
-}
-
-static void key_umask(struct parser *p, char *value)
-{
-    char *end;
-    long v;
-
-    errno = 0;
-    v = strtol(value, &end, 8);
-    if (*end != '\0' || errno != 0 || v < 0 || v > 0777) {
-        ERR(p, "umask: '%s' is not an octal mask from 000 to 777", value);
-        return;
-    }
-    p->conf->umask = (int)v;
-}
-
-static void key_shutdown_timeout(struct parser *p, char *value)
-{
-    parse_duration_value(p, "shutdown_timeout", value, &p->conf->shutdown_timeout_ms);
-}
-
-static void key_global_max_conns(struct parser *p, char *value)
-{
-    int64_t v;
-
-    if (parse_count(p, "max_conns", value, 0, 10000000, &v))
-        p->conf->max_conns = (unsigned)v;
-}
-
-static void add_listen(struct parser *p, const char *text, bool optional)
-{
-    struct svc_conf *svc = p->svc;
-    struct addr_spec spec;
-    struct addr addrs[16];
-    char err[256];
-    int n;
-
-    if (addr_parse(text, &spec, err, sizeof(err)) < 0) {
-        ERR(p, "listen: %s", err);
-        return;
-    }
-    /* Relative paths would change meaning with the working directory. */
-    if (!addr_kind_is_inet(spec.kind) && spec.path[0] != '/' && spec.path[0] != '@') {
-        ERR(p, "listen: %s: a socket path must be absolute (or @name for an abstract socket)",
-            text);
-        return;
-    }
-    n = addr_resolve(&spec, true, addrs, ARRAY_LEN(addrs), err, sizeof(err));
-    if (n < 0) {
-        ERR(p, "listen: %s", err);
-        return;
-    }
-    if (svc->nlistens + (size_t)n > CONF_LISTEN_MAX) {
-        ERR(p, "listen: more than %d addresses in one service", CONF_LISTEN_MAX);
-        return;
-    }
-    for (int i = 0; i < n; i++) {
-        struct conf_listen *l = &svc->listens[svc->nlistens++];
-        l->addr = addrs[i];
-        l->line = p->line;
-        l->optional = optional && addrs[i].ss.ss_family == AF_INET6;
-        str_copy(l->text, sizeof(l->text), text);
-    }
-}
-
-static void key_listen(struct parser *p, char *value)
-{
-    char *items[CONF_LISTEN_MAX];
-    bool overflow;
-    size_t n = split_list(value, items, ARRAY_LEN(items), &overflow);
-
-    if (overflow) {
-        ERR(p, "listen: more than %d addresses in one service", CONF_LISTEN_MAX);
-        return;
-    }
-    if (p->svc->listens == NULL) {
-        p->svc->listens = calloc(CONF_LISTEN_MAX, sizeof(*p->svc->listens));
-        if (p->svc->listens == NULL) {
-            ERR(p, "listen: out of memory");
-            return;
-        }
-    }
-    for (size_t i = 0; i < n; i++)
-        add_listen(p, items[i], p->conf->embedded);
-}
-
-static void key_builtin(struct parser *p, char *value)
-{
-    enum builtin_id id = conf_builtin_lookup(value);
-
-    if (id == BUILTIN_NONE) {
-        ERR(p,
-            "builtin: unknown service '%s' (echo, discard, daytime, chargen, time, sum, "
-            "sumbin)",
-            value);
-        return;
-    }
-    p->svc->builtin = id;
-}
-
-static void key_model(struct parser *p, char *value)
-{
-    if (strcmp(value, "event") == 0)
-        p->svc->model = MODEL_EVENT;
+    e->text = grown;
+    if (line > 0)
+        snprintf(grown + e->len, (size_t)n + 1, "%s:%d: %s\n", p->file, line, msg);
     else
-        ERR(p, "model: '%s' is not supported by this build (event)", value);
+        snprintf(grown + e->len, (size_t)n + 1, "%s: %s\n", p->file, msg);
+    e->len += (size_t)n;
 }
 
-static void key_idle_timeout(struct parser *p, char *value)
+static void finish_section(struct parser *p)
 {
-    parse_duration_value(p, "idle_timeout", value, &p->svc->idle_timeout_ms);
-}
-
-static void key_backlog(struct parser *p, char *value)
-{
-    int64_t v;
-
-    if (parse_count(p, "backlog", value, 1, 65535, &v))
-        p->svc->backlog = (int)v;
-}
-
-static void key_keepalive(struct parser *p, char *value)
-{
-    if (strcmp(value, "yes") == 0)
-        p->svc->keepalive_ms = DEFAULT_KEEPALIVE_MS;
-    else if (strcmp(value, "no") == 0)
-        p->svc->keepalive_ms = 0;
-    else if (parse_duration_ms(value, &p->svc->keepalive_ms) < 0 || p->svc->keepalive_ms < 1000 ||
-             p->svc->keepalive_ms > 32767 * 1000LL)
-        ERR(p, "keepalive: '%s' is not yes, no, or a duration from 1s to 32767s", value);
-}
-
-static void key_mode(struct parser *p, char *value)
-{
-    char *end;
-    long v;
-
-    errno = 0;
-    v = strtol(value, &end, 8);
-    if (*value == '\0' || *end != '\0' || errno != 0 || v < 0 || v > 0777) {
-        ERR(p, "mode: '%s' is not an octal file mode from 0000 to 0777", value);
-        return;
-    }
-    p->svc->sock_mode = (int)v;
-}
-
-static void key_owner(struct parser *p, char *value)
-{
-    struct passwd *pw = getpwnam(value);
-    int64_t id;
-
-    if (pw != NULL)
-        p->svc->sock_owner = pw->pw_uid;
-    else if (parse_i64(value, 0, UINT32_MAX - 1, &id) == 0)
-        p->svc->sock_owner = (uid_t)id;
-    else {
-        ERR(p, "owner: no such user '%s'", value);
-        return;
-    }
-    p->svc->sock_owner_set = true;
-}
-
-static void key_group(struct parser *p, char *value)
-{
-    struct group *gr = getgrnam(value);
-    int64_t id;
-
-    if (gr != NULL)
-        p->svc->sock_group = gr->gr_gid;
-    else if (parse_i64(value, 0, UINT32_MAX - 1, &id) == 0)
-        p->svc->sock_group = (gid_t)id;
-    else {
-        ERR(p, "group: no such group '%s'", value);
-        return;
-    }
-    p->svc->sock_group_set = true;
-}
-
-enum key_scope { IN_GLOBAL, IN_SERVICE };
-
-static const struct key {
-    const char *name;
-    enum key_scope scope;
-    bool list; /* may be given more than once; values add up */
-    void (*parse)(struct parser *p, char *value);
-} keys[] = {
-    {"log", IN_GLOBAL, false, key_log},
-    {"log_facility", IN_GLOBAL, false, key_log_facility},
-    {"pidfile", IN_GLOBAL, false, key_pidfile},
-    {"umask", IN_GLOBAL, false, key_umask},
-    {"shutdown_timeout", IN_GLOBAL, false, key_shutdown_timeout},
-    {"max_conns", IN_GLOBAL, false, key_global_max_conns},
-    {"listen", IN_SERVICE, true, key_listen},
-    {"builtin", IN_SERVICE, false, key_builtin},
-    {"model", IN_SERVICE, false, key_model},
-    {"idle_timeout", IN_SERVICE, false, key_idle_timeout},
-    {"backlog", IN_SERVICE, false, key_backlog},
-    {"keepalive", IN_SERVICE, false, key_keepalive},
-    {"mode", IN_SERVICE, false, key_mode},
-    {"owner", IN_SERVICE, false, key_owner},
-    {"group", IN_SERVICE, false, key_group},
-};
-
-static void set_key(struct parser *p, const char *name, char *value)
-{
-    bool in_service = p->svc != NULL;
-
-    for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
-        const struct key *k = &keys[i];
-        if (strcmp(k->name, name) != 0 || (k->scope == IN_SERVICE) != in_service)
-            continue;
-        if (p->seen[i] != 0 && !k->list) {
-            ERR(p, "%s: set twice in this section (first on line %d)", name, p->seen[i]);
-            return;
-        }
-        p->seen[i] = p->line;
-        if (*value == '\0') {
-            ERR(p, "%s: empty value", name);
-            return;
-        }
-        k->parse(p, value);
-        return;
-    }
-    for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
-        if (strcmp(keys[i].name, name) == 0) {
-            ERR(p, "'%s' belongs in %s", name,
-                keys[i].scope == IN_GLOBAL ? "[global]" : "a service section");
-            return;
-        }
-    }
-    ERR(p, "unknown key '%s'", name);
-}
-
-static bool seen_key(const struct parser *p, const char *name)
-{
-    for (size_t i = 0; i < ARRAY_LEN(keys); i++)
-        if (strcmp(keys[i].name, name) == 0 && keys[i].scope == IN_SERVICE)
-            return p->seen[i] != 0;
-    return false;
-}
-
-static void service_defaults(struct svc_conf *svc)
-{
-    svc->builtin = BUILTIN_NONE;
-    svc->model = MODEL_EVENT;
-    svc->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
-    svc->backlog = DEFAULT_BACKLOG;
-    svc->keepalive_ms = DEFAULT_KEEPALIVE_MS;
-    svc->sock_mode = -1;
-}
-
-static bool has_unix_listener(const struct svc_conf *svc)
-{
-    for (size_t i = 0; i < svc->nlistens; i++)
-        if (!addr_kind_is_inet(svc->listens[i].addr.kind))
-            return true;
-    return false;
-}
-
-/* Checks that need the whole section. */
-static void finish_service(struct parser *p)
-{
-    struct svc_conf *svc = p->svc;
-
-    if (svc == NULL)
-        return;
-    if (svc->nlistens == 0 && !seen_key(p, "listen"))
-        add_error(p, svc->line, "[%s]: no listen addresses", svc->name);
-    if (svc->builtin == BUILTIN_NONE && !seen_key(p, "builtin"))
-        add_error(p, svc->line,
-                  "[%s]: no builtin (echo, discard, daytime, chargen, time, sum, "
-                  "sumbin)",
-                  svc->name);
-    if ((svc->sock_mode >= 0 || svc->sock_owner_set || svc->sock_group_set) &&
-        !has_unix_listener(svc))
-        add_error(p, svc->line,
-                  "[%s]: mode, owner and group apply to unix: and unixgram: "
-                  "listeners, and this service has none",
-                  svc->name);
+    if (p->svc != NULL)
+        conf_finish_service(p, p->svc);
     p->svc = NULL;
 }
 
@@ -487,50 +122,44 @@ static bool valid_section_name(const char *name)
     return true;
 }
 
+static void start_global(struct parser *p)
+{
+    if (p->global_line != 0) {
+        CONF_ERR(p, "[global]: defined twice (first on line %d)", p->global_line);
+        return;
+    }
+    p->global_line = p->line;
+    p->skip_section = false;
+}
+
 static void start_section(struct parser *p, char *line)
 {
     char *close = strchr(line, ']');
     char *name = line + 1;
-    struct svc_conf *grown;
 
-    finish_service(p);
+    finish_section(p);
     memset(p->seen, 0, sizeof(p->seen));
     p->in_section = true;
     p->skip_section = true;
     if (close == NULL || close[1] != '\0') {
-        ERR(p, "expected [NAME]");
+        CONF_ERR(p, "expected [NAME]");
         return;
     }
     *close = '\0';
     if (strcmp(name, "global") == 0) {
-        if (p->global_line != 0) {
-            ERR(p, "[global]: defined twice (first on line %d)", p->global_line);
-            return;
-        }
-        p->global_line = p->line;
-        p->skip_section = false;
+        start_global(p);
         return;
     }
     if (!valid_section_name(name) || strlen(name) >= sizeof(p->svc->name)) {
-        ERR(p, "[%s]: a service name is 1-63 letters, digits, '-', '_' or '.'", name);
+        CONF_ERR(p, "[%s]: a service name is 1-63 letters, digits, '-', '_' or '.'", name);
         return;
     }
     if (conf_find(p->conf, name) != NULL) {
-        ERR(p, "[%s]: defined twice (first on line %d)", name, conf_find(p->conf, name)->line);
+        CONF_ERR(p, "[%s]: defined twice (first on line %d)", name, conf_find(p->conf, name)->line);
         return;
     }
-    p->skip_section = false;
-    grown = realloc(p->conf->svcs, (p->conf->nsvcs + 1) * sizeof(*grown));
-    if (grown == NULL) {
-        ERR(p, "out of memory");
-        return;
-    }
-    p->conf->svcs = grown;
-    p->svc = &grown[p->conf->nsvcs++];
-    memset(p->svc, 0, sizeof(*p->svc));
-    service_defaults(p->svc);
-    str_copy(p->svc->name, sizeof(p->svc->name), name);
-    p->svc->line = p->line;
+    p->svc = conf_add_service(p, name);
+    p->skip_section = p->svc == NULL;
 }
 
 static char *trim(char *s)
@@ -583,25 +212,41 @@ static void parse_line(struct parser *p, char *raw)
     }
     eq = strchr(line, '=');
     if (eq == NULL) {
-        ERR(p, "expected 'key = value' or '[section]'");
+        CONF_ERR(p, "expected 'key = value' or '[section]'");
         return;
     }
     *eq = '\0';
     key = trim(line);
     if (*key == '\0') {
-        ERR(p, "missing key before '='");
+        CONF_ERR(p, "missing key before '='");
         return;
     }
     if (!p->in_section) {
-        ERR(p, "'%s' before any section: put it under [global] or a [service]", key);
+        CONF_ERR(p, "'%s' before any section: put it under [global] or a [service]", key);
         return;
     }
     if (p->skip_section)
         return;
-    set_key(p, key, trim(eq + 1));
+    conf_set_key(p, key, trim(eq + 1));
 }
 
-/* Rules across services. */
+static void walk_lines(struct parser *p, char *text)
+{
+    char *line, *next;
+
+    for (line = text; line != NULL; line = next) {
+        next = strchr(line, '\n');
+        if (next != NULL)
+            *next++ = '\0';
+        p->line++;
+        if (next == NULL && *line == '\0')
+            break;
+        parse_line(p, line);
+    }
+    finish_section(p);
+}
+
+/* Rules across services: an address is served once. */
 static void check_duplicate_listeners(struct parser *p)
 {
     struct conf *c = p->conf;
@@ -614,124 +259,142 @@ static void check_duplicate_listeners(struct parser *p)
             for (size_t k = i; k < c->nsvcs; k++) {
                 for (size_t m = k == i ? j + 1 : 0; m < c->svcs[k].nlistens; m++) {
                     const struct conf_listen *b = &c->svcs[k].listens[m];
-                    if (a->addr.kind != b->addr.kind || a->addr.len != b->addr.len ||
-                        memcmp(&a->addr.ss, &b->addr.ss, a->addr.len) != 0)
+                    if (!addr_equal(&a->addr, &b->addr))
                         continue;
-                    add_error(p, b->line, "listen: %s is already used by [%s] on line %d", b->text,
-                              c->svcs[i].name, a->line);
+                    conf_error(p, b->line, "listen: %s is already used by [%s] on line %d", b->text,
+                               c->svcs[i].name, a->line);
                 }
             }
         }
     }
 }
 
-static struct conf *parse_text(const char *text, size_t len, const char *name, bool embedded,
-                               char **errors)
+static struct conf *conf_new(const char *name, bool embedded)
 {
-    struct parser p = {.file = name};
-    char *copy, *line, *next, unused[64];
+    struct conf *conf = calloc(1, sizeof(*conf));
+    char unused[64];
+
+    if (conf == NULL || (conf->path = strdup(name)) == NULL) {
+        free(conf);
+        return NULL;
+    }
+    conf->refs = 1;
+    conf->embedded = embedded;
+    conf->shutdown_timeout_ms = DEFAULT_SHUTDOWN_TIMEOUT_MS;
+    conf->max_conns = DEFAULT_MAX_CONNS;
+    conf->log_facility = LOG_DAEMON;
+    conf->umask = DEFAULT_UMASK;
+    log_target_parse("stderr", &conf->log, unused, sizeof(unused));
+    return conf;
+}
+
+/*
+ * Parse `text` (modified in place) as file `name`, then the inetd.conf
+ * named by -I or by the file's `inetd` key.
+ */
+static struct conf *parse(char *text, const char *name, bool embedded, const char *inetd,
+                          char **errors)
+{
+    struct conf_errs errs = {0};
+    struct parser p = {.file = name, .errs = &errs};
 
     *errors = NULL;
-    p.conf = calloc(1, sizeof(*p.conf));
-    copy = malloc(len + 1);
-    if (p.conf == NULL || copy == NULL || (p.conf->path = strdup(name)) == NULL) {
-        free(copy);
-        conf_free(p.conf);
+    p.conf = conf_new(name, embedded);
+    if (p.conf == NULL) {
         *errors = strdup("out of memory\n");
         return NULL;
     }
-    memcpy(copy, text, len);
-    copy[len] = '\0';
-    p.conf->embedded = embedded;
-    p.conf->shutdown_timeout_ms = DEFAULT_SHUTDOWN_TIMEOUT_MS;
-    p.conf->max_conns = DEFAULT_MAX_CONNS;
-    p.conf->refs = 1;
-    p.conf->log_facility = LOG_DAEMON;
-    p.conf->umask = DEFAULT_UMASK;
-    log_target_parse("stderr", &p.conf->log, unused, sizeof(unused));
-    for (line = copy; line != NULL; line = next) {
-        next = strchr(line, '\n');
-        if (next != NULL)
-            *next++ = '\0';
-        p.line++;
-        if (next == NULL && *line == '\0')
-            break;
-        parse_line(&p, line);
-    }
-    finish_service(&p);
+    if (text != NULL)
+        walk_lines(&p, text);
+    if (inetd == NULL && p.conf->inetd[0] != '\0')
+        inetd = p.conf->inetd;
+    if (inetd != NULL)
+        conf_read_inetd(&p, inetd);
     check_duplicate_listeners(&p);
-    free(copy);
-    if (p.errs.count > 0) {
-        *errors = p.errs.text ? p.errs.text : strdup("out of memory\n");
+    if (errs.count > 0) {
+        *errors = errs.text ? errs.text : strdup("out of memory\n");
         conf_free(p.conf);
         return NULL;
     }
-    free(p.errs.text);
+    free(errs.text);
     return p.conf;
 }
 
 struct conf *conf_parse(const char *text, const char *name, char **errors)
 {
-    return parse_text(text, strlen(text), name, false, errors);
+    char *copy = strdup(text);
+    struct conf *conf;
+
+    if (copy == NULL) {
+        *errors = strdup("out of memory\n");
+        return NULL;
+    }
+    conf = parse(copy, name, false, NULL, errors);
+    free(copy);
+    return conf;
 }
 
-struct conf *conf_load_default(char **errors)
+struct conf *conf_load_default(const char *inetd, char **errors)
 {
-    return parse_text(conf_default_text, strlen(conf_default_text), CONF_DEFAULT_NAME, true,
-                      errors);
+    char *copy = strdup(conf_default_text);
+    struct conf *conf;
+
+    if (copy == NULL) {
+        *errors = strdup("out of memory\n");
+        return NULL;
+    }
+    conf = parse(copy, CONF_DEFAULT_NAME, true, inetd, errors);
+    free(copy);
+    return conf;
 }
 
-static int errorf(char **errors, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int errorf(char **errors, const char *fmt, ...)
-{
-    va_list ap;
-    char buf[512];
-
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    *errors = strdup(buf);
-    return -1;
-}
-
-struct conf *conf_load(const char *path, char **errors)
+char *conf_read_file(struct parser *p, const char *path, size_t *len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
-    char *text;
+    char *text = NULL;
     ssize_t n;
-    struct conf *conf;
 
-    *errors = NULL;
     if (fd < 0) {
-        errorf(errors, "%s: unable to open: %s\n", path, strerror(errno));
+        conf_error(p, 0, "unable to open: %s", strerror(errno));
         return NULL;
     }
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONF_FILE_MAX) {
-        errorf(errors, "%s: not a regular file of at most %d bytes\n", path, CONF_FILE_MAX);
-        close(fd);
-        return NULL;
+        conf_error(p, 0, "not a regular file of at most %d bytes", CONF_FILE_MAX);
+        goto out;
     }
-    text = malloc((size_t)st.st_size + 1);
-    if (text == NULL) {
-        errorf(errors, "%s: out of memory\n", path);
-        close(fd);
-        return NULL;
+    if ((text = malloc((size_t)st.st_size + 1)) == NULL) {
+        conf_error(p, 0, "out of memory");
+        goto out;
     }
     n = read_full(fd, text, (size_t)st.st_size);
+    if (n < 0 || memchr(text, '\0', (size_t)n) != NULL) {
+        conf_error(p, 0, n < 0 ? "unable to read: %s" : "a NUL byte: not a text file%s",
+                   n < 0 ? strerror(errno) : "");
+        free(text);
+        text = NULL;
+        goto out;
+    }
+    text[n] = '\0';
+    *len = (size_t)n;
+out:
     close(fd);
-    if (n < 0) {
-        errorf(errors, "%s: unable to read: %s\n", path, strerror(errno));
-        free(text);
+    return text;
+}
+
+struct conf *conf_load(const char *path, const char *inetd, char **errors)
+{
+    struct conf_errs errs = {0};
+    struct parser p = {.file = path, .errs = &errs};
+    size_t len;
+    char *text = conf_read_file(&p, path, &len);
+    struct conf *conf;
+
+    if (text == NULL) {
+        *errors = errs.text;
         return NULL;
     }
-    if (memchr(text, '\0', (size_t)n) != NULL) {
-        errorf(errors, "%s: NUL byte in the file (is it a text file?)\n", path);
-        free(text);
-        return NULL;
-    }
-    conf = parse_text(text, (size_t)n, path, false, errors);
+    conf = parse(text, path, false, inetd, errors);
     free(text);
     return conf;
 }
@@ -750,13 +413,8 @@ void conf_unref(struct conf *conf)
 
 bool conf_svc_equal(const struct svc_conf *a, const struct svc_conf *b)
 {
-    if (strcmp(a->name, b->name) != 0 || a->nlistens != b->nlistens || a->builtin != b->builtin ||
-        a->model != b->model || a->idle_timeout_ms != b->idle_timeout_ms ||
-        a->backlog != b->backlog || a->keepalive_ms != b->keepalive_ms ||
-        a->sock_mode != b->sock_mode || a->sock_owner_set != b->sock_owner_set ||
-        a->sock_group_set != b->sock_group_set ||
-        (a->sock_owner_set && a->sock_owner != b->sock_owner) ||
-        (a->sock_group_set && a->sock_group != b->sock_group))
+    if (strcmp(a->name, b->name) != 0 || a->nlistens != b->nlistens ||
+        strcmp(a->canon ? a->canon : "", b->canon ? b->canon : "") != 0)
         return false;
     for (size_t i = 0; i < a->nlistens; i++)
         if (!addr_equal(&a->listens[i].addr, &b->listens[i].addr))
@@ -769,7 +427,7 @@ static void conf_free(struct conf *conf)
     if (conf == NULL)
         return;
     for (size_t i = 0; i < conf->nsvcs; i++)
-        free(conf->svcs[i].listens);
+        conf_free_service(&conf->svcs[i]);
     free(conf->svcs);
     free(conf->path);
     free(conf);

@@ -6,12 +6,12 @@
  *   key = value          lists are separated by blanks or commas
  *   [NAME]               one section per service
  *   listen = tcp://127.0.0.1:7 udp://[::1]:7 unix:/run/echo.sock
- *   builtin = echo
+ *   builtin = echo       or: exec = /usr/local/bin/prog --flag "two words"
  *
  * Parsing is pure: no socket is opened and nothing is printed.  Host names,
  * service names, users and groups are resolved here, so that a successful
- * load is a configuration that can be applied.  Errors come back as
- * "FILE:LINE: message" lines.
+ * load is a configuration that can be applied (and a child about to exec
+ * needs no lookup).  Errors come back as "FILE:LINE: message" lines.
  */
 #ifndef USHER_CONF_H
 #define USHER_CONF_H
@@ -21,6 +21,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 enum builtin_id {
@@ -42,6 +43,7 @@ enum builtin_id conf_builtin_lookup(const char *name);
 
 enum svc_model {
     MODEL_EVENT,
+    MODEL_FORK,
 };
 
 /* One address to listen on (a name may have given several). */
@@ -52,14 +54,54 @@ struct conf_listen {
     bool optional; /* embedded default: skip if the address family is missing */
 };
 
+enum stderr_target {
+    STDERR_LOG,
+    STDERR_SOCKET,
+    STDERR_NULL,
+};
+
+/* The resource limits a child gets, in the order of the keys. */
+enum {
+    RLIM_CPU,
+    RLIM_AS,
+    RLIM_NOFILE,
+    RLIM_NPROC,
+    RLIM_FSIZE,
+    RLIM_CORE,
+    RLIM_COUNT,
+};
+
+/* An exec service: what the child is and becomes. */
+struct exec_conf {
+    char **argv; /* NULL-ended; argv[0] as written */
+    char *path;  /* the program: argv[0], found in PATH if it had no '/' */
+    bool wait;   /* inetd's wait: the child gets the listening socket */
+    bool user_set, group_set;
+    uid_t uid;
+    gid_t gid;
+    gid_t *groups; /* supplementary groups (initgroups' list, looked up here) */
+    int ngroups;
+    char *chroot;
+    char **env; /* "NAME=VALUE", NULL-ended */
+    size_t nenv;
+    enum stderr_target stderr_to;
+    bool rlimit_set[RLIM_COUNT];
+    rlim_t rlimit[RLIM_COUNT];
+    bool nice_set;
+    int nice;
+};
+
 struct svc_conf {
     char name[64];
-    int line; /* of the section header */
+    int line;    /* of the section header */
+    char *canon; /* the section's keys and values as parsed: equal text, same service */
     struct conf_listen *listens;
     size_t nlistens;
-    enum builtin_id builtin;
+    enum builtin_id builtin; /* BUILTIN_NONE for an exec service */
+    struct exec_conf *exec;  /* NULL for a builtin */
     enum svc_model model;
     int64_t idle_timeout_ms; /* 0: none */
+    int64_t max_time_ms;     /* 0: none */
     int backlog;
     int64_t keepalive_ms; /* 0: SO_KEEPALIVE off */
     /* Unix socket files: -1 when not set. */
@@ -76,6 +118,7 @@ struct conf {
     int64_t shutdown_timeout_ms;
     unsigned max_conns; /* all services together; 0: no limit */
     char pidfile[256];  /* "" when not set */
+    char inetd[256];    /* an inetd.conf to serve too, "" when not set */
     bool log_set;       /* `log` given: --daemon keeps it instead of syslog */
     struct log_target log;
     int log_facility;
@@ -87,16 +130,17 @@ struct conf {
 #define CONF_DEFAULT_NAME "(embedded default)"
 
 /*
- * Load `path`.  Returns the configuration, or NULL with *errors set to a
- * malloc'd text of "FILE:LINE: message" lines (the caller frees it).
+ * Load `path`, and the inetd.conf `inetd` too unless NULL (services of
+ * both are served).  Returns the configuration, or NULL with *errors set to
+ * a malloc'd text of "FILE:LINE: message" lines (the caller frees it).
  */
-struct conf *conf_load(const char *path, char **errors);
+struct conf *conf_load(const char *path, const char *inetd, char **errors);
 
 /* The same from text in memory; `name` stands for the file in messages. */
 struct conf *conf_parse(const char *text, const char *name, char **errors);
 
-/* The embedded default configuration. */
-struct conf *conf_load_default(char **errors);
+/* The embedded default configuration (plus `inetd` unless NULL). */
+struct conf *conf_load_default(const char *inetd, char **errors);
 extern const char conf_default_text[];
 
 /*

@@ -373,23 +373,52 @@ static void on_io(struct ev_loop *loop, int fd, unsigned events, void *arg)
     update_interest(c);
 }
 
+/*
+ * One timer per connection: the lingering close, or the earlier of the idle
+ * deadline (pushed on by activity, checked lazily here rather than re-armed
+ * on every byte) and the max_time deadline.
+ */
 static void on_timer(struct ev_loop *loop, struct ev_timer *t)
 {
     struct conn *c = t->arg;
-    int64_t idle = c->svc->conf->idle_timeout_ms;
-    int64_t quiet = ev_now(loop) - c->last_io_ms;
+    const struct svc_conf *sc = c->svc->conf;
+    int64_t now = ev_now(loop), next = -1;
 
     if (c->lingering) {
         conn_close(c, "closed");
         return;
     }
-    /* Activity pushed the deadline on: sleep for the rest of it. */
-    if (quiet < idle) {
-        if (ev_timer_start(loop, t, idle - quiet) < 0)
-            conn_close(c, "error:ENOMEM");
-        return;
+    if (sc->max_time_ms > 0) {
+        int64_t left = c->started_ms + sc->max_time_ms - now;
+        if (left <= 0) {
+            conn_close(c, "max_time");
+            return;
+        }
+        next = left;
     }
-    conn_close(c, "timeout");
+    if (sc->idle_timeout_ms > 0) {
+        int64_t left = c->last_io_ms + sc->idle_timeout_ms - now;
+        if (left <= 0) {
+            conn_close(c, "timeout");
+            return;
+        }
+        next = next < 0 || left < next ? left : next;
+    }
+    if (next >= 0 && ev_timer_start(loop, t, next) < 0)
+        conn_close(c, "error:ENOMEM");
+}
+
+/* The first deadline of a new connection, if it has any. */
+static int arm_timer(struct conn *c)
+{
+    const struct svc_conf *sc = c->svc->conf;
+    int64_t first = sc->idle_timeout_ms;
+
+    if (sc->max_time_ms > 0 && (first <= 0 || sc->max_time_ms < first))
+        first = sc->max_time_ms;
+    if (first <= 0)
+        return 0;
+    return ev_timer_start(c->srv->loop, &c->timer, first);
 }
 
 static void tune_socket(const struct conn *c)
@@ -440,8 +469,7 @@ struct conn *conn_start(struct server *srv, struct svc *svc, int fd, int kind,
     }
     server_conn_opened(srv, c);
     tune_socket(c);
-    if (svc->conf->idle_timeout_ms > 0 &&
-        ev_timer_start(srv->loop, &c->timer, svc->conf->idle_timeout_ms) < 0) {
+    if (arm_timer(c) < 0) {
         fail(c, ENOMEM);
         return NULL;
     }

@@ -15,9 +15,11 @@
 #include "log.h"
 #include "service.h"
 #include "sig.h"
+#include "spawn.h"
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -39,6 +41,7 @@
 
 struct options {
     const char *conf_path; /* NULL: SYSTEM_CONF if present, else the default */
+    const char *inetd;     /* -I: an inetd.conf to serve too */
     const char *pidfile;   /* -p */
     const char *control;   /* -s */
     bool check_only;
@@ -49,7 +52,8 @@ struct options {
 /* What the running daemon needs to hand: its loop, server, pidfile. */
 struct daemon_state {
     struct options opt;
-    char conf_path[PATH_MAX]; /* absolute, for reloads after chdir("/"); "" for the default */
+    char conf_path[PATH_MAX];  /* absolute, for reloads after chdir("/"); "" for the default */
+    char inetd_path[PATH_MAX]; /* -I, absolute; "" if none */
     struct ev_loop *loop;
     struct server srv;
     struct pidfile pidfile;
@@ -58,9 +62,11 @@ struct daemon_state {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: usherd [-tDvqhV] [-f FILE] [-p PIDFILE] [-s reload|stop|stats|status]\n"
+    fprintf(out, "usage: usherd [-tDvqhV] [-f FILE] [-I INETD.CONF] [-p PIDFILE]\n"
+                 "              [-s reload|stop|stats|status]\n"
                  "  -f FILE      configuration file (default: " SYSTEM_CONF " if it exists,\n"
                  "               else the embedded default: every builtin on loopback)\n"
+                 "  -I FILE      also serve the services of a classic inetd.conf\n"
                  "  -t           check the configuration and exit\n"
                  "  -D, --daemon detach and log to syslog\n"
                  "  -p PIDFILE   pidfile (overrides `pidfile` in [global])\n"
@@ -90,10 +96,13 @@ static void parse_options(int argc, char **argv, struct options *opt)
     int ch;
 
     memset(opt, 0, sizeof(*opt));
-    while ((ch = getopt_long(argc, argv, "f:p:s:tDvqhV", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "f:I:p:s:tDvqhV", longopts, NULL)) != -1) {
         switch (ch) {
         case 'f':
             opt->conf_path = optarg;
+            break;
+        case 'I':
+            opt->inetd = optarg;
             break;
         case 'p':
             opt->pidfile = optarg;
@@ -128,6 +137,30 @@ static void parse_options(int argc, char **argv, struct options *opt)
         usage_error("unexpected argument '%s'", argv[optind]);
 }
 
+/* `path` made absolute in `out` ("" if NULL), so a reload after chdir("/") finds it. */
+static void absolute(const char *path, char *out, size_t size)
+{
+    out[0] = '\0';
+    if (path != NULL && realpath(path, out) == NULL)
+        str_copy(out, size, path);
+}
+
+/*
+ * Descriptors 0, 1 and 2 open, on /dev/null if they were closed: otherwise
+ * a socket could land there and a child would take it for its stdio.
+ */
+static void open_std_fds(void)
+{
+    for (int fd = 0; fd < 3; fd++) {
+        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+            continue;
+        if (open("/dev/null", O_RDWR) != fd) {
+            fprintf(stderr, "usherd: unable to open /dev/null: %s\n", strerror(errno));
+            exit(1);
+        }
+    }
+}
+
 /* The file to read: -f, else the system file if there is one, else "" (the default). */
 static void choose_conf_path(const struct options *opt, char *path, size_t size)
 {
@@ -135,26 +168,23 @@ static void choose_conf_path(const struct options *opt, char *path, size_t size)
 
     if (chosen == NULL && access(SYSTEM_CONF, F_OK) == 0)
         chosen = SYSTEM_CONF;
-    path[0] = '\0';
-    if (chosen == NULL)
-        return;
-    /* Absolute, so that a reload after chdir("/") reads the same file. */
-    if (realpath(chosen, path) == NULL)
-        str_copy(path, size, chosen);
+    absolute(chosen, path, size);
 }
 
-/* Load `path` ("" = the embedded default).  NULL with *errors on failure. */
-static struct conf *load_conf(const char *path, char **errors)
+/* Load `path` ("" = the embedded default) and `inetd` ("" = none).  NULL with *errors. */
+static struct conf *load_conf(const char *path, const char *inetd, char **errors)
 {
+    const char *extra = inetd[0] != '\0' ? inetd : NULL;
+
     if (path[0] == '\0')
-        return conf_load_default(errors);
-    return conf_load(path, errors);
+        return conf_load_default(extra, errors);
+    return conf_load(path, extra, errors);
 }
 
-static struct conf *load_or_exit(const char *path)
+static struct conf *load_or_exit(const char *path, const char *inetd)
 {
     char *errors = NULL;
-    struct conf *conf = load_conf(path, &errors);
+    struct conf *conf = load_conf(path, inetd, &errors);
 
     if (conf == NULL) {
         fputs(errors ? errors : "usherd: unable to load the configuration\n", stderr);
@@ -289,7 +319,7 @@ static void reload(struct daemon_state *ds)
 
     notify_status("RELOADING=1");
     log_info("SIGHUP: reloading %s", ds->conf_path[0] ? ds->conf_path : CONF_DEFAULT_NAME);
-    conf = load_conf(ds->conf_path, &errors);
+    conf = load_conf(ds->conf_path, ds->inetd_path, &errors);
     if (conf == NULL) {
         log_errx("reload failed: the configuration in force stays");
         log_conf_errors(errors);
@@ -322,6 +352,9 @@ static void on_signal(int signo, void *arg)
         if (!ds->srv.stopping)
             reload(ds);
         break;
+    case SIGCHLD:
+        child_reap();
+        break;
     }
 }
 
@@ -348,7 +381,7 @@ static void free_inherited(struct inherited *inh)
 /* Everything up to serving; exits on any failure. */
 static void start(struct daemon_state *ds, struct conf *conf)
 {
-    static const int signals[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, 0};
+    static const int signals[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGCHLD, 0};
     struct inherited inh = {0};
     char err[512];
 
@@ -387,7 +420,7 @@ static int control(const struct options *opt)
     /* The pidfile and the stop wait come from the configuration, unless -p says. */
     if (pidfile == NULL) {
         choose_conf_path(opt, path, sizeof(path));
-        conf = load_or_exit(path);
+        conf = load_or_exit(path, "");
         wait_ms = conf->shutdown_timeout_ms + STOP_WAIT_EXTRA_MS;
         pidfile = conf->pidfile;
         if (pidfile[0] == '\0') {
@@ -406,6 +439,7 @@ int main(int argc, char **argv)
     struct conf *conf;
 
     parse_options(argc, argv, &ds.opt);
+    open_std_fds();
     log_init("usherd");
     log_set_level(ds.opt.verbosity < 0   ? LOG_LVL_WARN
                   : ds.opt.verbosity > 0 ? LOG_LVL_DEBUG
@@ -413,7 +447,8 @@ int main(int argc, char **argv)
     if (ds.opt.control != NULL)
         return control(&ds.opt);
     choose_conf_path(&ds.opt, ds.conf_path, sizeof(ds.conf_path));
-    conf = load_or_exit(ds.conf_path);
+    absolute(ds.opt.inetd, ds.inetd_path, sizeof(ds.inetd_path));
+    conf = load_or_exit(ds.conf_path, ds.inetd_path);
     if (ds.opt.check_only) {
         printf("configuration ok\n");
         conf_unref(conf);
@@ -426,6 +461,8 @@ int main(int argc, char **argv)
     if (ev_run(ds.loop) < 0)
         log_err("event loop failed");
     server_free(&ds.srv);
+    child_reap();
+    spawn_cleanup();
     sig_shutdown(ds.loop);
     ev_loop_free(ds.loop);
     pidfile_release(&ds.pidfile);

@@ -14,17 +14,20 @@
 #include "conn.h"
 #include "dgram.h"
 #include "log.h"
+#include "spawn.h"
 #include "util.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define ACCEPT_BATCH    64  /* accepts per readiness event, for fairness */
-#define ACCEPT_PAUSE_MS 100 /* rest after running out of descriptors */
+#define ACCEPT_BATCH    64   /* accepts per readiness event, for fairness */
+#define ACCEPT_PAUSE_MS 100  /* rest after running out of descriptors */
+#define STOP_KILL_MS    2000 /* at the stop deadline: from SIGTERM to SIGKILL for children */
 
 static struct log_ratelimit accept_warn_rl;
 static struct log_ratelimit refuse_rl;
@@ -113,10 +116,18 @@ void server_conn_opened(struct server *srv, struct conn *c)
     c->svc->st->conns_now++;
 }
 
+/* One connection or child less: a retired svc may go, a stop may end. */
+static void one_less(struct server *srv, struct svc *svc)
+{
+    svc->st->conns_now--;
+    if (--svc->conns == 0 && svc->retired)
+        svc_reap(srv, svc);
+    if (srv->stopping && srv->nconns == 0 && srv->nchildren == 0)
+        ev_break(srv->loop);
+}
+
 void server_conn_closed(struct server *srv, struct conn *c)
 {
-    struct svc *svc = c->svc;
-
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
@@ -124,11 +135,22 @@ void server_conn_closed(struct server *srv, struct conn *c)
     if (c->next != NULL)
         c->next->prev = c->prev;
     srv->nconns--;
-    svc->st->conns_now--;
-    if (--svc->conns == 0 && svc->retired)
-        svc_reap(srv, svc);
-    if (srv->stopping && srv->nconns == 0)
-        ev_break(srv->loop);
+    one_less(srv, c->svc);
+}
+
+void server_child_opened(struct server *srv, struct svc *svc)
+{
+    srv->nchildren++;
+    svc->conns++;
+    svc->st->conns_now++;
+    svc->st->children++;
+}
+
+void server_child_closed(struct server *srv, struct svc *svc)
+{
+    srv->nchildren--;
+    svc->st->children--;
+    one_less(srv, svc);
 }
 
 bool server_is_udp_builtin_port(const struct server *srv, uint16_t port)
@@ -217,15 +239,33 @@ static void on_accept(struct ev_loop *loop, int fd, unsigned events, void *arg)
             refuse(b, cfd, &peer, peer_len, "refused:max_conns");
             continue;
         }
-        conn_start(srv, b->svc, cfd, b->l.kind, &peer, peer_len);
+        if (b->svc->conf->exec != NULL)
+            spawn_connection(srv, b->svc, cfd, b->l.kind, &peer, peer_len);
+        else
+            conn_start(srv, b->svc, cfd, b->l.kind, &peer, peer_len);
     }
+}
+
+/* wait = yes: the listener is ready; a child takes it and does the rest. */
+static void on_wait_ready(struct ev_loop *loop, int fd, unsigned events, void *arg)
+{
+    struct bound *b = arg;
+
+    (void)loop, (void)fd, (void)events;
+    b->svc->st->conns_total++;
+    if (spawn_waiting(b->srv, b) < 0)
+        pause_accepting(b, errno); /* do not spin on a socket no child could take */
 }
 
 /* Listeners */
 
 static int watch(struct server *srv, struct bound *b)
 {
+    const struct exec_conf *ex = b->svc->conf->exec;
     ev_io_fn *fn = addr_kind_socktype(b->l.kind) == SOCK_STREAM ? on_accept : dgram_on_readable;
+
+    if (ex != NULL && ex->wait)
+        fn = on_wait_ready;
 
     ev_timer_init(&b->resume_timer, on_resume, b);
     return ev_io_add(srv->loop, b->l.fd, EV_READ, fn, b);
@@ -233,6 +273,7 @@ static int watch(struct server *srv, struct bound *b)
 
 static void close_bound(struct server *srv, struct bound *b)
 {
+    spawn_forget_bound(b);
     if (b->l.fd >= 0) {
         ev_io_del(srv->loop, b->l.fd);
         ev_timer_stop(srv->loop, &b->resume_timer);
@@ -611,13 +652,46 @@ static void close_all_connections(struct server *srv)
         conn_close(srv->conns, "shutdown");
 }
 
+/* The last step of a stop: children that outlived SIGTERM get SIGKILL. */
+static void on_stop_kill(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct server *srv = t->arg;
+
+    if (srv->nchildren > 0 && !srv->killing) {
+        log_warnx("stopping: %u children still running: SIGKILL", srv->nchildren);
+        spawn_signal_all(SIGKILL);
+        srv->killing = true;
+        if (ev_timer_start(loop, t, STOP_KILL_MS) == 0)
+            return;
+    }
+    if (srv->nchildren > 0)
+        log_warnx("stopping: %u children would not go; leaving them", srv->nchildren);
+    ev_break(loop);
+}
+
+/* Connections closed now, children told to go with `sig`; the loop ends when they have. */
+static void end_everything(struct server *srv, int sig)
+{
+    close_all_connections(srv);
+    if (srv->nchildren == 0) {
+        ev_break(srv->loop);
+        return;
+    }
+    log_info("stopping: %s to %u children", sig == SIGKILL ? "SIGKILL" : "SIGTERM", srv->nchildren);
+    spawn_signal_all(sig);
+    srv->killing = sig == SIGKILL;
+    srv->stop_timer.fn = on_stop_kill;
+    if (ev_timer_start(srv->loop, &srv->stop_timer, STOP_KILL_MS) < 0)
+        ev_break(srv->loop);
+}
+
 static void on_stop_deadline(struct ev_loop *loop, struct ev_timer *t)
 {
     struct server *srv = t->arg;
 
+    (void)loop;
     log_info("shutdown_timeout reached: closing %u connections", srv->nconns);
-    close_all_connections(srv);
-    ev_break(loop);
+    end_everything(srv, SIGTERM);
 }
 
 void server_stop(struct server *srv, bool now)
@@ -627,19 +701,19 @@ void server_stop(struct server *srv, bool now)
             log_info("stopping now: closing %u connections", srv->nconns);
         srv->stopping = true;
         close_listeners(srv);
-        close_all_connections(srv);
-        ev_break(srv->loop);
+        ev_timer_stop(srv->loop, &srv->stop_timer);
+        end_everything(srv, SIGKILL);
         return;
     }
     srv->stopping = true;
     close_listeners(srv);
-    if (srv->nconns == 0) {
+    if (srv->nconns == 0 && srv->nchildren == 0) {
         log_info("stopping: no connections open");
         ev_break(srv->loop);
         return;
     }
     log_info("stopping: listeners closed, waiting up to %lld ms for %u connections",
-             (long long)srv->conf->shutdown_timeout_ms, srv->nconns);
+             (long long)srv->conf->shutdown_timeout_ms, srv->nconns + srv->nchildren);
     srv->stop_timer.fn = on_stop_deadline;
     if (ev_timer_start(srv->loop, &srv->stop_timer, srv->conf->shutdown_timeout_ms) < 0)
         server_stop(srv, true);
@@ -651,11 +725,12 @@ void server_log_stats(struct server *srv)
         const struct svc *svc = srv->svcs[i];
         const struct svc_state *s = svc->st;
         log_info("stats service=%s conns_now=%u conns_total=%llu refused=%llu bytes_in=%llu "
-                 "bytes_out=%llu dgrams_in=%llu dgrams_out=%llu dgrams_dropped=%llu children=0",
+                 "bytes_out=%llu dgrams_in=%llu dgrams_out=%llu dgrams_dropped=%llu children=%u",
                  svc->conf->name, s->conns_now, (unsigned long long)s->conns_total,
                  (unsigned long long)s->refused, (unsigned long long)s->bytes_in,
                  (unsigned long long)s->bytes_out, (unsigned long long)s->dgrams_in,
-                 (unsigned long long)s->dgrams_out, (unsigned long long)s->dgrams_dropped);
+                 (unsigned long long)s->dgrams_out, (unsigned long long)s->dgrams_dropped,
+                 s->children);
     }
 }
 

@@ -35,7 +35,8 @@ struct server;
 /* A service's life across reloads, shared by its generations. */
 struct svc_state {
     unsigned refs;
-    unsigned conns_now;    /* open connections, all generations */
+    unsigned conns_now;    /* open connections, all generations (children included) */
+    unsigned children;     /* exec children running */
     unsigned chargen_line; /* next line of the datagram chargen */
     uint64_t conns_total;  /* accepted, refusals included */
     uint64_t refused;      /* by a limit */
@@ -56,12 +57,15 @@ struct svc {
 };
 
 /* A listener serving a service. */
+struct exec_child;
+
 struct bound {
     struct listener l;
     struct svc *svc;
     struct server *srv;
-    struct addr addr; /* as configured: what a reload compares */
-    bool paused;      /* out of descriptors: resume_timer brings it back */
+    struct exec_child *holder; /* wait = yes: the child that has the socket now */
+    struct addr addr;          /* as configured: what a reload compares */
+    bool paused;               /* out of descriptors: resume_timer brings it back */
     struct ev_timer resume_timer;
 };
 
@@ -75,6 +79,7 @@ struct server {
     size_t nbound;
     struct conn *conns; /* doubly linked, newest first */
     unsigned nconns;
+    unsigned nchildren; /* exec children running */
     /* Ports of the UDP builtins, which must never get answers (loops). */
     uint16_t *udp_ports;
     size_t nudp_ports;
@@ -82,6 +87,7 @@ struct server {
     struct in_addr *broadcasts;
     size_t nbroadcasts;
     bool stopping;
+    bool killing; /* the stop has sent SIGKILL to the children */
     struct ev_timer stop_timer;
 };
 
@@ -127,6 +133,10 @@ void server_free(struct server *srv);
 /* A connection has opened / closed: the service's and server's accounting. */
 void server_conn_opened(struct server *srv, struct conn *c);
 void server_conn_closed(struct server *srv, struct conn *c);
+
+/* An exec child has started / been reaped: counted as a connection. */
+void server_child_opened(struct server *srv, struct svc *svc);
+void server_child_closed(struct server *srv, struct svc *svc);
 
 /* Is `port` one of the UDP builtins' own ports? */
 bool server_is_udp_builtin_port(const struct server *srv, uint16_t port);

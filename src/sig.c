@@ -19,6 +19,9 @@ static int caught[NSIG];
 static int ncaught;
 static sig_fn *owner_fn;
 static void *owner_arg;
+/* Signals a child must get back at their default: ours, and those we inherited ignored. */
+static int changed[NSIG];
+static int nchanged;
 
 static void note_signal(int signo)
 {
@@ -62,10 +65,36 @@ static int set_disposition(int signo, void (*handler)(int))
     return sigaction(signo, &sa, NULL);
 }
 
+/* Ignored dispositions survive exec: note the ones we were given, for children. */
+static void note_changed(const int *signals)
+{
+    nchanged = 0;
+    for (int signo = 1; signo < NSIG; signo++) {
+        struct sigaction old;
+        bool ours = signo == SIGPIPE;
+        for (int i = 0; signals[i] != 0 && !ours; i++)
+            ours = signals[i] == signo;
+        if (ours || (sigaction(signo, NULL, &old) == 0 && old.sa_handler == SIG_IGN))
+            changed[nchanged++] = signo;
+    }
+}
+
+void sig_defaults_for_exec(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_DFL;
+    for (int i = 0; i < nchanged; i++)
+        sigaction(changed[i], &sa, NULL);
+}
+
 int sig_init(struct ev_loop *loop, const int *signals, sig_fn *fn, void *arg)
 {
     int fds[2];
     sigset_t none;
+
+    note_changed(signals);
 
     if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
         return -1;

@@ -29,4 +29,12 @@ void sig_shutdown(struct ev_loop *loop);
  */
 void sig_reset_child(void);
 
+/*
+ * For a child about to exec: back to default every disposition exec would
+ * not reset (SIGPIPE, signals usherd inherited ignored) and those our
+ * handlers hold.  Cheaper than sig_reset_child: only what was changed.
+ * Async-signal-safe.
+ */
+void sig_defaults_for_exec(void);
+
 #endif

@@ -34,7 +34,7 @@ static void test_default_config(void)
 {
     /* The embedded default: seven builtins, each on 127.0.0.1 and ::1, TCP and UDP. */
     char *errors = NULL;
-    struct conf *c = conf_load_default(&errors);
+    struct conf *c = conf_load_default(NULL, &errors);
 
     T_ASSERT(c != NULL);
     T_EQ_INT(c->nsvcs, 7);
@@ -147,9 +147,9 @@ static const struct {
      "echo\n",
      "test.conf:5: listen: tcp://127.0.0.1:7 is already used by [e] on line 2"},
     {"[e]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\nmode = 0600\n",
-     "test.conf:1: [e]: mode, owner and group apply to unix"},
+     "test.conf:1: [e]: mode and owner apply to unix"},
     {"[e]\nlisten = unix:/tmp/x\nbuiltin = echo\nmode = 999\n",
-     "test.conf:4: mode: '999' is not an octal file mode"},
+     "test.conf:4: mode: '999' is not an octal mode"},
     {"[e]\nlisten = unix:/tmp/x\nbuiltin = echo\nowner = no-such-user-here\n",
      "test.conf:4: owner: no such user 'no-such-user-here'"},
     {"[e]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\nbacklog = 0\n",
@@ -211,7 +211,7 @@ static void test_missing_file(void)
 {
     char *errors = NULL;
 
-    T_ASSERT(conf_load("/nonexistent/usherd.conf", &errors) == NULL);
+    T_ASSERT(conf_load("/nonexistent/usherd.conf", NULL, &errors) == NULL);
     T_CONTAINS(errors, "/nonexistent/usherd.conf: unable to open: No such file or directory");
     free(errors);
 }

@@ -1,0 +1,823 @@
+/*
+ * conf_keys: every configuration key, as one table of parsers, and the
+ * checks a service section must pass as a whole.
+ *
+ * A key is looked up by name and section kind; given twice in a section it
+ * is an error unless it is a list (listen, env).  Each service keeps the
+ * text of its keys ("canon") so a reload can tell a changed service from an
+ * unchanged one.
+ */
+#include "conf_parse.h"
+
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_IDLE_TIMEOUT_MS (300 * 1000)
+#define DEFAULT_BACKLOG         511
+#define DEFAULT_KEEPALIVE_MS    (300 * 1000)
+#define EXEC_PATH               "/usr/local/bin:/usr/bin:/bin"
+#define ARGV_MAX                256
+#define ENV_MAX                 256
+
+/* Value helpers */
+
+/* Split a list value on blanks and commas; returns the count (<= max). */
+static size_t split_list(char *value, char **items, size_t max, bool *overflow)
+{
+    size_t n = 0;
+    char *save = NULL;
+
+    *overflow = false;
+    for (char *tok = strtok_r(value, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
+        if (n == max) {
+            *overflow = true;
+            break;
+        }
+        items[n++] = tok;
+    }
+    return n;
+}
+
+static bool duration_value(struct parser *p, const char *key, const char *value, int64_t *out)
+{
+    if (parse_duration_ms(value, out) == 0)
+        return true;
+    CONF_ERR(p, "%s: '%s' is not a duration (e.g. 30s, 500ms, 5m, 1h)", key, value);
+    return false;
+}
+
+static bool count_value(struct parser *p, const char *key, const char *value, int64_t min,
+                        int64_t max, int64_t *out)
+{
+    if (parse_i64(value, min, max, out) == 0)
+        return true;
+    CONF_ERR(p, "%s: '%s' is not a whole number from %lld to %lld", key, value, (long long)min,
+             (long long)max);
+    return false;
+}
+
+static bool octal_value(struct parser *p, const char *key, const char *value, int *out)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(value, &end, 8);
+    if (*value == '\0' || *end != '\0' || errno != 0 || v < 0 || v > 0777) {
+        CONF_ERR(p, "%s: '%s' is not an octal mode from 000 to 777", key, value);
+        return false;
+    }
+    *out = (int)v;
+    return true;
+}
+
+static bool yes_no(struct parser *p, const char *key, const char *value, bool *out)
+{
+    if (strcmp(value, "yes") == 0 || strcmp(value, "no") == 0) {
+        *out = value[0] == 'y';
+        return true;
+    }
+    CONF_ERR(p, "%s: '%s' is not yes or no", key, value);
+    return false;
+}
+
+/* The exec service's part of the section, made on first need. */
+static struct exec_conf *exec_of(struct parser *p)
+{
+    if (p->svc->exec == NULL && (p->svc->exec = calloc(1, sizeof(*p->svc->exec))) == NULL)
+        CONF_ERR(p, "out of memory");
+    return p->svc->exec;
+}
+
+/* [global] keys */
+
+static void key_log(struct parser *p, char *value)
+{
+    char err[256];
+
+    if (log_target_parse(value, &p->conf->log, err, sizeof(err)) < 0) {
+        CONF_ERR(p, "log: %s", err);
+        return;
+    }
+    p->conf->log_set = true;
+}
+
+static void key_log_facility(struct parser *p, char *value)
+{
+    int facility = log_facility_parse(value);
+
+    if (facility < 0) {
+        CONF_ERR(p, "log_facility: '%s' is not a syslog facility (daemon, user, local0-7, ...)",
+                 value);
+        return;
+    }
+    p->conf->log_facility = facility;
+}
+
+static void absolute_path(struct parser *p, const char *key, const char *value, char *out,
+                          size_t size)
+{
+    if (value[0] != '/') {
+        CONF_ERR(p, "%s: '%s' must be an absolute path", key, value);
+        return;
+    }
+    if (str_copy(out, size, value) < 0)
+        CONF_ERR(p, "%s: path longer than %zu bytes", key, size - 1);
+}
+
+static void key_pidfile(struct parser *p, char *value)
+{
+    absolute_path(p, "pidfile", value, p->conf->pidfile, sizeof(p->conf->pidfile));
+}
+
+static void key_inetd(struct parser *p, char *value)
+{
+    absolute_path(p, "inetd", value, p->conf->inetd, sizeof(p->conf->inetd));
+}
+
+static void key_umask(struct parser *p, char *value)
+{
+    octal_value(p, "umask", value, &p->conf->umask);
+}
+
+static void key_shutdown_timeout(struct parser *p, char *value)
+{
+    duration_value(p, "shutdown_timeout", value, &p->conf->shutdown_timeout_ms);
+}
+
+static void key_global_max_conns(struct parser *p, char *value)
+{
+    int64_t v;
+
+    if (count_value(p, "max_conns", value, 0, 10000000, &v))
+        p->conf->max_conns = (unsigned)v;
+}
+
+/* Service keys: listening */
+
+void conf_add_listen(struct parser *p, const char *text, bool optional)
+{
+    struct svc_conf *svc = p->svc;
+    struct addr_spec spec;
+    struct addr addrs[16];
+    char err[256];
+    int n;
+
+    if (addr_parse(text, &spec, err, sizeof(err)) < 0) {
+        CONF_ERR(p, "listen: %s", err);
+        return;
+    }
+    /* Relative paths would change meaning with the working directory. */
+    if (!addr_kind_is_inet(spec.kind) && spec.path[0] != '/' && spec.path[0] != '@') {
+        CONF_ERR(p, "listen: %s: a socket path must be absolute (or @name for an abstract socket)",
+                 text);
+        return;
+    }
+    n = addr_resolve(&spec, true, addrs, ARRAY_LEN(addrs), err, sizeof(err));
+    if (n < 0) {
+        CONF_ERR(p, "listen: %s", err);
+        return;
+    }
+    if (svc->listens == NULL &&
+        (svc->listens = calloc(CONF_LISTEN_MAX, sizeof(*svc->listens))) == NULL) {
+        CONF_ERR(p, "listen: out of memory");
+        return;
+    }
+    if (svc->nlistens + (size_t)n > CONF_LISTEN_MAX) {
+        CONF_ERR(p, "listen: more than %d addresses in one service", CONF_LISTEN_MAX);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        struct conf_listen *l = &svc->listens[svc->nlistens++];
+        l->addr = addrs[i];
+        l->line = p->line;
+        l->optional = optional && addrs[i].ss.ss_family == AF_INET6;
+        str_copy(l->text, sizeof(l->text), text);
+    }
+}
+
+static void key_listen(struct parser *p, char *value)
+{
+    char *items[CONF_LISTEN_MAX];
+    bool overflow;
+    size_t n = split_list(value, items, ARRAY_LEN(items), &overflow);
+
+    if (overflow) {
+        CONF_ERR(p, "listen: more than %d addresses in one service", CONF_LISTEN_MAX);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        conf_add_listen(p, items[i], p->conf->embedded);
+}
+
+static void key_backlog(struct parser *p, char *value)
+{
+    int64_t v;
+
+    if (count_value(p, "backlog", value, 1, 65535, &v))
+        p->svc->backlog = (int)v;
+}
+
+static void key_keepalive(struct parser *p, char *value)
+{
+    if (strcmp(value, "yes") == 0)
+        p->svc->keepalive_ms = DEFAULT_KEEPALIVE_MS;
+    else if (strcmp(value, "no") == 0)
+        p->svc->keepalive_ms = 0;
+    else if (parse_duration_ms(value, &p->svc->keepalive_ms) < 0 || p->svc->keepalive_ms < 1000 ||
+             p->svc->keepalive_ms > 32767 * 1000LL)
+        CONF_ERR(p, "keepalive: '%s' is not yes, no, or a duration from 1s to 32767s", value);
+}
+
+static void key_mode(struct parser *p, char *value)
+{
+    octal_value(p, "mode", value, &p->svc->sock_mode);
+}
+
+static bool lookup_uid(const char *value, uid_t *uid)
+{
+    struct passwd *pw = getpwnam(value);
+    int64_t id;
+
+    if (pw != NULL)
+        *uid = pw->pw_uid;
+    else if (parse_i64(value, 0, UINT32_MAX - 1, &id) == 0)
+        *uid = (uid_t)id;
+    else
+        return false;
+    return true;
+}
+
+static void key_owner(struct parser *p, char *value)
+{
+    if (!lookup_uid(value, &p->svc->sock_owner)) {
+        CONF_ERR(p, "owner: no such user '%s'", value);
+        return;
+    }
+    p->svc->sock_owner_set = true;
+}
+
+/* `group`: the socket files' group, and an exec service's group too. */
+static void key_group(struct parser *p, char *value)
+{
+    struct group *gr = getgrnam(value);
+    int64_t id;
+
+    if (gr != NULL)
+        p->svc->sock_group = gr->gr_gid;
+    else if (parse_i64(value, 0, UINT32_MAX - 1, &id) == 0)
+        p->svc->sock_group = (gid_t)id;
+    else {
+        CONF_ERR(p, "group: no such group '%s'", value);
+        return;
+    }
+    p->svc->sock_group_set = true;
+}
+
+/* Service keys: what serves */
+
+static void key_builtin(struct parser *p, char *value)
+{
+    enum builtin_id id = conf_builtin_lookup(value);
+
+    if (id == BUILTIN_NONE) {
+        CONF_ERR(p,
+                 "builtin: unknown service '%s' (echo, discard, daytime, chargen, time, sum, "
+                 "sumbin)",
+                 value);
+        return;
+    }
+    p->svc->builtin = id;
+}
+
+static void key_model(struct parser *p, char *value)
+{
+    if (strcmp(value, "event") == 0)
+        p->svc->model = MODEL_EVENT;
+    else if (strcmp(value, "fork") == 0)
+        p->svc->model = MODEL_FORK;
+    else
+        CONF_ERR(p, "model: '%s' is not a model (event, fork)", value);
+}
+
+/*
+ * Split like a shell splits words: blanks separate, '...' quotes all,
+ * "..." quotes all but \" and \\, a backslash outside quotes escapes the
+ * next character.  No expansion of any kind.  Returns the count, or -1 with
+ * a message in err.
+ */
+static int split_words(const char *s, char **words, int max, char *err, size_t errlen)
+{
+    int n = 0;
+
+    while (*s) {
+        char *w, *o;
+        char quote = 0;
+        while (isblank((unsigned char)*s))
+            s++;
+        if (*s == '\0')
+            break;
+        if (n == max - 1) {
+            snprintf(err, errlen, "more than %d words", max - 1);
+            goto fail;
+        }
+        if ((w = o = malloc(strlen(s) + 1)) == NULL) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+        words[n++] = w;
+        for (; *s && (quote || !isblank((unsigned char)*s)); s++) {
+            if (quote == '\'' && *s == '\'')
+                quote = 0;
+            else if (quote == '"' && *s == '"')
+                quote = 0;
+            else if (quote == '"' && *s == '\\' && (s[1] == '"' || s[1] == '\\'))
+                *o++ = *++s;
+            else if (quote)
+                *o++ = *s;
+            else if (*s == '\'' || *s == '"')
+                quote = *s;
+            else if (*s == '\\' && s[1] != '\0')
+                *o++ = *++s;
+            else
+                *o++ = *s;
+        }
+        *o = '\0';
+        if (quote) {
+            snprintf(err, errlen, "unterminated %c quote", quote);
+            goto fail;
+        }
+    }
+    words[n] = NULL;
+    return n;
+fail:
+    while (n > 0)
+        free(words[--n]);
+    return -1;
+}
+
+/* A program without '/' is looked for in the PATH children get. */
+static char *find_program(const char *name, const char *root)
+{
+    char buf[4096];
+    const char *dir = EXEC_PATH;
+
+    if (strchr(name, '/') != NULL)
+        return strdup(name);
+    while (*dir) {
+        size_t len = strcspn(dir, ":");
+        snprintf(buf, sizeof(buf), "%s%.*s/%s", root ? root : "", (int)len, dir, name);
+        if (access(buf, X_OK) == 0) {
+            snprintf(buf, sizeof(buf), "%.*s/%s", (int)len, dir, name);
+            return strdup(buf);
+        }
+        dir += len + (dir[len] == ':');
+    }
+    return strdup(name); /* exec will say ENOENT, and the log will show it */
+}
+
+static void key_exec(struct parser *p, char *value)
+{
+    struct exec_conf *ex = exec_of(p);
+    char *words[ARGV_MAX], err[128];
+    int n;
+
+    if (ex == NULL)
+        return;
+    n = split_words(value, words, ARGV_MAX, err, sizeof(err));
+    if (n <= 0) {
+        CONF_ERR(p, "exec: %s", n == 0 ? "no program" : err);
+        return;
+    }
+    ex->argv = calloc((size_t)n + 1, sizeof(*ex->argv));
+    if (ex->argv == NULL) {
+        while (n > 0)
+            free(words[--n]);
+        CONF_ERR(p, "out of memory");
+        return;
+    }
+    memcpy(ex->argv, words, ((size_t)n + 1) * sizeof(*words));
+}
+
+static void key_wait(struct parser *p, char *value)
+{
+    struct exec_conf *ex = exec_of(p);
+
+    if (ex != NULL)
+        yes_no(p, "wait", value, &ex->wait);
+}
+
+static void key_user(struct parser *p, char *value)
+{
+    struct exec_conf *ex = exec_of(p);
+    struct passwd *pw;
+
+    if (ex == NULL)
+        return;
+    pw = getpwnam(value);
+    if (pw == NULL) {
+        CONF_ERR(p, "user: no such user '%s'", value);
+        return;
+    }
+    ex->user_set = true;
+    ex->uid = pw->pw_uid;
+    ex->gid = pw->pw_gid;
+}
+
+static void key_chroot(struct parser *p, char *value)
+{
+    struct exec_conf *ex = exec_of(p);
+
+    if (ex == NULL)
+        return;
+    if (value[0] != '/') {
+        CONF_ERR(p, "chroot: '%s' must be an absolute path", value);
+        return;
+    }
+    free(ex->chroot);
+    if ((ex->chroot = strdup(value)) == NULL)
+        CONF_ERR(p, "out of memory");
+}
+
+static bool valid_env_name(const char *s, size_t len)
+{
+    if (len == 0 || isdigit((unsigned char)s[0]))
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '_')
+            return false;
+    return true;
+}
+
+static void key_env(struct parser *p, char *value)
+{
+    struct exec_conf *ex = exec_of(p);
+    char *eq = strchr(value, '=');
+    char **grown;
+
+    if (ex == NULL)
+        return;
+    if (eq == NULL || !valid_env_name(value, (size_t)(eq - value))) {
+        CONF_ERR(p, "env: '%s' is not NAME=VALUE", value);
+        return;
+    }
+    if (ex->nenv == ENV_MAX) {
+        CONF_ERR(p, "env: more than %d variables", ENV_MAX);
+        return;
+    }
+    grown = realloc(ex->env, (ex->nenv + 2) * sizeof(*grown));
+    if (grown == NULL || (grown[ex->nenv] = strdup(value)) == NULL) {
+        if (grown != NULL)
+            ex->env = grown;
+        CONF_ERR(p, "out of memory");
+        return;
+    }
+    ex->env = grown;
+    ex->env[++ex->nenv] = NULL;
+}
+
+static void key_stderr(struct parser *p, char *value)
+{
+    static const char *const names[] = {
+        [STDERR_LOG] = "log", [STDERR_SOCKET] = "socket", [STDERR_NULL] = "null"};
+    struct exec_conf *ex = exec_of(p);
+
+    if (ex == NULL)
+        return;
+    for (size_t i = 0; i < ARRAY_LEN(names); i++) {
+        if (strcmp(value, names[i]) == 0) {
+            ex->stderr_to = (enum stderr_target)i;
+            return;
+        }
+    }
+    CONF_ERR(p, "stderr: '%s' is not log, socket or null", value);
+}
+
+static void key_nice(struct parser *p, char *value)
+{
+    struct exec_conf *ex = exec_of(p);
+    int64_t v;
+
+    if (ex != NULL && count_value(p, "nice", value, -20, 19, &v)) {
+        ex->nice_set = true;
+        ex->nice = (int)v;
+    }
+}
+
+/* rlimit_*: "unlimited", or a number: seconds for cpu, sizes for as/fsize/core, counts else. */
+static void set_rlimit(struct parser *p, int which, const char *key, const char *value)
+{
+    struct exec_conf *ex = exec_of(p);
+    uint64_t v;
+    int64_t ms, n;
+
+    if (ex == NULL)
+        return;
+    if (strcmp(value, "unlimited") == 0 || strcmp(value, "infinity") == 0)
+        v = RLIM_INFINITY;
+    else if (which == RLIM_CPU && parse_duration_ms(value, &ms) == 0)
+        v = (uint64_t)(ms + 999) / 1000;
+    else if ((which == RLIM_AS || which == RLIM_FSIZE || which == RLIM_CORE) &&
+             parse_size(value, &v) == 0)
+        ;
+    else if ((which == RLIM_NOFILE || which == RLIM_NPROC) &&
+             parse_i64(value, 0, INT32_MAX, &n) == 0)
+        v = (uint64_t)n;
+    else {
+        CONF_ERR(p, "%s: '%s' is not %s or unlimited", key, value,
+                 which == RLIM_CPU                             ? "a duration"
+                 : which == RLIM_NOFILE || which == RLIM_NPROC ? "a count"
+                                                               : "a size (K, M, G)");
+        return;
+    }
+    ex->rlimit_set[which] = true;
+    ex->rlimit[which] = (rlim_t)v;
+}
+
+#define RLIMIT_KEY(fn, which, key)                                                                 \
+    static void fn(struct parser *p, char *value)                                                  \
+    {                                                                                              \
+        set_rlimit(p, which, key, value);                                                          \
+    }
+RLIMIT_KEY(key_rlimit_cpu, RLIM_CPU, "rlimit_cpu")
+RLIMIT_KEY(key_rlimit_as, RLIM_AS, "rlimit_as")
+RLIMIT_KEY(key_rlimit_nofile, RLIM_NOFILE, "rlimit_nofile")
+RLIMIT_KEY(key_rlimit_nproc, RLIM_NPROC, "rlimit_nproc")
+RLIMIT_KEY(key_rlimit_fsize, RLIM_FSIZE, "rlimit_fsize")
+RLIMIT_KEY(key_rlimit_core, RLIM_CORE, "rlimit_core")
+
+/* Service keys: time */
+
+static void key_idle_timeout(struct parser *p, char *value)
+{
+    duration_value(p, "idle_timeout", value, &p->svc->idle_timeout_ms);
+}
+
+static void key_max_time(struct parser *p, char *value)
+{
+    duration_value(p, "max_time", value, &p->svc->max_time_ms);
+}
+
+enum key_scope { IN_GLOBAL, IN_SERVICE };
+
+/* `exec_only`: meaningless for a builtin (checked when the section ends). */
+static const struct key {
+    const char *name;
+    enum key_scope scope;
+    bool list; /* may be given more than once; values add up */
+    bool exec_only;
+    void (*parse)(struct parser *p, char *value);
+} keys[] = {
+    {"log", IN_GLOBAL, false, false, key_log},
+    {"log_facility", IN_GLOBAL, false, false, key_log_facility},
+    {"pidfile", IN_GLOBAL, false, false, key_pidfile},
+    {"umask", IN_GLOBAL, false, false, key_umask},
+    {"shutdown_timeout", IN_GLOBAL, false, false, key_shutdown_timeout},
+    {"max_conns", IN_GLOBAL, false, false, key_global_max_conns},
+    {"inetd", IN_GLOBAL, false, false, key_inetd},
+    {"listen", IN_SERVICE, true, false, key_listen},
+    {"builtin", IN_SERVICE, false, false, key_builtin},
+    {"exec", IN_SERVICE, false, true, key_exec},
+    {"model", IN_SERVICE, false, false, key_model},
+    {"wait", IN_SERVICE, false, true, key_wait},
+    {"user", IN_SERVICE, false, true, key_user},
+    {"group", IN_SERVICE, false, false, key_group},
+    {"chroot", IN_SERVICE, false, true, key_chroot},
+    {"env", IN_SERVICE, true, true, key_env},
+    {"stderr", IN_SERVICE, false, true, key_stderr},
+    {"nice", IN_SERVICE, false, true, key_nice},
+    {"rlimit_cpu", IN_SERVICE, false, true, key_rlimit_cpu},
+    {"rlimit_as", IN_SERVICE, false, true, key_rlimit_as},
+    {"rlimit_nofile", IN_SERVICE, false, true, key_rlimit_nofile},
+    {"rlimit_nproc", IN_SERVICE, false, true, key_rlimit_nproc},
+    {"rlimit_fsize", IN_SERVICE, false, true, key_rlimit_fsize},
+    {"rlimit_core", IN_SERVICE, false, true, key_rlimit_core},
+    {"max_time", IN_SERVICE, false, false, key_max_time},
+    {"idle_timeout", IN_SERVICE, false, false, key_idle_timeout},
+    {"backlog", IN_SERVICE, false, false, key_backlog},
+    {"keepalive", IN_SERVICE, false, false, key_keepalive},
+    {"mode", IN_SERVICE, false, false, key_mode},
+    {"owner", IN_SERVICE, false, false, key_owner},
+};
+
+_Static_assert(ARRAY_LEN(keys) <= CONF_KEYS_MAX, "raise CONF_KEYS_MAX");
+
+/* Remember the key in the service's canonical text (for reload's "changed"). */
+static void note_canon(struct parser *p, const char *key, const char *value)
+{
+    struct svc_conf *svc = p->svc;
+    size_t old = svc->canon ? strlen(svc->canon) : 0;
+    size_t add = strlen(key) + strlen(value) + 3;
+    char *grown = realloc(svc->canon, old + add);
+
+    if (grown == NULL)
+        return; /* only the reload summary would miss it */
+    snprintf(grown + old, add, "%s=%s\n", key, value);
+    svc->canon = grown;
+}
+
+void conf_set_key(struct parser *p, const char *name, char *value)
+{
+    bool in_service = p->svc != NULL;
+
+    for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+        const struct key *k = &keys[i];
+        if (strcmp(k->name, name) != 0 || (k->scope == IN_SERVICE) != in_service)
+            continue;
+        if (p->seen[i] != 0 && !k->list) {
+            CONF_ERR(p, "%s: set twice in this section (first on line %d)", name, p->seen[i]);
+            return;
+        }
+        p->seen[i] = p->line;
+        if (*value == '\0') {
+            CONF_ERR(p, "%s: empty value", name);
+            return;
+        }
+        if (in_service)
+            note_canon(p, name, value);
+        k->parse(p, value);
+        return;
+    }
+    for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+        if (strcmp(keys[i].name, name) == 0) {
+            CONF_ERR(p, "'%s' belongs in %s", name,
+                     keys[i].scope == IN_GLOBAL ? "[global]" : "a service section");
+            return;
+        }
+    }
+    CONF_ERR(p, "unknown key '%s'", name);
+}
+
+static int seen_line(const struct parser *p, const char *name)
+{
+    for (size_t i = 0; i < ARRAY_LEN(keys); i++)
+        if (strcmp(keys[i].name, name) == 0 && keys[i].scope == IN_SERVICE)
+            return p->seen[i];
+    return 0;
+}
+
+struct svc_conf *conf_add_service(struct parser *p, const char *name)
+{
+    struct conf *conf = p->conf;
+    struct svc_conf *grown = realloc(conf->svcs, (conf->nsvcs + 1) * sizeof(*grown));
+    struct svc_conf *svc;
+
+    if (grown == NULL) {
+        CONF_ERR(p, "out of memory");
+        return NULL;
+    }
+    conf->svcs = grown;
+    svc = &grown[conf->nsvcs++];
+    memset(svc, 0, sizeof(*svc));
+    str_copy(svc->name, sizeof(svc->name), name);
+    svc->line = p->line;
+    svc->builtin = BUILTIN_NONE;
+    svc->model = MODEL_EVENT;
+    svc->idle_timeout_ms = -1; /* the default depends on builtin or exec */
+    svc->backlog = DEFAULT_BACKLOG;
+    svc->keepalive_ms = DEFAULT_KEEPALIVE_MS;
+    svc->sock_mode = -1;
+    return svc;
+}
+
+static bool has_unix_listener(const struct svc_conf *svc)
+{
+    for (size_t i = 0; i < svc->nlistens; i++)
+        if (!addr_kind_is_inet(svc->listens[i].addr.kind))
+            return true;
+    return false;
+}
+
+/* initgroups' list, looked up now: a child about to exec can do no lookup. */
+static void resolve_identity(struct parser *p, struct svc_conf *svc)
+{
+    struct exec_conf *ex = svc->exec;
+    struct passwd *pw;
+    int n = 16;
+
+    if (svc->sock_group_set) {
+        ex->group_set = true;
+        ex->gid = svc->sock_group;
+    }
+    if (!ex->user_set) {
+        if (ex->group_set && (ex->groups = malloc(sizeof(gid_t))) != NULL) {
+            ex->groups[0] = ex->gid; /* no supplementary groups inherited from usherd */
+            ex->ngroups = 1;
+        }
+        return;
+    }
+    pw = getpwuid(ex->uid);
+    for (int tries = 0; pw != NULL && tries < 8; tries++) {
+        gid_t *list = realloc(ex->groups, (size_t)n * sizeof(*list));
+        if (list == NULL)
+            break;
+        ex->groups = list;
+        if (getgrouplist(pw->pw_name, ex->gid, list, &n) >= 0) {
+            ex->ngroups = n;
+            return;
+        }
+    }
+    conf_error(p, seen_line(p, "user"), "user: unable to list the groups of '%s'",
+               pw ? pw->pw_name : "?");
+}
+
+static void finish_exec(struct parser *p, struct svc_conf *svc)
+{
+    struct exec_conf *ex = svc->exec;
+
+    if (ex->argv == NULL) {
+        conf_error(p, svc->line, "[%s]: exec service keys without exec", svc->name);
+        return;
+    }
+    if (seen_line(p, "model") && svc->model != MODEL_FORK)
+        conf_error(p, seen_line(p, "model"),
+                   "model: an exec service runs a process per connection (model = fork)");
+    svc->model = MODEL_FORK;
+    for (size_t i = 0; i < svc->nlistens && !ex->wait; i++)
+        if (addr_kind_socktype(svc->listens[i].addr.kind) == SOCK_DGRAM) {
+            conf_error(p, svc->listens[i].line,
+                       "listen: %s: a datagram exec service needs wait = yes (the program "
+                       "reads the socket)",
+                       svc->listens[i].text);
+            break;
+        }
+    if (svc->idle_timeout_ms > 0)
+        conf_error(p, seen_line(p, "idle_timeout"),
+                   "idle_timeout: usherd does not see an exec service's traffic; use max_time");
+    svc->idle_timeout_ms = 0;
+    if (ex->path == NULL && (ex->path = find_program(ex->argv[0], ex->chroot)) == NULL)
+        conf_error(p, seen_line(p, "exec"), "out of memory");
+    resolve_identity(p, svc);
+}
+
+static void finish_builtin(struct parser *p, struct svc_conf *svc)
+{
+    static const char *const exec_keys[] = {
+        "wait",       "user",      "chroot",        "env",          "stderr",       "nice",
+        "rlimit_cpu", "rlimit_as", "rlimit_nofile", "rlimit_nproc", "rlimit_fsize", "rlimit_core"};
+
+    for (size_t i = 0; i < ARRAY_LEN(exec_keys); i++)
+        if (seen_line(p, exec_keys[i]))
+            conf_error(p, seen_line(p, exec_keys[i]), "%s: applies to exec services only",
+                       exec_keys[i]);
+    if (svc->model == MODEL_FORK)
+        conf_error(p, seen_line(p, "model"),
+                   "model: builtins run in the event loop here (model = event)");
+    if (svc->idle_timeout_ms < 0)
+        svc->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
+    if (svc->sock_group_set && !has_unix_listener(svc))
+        conf_error(p, seen_line(p, "group"),
+                   "group: for a builtin, the group of its unix: socket files, and it has none");
+}
+
+void conf_finish_service(struct parser *p, struct svc_conf *svc)
+{
+    if (svc->nlistens == 0 && !seen_line(p, "listen"))
+        conf_error(p, svc->line, "[%s]: no listen addresses", svc->name);
+    if (svc->builtin != BUILTIN_NONE && svc->exec != NULL && svc->exec->argv != NULL)
+        conf_error(p, seen_line(p, "exec"), "exec: [%s] has a builtin already; one or the other",
+                   svc->name);
+    else if (svc->builtin == BUILTIN_NONE && svc->exec == NULL && !seen_line(p, "builtin") &&
+             !seen_line(p, "exec"))
+        conf_error(p, svc->line, "[%s]: no builtin or exec", svc->name);
+    if (svc->exec != NULL && svc->builtin == BUILTIN_NONE)
+        finish_exec(p, svc);
+    else
+        finish_builtin(p, svc);
+    if ((svc->sock_mode >= 0 || svc->sock_owner_set) && !has_unix_listener(svc))
+        conf_error(p, svc->line,
+                   "[%s]: mode and owner apply to unix: and unixgram: listeners, and this "
+                   "service has none",
+                   svc->name);
+}
+
+static void free_strings(char **v)
+{
+    for (size_t i = 0; v != NULL && v[i] != NULL; i++)
+        free(v[i]);
+    free(v);
+}
+
+void conf_free_service(struct svc_conf *svc)
+{
+    struct exec_conf *ex = svc->exec;
+
+    free(svc->listens);
+    free(svc->canon);
+    if (ex == NULL)
+        return;
+    free_strings(ex->argv);
+    free_strings(ex->env);
+    free(ex->path);
+    free(ex->groups);
+    free(ex->chroot);
+    free(ex);
+}

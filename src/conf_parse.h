@@ -1,0 +1,64 @@
+/*
+ * conf_parse: what the configuration readers share (conf.c walks an INI
+ * file, conf_keys.c parses each key, inetd.c reads an inetd.conf).  Not
+ * for the rest of the daemon.
+ */
+#ifndef USHER_CONF_PARSE_H
+#define USHER_CONF_PARSE_H
+
+#include "conf.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONF_LISTEN_MAX 64 /* addresses per service */
+#define CONF_KEYS_MAX   64 /* keys a section may hold (table size bound) */
+
+/* Error text, growing; at most CONF_ERRORS_MAX lines. */
+struct conf_errs {
+    char *text;
+    size_t len;
+    unsigned count;
+};
+
+struct parser {
+    const char *file;
+    int line;
+    struct conf *conf;
+    struct svc_conf *svc;    /* current service section, or NULL */
+    bool in_section;         /* inside [global] or a service */
+    bool skip_section;       /* a bad header: ignore its keys */
+    int global_line;         /* of the [global] header, once seen */
+    int seen[CONF_KEYS_MAX]; /* line each key was set on in this section */
+    struct conf_errs *errs;
+};
+
+/* Record an error at `line` of the file being read. */
+void conf_error(struct parser *p, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define CONF_ERR(p, ...) conf_error((p), (p)->line, __VA_ARGS__)
+
+/* A new service section called `name`, with its defaults; NULL (error noted) on failure. */
+struct svc_conf *conf_add_service(struct parser *p, const char *name);
+
+/* Checks that need the whole of a service; called at the end of its section. */
+void conf_finish_service(struct parser *p, struct svc_conf *svc);
+
+/* Set `key` of the current section (service or [global]) from `value`. */
+void conf_set_key(struct parser *p, const char *key, char *value);
+
+/* Add the addresses `text` resolves to as listeners of the current service. */
+void conf_add_listen(struct parser *p, const char *text, bool optional);
+
+/* Free what a service section holds (not the section itself). */
+void conf_free_service(struct svc_conf *svc);
+
+/* Read the inetd.conf `path` into p->conf (see inetd.c). */
+void conf_read_inetd(struct parser *p, const char *path);
+
+/* A whole file into memory (NUL-terminated, no NUL inside); NULL with an error noted. */
+char *conf_read_file(struct parser *p, const char *path, size_t *len);
+
+#endif

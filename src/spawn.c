@@ -1,0 +1,447 @@
+/*
+ * spawn: exec services' children, from start to reaping (see spawn.h).
+ *
+ * A child's record lives until both its exit has been reaped and its
+ * stderr pipe has reached EOF (a grandchild may hold the pipe longer than
+ * the child lives).  Its connection line is written at the exit.
+ */
+#include "spawn.h"
+
+#include "conn.h"
+#include "log.h"
+#include "service.h"
+#include "spawn_child.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define KILL_GRACE_MS   2000 /* from SIGTERM to SIGKILL at max_time */
+#define STDERR_LINE_MAX 1024 /* longer lines are logged in pieces */
+
+/* Watched children: pid -> function, in an open-addressing table. */
+
+struct watched {
+    pid_t pid; /* 0: free slot; -1: deleted */
+    child_exit_fn *fn;
+    void *arg;
+};
+
+static struct watched *watch_table;
+static size_t watch_cap, watch_count, watch_used;
+
+static size_t slot_of(pid_t pid, size_t cap)
+{
+    return ((size_t)pid * 2654435761u) & (cap - 1);
+}
+
+static int watch_grow(void)
+{
+    size_t cap = watch_cap ? watch_cap * 2 : 64;
+    struct watched *t = calloc(cap, sizeof(*t));
+
+    if (t == NULL)
+        return -1;
+    for (size_t i = 0; i < watch_cap; i++) {
+        size_t j;
+        if (watch_table[i].pid <= 0)
+            continue;
+        for (j = slot_of(watch_table[i].pid, cap); t[j].pid != 0; j = (j + 1) & (cap - 1))
+            ;
+        t[j] = watch_table[i];
+    }
+    free(watch_table);
+    watch_table = t;
+    watch_cap = cap;
+    watch_used = watch_count;
+    return 0;
+}
+
+int child_watch(pid_t pid, child_exit_fn *fn, void *arg)
+{
+    size_t i;
+
+    if ((watch_used + 1) * 2 > watch_cap && watch_grow() < 0)
+        return -1;
+    for (i = slot_of(pid, watch_cap); watch_table[i].pid > 0; i = (i + 1) & (watch_cap - 1))
+        ;
+    if (watch_table[i].pid == 0)
+        watch_used++;
+    watch_table[i] = (struct watched){pid, fn, arg};
+    watch_count++;
+    return 0;
+}
+
+static struct watched *watch_find(pid_t pid)
+{
+    if (watch_cap == 0)
+        return NULL;
+    for (size_t i = slot_of(pid, watch_cap); watch_table[i].pid != 0; i = (i + 1) & (watch_cap - 1))
+        if (watch_table[i].pid == pid)
+            return &watch_table[i];
+    return NULL;
+}
+
+size_t child_count(void)
+{
+    return watch_count;
+}
+
+void child_reap(void)
+{
+    int status;
+    pid_t pid;
+
+    /* Until none is left exited: one SIGCHLD may stand for many children. */
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        struct watched *w = watch_find(pid);
+        struct watched found;
+        if (w == NULL) {
+            log_debug("reaped unknown child %ld", (long)pid);
+            continue;
+        }
+        found = *w;
+        w->pid = -1;
+        watch_count--;
+        found.fn(pid, status, found.arg);
+    }
+}
+
+/* Exec children */
+
+struct exec_child {
+    struct exec_child *prev, *next;
+    struct server *srv;
+    struct svc *svc;
+    pid_t pid;
+    int kind;
+    char peer[ADDR_TEXT_MAX];
+    int64_t started_ms;
+    struct bound *waiting; /* wait = yes: the listener to watch again */
+    struct ev_timer timer; /* max_time: SIGTERM, then SIGKILL */
+    bool term_sent;
+    bool exited;
+    int err_fd; /* read end of its stderr pipe, or -1 */
+    size_t line_len;
+    char line[STDERR_LINE_MAX];
+};
+
+static struct exec_child *exec_children;
+static size_t nexec;
+static int null_fd = -1;
+static struct log_ratelimit spawn_warn_rl;
+
+size_t spawn_count(void)
+{
+    return nexec;
+}
+
+static void unlink_child(struct exec_child *c)
+{
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        exec_children = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+}
+
+static void free_child(struct exec_child *c)
+{
+    unlink_child(c);
+    free(c);
+}
+
+static void flush_line(struct exec_child *c)
+{
+    if (c->line_len > 0)
+        log_info("service=%s pid=%ld stderr: %.*s", c->svc->conf->name, (long)c->pid,
+                 (int)c->line_len, c->line);
+    c->line_len = 0;
+}
+
+static void close_stderr(struct exec_child *c)
+{
+    flush_line(c);
+    ev_io_del(c->srv->loop, c->err_fd);
+    close_quietly(c->err_fd);
+    c->err_fd = -1;
+    if (c->exited)
+        free_child(c);
+}
+
+/* The child's stderr, line by line into the log. */
+static void on_stderr(struct ev_loop *loop, int fd, unsigned events, void *arg)
+{
+    struct exec_child *c = arg;
+    char buf[4096];
+    ssize_t n;
+
+    (void)loop, (void)events;
+    do
+        n = read(fd, buf, sizeof(buf));
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EAGAIN)
+        return;
+    if (n <= 0) {
+        close_stderr(c);
+        return;
+    }
+    for (ssize_t i = 0; i < n; i++) {
+        if (buf[i] == '\n') {
+            flush_line(c);
+            continue;
+        }
+        c->line[c->line_len++] = buf[i];
+        if (c->line_len == sizeof(c->line))
+            flush_line(c);
+    }
+}
+
+static void on_max_time(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct exec_child *c = t->arg;
+
+    if (c->exited)
+        return;
+    if (!c->term_sent) {
+        log_warnx("service=%s pid=%ld: max_time reached: SIGTERM to its process group",
+                  c->svc->conf->name, (long)c->pid);
+        kill(-c->pid, SIGTERM);
+        c->term_sent = true;
+        ev_timer_start(loop, t, KILL_GRACE_MS);
+        return;
+    }
+    log_warnx("service=%s pid=%ld: still there %d ms after SIGTERM: SIGKILL", c->svc->conf->name,
+              (long)c->pid, KILL_GRACE_MS);
+    kill(-c->pid, SIGKILL);
+}
+
+static void end_text(int status, char *buf, size_t size)
+{
+    if (WIFEXITED(status))
+        snprintf(buf, size, "exit:%d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        snprintf(buf, size, "signal:%d", WTERMSIG(status));
+    else
+        snprintf(buf, size, "status:%d", status);
+}
+
+static void on_exit_status(pid_t pid, int status, void *arg)
+{
+    struct exec_child *c = arg;
+    char end[32];
+
+    (void)pid;
+    end_text(status, end, sizeof(end));
+    if (log_enabled(LOG_LVL_INFO))
+        log_info("service=%s proto=%s peer=%s duration_ms=%lld in=0 out=0 end=%s pid=%ld",
+                 c->svc->conf->name, addr_kind_name(c->kind), c->peer,
+                 (long long)(now_ms() - c->started_ms), end, (long)c->pid);
+    c->exited = true;
+    nexec--;
+    ev_timer_stop(c->srv->loop, &c->timer);
+    if (c->waiting != NULL) {
+        c->waiting->holder = NULL;
+        if (!c->srv->stopping && ev_io_set(c->srv->loop, c->waiting->l.fd, EV_READ) < 0)
+            log_warn("service=%s: unable to watch %s again", c->svc->conf->name,
+                     c->waiting->l.name);
+    }
+    server_child_closed(c->srv, c->svc);
+    if (c->err_fd < 0)
+        free_child(c);
+}
+
+/* Where the child's fd 2 goes: the write end of a log pipe, the socket (-1), /dev/null. */
+static int stderr_target(struct exec_child *c, int *pipe_w)
+{
+    int p[2];
+
+    *pipe_w = -1;
+    switch (c->svc->conf->exec->stderr_to) {
+    case STDERR_SOCKET:
+        return -1;
+    case STDERR_NULL:
+        if (null_fd < 0)
+            null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        return null_fd;
+    case STDERR_LOG:
+        break;
+    }
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return null_fd >= 0 ? null_fd : -2;
+    /* Only our end is non-blocking: the child's writes must not fail with EAGAIN. */
+    fd_set_nonblock(p[0]);
+    c->err_fd = p[0];
+    *pipe_w = p[1];
+    return p[1];
+}
+
+static struct exec_child *child_new(struct server *srv, struct svc *svc, int kind)
+{
+    struct exec_child *c = calloc(1, sizeof(*c));
+
+    if (c == NULL)
+        return NULL;
+    c->srv = srv;
+    c->svc = svc;
+    c->kind = kind;
+    c->err_fd = -1;
+    c->started_ms = now_ms();
+    ev_timer_init(&c->timer, on_max_time, c);
+    return c;
+}
+
+static void warn_spawn(const struct svc *svc, pid_t pid, const char *err)
+{
+    unsigned long suppressed;
+
+    if (!log_ratelimit(&spawn_warn_rl, now_ms(), &suppressed))
+        return;
+    if (pid > 0)
+        log_warnx("service=%s pid=%ld: %s", svc->conf->name, (long)pid, err);
+    else
+        log_warnx("service=%s: %s", svc->conf->name, err);
+    if (suppressed > 0)
+        log_warnx("%lu more spawn failures in the last second", suppressed);
+}
+
+/* Start the child of `c` on `sock`.  Returns 0, or -1 (nothing started, logged). */
+static int launch(struct exec_child *c, int sock, bool connected,
+                  const struct sockaddr_storage *peer, socklen_t peer_len)
+{
+    struct spawn_req req = {.sc = c->svc->conf,
+                            .sock = sock,
+                            .kind = c->kind,
+                            .connected = connected,
+                            .peer = peer,
+                            .peer_len = peer_len};
+    char err[512];
+    int pipe_w;
+    pid_t pid;
+
+    req.err_fd = stderr_target(c, &pipe_w);
+    if (req.err_fd == -2) {
+        warn_spawn(c->svc, 0, "unable to make a stderr pipe");
+        return -1;
+    }
+    if (spawn_child(&req, &pid, err, sizeof(err)) < 0)
+        warn_spawn(c->svc, pid, err);
+    close_quietly(pipe_w);
+    if (pid < 0 || child_watch(pid, on_exit_status, c) < 0) {
+        int saved = pid < 0 ? errno : ENOMEM;
+        if (pid > 0) /* started but untracked: do not leave it running unwatched */
+            kill(-pid, SIGKILL);
+        close_quietly(c->err_fd);
+        c->err_fd = -1;
+        errno = saved;
+        return -1;
+    }
+    c->pid = pid;
+    return 0;
+}
+
+/* A launched child: count it, time it, read its stderr. */
+static void track(struct exec_child *c)
+{
+    struct ev_loop *loop = c->srv->loop;
+
+    c->next = exec_children;
+    if (exec_children != NULL)
+        exec_children->prev = c;
+    exec_children = c;
+    nexec++;
+    server_child_opened(c->srv, c->svc);
+    if (c->svc->conf->max_time_ms > 0 &&
+        ev_timer_start(loop, &c->timer, c->svc->conf->max_time_ms) < 0)
+        log_warnx("service=%s pid=%ld: out of memory: no max_time", c->svc->conf->name,
+                  (long)c->pid);
+    if (c->err_fd >= 0 && ev_io_add(loop, c->err_fd, EV_READ, on_stderr, c) < 0) {
+        close_quietly(c->err_fd);
+        c->err_fd = -1;
+    }
+}
+
+int spawn_connection(struct server *srv, struct svc *svc, int fd, int kind,
+                     const struct sockaddr_storage *peer, socklen_t peer_len)
+{
+    struct exec_child *c = child_new(srv, svc, kind);
+
+    if (c == NULL) {
+        warn_spawn(svc, 0, "out of memory");
+        close_quietly(fd);
+        return -1;
+    }
+    conn_peer_text(fd, peer, peer_len, c->peer, sizeof(c->peer));
+    if (launch(c, fd, true, peer, peer_len) < 0) {
+        char end[48];
+        snprintf(end, sizeof(end), "error:%s", errno_name(errno));
+        conn_log_line(svc, kind, c->peer, 0, 0, 0, end);
+        close_quietly(fd);
+        free(c);
+        return -1;
+    }
+    close(fd); /* the child has it: the connection ends when the child lets go */
+    track(c);
+    return 0;
+}
+
+int spawn_waiting(struct server *srv, struct bound *b)
+{
+    struct exec_child *c = child_new(srv, b->svc, b->l.kind);
+
+    if (c == NULL) {
+        warn_spawn(b->svc, 0, "out of memory");
+        return -1;
+    }
+    snprintf(c->peer, sizeof(c->peer), "-");
+    if (launch(c, b->l.fd, false, NULL, 0) < 0) {
+        free(c);
+        return -1;
+    }
+    /* Until this child exits, the listener is its business, not ours. */
+    ev_io_set(srv->loop, b->l.fd, 0);
+    c->waiting = b;
+    b->holder = c;
+    track(c);
+    return 0;
+}
+
+void spawn_forget_bound(struct bound *b)
+{
+    if (b->holder != NULL)
+        b->holder->waiting = NULL;
+    b->holder = NULL;
+}
+
+void spawn_signal_all(int sig)
+{
+    for (struct exec_child *c = exec_children; c != NULL; c = c->next)
+        if (!c->exited)
+            kill(-c->pid, sig);
+}
+
+void spawn_cleanup(void)
+{
+    while (exec_children != NULL) {
+        struct exec_child *c = exec_children;
+        if (c->err_fd >= 0) {
+            ev_io_del(c->srv->loop, c->err_fd);
+            close_quietly(c->err_fd);
+        }
+        ev_timer_stop(c->srv->loop, &c->timer);
+        free_child(c);
+    }
+    nexec = 0;
+    free(watch_table);
+    watch_table = NULL;
+    watch_cap = watch_count = watch_used = 0;
+    close_quietly(null_fd);
+    null_fd = -1;
+}

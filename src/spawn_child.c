@@ -1,0 +1,391 @@
+/*
+ * spawn_child: the exact order of work in a child before exec.
+ *
+ *   signal dispositions back to default (all signals blocked meanwhile)
+ *   socket on fds 0 and 1, stderr target on 2
+ *   setsid: its own session and process group
+ *   chroot, priority, resource limits
+ *   supplementary groups, gid, uid (raw syscalls: no lookup, no lock)
+ *   every other descriptor closed (close_range: never a loop over 2^30)
+ *   empty signal mask, execve
+ *
+ * A step that fails writes {stage, errno} into a close-on-exec pipe and
+ * the child _exits (127 no such program, 126 not executable, 111 any
+ * other step); an exec that succeeds closes the pipe empty.
+ *
+ * The child is made with clone(CLONE_VM | CLONE_VFORK) on a stack of its
+ * own: it shares our memory until it execs, so it only makes system calls
+ * and touches nothing but the plan it is given.  Under AddressSanitizer,
+ * whose bookkeeping a memory-sharing child would disturb, and where clone
+ * is refused (valgrind), it is a plain fork.
+ */
+#include "spawn_child.h"
+
+#include "addr.h"
+#include "sig.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define CHILD_STACK (64 * 1024)
+#define ENV_SLOTS   32 /* variables usherd sets, besides the service's env */
+
+enum stage {
+    STAGE_FDS = 1,
+    STAGE_SESSION,
+    STAGE_CHROOT,
+    STAGE_NICE,
+    STAGE_RLIMIT,
+    STAGE_GROUPS,
+    STAGE_GID,
+    STAGE_UID,
+    STAGE_CLOSE,
+    STAGE_EXEC,
+};
+
+static const char *const stage_text[] = {
+    [STAGE_FDS] = "set up descriptors 0-2",
+    [STAGE_SESSION] = "create a session",
+    [STAGE_CHROOT] = "chroot",
+    [STAGE_NICE] = "set the priority",
+    [STAGE_RLIMIT] = "set a resource limit",
+    [STAGE_GROUPS] = "set the supplementary groups",
+    [STAGE_GID] = "set the group id",
+    [STAGE_UID] = "set the user id",
+    [STAGE_CLOSE] = "close descriptors",
+    [STAGE_EXEC] = "execute",
+};
+
+static const int rlimit_resource[RLIM_COUNT] = {
+    [RLIM_CPU] = RLIMIT_CPU,     [RLIM_AS] = RLIMIT_AS,       [RLIM_NOFILE] = RLIMIT_NOFILE,
+    [RLIM_NPROC] = RLIMIT_NPROC, [RLIM_FSIZE] = RLIMIT_FSIZE, [RLIM_CORE] = RLIMIT_CORE,
+};
+
+/* Everything the child needs, prepared by the parent. */
+struct plan {
+    const struct exec_conf *ex;
+    int sock, err_fd, report_fd;
+    char **envp;
+    bool root;
+};
+
+/* Environment */
+
+static struct {
+    char *strings; /* grows, never shrinks: no allocation per child */
+    size_t cap, len;
+    char **vars;
+    size_t nvars, slots;
+} env;
+
+static int env_reserve(size_t bytes, size_t vars)
+{
+    if (env.len + bytes > env.cap) {
+        size_t cap = env.cap ? env.cap : 4096;
+        char *s;
+        while (cap < env.len + bytes)
+            cap *= 2;
+        if ((s = realloc(env.strings, cap)) == NULL)
+            return -1;
+        env.strings = s;
+        env.cap = cap;
+    }
+    if (env.nvars + vars + 1 > env.slots) {
+        size_t slots = env.nvars + vars + 1 + ENV_SLOTS;
+        char **v = realloc(env.vars, slots * sizeof(*v));
+        if (v == NULL)
+            return -1;
+        env.vars = v;
+        env.slots = slots;
+    }
+    return 0;
+}
+
+/* Strings are stored as offsets until the end: the buffer may move while it grows. */
+static int env_add(const char *name, const char *value)
+{
+    size_t need = strlen(name) + strlen(value) + 2;
+    size_t namelen = strlen(name);
+
+    if (env_reserve(need, 1) < 0)
+        return -1;
+    /* A later setting of the same name wins: drop the earlier one. */
+    for (size_t i = 0; i < env.nvars; i++) {
+        const char *old = env.strings + (size_t)env.vars[i];
+        if (strncmp(old, name, namelen) == 0 && old[namelen] == '=') {
+            memmove(&env.vars[i], &env.vars[i + 1], (env.nvars - i - 1) * sizeof(*env.vars));
+            env.nvars--;
+            break;
+        }
+    }
+    snprintf(env.strings + env.len, need, "%s=%s", name, value);
+    env.vars[env.nvars++] = (char *)(uintptr_t)env.len;
+    env.len += need;
+    return 0;
+}
+
+static int env_add_assignment(const char *assignment)
+{
+    const char *eq = strchr(assignment, '=');
+    char name[256];
+
+    snprintf(name, sizeof(name), "%.*s", (int)(eq - assignment), assignment);
+    return env_add(name, eq + 1);
+}
+
+static int env_add_uint(const char *name, unsigned long v)
+{
+    char buf[24];
+
+    snprintf(buf, sizeof(buf), "%lu", v);
+    return env_add(name, buf);
+}
+
+/* IP text and port of an (unmapped) address. */
+static void ip_port(const struct sockaddr_storage *ss, char *ip, size_t size, unsigned *port)
+{
+    const void *a = ss->ss_family == AF_INET
+                        ? (const void *)&((struct sockaddr_in *)ss)->sin_addr
+                        : (const void *)&((struct sockaddr_in6 *)ss)->sin6_addr;
+
+    if (inet_ntop(ss->ss_family, a, ip, (socklen_t)size) == NULL)
+        snprintf(ip, size, "?");
+    *port = addr_port((const struct sockaddr *)ss);
+}
+
+/* tcpserver's variables (TCP6* too for IPv6, as ucspi-tcp6 has them) and systemd's. */
+static int env_tcp(const struct spawn_req *req)
+{
+    struct sockaddr_storage local;
+    socklen_t len = sizeof(local);
+    char rip[INET6_ADDRSTRLEN], lip[INET6_ADDRSTRLEN];
+    unsigned rport, lport = 0;
+    bool v6 = req->peer->ss_family == AF_INET6;
+    int rc = 0;
+
+    ip_port(req->peer, rip, sizeof(rip), &rport);
+    lip[0] = '\0';
+    if (getsockname(req->sock, (struct sockaddr *)&local, &len) == 0) {
+        addr_unmap(&local, &len);
+        ip_port(&local, lip, sizeof(lip), &lport);
+    }
+    rc |= env_add("PROTO", v6 ? "TCP6" : "TCP");
+    for (int pass = 0; pass < (v6 ? 2 : 1); pass++) {
+        const char *p = pass ? "TCP6" : "TCP";
+        char name[32];
+        snprintf(name, sizeof(name), "%sREMOTEIP", p);
+        rc |= env_add(name, rip);
+        snprintf(name, sizeof(name), "%sREMOTEPORT", p);
+        rc |= env_add_uint(name, rport);
+        snprintf(name, sizeof(name), "%sLOCALIP", p);
+        rc |= env_add(name, lip);
+        snprintf(name, sizeof(name), "%sLOCALPORT", p);
+        rc |= env_add_uint(name, lport);
+    }
+    rc |= env_add("REMOTE_ADDR", rip);
+    rc |= env_add_uint("REMOTE_PORT", rport);
+    return rc;
+}
+
+static int env_unix(const struct spawn_req *req)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    int rc = env_add("PROTO", "UNIX");
+
+    if (req->connected && getsockopt(req->sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+        rc |= env_add_uint("IPCREMOTEEUID", cred.uid);
+        rc |= env_add_uint("IPCREMOTEEGID", cred.gid);
+        rc |= env_add_uint("IPCREMOTEPID", (unsigned long)cred.pid);
+    }
+    return rc;
+}
+
+static char **env_build(const struct spawn_req *req)
+{
+    const struct exec_conf *ex = req->sc->exec;
+    int rc;
+
+    env.len = 0;
+    env.nvars = 0;
+    rc = env_add("PATH", "/usr/local/bin:/usr/bin:/bin");
+    if (req->kind == ADDR_TCP && req->connected)
+        rc |= env_tcp(req);
+    else if (req->kind == ADDR_TCP || req->kind == ADDR_UDP)
+        rc |= env_add("PROTO", req->kind == ADDR_TCP ? "TCP" : "UDP");
+    else
+        rc |= env_unix(req);
+    rc |= env_add("USHER_SERVICE", req->sc->name);
+    for (size_t i = 0; i < ex->nenv; i++)
+        rc |= env_add_assignment(ex->env[i]);
+    if (rc != 0 || env_reserve(0, 1) < 0)
+        return NULL;
+    for (size_t i = 0; i < env.nvars; i++)
+        env.vars[i] = env.strings + (size_t)env.vars[i];
+    env.vars[env.nvars] = NULL;
+    return env.vars;
+}
+
+/* The child */
+
+#define CHILD_ATTR __attribute__((noreturn))
+
+static void CHILD_ATTR fail_stage(const struct plan *pl, int stage)
+{
+    int report[2] = {stage, errno};
+
+    if (write(pl->report_fd, report, sizeof(report)) < 0) {
+        /* the parent learns from the exit status alone */
+    }
+    if (stage == STAGE_EXEC)
+        _exit(report[1] == ENOENT ? 127 : 126);
+    _exit(111);
+}
+
+/* Descriptors above 2 but the report pipe.  close_range, or /proc where it is missing. */
+static int close_others(int keep)
+{
+    char buf[1024];
+    int dir;
+    long n;
+
+    if (syscall(SYS_close_range, 3U, (unsigned)keep - 1, 0U) == 0 &&
+        syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0U) == 0)
+        return 0;
+    if (errno != ENOSYS)
+        return -1;
+    dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0)
+        return -1;
+    while ((n = syscall(SYS_getdents64, dir, buf, sizeof(buf))) > 0) {
+        for (long off = 0; off < n;) {
+            struct {
+                unsigned long long ino;
+                long long off;
+                unsigned short reclen;
+                unsigned char type;
+                char name[];
+            } *d = (void *)(buf + off);
+            int fd = 0;
+            for (const char *c = d->name; *c >= '0' && *c <= '9'; c++)
+                fd = fd * 10 + (*c - '0');
+            if (fd > 2 && fd != keep && fd != dir && d->name[0] != '.')
+                close(fd);
+            off += d->reclen;
+        }
+    }
+    close(dir);
+    return n < 0 ? -1 : 0;
+}
+
+static void set_identity(const struct plan *pl)
+{
+    const struct exec_conf *ex = pl->ex;
+
+    if (ex->groups != NULL && pl->root &&
+        syscall(SYS_setgroups, (size_t)ex->ngroups, ex->groups) < 0)
+        fail_stage(pl, STAGE_GROUPS);
+    if ((ex->group_set || ex->user_set) && syscall(SYS_setresgid, ex->gid, ex->gid, ex->gid) < 0)
+        fail_stage(pl, STAGE_GID);
+    if (ex->user_set && syscall(SYS_setresuid, ex->uid, ex->uid, ex->uid) < 0)
+        fail_stage(pl, STAGE_UID);
+}
+
+static int CHILD_ATTR child_main(void *arg)
+{
+    const struct plan *pl = arg;
+    const struct exec_conf *ex = pl->ex;
+    sigset_t none;
+
+    sig_defaults_for_exec();
+    if (dup2(pl->sock, 0) < 0 || dup2(pl->sock, 1) < 0 ||
+        dup2(pl->err_fd >= 0 ? pl->err_fd : pl->sock, 2) < 0)
+        fail_stage(pl, STAGE_FDS);
+    if (setsid() < 0)
+        fail_stage(pl, STAGE_SESSION);
+    if (ex->chroot != NULL && (chroot(ex->chroot) < 0 || chdir("/") < 0))
+        fail_stage(pl, STAGE_CHROOT);
+    if (ex->nice_set && setpriority(PRIO_PROCESS, 0, ex->nice) < 0)
+        fail_stage(pl, STAGE_NICE);
+    for (int i = 0; i < RLIM_COUNT; i++) {
+        struct rlimit rl = {ex->rlimit[i], ex->rlimit[i]};
+        if (ex->rlimit_set[i] && setrlimit(rlimit_resource[i], &rl) < 0)
+            fail_stage(pl, STAGE_RLIMIT);
+    }
+    set_identity(pl);
+    if (close_others(pl->report_fd) < 0)
+        fail_stage(pl, STAGE_CLOSE);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execve(ex->path, ex->argv, pl->envp);
+    fail_stage(pl, STAGE_EXEC);
+}
+
+/* The parent */
+
+static pid_t start(struct plan *pl)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    pid_t pid = fork();
+#else
+    static char stack[CHILD_STACK] __attribute__((aligned(64)));
+    pid_t pid = clone(child_main, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | SIGCHLD, pl);
+
+    if (pid < 0 && (errno == EINVAL || errno == ENOSYS))
+        pid = fork(); /* where clone is refused (valgrind) */
+#endif
+    if (pid == 0)
+        child_main(pl);
+    return pid;
+}
+
+pid_t spawn_child(const struct spawn_req *req, pid_t *pid_out, char *err, size_t errlen)
+{
+    const struct exec_conf *ex = req->sc->exec;
+    struct plan pl = {.ex = ex, .sock = req->sock, .err_fd = req->err_fd, .root = geteuid() == 0};
+    sigset_t all, old;
+    int rep[2], report[2], saved;
+    ssize_t n;
+    pid_t pid;
+
+    *pid_out = -1;
+    if ((pl.envp = env_build(req)) == NULL || pipe2(rep, O_CLOEXEC) < 0) {
+        snprintf(err, errlen, "unable to prepare a child: %s", strerror(errno));
+        return -1;
+    }
+    pl.report_fd = rep[1];
+    /* No handler of ours may run in a child that shares our memory. */
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &old);
+    pid = start(&pl);
+    saved = errno;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    close(rep[1]);
+    if (pid < 0) {
+        close(rep[0]);
+        snprintf(err, errlen, "unable to start a child: %s", strerror(saved));
+        errno = saved;
+        return -1;
+    }
+    *pid_out = pid;
+    n = read_full(rep[0], report, sizeof(report)); /* the exec has happened, or the failure */
+    close(rep[0]);
+    if (n != (ssize_t)sizeof(report))
+        return pid;
+    snprintf(err, errlen, "unable to %s%s%s: %s", stage_text[report[0]],
+             report[0] == STAGE_EXEC ? " " : "", report[0] == STAGE_EXEC ? ex->path : "",
+             strerror(report[1]));
+    errno = report[1];
+    return -1;
+}
