@@ -282,6 +282,7 @@ static struct conf *conf_new(const char *name, bool embedded)
     conf->embedded = embedded;
     conf->shutdown_timeout_ms = DEFAULT_SHUTDOWN_TIMEOUT_MS;
     conf->max_conns = DEFAULT_MAX_CONNS;
+    conf->workers = 1;
     conf->log_facility = LOG_DAEMON;
     conf->umask = DEFAULT_UMASK;
     log_target_parse("stderr", &conf->log, unused, sizeof(unused));

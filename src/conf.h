@@ -44,6 +44,19 @@ enum builtin_id conf_builtin_lookup(const char *name);
 enum svc_model {
     MODEL_EVENT,
     MODEL_FORK,
+    MODEL_PREFORK,
+};
+
+/* "N/s", "N/m": N events per period. */
+struct conf_rate {
+    unsigned count; /* 0: no limit */
+    int64_t period_ms;
+};
+
+/* Access rules: a peer denied by any rule is refused; with allow rules, it must match one. */
+struct conf_access {
+    struct addr_prefix *allow, *deny;
+    size_t nallow, ndeny;
 };
 
 /* One address to listen on (a name may have given several). */
@@ -100,8 +113,13 @@ struct svc_conf {
     enum builtin_id builtin; /* BUILTIN_NONE for an exec service */
     struct exec_conf *exec;  /* NULL for a builtin */
     enum svc_model model;
+    unsigned prefork;        /* workers of model = prefork:N */
     int64_t idle_timeout_ms; /* 0: none */
     int64_t max_time_ms;     /* 0: none */
+    unsigned max_conns;      /* 0: no limit */
+    unsigned max_per_ip;     /* per address, IPv6 per /64; 0: no limit */
+    struct conf_rate rate, rate_per_ip;
+    struct conf_access access;
     int backlog;
     int64_t keepalive_ms; /* 0: SO_KEEPALIVE off */
     /* Unix socket files: -1 when not set. */
@@ -117,6 +135,7 @@ struct conf {
     bool embedded;
     int64_t shutdown_timeout_ms;
     unsigned max_conns; /* all services together; 0: no limit */
+    unsigned workers;   /* event-loop processes */
     char pidfile[256];  /* "" when not set */
     char inetd[256];    /* an inetd.conf to serve too, "" when not set */
     bool log_set;       /* `log` given: --daemon keeps it instead of syslog */

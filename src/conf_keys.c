@@ -298,14 +298,24 @@ static void key_builtin(struct parser *p, char *value)
     p->svc->builtin = id;
 }
 
+#define PREFORK_MAX 1024
+
 static void key_model(struct parser *p, char *value)
 {
-    if (strcmp(value, "event") == 0)
+    int64_t n;
+
+    if (strcmp(value, "event") == 0) {
         p->svc->model = MODEL_EVENT;
-    else if (strcmp(value, "fork") == 0)
+    } else if (strcmp(value, "fork") == 0) {
         p->svc->model = MODEL_FORK;
-    else
-        CONF_ERR(p, "model: '%s' is not a model (event, fork)", value);
+    } else if (strncmp(value, "prefork:", 8) == 0 &&
+               parse_i64(value + 8, 1, PREFORK_MAX, &n) == 0) {
+        p->svc->model = MODEL_PREFORK;
+        p->svc->prefork = (unsigned)n;
+    } else {
+        CONF_ERR(p, "model: '%s' is not a model (event, fork, prefork:N with N from 1 to %d)",
+                 value, PREFORK_MAX);
+    }
 }
 
 /*
@@ -554,6 +564,103 @@ RLIMIT_KEY(key_rlimit_nproc, RLIM_NPROC, "rlimit_nproc")
 RLIMIT_KEY(key_rlimit_fsize, RLIM_FSIZE, "rlimit_fsize")
 RLIMIT_KEY(key_rlimit_core, RLIM_CORE, "rlimit_core")
 
+/* Service keys: limits */
+
+static void key_max_conns(struct parser *p, char *value)
+{
+    int64_t v;
+
+    if (count_value(p, "max_conns", value, 0, 10000000, &v))
+        p->svc->max_conns = (unsigned)v;
+}
+
+static void key_max_per_ip(struct parser *p, char *value)
+{
+    int64_t v;
+
+    if (count_value(p, "max_per_ip", value, 0, 10000000, &v))
+        p->svc->max_per_ip = (unsigned)v;
+}
+
+/* "N/s", "N/m", "N/h" (a bare N is per second); 0 for no limit. */
+static void rate_value(struct parser *p, const char *key, const char *value, struct conf_rate *out)
+{
+    static const struct {
+        const char *unit;
+        int64_t ms;
+    } periods[] = {{"", 1000}, {"/s", 1000}, {"/m", 60000}, {"/h", 3600000}};
+    const char *slash = strchr(value, '/');
+    char num[32];
+    int64_t n;
+
+    snprintf(num, sizeof(num), "%.*s", slash ? (int)(slash - value) : (int)strlen(value), value);
+    for (size_t i = 0; i < ARRAY_LEN(periods); i++) {
+        if (strcmp(slash ? slash : "", periods[i].unit) != 0)
+            continue;
+        if (parse_i64(num, 0, 10000000, &n) < 0)
+            break;
+        out->count = (unsigned)n;
+        out->period_ms = periods[i].ms;
+        return;
+    }
+    CONF_ERR(p, "%s: '%s' is not a rate like 200/s, 30/m or 0", key, value);
+}
+
+static void key_rate(struct parser *p, char *value)
+{
+    rate_value(p, "rate", value, &p->svc->rate);
+}
+
+static void key_rate_per_ip(struct parser *p, char *value)
+{
+    rate_value(p, "rate_per_ip", value, &p->svc->rate_per_ip);
+}
+
+static void add_prefixes(struct parser *p, const char *key, char *value, struct addr_prefix **list,
+                         size_t *n)
+{
+    char *items[CONF_LISTEN_MAX];
+    bool overflow;
+    size_t count = split_list(value, items, ARRAY_LEN(items), &overflow);
+    struct addr_prefix *grown;
+
+    if (overflow) {
+        CONF_ERR(p, "%s: more than %d prefixes on one line", key, CONF_LISTEN_MAX);
+        return;
+    }
+    grown = realloc(*list, (*n + count + 1) * sizeof(*grown));
+    if (grown == NULL) {
+        CONF_ERR(p, "out of memory");
+        return;
+    }
+    *list = grown;
+    for (size_t i = 0; i < count; i++) {
+        char err[128];
+        if (addr_prefix_parse(items[i], &grown[*n], err, sizeof(err)) < 0)
+            CONF_ERR(p, "%s: %s", key, err);
+        else
+            (*n)++;
+    }
+}
+
+static void key_allow(struct parser *p, char *value)
+{
+    add_prefixes(p, "allow", value, &p->svc->access.allow, &p->svc->access.nallow);
+}
+
+static void key_deny(struct parser *p, char *value)
+{
+    add_prefixes(p, "deny", value, &p->svc->access.deny, &p->svc->access.ndeny);
+}
+
+static void key_workers(struct parser *p, char *value)
+{
+    int64_t v;
+
+    if (count_value(p, "workers", value, 1, 256, &v))
+        p->conf->workers = (unsigned)v;
+}
+
 /* Service keys: time */
 
 static void key_idle_timeout(struct parser *p, char *value)
@@ -583,6 +690,7 @@ static const struct key {
     {"shutdown_timeout", IN_GLOBAL, false, false, key_shutdown_timeout},
     {"max_conns", IN_GLOBAL, false, false, key_global_max_conns},
     {"inetd", IN_GLOBAL, false, false, key_inetd},
+    {"workers", IN_GLOBAL, false, false, key_workers},
     {"listen", IN_SERVICE, true, false, key_listen},
     {"builtin", IN_SERVICE, false, false, key_builtin},
     {"exec", IN_SERVICE, false, true, key_exec},
@@ -601,6 +709,12 @@ static const struct key {
     {"rlimit_fsize", IN_SERVICE, false, true, key_rlimit_fsize},
     {"rlimit_core", IN_SERVICE, false, true, key_rlimit_core},
     {"max_time", IN_SERVICE, false, false, key_max_time},
+    {"max_conns", IN_SERVICE, false, false, key_max_conns},
+    {"max_per_ip", IN_SERVICE, false, false, key_max_per_ip},
+    {"rate", IN_SERVICE, false, false, key_rate},
+    {"rate_per_ip", IN_SERVICE, false, false, key_rate_per_ip},
+    {"allow", IN_SERVICE, true, false, key_allow},
+    {"deny", IN_SERVICE, true, false, key_deny},
     {"idle_timeout", IN_SERVICE, false, false, key_idle_timeout},
     {"backlog", IN_SERVICE, false, false, key_backlog},
     {"keepalive", IN_SERVICE, false, false, key_keepalive},
@@ -740,6 +854,11 @@ static void finish_exec(struct parser *p, struct svc_conf *svc)
     if (seen_line(p, "model") && svc->model != MODEL_FORK)
         conf_error(p, seen_line(p, "model"),
                    "model: an exec service runs a process per connection (model = fork)");
+    if (ex->wait && (svc->max_conns || svc->max_per_ip || svc->rate_per_ip.count))
+        conf_error(p, svc->line,
+                   "[%s]: with wait = yes the program accepts: max_conns, max_per_ip and "
+                   "rate_per_ip cannot apply",
+                   svc->name);
     svc->model = MODEL_FORK;
     for (size_t i = 0; i < svc->nlistens && !ex->wait; i++)
         if (addr_kind_socktype(svc->listens[i].addr.kind) == SOCK_DGRAM) {
@@ -768,9 +887,6 @@ static void finish_builtin(struct parser *p, struct svc_conf *svc)
         if (seen_line(p, exec_keys[i]))
             conf_error(p, seen_line(p, exec_keys[i]), "%s: applies to exec services only",
                        exec_keys[i]);
-    if (svc->model == MODEL_FORK)
-        conf_error(p, seen_line(p, "model"),
-                   "model: builtins run in the event loop here (model = event)");
     if (svc->idle_timeout_ms < 0)
         svc->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
     if (svc->sock_group_set && !has_unix_listener(svc))
@@ -812,6 +928,8 @@ void conf_free_service(struct svc_conf *svc)
 
     free(svc->listens);
     free(svc->canon);
+    free(svc->access.allow);
+    free(svc->access.deny);
     if (ex == NULL)
         return;
     free_strings(ex->argv);

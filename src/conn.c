@@ -436,8 +436,7 @@ static void tune_socket(const struct conn *c)
     }
 }
 
-static struct conn *conn_new(struct server *srv, struct svc *svc, int fd, int kind,
-                             const struct sockaddr_storage *peer, socklen_t peer_len)
+static struct conn *conn_new(struct server *srv, struct svc *svc, const struct accepted *a)
 {
     struct conn *c = calloc(1, sizeof(*c));
 
@@ -445,26 +444,27 @@ static struct conn *conn_new(struct server *srv, struct svc *svc, int fd, int ki
         return NULL;
     c->srv = srv;
     c->svc = svc;
-    c->fd = fd;
-    c->kind = kind;
-    memcpy(&c->peer, peer, peer_len);
-    c->peer_len = peer_len;
+    c->fd = a->fd;
+    c->kind = a->kind;
+    memcpy(&c->peer, &a->peer, a->peer_len);
+    c->peer_len = a->peer_len;
+    c->key = a->key;
     c->started_ms = now_ms();
     c->last_io_ms = ev_now(srv->loop);
     ev_timer_init(&c->timer, on_timer, c);
     return c;
 }
 
-struct conn *conn_start(struct server *srv, struct svc *svc, int fd, int kind,
-                        const struct sockaddr_storage *peer, socklen_t peer_len)
+struct conn *conn_start(struct server *srv, struct svc *svc, const struct accepted *a)
 {
-    struct conn *c = conn_new(srv, svc, fd, kind, peer, peer_len);
+    struct conn *c = conn_new(srv, svc, a);
     struct out *o;
 
-    if (c == NULL || ev_io_add(srv->loop, fd, 0, on_io, c) < 0) {
+    if (c == NULL || ev_io_add(srv->loop, a->fd, 0, on_io, c) < 0) {
         log_warn("service=%s: unable to take a connection", svc->conf->name);
         free(c);
-        close_quietly(fd);
+        close_quietly(a->fd);
+        limit_release(&svc->st->lim, &a->key);
         return NULL;
     }
     server_conn_opened(srv, c);

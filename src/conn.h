@@ -15,6 +15,7 @@
 #define USHER_CONN_H
 
 #include "ev.h"
+#include "limit.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -57,6 +58,15 @@ struct sumbin_state {
     size_t len;
 };
 
+/* A connection just accepted, as the services take it. */
+struct accepted {
+    int fd;
+    int kind; /* enum addr_kind */
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+    struct limit_key key; /* counted against its address: give back at the end */
+};
+
 struct conn {
     struct conn *prev, *next;
     struct server *srv;
@@ -65,6 +75,7 @@ struct conn {
     int kind; /* enum addr_kind */
     struct sockaddr_storage peer;
     socklen_t peer_len;
+    struct limit_key key;
     int64_t started_ms, last_io_ms;
     uint64_t bytes_in, bytes_out;
     struct ev_timer timer; /* idle timeout, then the lingering close */
@@ -83,11 +94,11 @@ struct conn {
 };
 
 /*
- * Serve the accepted stream socket `fd` for `svc`.  Takes `fd` (closed on
- * failure).  Returns the connection, or NULL (the failure is logged).
+ * Serve the accepted stream socket a->fd for `svc`.  Takes the socket
+ * (closed on failure) and the address count.  Returns the connection, or
+ * NULL (the failure is logged).
  */
-struct conn *conn_start(struct server *srv, struct svc *svc, int fd, int kind,
-                        const struct sockaddr_storage *peer, socklen_t peer_len);
+struct conn *conn_start(struct server *srv, struct svc *svc, const struct accepted *a);
 
 /* The builtin is done: close once the output has been flushed. */
 void conn_finish(struct conn *c);

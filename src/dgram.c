@@ -173,6 +173,27 @@ static void log_request(const struct bound *b, int i, size_t in, ssize_t out)
               addr_kind_name(b->l.kind), peer, in, out < 0 ? 0 : out);
 }
 
+/* The service's access rules and rates, per request. */
+static bool admitted(struct bound *b, int i)
+{
+    struct svc *svc = b->svc;
+    struct limit_key key;
+    enum refusal r;
+    char peer[ADDR_TEXT_MAX] = "";
+
+    r = limit_admit(&svc->st->lim, svc->conf, 0, (struct sockaddr *)&names[i], ev_now(b->srv->loop),
+                    false, &key);
+    if (r == ADMITTED)
+        return true;
+    svc->st->dgrams_dropped++;
+    if (log_enabled(LOG_LVL_INFO) &&
+        addr_format_peer((struct sockaddr *)&names[i], msgs_in[i].msg_hdr.msg_namelen, peer,
+                         sizeof(peer)) < 0)
+        snprintf(peer, sizeof(peer), "?");
+    server_note_refusal(b->srv, svc, b->l.kind, peer, r);
+    return false;
+}
+
 /* Answer request i into the next reply slot; returns true if there is a reply. */
 static bool answer(struct bound *b, int i, struct mmsghdr *reply)
 {
@@ -194,6 +215,8 @@ static bool answer(struct bound *b, int i, struct mmsghdr *reply)
         svc->st->dgrams_dropped++;
         return false;
     }
+    if (!admitted(b, i))
+        return false;
     n = svc->builtin->datagram(svc, bufs[i], len, DGRAM_MAX);
     log_request(b, i, len, n);
     if (n < 0)

@@ -23,6 +23,7 @@ struct ev_fd {
     unsigned events;
     bool registered;
     bool in_epoll;
+    bool exclusive;
 };
 
 struct ev_loop {
@@ -92,22 +93,29 @@ static int grow_fds(struct ev_loop *loop, int fd)
     return 0;
 }
 
-static uint32_t epoll_mask(unsigned events)
+static uint32_t epoll_mask(unsigned events, bool exclusive)
 {
-    return (events & EV_READ ? EPOLLIN : 0) | (events & EV_WRITE ? EPOLLOUT : 0);
+    return (events & EV_READ ? EPOLLIN : 0) | (events & EV_WRITE ? EPOLLOUT : 0) |
+           (exclusive ? EPOLLEXCLUSIVE : 0);
 }
 
 /* Bring the epoll set in line with the wanted interest of `fd`. */
 static int sync_epoll(struct ev_loop *loop, int fd, unsigned events)
 {
     struct ev_fd *e = &loop->fds[fd];
-    struct epoll_event ev = {.events = epoll_mask(events), .data.fd = fd};
+    struct epoll_event ev = {.events = epoll_mask(events, e->exclusive), .data.fd = fd};
     int op;
 
     if (events == 0)
         op = e->in_epoll ? EPOLL_CTL_DEL : -1;
     else
         op = e->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (op == EPOLL_CTL_MOD && e->exclusive) {
+        /* The kernel refuses to modify an exclusive entry: take it out, put it back. */
+        if (epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL) < 0)
+            return -1;
+        op = EPOLL_CTL_ADD;
+    }
     if (op >= 0 && epoll_ctl(loop->epfd, op, fd, &ev) < 0)
         return -1;
     e->in_epoll = events != 0;
@@ -133,7 +141,9 @@ int ev_io_add(struct ev_loop *loop, int fd, unsigned events, ev_io_fn *fn, void 
     e->fn = fn;
     e->arg = arg;
     e->in_epoll = false;
-    if (sync_epoll(loop, fd, events) < 0)
+    /* EPOLLEXCLUSIVE cannot be modified, only added: interest is then READ or nothing. */
+    e->exclusive = (events & EV_EXCLUSIVE) != 0;
+    if (sync_epoll(loop, fd, events & ~(unsigned)EV_EXCLUSIVE) < 0)
         return -1;
     e->registered = true;
     return 0;

@@ -23,6 +23,8 @@ struct ev_loop;
 enum {
     EV_READ = 1,
     EV_WRITE = 2,
+    /* With ev_io_add: of several processes watching one socket, wake one (listeners). */
+    EV_EXCLUSIVE = 4,
 };
 
 /* `events` says which of EV_READ / EV_WRITE are ready (errors count as both). */

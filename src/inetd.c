@@ -202,17 +202,30 @@ static bool unsupported(struct parser *p, const struct inetd_line *l)
     return false;
 }
 
-static void check_wait(struct parser *p, const struct inetd_line *l)
+/* wait|nowait[.max]: .max is inetd's spawns per minute, our rate = max/m. */
+static void set_wait(struct parser *p, const struct inetd_line *l, bool internal)
 {
     const char *dot = strchr(l->wait, '.');
     size_t len = dot ? (size_t)(dot - l->wait) : strlen(l->wait);
+    bool wait = len == 4 && strncmp(l->wait, "wait", 4) == 0;
+    char value[32];
     int64_t max;
 
-    if ((len != 4 || strncmp(l->wait, "wait", 4) != 0) &&
-        (len != 6 || strncmp(l->wait, "nowait", 6) != 0))
+    if (!wait && (len != 6 || strncmp(l->wait, "nowait", 6) != 0)) {
         CONF_ERR(p, "'%s': expected wait or nowait[.max]", l->wait);
-    else if (dot != NULL && parse_i64(dot + 1, 1, 1000000, &max) < 0)
+        return;
+    }
+    if (dot != NULL && parse_i64(dot + 1, 1, 1000000, &max) < 0) {
         CONF_ERR(p, "'%s': .max must be a count of spawns per minute", l->wait);
+        return;
+    }
+    if (dot != NULL) {
+        snprintf(value, sizeof(value), "%lld/m", (long long)max);
+        conf_set_key(p, "rate", value);
+    }
+    /* The builtins answer datagrams themselves: wait means nothing to them. */
+    if (!internal)
+        conf_set_key(p, "wait", wait ? "yes" : "no");
 }
 
 static void add_line(struct parser *p, struct inetd_line *l)
@@ -223,23 +236,20 @@ static void add_line(struct parser *p, struct inetd_line *l)
 
     if (unsupported(p, l) || listen_address(p, l, addr, sizeof(addr)) < 0)
         return;
-    check_wait(p, l);
     service_name(p, l, name, sizeof(name));
     if ((svc = conf_add_service(p, name)) == NULL)
         return;
     memset(p->seen, 0, sizeof(p->seen));
     p->svc = svc;
     conf_add_listen(p, addr, false);
+    set_wait(p, l, internal);
     if (internal) {
         const char *colon = strrchr(l->service, ':');
         char builtin[64];
         snprintf(builtin, sizeof(builtin), "%s", colon ? colon + 1 : l->service);
         conf_set_key(p, "builtin", builtin);
     } else {
-        char wait[4];
-        snprintf(wait, sizeof(wait), "%s", strncmp(l->wait, "wait", 4) == 0 ? "yes" : "no");
         set_program(p, svc, l);
-        conf_set_key(p, "wait", wait);
         set_user(p, l->user);
     }
     conf_finish_service(p, svc);

@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <syslog.h>
 #include <time.h>
@@ -156,11 +157,33 @@ int log_use(const struct log_target *target, int facility)
     return 0;
 }
 
+static unsigned long stderr_lost; /* lines a full stderr pipe did not take */
+
 static void write_stderr(const char *line, size_t len)
 {
+    if (stderr_lost > 0) {
+        char note[128];
+        int n = snprintf(note, sizeof(note), "%s: warning: %lu log lines lost (stderr was full)\n",
+                         log_prog, stderr_lost);
+        if (write(STDERR_FILENO, note, (size_t)n) < 0) {
+            stderr_lost++;
+            return;
+        }
+        stderr_lost = 0;
+    }
     /* One attempt: a blocked or broken stderr must not stop the service. */
-    if (write(STDERR_FILENO, line, len) < 0)
-        return;
+    if (write(STDERR_FILENO, line, len) < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        stderr_lost++;
+}
+
+void log_stderr_nonblocking(void)
+{
+    struct stat st;
+
+    /* A pipe to a logger that stops reading would stall us: never wait on it.
+     * (A terminal or a file does not block that way; they are left alone.) */
+    if (fstat(STDERR_FILENO, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+        fd_set_nonblock(STDERR_FILENO);
 }
 
 /* The target is gone: say so once, on stderr, which is all we have left. */

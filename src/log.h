@@ -70,6 +70,12 @@ int log_facility_parse(const char *name);
  */
 int log_use(const struct log_target *target, int facility);
 
+/*
+ * Make stderr non-blocking if it is a pipe or socket, so a stalled reader
+ * costs lost lines (counted and reported) rather than a stalled daemon.
+ */
+void log_stderr_nonblocking(void);
+
 /* Do messages go to stderr (not syslog)? */
 bool log_is_stderr(void);
 

@@ -13,6 +13,7 @@
 #include "daemon.h"
 #include "ev.h"
 #include "log.h"
+#include "procs.h"
 #include "service.h"
 #include "sig.h"
 #include "spawn.h"
@@ -329,6 +330,7 @@ static void reload(struct daemon_state *ds)
     } else {
         set_log_target(ds, conf);
         warn_pidfile_change(ds, conf);
+        procs_reload(&ds->srv);
     }
     conf_unref(conf);
     notify_status("READY=1\nSTATUS=serving");
@@ -393,6 +395,7 @@ static void start(struct daemon_state *ds, struct conf *conf)
         umask((mode_t)conf->umask);
     }
     set_log_target(ds, conf);
+    log_stderr_nonblocking();
     take_pidfile(ds, conf);
     raise_fd_limit();
     if ((ds->loop = ev_loop_new()) == NULL)
@@ -403,6 +406,8 @@ static void start(struct daemon_state *ds, struct conf *conf)
     free_inherited(&inh);
     if (sig_init(ds->loop, signals, on_signal, ds) < 0)
         startup_fail(ds, 1, "unable to set up signal handling: %s", strerror(errno));
+    if (procs_start(&ds->srv) < 0)
+        startup_fail(ds, 1, "unable to start the worker processes: %s", strerror(errno));
     if (ds->opt.daemonize && daemon_settle() < 0)
         startup_fail(ds, 1, "unable to detach from the terminal: %s", strerror(errno));
     daemon_report(ds->report_fd, 0, NULL);

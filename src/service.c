@@ -14,6 +14,7 @@
 #include "conn.h"
 #include "dgram.h"
 #include "log.h"
+#include "procs.h"
 #include "spawn.h"
 #include "util.h"
 
@@ -21,6 +22,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -30,7 +32,6 @@
 #define STOP_KILL_MS    2000 /* at the stop deadline: from SIGTERM to SIGKILL for children */
 
 static struct log_ratelimit accept_warn_rl;
-static struct log_ratelimit refuse_rl;
 
 /* Services */
 
@@ -65,8 +66,10 @@ static struct svc *svc_new(struct server *srv, struct conf *cf, const struct svc
 
 static void svc_free(struct svc *svc)
 {
-    if (--svc->st->refs == 0)
+    if (--svc->st->refs == 0) {
+        limit_free(&svc->st->lim);
         free(svc->st);
+    }
     conf_unref(svc->cf);
     free(svc);
 }
@@ -116,18 +119,36 @@ void server_conn_opened(struct server *srv, struct conn *c)
     c->svc->st->conns_now++;
 }
 
+static void watch_all(struct server *srv, unsigned events);
+
+/* Is the stop complete: nothing left of ours running? */
+static bool all_gone(const struct server *srv)
+{
+    return srv->nconns == 0 && srv->nchildren == 0 && srv->nworkers == 0;
+}
+
+void server_check_stopped(struct server *srv)
+{
+    if (srv->stopping && all_gone(srv))
+        ev_break(srv->loop);
+}
+
 /* One connection or child less: a retired svc may go, a stop may end. */
 static void one_less(struct server *srv, struct svc *svc)
 {
     svc->st->conns_now--;
     if (--svc->conns == 0 && svc->retired)
         svc_reap(srv, svc);
-    if (srv->stopping && srv->nconns == 0 && srv->nchildren == 0)
-        ev_break(srv->loop);
+    /* One at a time (a prefork process): ready for the next. */
+    if (srv->max_in_flight && srv->nconns + srv->nchildren == srv->max_in_flight - 1 &&
+        !srv->stopping)
+        watch_all(srv, EV_READ);
+    server_check_stopped(srv);
 }
 
 void server_conn_closed(struct server *srv, struct conn *c)
 {
+    limit_release(&c->svc->st->lim, &c->key);
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
@@ -146,8 +167,9 @@ void server_child_opened(struct server *srv, struct svc *svc)
     svc->st->children++;
 }
 
-void server_child_closed(struct server *srv, struct svc *svc)
+void server_child_closed(struct server *srv, struct svc *svc, const struct limit_key *key)
 {
+    limit_release(&svc->st->lim, key);
     srv->nchildren--;
     svc->st->children--;
     one_less(srv, svc);
@@ -163,24 +185,56 @@ bool server_is_udp_builtin_port(const struct server *srv, uint16_t port)
 
 /* Accepting */
 
-/* Accepted but over a limit: closed at once, logged (at most once a second). */
-static void refuse(struct bound *b, int fd, const struct sockaddr_storage *peer, socklen_t peer_len,
-                   const char *end)
-{
-    unsigned long suppressed;
-    char text[ADDR_TEXT_MAX];
+#define REFUSAL_LOG_MS 1000
 
-    b->svc->st->refused++;
-    if (!log_enabled(LOG_LVL_INFO) || !log_ratelimit(&refuse_rl, now_ms(), &suppressed)) {
-        close_quietly(fd);
+/* The summary of what was not logged one by one, per service and reason. */
+static void on_refusal_summary(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct server *srv = t->arg;
+
+    for (size_t i = 0; i < srv->nsvcs; i++) {
+        struct svc_state *st = srv->svcs[i]->st;
+        for (int r = 0; r < REFUSAL_COUNT; r++) {
+            if (st->refusal_unlogged[r] == 0)
+                continue;
+            log_info("service=%s: %lu more refused in the last second (end=%s)",
+                     srv->svcs[i]->conf->name, st->refusal_unlogged[r],
+                     limit_refusal_text((enum refusal)r));
+            st->refusal_unlogged[r] = 0;
+            st->refusal_logged_ms[r] = ev_now(loop);
+        }
+    }
+}
+
+void server_note_refusal(struct server *srv, struct svc *svc, int kind, const char *peer,
+                         enum refusal r)
+{
+    struct svc_state *st = svc->st;
+    int64_t now = ev_now(srv->loop);
+
+    st->refused++;
+    if (!log_enabled(LOG_LVL_INFO))
+        return;
+    if (st->refusal_logged_ms[r] == 0 || now - st->refusal_logged_ms[r] >= REFUSAL_LOG_MS) {
+        st->refusal_logged_ms[r] = now;
+        conn_log_line(svc, kind, peer, 0, 0, 0, limit_refusal_text(r));
         return;
     }
-    conn_peer_text(fd, peer, peer_len, text, sizeof(text));
-    close_quietly(fd);
-    conn_log_line(b->svc, b->l.kind, text, 0, 0, 0, end);
-    if (suppressed > 0)
-        log_info("%lu more connections refused in the last second (not logged one by one)",
-                 suppressed);
+    st->refusal_unlogged[r]++;
+    if (!ev_timer_active(&srv->refusal_timer))
+        ev_timer_start(srv->loop, &srv->refusal_timer,
+                       st->refusal_logged_ms[r] + REFUSAL_LOG_MS - now);
+}
+
+/* Accepted but over a limit: closed at once, and noted. */
+static void refuse(struct bound *b, struct accepted *a, enum refusal r)
+{
+    char text[ADDR_TEXT_MAX] = "";
+
+    if (log_enabled(LOG_LVL_INFO))
+        conn_peer_text(a->fd, &a->peer, a->peer_len, text, sizeof(text));
+    close_quietly(a->fd);
+    server_note_refusal(b->srv, b->svc, a->kind, text, r);
 }
 
 static void on_resume(struct ev_loop *loop, struct ev_timer *t)
@@ -188,8 +242,21 @@ static void on_resume(struct ev_loop *loop, struct ev_timer *t)
     struct bound *b = t->arg;
 
     b->paused = false;
-    if (!b->srv->stopping && ev_io_set(loop, b->l.fd, EV_READ) < 0)
+    if (!b->watched || b->srv->stopping)
+        return;
+    if (b->srv->max_in_flight && b->srv->nconns + b->srv->nchildren >= b->srv->max_in_flight)
+        return; /* busy: the end of the connection in hand resumes it */
+    if (ev_io_set(loop, b->l.fd, EV_READ) < 0)
         log_warn("service=%s: unable to watch %s", b->svc->conf->name, b->l.name);
+}
+
+/* Stop watching `b` for `ms`. */
+static void pause_for(struct bound *b, int ms)
+{
+    b->paused = true;
+    ev_io_set(b->srv->loop, b->l.fd, 0);
+    if (ev_timer_start(b->srv->loop, &b->resume_timer, ms) < 0)
+        on_resume(b->srv->loop, &b->resume_timer);
 }
 
 /*
@@ -204,10 +271,7 @@ static void pause_accepting(struct bound *b, int err)
     if (log_ratelimit(&accept_warn_rl, now_ms(), &suppressed))
         log_warnx("service=%s: unable to accept on %s: %s; pausing %d ms", b->svc->conf->name,
                   b->l.name, strerror(err), ACCEPT_PAUSE_MS);
-    b->paused = true;
-    ev_io_set(b->srv->loop, b->l.fd, 0);
-    if (ev_timer_start(b->srv->loop, &b->resume_timer, ACCEPT_PAUSE_MS) < 0)
-        on_resume(b->srv->loop, &b->resume_timer);
+    pause_for(b, ACCEPT_PAUSE_MS);
 }
 
 static bool accept_error_is_transient(int err)
@@ -218,6 +282,18 @@ static bool accept_error_is_transient(int err)
            err == EOPNOTSUPP || err == ENETUNREACH || err == EINTR;
 }
 
+/* The limits: global max_conns, then the service's own. */
+static enum refusal admit(struct server *srv, struct svc *svc, struct accepted *a)
+{
+    unsigned max = srv->conf->max_conns;
+
+    /* Each worker takes its share of the global limit. */
+    if (max != 0 && srv->nconns + srv->nchildren >= (max + limit_share() - 1) / limit_share())
+        return REFUSED_MAX_CONNS;
+    return limit_admit(&svc->st->lim, svc->conf, svc->st->conns_now,
+                       (const struct sockaddr *)&a->peer, ev_now(srv->loop), true, &a->key);
+}
+
 static void on_accept(struct ev_loop *loop, int fd, unsigned events, void *arg)
 {
     struct bound *b = arg;
@@ -225,24 +301,28 @@ static void on_accept(struct ev_loop *loop, int fd, unsigned events, void *arg)
 
     (void)loop, (void)fd, (void)events;
     for (int i = 0; i < ACCEPT_BATCH && !b->paused; i++) {
-        struct sockaddr_storage peer;
-        socklen_t peer_len;
-        int cfd = listener_accept(&b->l, &peer, &peer_len);
-        if (cfd < 0) {
+        struct accepted a = {.kind = b->l.kind};
+        enum refusal r;
+        a.fd = listener_accept(&b->l, &a.peer, &a.peer_len);
+        if (a.fd < 0) {
             if (errno == EAGAIN || accept_error_is_transient(errno))
                 break;
             pause_accepting(b, errno);
             break;
         }
         b->svc->st->conns_total++;
-        if (srv->conf->max_conns != 0 && srv->nconns >= srv->conf->max_conns) {
-            refuse(b, cfd, &peer, peer_len, "refused:max_conns");
-            continue;
-        }
-        if (b->svc->conf->exec != NULL)
-            spawn_connection(srv, b->svc, cfd, b->l.kind, &peer, peer_len);
+        if ((r = admit(srv, b->svc, &a)) != ADMITTED)
+            refuse(b, &a, r);
+        else if (b->svc->conf->exec != NULL)
+            spawn_connection(srv, b->svc, &a);
+        else if (b->svc->conf->model == MODEL_FORK)
+            procs_fork_connection(srv, b->svc, &a);
         else
-            conn_start(srv, b->svc, cfd, b->l.kind, &peer, peer_len);
+            conn_start(srv, b->svc, &a);
+        if (srv->max_in_flight && srv->nconns + srv->nchildren >= srv->max_in_flight) {
+            watch_all(srv, 0); /* busy: the other processes of the pool take the next */
+            break;
+        }
     }
 }
 
@@ -252,6 +332,11 @@ static void on_wait_ready(struct ev_loop *loop, int fd, unsigned events, void *a
     struct bound *b = arg;
 
     (void)loop, (void)fd, (void)events;
+    /* Over the rate: the program waits its turn (nobody to refuse: it accepts itself). */
+    if (!limit_take_rate(&b->svc->st->lim, b->svc->conf, ev_now(loop))) {
+        pause_for(b, (int)(b->svc->conf->rate.period_ms / b->svc->conf->rate.count) + 1);
+        return;
+    }
     b->svc->st->conns_total++;
     if (spawn_waiting(b->srv, b) < 0)
         pause_accepting(b, errno); /* do not spin on a socket no child could take */
@@ -259,6 +344,20 @@ static void on_wait_ready(struct ev_loop *loop, int fd, unsigned events, void *a
 
 /* Listeners */
 
+/* Does a process in `role` serve the listener `b`? */
+static bool serves(const struct server *srv, enum role role, const struct svc_state *pool_of,
+                   const struct bound *b)
+{
+    const struct svc_conf *sc = b->svc->conf;
+
+    if (sc->model == MODEL_PREFORK)
+        return role == ROLE_POOL && b->svc->st == pool_of;
+    if (sc->exec != NULL && sc->exec->wait)
+        return role == ROLE_MAIN;
+    return role == ROLE_WORKER || (role == ROLE_MAIN && srv->conf->workers <= 1);
+}
+
+/* Register `b` in the loop if this process serves it. */
 static int watch(struct server *srv, struct bound *b)
 {
     const struct exec_conf *ex = b->svc->conf->exec;
@@ -266,16 +365,35 @@ static int watch(struct server *srv, struct bound *b)
 
     if (ex != NULL && ex->wait)
         fn = on_wait_ready;
+    if (b->watched || !serves(srv, srv->role, srv->pool_of, b))
+        return 0;
+    /* Several processes may watch one listener: wake one of them per connection. */
+    if (ev_io_add(srv->loop, b->l.fd, EV_READ | EV_EXCLUSIVE, fn, b) < 0)
+        return -1;
+    b->watched = true;
+    return 0;
+}
 
-    ev_timer_init(&b->resume_timer, on_resume, b);
-    return ev_io_add(srv->loop, b->l.fd, EV_READ, fn, b);
+static void unwatch(struct server *srv, struct bound *b)
+{
+    if (b->watched)
+        ev_io_del(srv->loop, b->l.fd);
+    b->watched = false;
+}
+
+/* Pause or resume every listener this process serves. */
+static void watch_all(struct server *srv, unsigned events)
+{
+    for (size_t i = 0; i < srv->nbound; i++)
+        if (srv->bound[i]->watched && !srv->bound[i]->paused)
+            ev_io_set(srv->loop, srv->bound[i]->l.fd, events);
 }
 
 static void close_bound(struct server *srv, struct bound *b)
 {
     spawn_forget_bound(b);
     if (b->l.fd >= 0) {
-        ev_io_del(srv->loop, b->l.fd);
+        unwatch(srv, b);
         ev_timer_stop(srv->loop, &b->resume_timer);
         listener_close(&b->l);
     }
@@ -340,6 +458,7 @@ static struct bound *open_bound(struct server *srv, struct svc *svc, const struc
     b->svc = svc;
     b->srv = srv;
     b->addr = cl->addr;
+    ev_timer_init(&b->resume_timer, on_resume, b);
     if (adopt(inh, cl, &b->l) > 0)
         return b;
     if (listener_open(&b->l, &cl->addr, svc->conf->backlog, &perms, err, errlen) < 0) {
@@ -420,6 +539,7 @@ int server_start(struct server *srv, struct ev_loop *loop, struct conf *conf, st
     srv->loop = loop;
     srv->conf = conf_ref(conf);
     ev_timer_init(&srv->stop_timer, NULL, srv);
+    ev_timer_init(&srv->refusal_timer, on_refusal_summary, srv);
     srv->svcs = calloc(conf->nsvcs + 1, sizeof(*srv->svcs));
     if (srv->svcs == NULL)
         goto nomem;
@@ -584,6 +704,12 @@ static int reload_commit(struct server *srv, struct conf *conf, struct reload *r
             r->opened++;
         } else {
             refresh_kept(r->bound[i]);
+            /* The service's model may have changed who serves this listener. */
+            ev_timer_stop(srv->loop, &r->bound[i]->resume_timer);
+            r->bound[i]->paused = false;
+            unwatch(srv, r->bound[i]);
+            if (watch(srv, r->bound[i]) < 0)
+                log_warn("unable to watch %s", r->bound[i]->l.name);
             r->kept++;
         }
     }
@@ -652,34 +778,43 @@ static void close_all_connections(struct server *srv)
         conn_close(srv->conns, "shutdown");
 }
 
-/* The last step of a stop: children that outlived SIGTERM get SIGKILL. */
+/* The last step of a stop: whatever outlived SIGTERM gets SIGKILL. */
 static void on_stop_kill(struct ev_loop *loop, struct ev_timer *t)
 {
     struct server *srv = t->arg;
+    unsigned left = srv->nchildren + srv->nworkers;
 
-    if (srv->nchildren > 0 && !srv->killing) {
-        log_warnx("stopping: %u children still running: SIGKILL", srv->nchildren);
+    if (left > 0 && !srv->killing) {
+        log_warnx("stopping: %u processes still running: SIGKILL", left);
         spawn_signal_all(SIGKILL);
+        procs_signal_all(SIGKILL);
         srv->killing = true;
         if (ev_timer_start(loop, t, STOP_KILL_MS) == 0)
             return;
     }
-    if (srv->nchildren > 0)
-        log_warnx("stopping: %u children would not go; leaving them", srv->nchildren);
+    if (left > 0)
+        log_warnx("stopping: %u processes would not go; leaving them", left);
     ev_break(loop);
 }
 
-/* Connections closed now, children told to go with `sig`; the loop ends when they have. */
+/*
+ * Connections closed now, children told to go with `sig`; workers, which
+ * had SIGTERM at the start of the stop, get it again (stop at once).  The
+ * loop ends when all are gone, SIGKILL coming STOP_KILL_MS later.
+ */
 static void end_everything(struct server *srv, int sig)
 {
     close_all_connections(srv);
-    if (srv->nchildren == 0) {
+    if (srv->nchildren == 0 && srv->nworkers == 0) {
         ev_break(srv->loop);
         return;
     }
-    log_info("stopping: %s to %u children", sig == SIGKILL ? "SIGKILL" : "SIGTERM", srv->nchildren);
+    log_info("stopping: %s to %u children, SIGTERM to %u workers",
+             sig == SIGKILL ? "SIGKILL" : "SIGTERM", srv->nchildren, srv->nworkers);
     spawn_signal_all(sig);
-    srv->killing = sig == SIGKILL;
+    procs_signal_conns(sig);
+    procs_signal_workers(SIGTERM);
+    srv->killing = false;
     srv->stop_timer.fn = on_stop_kill;
     if (ev_timer_start(srv->loop, &srv->stop_timer, STOP_KILL_MS) < 0)
         ev_break(srv->loop);
@@ -707,26 +842,120 @@ void server_stop(struct server *srv, bool now)
     }
     srv->stopping = true;
     close_listeners(srv);
-    if (srv->nconns == 0 && srv->nchildren == 0) {
-        log_info("stopping: no connections open");
+    /* Workers stop as we do: their listeners first, their connections given time. */
+    procs_signal_workers(SIGTERM);
+    if (all_gone(srv)) {
+        if (srv->role == ROLE_MAIN)
+            log_info("stopping: no connections open");
         ev_break(srv->loop);
         return;
     }
-    log_info("stopping: listeners closed, waiting up to %lld ms for %u connections",
-             (long long)srv->conf->shutdown_timeout_ms, srv->nconns + srv->nchildren);
+    if (srv->role == ROLE_MAIN)
+        log_info("stopping: listeners closed, waiting up to %lld ms for %u connections%s",
+                 (long long)srv->conf->shutdown_timeout_ms, srv->nconns + srv->nchildren,
+                 srv->nworkers ? " and the workers" : "");
+    else
+        log_debug("stopping: waiting up to %lld ms for %u connections",
+                  (long long)srv->conf->shutdown_timeout_ms, srv->nconns + srv->nchildren);
     srv->stop_timer.fn = on_stop_deadline;
     if (ev_timer_start(srv->loop, &srv->stop_timer, srv->conf->shutdown_timeout_ms) < 0)
         server_stop(srv, true);
 }
 
+/* Forked processes */
+
+size_t server_served_fds(const struct server *srv, enum role role, const struct svc_state *pool_of,
+                         int *fds, size_t max)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < srv->nbound && n < max; i++)
+        if (srv->bound[i]->l.fd >= 0 && serves(srv, role, pool_of, srv->bound[i]))
+            fds[n++] = srv->bound[i]->l.fd;
+    return n;
+}
+
+/* What a child must not keep from its parent: counts, buckets, connections. */
+static void forget_parent(struct server *srv)
+{
+    for (size_t i = 0; i < srv->nsvcs; i++) {
+        struct svc *svc = srv->svcs[i];
+        struct svc_state *st = svc->st;
+        svc->conns = 0;
+        limit_free(&st->lim);
+        st->conns_now = st->children = 0;
+        st->conns_total = st->refused = st->bytes_in = st->bytes_out = 0;
+        st->dgrams_in = st->dgrams_out = st->dgrams_dropped = 0;
+        memset(st->refusal_logged_ms, 0, sizeof(st->refusal_logged_ms));
+        memset(st->refusal_unlogged, 0, sizeof(st->refusal_unlogged));
+    }
+    srv->retired = NULL; /* their connections are not ours */
+    srv->conns = NULL;
+    srv->nconns = srv->nchildren = srv->nworkers = 0;
+    srv->stopping = srv->killing = false;
+}
+
+void server_rebase(struct server *srv, struct ev_loop *loop, enum role role,
+                   const struct svc_state *pool_of, unsigned worker_index)
+{
+    size_t kept = 0;
+
+    srv->loop = loop;
+    srv->role = role;
+    srv->pool_of = pool_of;
+    srv->worker_index = worker_index;
+    srv->max_in_flight = role == ROLE_POOL ? 1 : 0;
+    ev_timer_init(&srv->stop_timer, NULL, srv);
+    ev_timer_init(&srv->refusal_timer, on_refusal_summary, srv);
+    forget_parent(srv);
+    for (size_t i = 0; i < srv->nbound; i++) {
+        struct bound *b = srv->bound[i];
+        bool mine = serves(srv, role, pool_of, b);
+        b->paused = b->watched = false;
+        b->holder = NULL;
+        b->l.owns_path = false; /* the socket file is the parent's to remove */
+        ev_timer_init(&b->resume_timer, on_resume, b);
+        if (!mine) {
+            b->l.fd = -1; /* closed by the caller; the struct is the parent's memory */
+            continue;
+        }
+        srv->bound[kept++] = b;
+        if (watch(srv, b) < 0)
+            log_warn("unable to watch %s", b->l.name);
+    }
+    srv->nbound = kept;
+}
+
+/* Does this process serve `svc` (so its counters mean something here)? */
+static bool serves_service(const struct server *srv, const struct svc *svc)
+{
+    const struct svc_conf *sc = svc->conf;
+
+    if (sc->model == MODEL_PREFORK)
+        return srv->role == ROLE_POOL && svc->st == srv->pool_of;
+    if (sc->exec != NULL && sc->exec->wait)
+        return srv->role == ROLE_MAIN;
+    return srv->role == ROLE_WORKER || (srv->role == ROLE_MAIN && srv->conf->workers <= 1);
+}
+
 void server_log_stats(struct server *srv)
 {
+    char tag[32] = "";
+
+    if (srv->role == ROLE_MAIN)
+        procs_signal_workers(SIGUSR1); /* each process counts its own */
+    if (srv->role == ROLE_WORKER)
+        snprintf(tag, sizeof(tag), "worker=%u ", srv->worker_index);
+    else if (srv->role == ROLE_POOL)
+        snprintf(tag, sizeof(tag), "prefork=%ld ", (long)getpid());
     for (size_t i = 0; i < srv->nsvcs; i++) {
         const struct svc *svc = srv->svcs[i];
         const struct svc_state *s = svc->st;
-        log_info("stats service=%s conns_now=%u conns_total=%llu refused=%llu bytes_in=%llu "
+        if (!serves_service(srv, svc))
+            continue;
+        log_info("stats %sservice=%s conns_now=%u conns_total=%llu refused=%llu bytes_in=%llu "
                  "bytes_out=%llu dgrams_in=%llu dgrams_out=%llu dgrams_dropped=%llu children=%u",
-                 svc->conf->name, s->conns_now, (unsigned long long)s->conns_total,
+                 tag, svc->conf->name, s->conns_now, (unsigned long long)s->conns_total,
                  (unsigned long long)s->refused, (unsigned long long)s->bytes_in,
                  (unsigned long long)s->bytes_out, (unsigned long long)s->dgrams_in,
                  (unsigned long long)s->dgrams_out, (unsigned long long)s->dgrams_dropped,
@@ -738,8 +967,10 @@ void server_free(struct server *srv)
 {
     close_all_connections(srv);
     close_listeners(srv);
-    if (srv->loop != NULL)
+    if (srv->loop != NULL) {
         ev_timer_stop(srv->loop, &srv->stop_timer);
+        ev_timer_stop(srv->loop, &srv->refusal_timer);
+    }
     dgram_free(srv);
     free_svcs(srv->svcs, srv->nsvcs);
     while (srv->retired != NULL)

@@ -22,6 +22,7 @@
 
 #include "conf.h"
 #include "ev.h"
+#include "limit.h"
 #include "listener.h"
 
 #include <netinet/in.h>
@@ -42,6 +43,10 @@ struct svc_state {
     uint64_t refused;      /* by a limit */
     uint64_t bytes_in, bytes_out;
     uint64_t dgrams_in, dgrams_out, dgrams_dropped;
+    struct limiter lim;
+    /* Refusals are logged one a second per reason; the rest are summed up. */
+    int64_t refusal_logged_ms[REFUSAL_COUNT];
+    unsigned long refusal_unlogged[REFUSAL_COUNT];
 };
 
 /* A service of one configuration generation. */
@@ -66,10 +71,29 @@ struct bound {
     struct exec_child *holder; /* wait = yes: the child that has the socket now */
     struct addr addr;          /* as configured: what a reload compares */
     bool paused;               /* out of descriptors: resume_timer brings it back */
+    bool watched;              /* this process serves it */
     struct ev_timer resume_timer;
 };
 
+/*
+ * Which process serves what: the main process (the master when workers > 1)
+ * serves wait = yes services always and the rest only without workers;
+ * event workers serve all but prefork services; a prefork pool's process
+ * serves its one service, one connection at a time; a fork-model child
+ * serves the one connection it was made for.
+ */
+enum role {
+    ROLE_MAIN,
+    ROLE_WORKER,
+    ROLE_POOL,
+    ROLE_CONN,
+};
+
 struct server {
+    enum role role;
+    const struct svc_state *pool_of; /* ROLE_POOL: the service served */
+    unsigned max_in_flight;          /* connections at once; 0: no limit */
+    unsigned worker_index;           /* ROLE_WORKER: 1..N, for the stats lines */
     struct ev_loop *loop;
     struct conf *conf; /* in force (a reference) */
     struct svc **svcs;
@@ -79,7 +103,8 @@ struct server {
     size_t nbound;
     struct conn *conns; /* doubly linked, newest first */
     unsigned nconns;
-    unsigned nchildren; /* exec children running */
+    unsigned nchildren; /* exec and fork-model children: connections */
+    unsigned nworkers;  /* event workers and prefork processes */
     /* Ports of the UDP builtins, which must never get answers (loops). */
     uint16_t *udp_ports;
     size_t nudp_ports;
@@ -89,6 +114,7 @@ struct server {
     bool stopping;
     bool killing; /* the stop has sent SIGKILL to the children */
     struct ev_timer stop_timer;
+    struct ev_timer refusal_timer; /* writes the refusal summaries */
 };
 
 /* Sockets handed over at start (systemd socket activation). */
@@ -136,7 +162,32 @@ void server_conn_closed(struct server *srv, struct conn *c);
 
 /* An exec child has started / been reaped: counted as a connection. */
 void server_child_opened(struct server *srv, struct svc *svc);
-void server_child_closed(struct server *srv, struct svc *svc);
+void server_child_closed(struct server *srv, struct svc *svc, const struct limit_key *key);
+
+/*
+ * A connection or datagram refused by a limit: counted, and logged as its
+ * connection line (end=REASON), at most once a second per service and
+ * reason; the rest are summed up in one line a second later.
+ */
+void server_note_refusal(struct server *srv, struct svc *svc, int kind, const char *peer,
+                         enum refusal r);
+
+/*
+ * In a freshly forked process: make this copy of the server run in `loop`
+ * as `role`, forgetting the parent's connections, children and timers.
+ * The listeners it does not serve are forgotten too (their descriptors
+ * must already be closed: see server_served_fds).  No socket file is ever
+ * removed by a child.
+ */
+void server_rebase(struct server *srv, struct ev_loop *loop, enum role role,
+                   const struct svc_state *pool_of, unsigned worker_index);
+
+/* The listening descriptors `role` serves, into fds (at most max).  Returns the count. */
+size_t server_served_fds(const struct server *srv, enum role role, const struct svc_state *pool_of,
+                         int *fds, size_t max);
+
+/* If stopping and nothing of ours is left running, end the loop. */
+void server_check_stopped(struct server *srv);
 
 /* Is `port` one of the UDP builtins' own ports? */
 bool server_is_udp_builtin_port(const struct server *srv, uint16_t port);

@@ -127,6 +127,7 @@ struct exec_child {
     struct ev_timer timer; /* max_time: SIGTERM, then SIGKILL */
     bool term_sent;
     bool exited;
+    struct limit_key key;
     int err_fd; /* read end of its stderr pipe, or -1 */
     size_t line_len;
     char line[STDERR_LINE_MAX];
@@ -253,7 +254,7 @@ static void on_exit_status(pid_t pid, int status, void *arg)
             log_warn("service=%s: unable to watch %s again", c->svc->conf->name,
                      c->waiting->l.name);
     }
-    server_child_closed(c->srv, c->svc);
+    server_child_closed(c->srv, c->svc, &c->key);
     if (c->err_fd < 0)
         free_child(c);
 }
@@ -368,26 +369,28 @@ static void track(struct exec_child *c)
     }
 }
 
-int spawn_connection(struct server *srv, struct svc *svc, int fd, int kind,
-                     const struct sockaddr_storage *peer, socklen_t peer_len)
+int spawn_connection(struct server *srv, struct svc *svc, const struct accepted *a)
 {
-    struct exec_child *c = child_new(srv, svc, kind);
+    struct exec_child *c = child_new(srv, svc, a->kind);
 
     if (c == NULL) {
         warn_spawn(svc, 0, "out of memory");
-        close_quietly(fd);
+        close_quietly(a->fd);
+        limit_release(&svc->st->lim, &a->key);
         return -1;
     }
-    conn_peer_text(fd, peer, peer_len, c->peer, sizeof(c->peer));
-    if (launch(c, fd, true, peer, peer_len) < 0) {
+    c->key = a->key;
+    conn_peer_text(a->fd, &a->peer, a->peer_len, c->peer, sizeof(c->peer));
+    if (launch(c, a->fd, true, &a->peer, a->peer_len) < 0) {
         char end[48];
         snprintf(end, sizeof(end), "error:%s", errno_name(errno));
-        conn_log_line(svc, kind, c->peer, 0, 0, 0, end);
-        close_quietly(fd);
+        conn_log_line(svc, a->kind, c->peer, 0, 0, 0, end);
+        close_quietly(a->fd);
+        limit_release(&svc->st->lim, &a->key);
         free(c);
         return -1;
     }
-    close(fd); /* the child has it: the connection ends when the child lets go */
+    close(a->fd); /* the child has it: the connection ends when the child lets go */
     track(c);
     return 0;
 }
@@ -443,5 +446,15 @@ void spawn_cleanup(void)
     watch_table = NULL;
     watch_cap = watch_count = watch_used = 0;
     close_quietly(null_fd);
+    null_fd = -1;
+}
+
+void spawn_forget(void)
+{
+    /* In a new child: the records, descriptors and children are the parent's. */
+    exec_children = NULL;
+    nexec = 0;
+    watch_table = NULL;
+    watch_cap = watch_count = watch_used = 0;
     null_fd = -1;
 }

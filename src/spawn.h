@@ -42,12 +42,13 @@ void child_reap(void);
 size_t child_count(void);
 
 /*
- * Serve the accepted socket `fd` with a child running svc's program.
- * Takes `fd` (usherd's copy is closed once the child has it).  Returns 0,
+ * Serve the accepted socket a->fd with a child running svc's program.
+ * Takes the socket (usherd's copy is closed once the child has it) and the
+ * address count.  Returns 0,
  * or -1 if no child could be started (logged; the connection is closed).
  */
-int spawn_connection(struct server *srv, struct svc *svc, int fd, int kind,
-                     const struct sockaddr_storage *peer, socklen_t peer_len);
+struct accepted;
+int spawn_connection(struct server *srv, struct svc *svc, const struct accepted *a);
 
 /*
  * wait = yes: hand the listening socket of `b` to a child and stop
@@ -66,5 +67,8 @@ size_t spawn_count(void);
 
 /* Free every record (at exit, after the loop). */
 void spawn_cleanup(void);
+
+/* In a new child: forget the parent's children and records (no system call). */
+void spawn_forget(void);
 
 #endif

@@ -187,6 +187,34 @@ int fd_set_cloexec(int fd)
     return fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
 }
 
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+
+    return (x > y) - (x < y);
+}
+
+int close_all_except(const int *keep, size_t n)
+{
+    int sorted[64];
+    unsigned first = 3;
+
+    if (n > ARRAY_LEN(sorted)) {
+        errno = E2BIG;
+        return -1;
+    }
+    memcpy(sorted, keep, n * sizeof(*keep));
+    qsort(sorted, n, sizeof(*sorted), cmp_int);
+    for (size_t i = 0; i < n; i++) {
+        if (sorted[i] < (int)first)
+            continue;
+        if ((unsigned)sorted[i] > first && close_range(first, (unsigned)sorted[i] - 1, 0) < 0)
+            return -1;
+        first = (unsigned)sorted[i] + 1;
+    }
+    return close_range(first, ~0U, 0);
+}
+
 void close_quietly(int fd)
 {
     int saved = errno;

@@ -54,6 +54,13 @@ ssize_t read_full(int fd, void *buf, size_t len);
 int fd_set_nonblock(int fd);
 int fd_set_cloexec(int fd);
 
+/*
+ * Close every descriptor but 0, 1, 2 and those in `keep` (a forked child
+ * dropping what it inherited).  close_range(2) over the gaps, never a loop
+ * over every possible number.  Returns 0 or -1 with errno.
+ */
+int close_all_except(const int *keep, size_t n);
+
 /* close(2) that preserves errno, for error paths. */
 void close_quietly(int fd);
 

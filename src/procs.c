@@ -1,0 +1,402 @@
+/*
+ * procs: fork-per-connection, prefork pools and event workers (see procs.h).
+ */
+#include "procs.h"
+
+#include "conn.h"
+#include "ev.h"
+#include "limit.h"
+#include "log.h"
+#include "service.h"
+#include "sig.h"
+#include "spawn.h"
+#include "util.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define CRASH_WINDOW_MS  1000 /* a process dying younger than this is restarted after a pause */
+#define RESPAWN_PAUSE_MS 1000
+#define KEEP_FDS_MAX     60
+
+/* Fork-model connection processes */
+
+struct conn_proc {
+    struct conn_proc *prev, *next;
+    struct server *srv;
+    struct svc *svc;
+    pid_t pid;
+    struct limit_key key;
+};
+
+static struct conn_proc *conn_procs;
+
+/* Pools: the event workers, or the processes of one prefork service */
+
+struct pool {
+    struct pool *next;
+    struct server *srv;
+    enum role role;
+    const struct svc_state *st; /* ROLE_POOL: the service */
+    char name[96];              /* "worker", "service=echo prefork process" */
+    unsigned want;
+    pid_t *pids; /* 0: an empty slot */
+    int64_t *born;
+    bool retiring; /* replaced by a reload: its processes are not restarted */
+    struct ev_timer respawn;
+};
+
+static struct pool *pools;
+static struct log_ratelimit fork_warn_rl;
+
+void procs_forget(void)
+{
+    /* The parent's records: memory of the parent, processes of the parent. */
+    conn_procs = NULL;
+    pools = NULL;
+}
+
+/* What every forked process does first: keep only `keep` (and 0-2), reset signals. */
+static void become_child(const int *keep, size_t n)
+{
+    sig_reset_child();
+    log_close();
+    spawn_forget();
+    procs_forget();
+    if (close_all_except(keep, n) < 0)
+        _exit(111);
+}
+
+static void ignore_sigpipe(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+}
+
+static void warn_fork(const char *what)
+{
+    unsigned long suppressed;
+
+    if (log_ratelimit(&fork_warn_rl, now_ms(), &suppressed))
+        log_warn("unable to fork %s%s", what, suppressed ? " (and earlier failures)" : "");
+}
+
+/* model = fork */
+
+static void __attribute__((noreturn))
+conn_main(struct server *srv, struct svc *svc, const struct accepted *a)
+{
+    struct accepted mine = *a;
+    struct ev_loop *loop;
+
+    become_child(&a->fd, 1);
+    ignore_sigpipe();
+    if ((loop = ev_loop_new()) == NULL)
+        _exit(111);
+    server_rebase(srv, loop, ROLE_CONN, NULL, 0);
+    srv->stopping = true;                   /* the loop ends with the connection */
+    memset(&mine.key, 0, sizeof(mine.key)); /* the parent counts the address */
+    if (conn_start(srv, svc, &mine) != NULL && srv->nconns > 0)
+        ev_run(loop);
+    _exit(0);
+}
+
+static void unlink_conn_proc(struct conn_proc *cp)
+{
+    if (cp->prev != NULL)
+        cp->prev->next = cp->next;
+    else
+        conn_procs = cp->next;
+    if (cp->next != NULL)
+        cp->next->prev = cp->prev;
+}
+
+static void on_conn_exit(pid_t pid, int status, void *arg)
+{
+    struct conn_proc *cp = arg;
+
+    /* The process logged its own connection line, unless something killed it. */
+    if (WIFSIGNALED(status) && !cp->srv->stopping)
+        log_warnx("service=%s pid=%ld: connection process killed by signal %d", cp->svc->conf->name,
+                  (long)pid, WTERMSIG(status));
+    unlink_conn_proc(cp);
+    server_child_closed(cp->srv, cp->svc, &cp->key);
+    free(cp);
+}
+
+int procs_fork_connection(struct server *srv, struct svc *svc, const struct accepted *a)
+{
+    struct conn_proc *cp = calloc(1, sizeof(*cp));
+    pid_t pid = cp != NULL ? fork() : -1;
+
+    if (pid == 0)
+        conn_main(srv, svc, a);
+    if (pid < 0 || child_watch(pid, on_conn_exit, cp) < 0) {
+        char end[48], peer[ADDR_TEXT_MAX];
+        snprintf(end, sizeof(end), "error:%s", errno_name(pid < 0 ? errno : ENOMEM));
+        warn_fork("a connection process");
+        if (pid > 0)
+            kill(pid, SIGKILL);
+        conn_peer_text(a->fd, &a->peer, a->peer_len, peer, sizeof(peer));
+        conn_log_line(svc, a->kind, peer, 0, 0, 0, end);
+        close_quietly(a->fd);
+        limit_release(&svc->st->lim, &a->key);
+        free(cp);
+        return -1;
+    }
+    close(a->fd); /* the process has it */
+    *cp = (struct conn_proc){.srv = srv, .svc = svc, .pid = pid, .key = a->key, .next = conn_procs};
+    if (conn_procs != NULL)
+        conn_procs->prev = cp;
+    conn_procs = cp;
+    server_child_opened(srv, svc);
+    return 0;
+}
+
+void procs_signal_conns(int sig)
+{
+    for (struct conn_proc *cp = conn_procs; cp != NULL; cp = cp->next)
+        kill(cp->pid, sig);
+}
+
+/* Workers and prefork processes */
+
+static void on_worker_signal(int signo, void *arg)
+{
+    struct server *srv = arg;
+
+    switch (signo) {
+    case SIGTERM:
+    case SIGINT:
+        server_stop(srv, false);
+        break;
+    case SIGUSR1:
+        server_log_stats(srv);
+        break;
+    case SIGCHLD:
+        child_reap();
+        break;
+    default:
+        break; /* SIGHUP: the master reloads, then replaces us */
+    }
+}
+
+static void __attribute__((noreturn)) worker_main(struct pool *pool, unsigned index, pid_t master)
+{
+    static const int signals[] = {SIGTERM, SIGINT, SIGUSR1, SIGCHLD, SIGHUP, 0};
+    struct server *srv = pool->srv;
+    int keep[KEEP_FDS_MAX];
+    size_t n = server_served_fds(srv, pool->role, pool->st, keep, ARRAY_LEN(keep));
+    struct ev_loop *loop;
+
+    become_child(keep, n);
+    /* A worker whose master is gone stops, instead of serving on unsupervised. */
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != master)
+        _exit(0);
+    if ((loop = ev_loop_new()) == NULL)
+        _exit(111);
+    server_rebase(srv, loop, pool->role, pool->st, index);
+    if (pool->role == ROLE_WORKER)
+        limit_set_share(srv->conf->workers);
+    if (sig_init(loop, signals, on_worker_signal, srv) < 0)
+        _exit(111);
+    ev_run(loop);
+    child_reap();
+    _exit(0);
+}
+
+static void start_one(struct pool *pool, unsigned slot)
+{
+    struct server *srv = pool->srv;
+    pid_t master = getpid();
+    pid_t pid = fork();
+
+    if (pid == 0)
+        worker_main(pool, slot + 1, master);
+    if (pid < 0) {
+        warn_fork(pool->name);
+        if (!ev_timer_active(&pool->respawn))
+            ev_timer_start(srv->loop, &pool->respawn, RESPAWN_PAUSE_MS);
+        return;
+    }
+    pool->pids[slot] = pid;
+    pool->born[slot] = ev_now(srv->loop);
+    srv->nworkers++;
+}
+
+static void on_worker_exit(pid_t pid, int status, void *arg);
+
+static void fill(struct pool *pool)
+{
+    for (unsigned i = 0; i < pool->want; i++) {
+        if (pool->pids[i] != 0)
+            continue;
+        start_one(pool, i);
+        if (pool->pids[i] > 0 && child_watch(pool->pids[i], on_worker_exit, pool) < 0) {
+            kill(pool->pids[i], SIGKILL); /* unwatched, it could not be replaced */
+            pool->pids[i] = 0;
+            pool->srv->nworkers--;
+        }
+    }
+}
+
+static void on_respawn(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct pool *pool = t->arg;
+
+    (void)loop;
+    if (!pool->retiring && !pool->srv->stopping)
+        fill(pool);
+}
+
+static void pool_free(struct pool *pool)
+{
+    struct pool **pp = &pools;
+
+    while (*pp != NULL && *pp != pool)
+        pp = &(*pp)->next;
+    if (*pp == pool)
+        *pp = pool->next;
+    ev_timer_stop(pool->srv->loop, &pool->respawn);
+    free(pool->pids);
+    free(pool->born);
+    free(pool);
+}
+
+static bool pool_empty(const struct pool *pool)
+{
+    for (unsigned i = 0; i < pool->want; i++)
+        if (pool->pids[i] != 0)
+            return false;
+    return true;
+}
+
+static void describe_status(int status, char *buf, size_t size)
+{
+    if (WIFSIGNALED(status))
+        snprintf(buf, size, "was killed by signal %d", WTERMSIG(status));
+    else
+        snprintf(buf, size, "exited with status %d", WEXITSTATUS(status));
+}
+
+static void on_worker_exit(pid_t pid, int status, void *arg)
+{
+    struct pool *pool = arg;
+    struct server *srv = pool->srv;
+    char how[64];
+    unsigned slot = 0;
+
+    while (slot < pool->want && pool->pids[slot] != pid)
+        slot++;
+    if (slot == pool->want)
+        return;
+    pool->pids[slot] = 0;
+    srv->nworkers--;
+    if (pool->retiring || srv->stopping) {
+        if (pool->retiring && pool_empty(pool))
+            pool_free(pool);
+        server_check_stopped(srv);
+        return;
+    }
+    describe_status(status, how, sizeof(how));
+    /* A process that dies young would die again: restart it after a pause. */
+    if (ev_now(srv->loop) - pool->born[slot] < CRASH_WINDOW_MS) {
+        log_warnx("%s %u (pid %ld) %s right after starting; restarting in %d ms", pool->name,
+                  slot + 1, (long)pid, how, RESPAWN_PAUSE_MS);
+        if (!ev_timer_active(&pool->respawn))
+            ev_timer_start(srv->loop, &pool->respawn, RESPAWN_PAUSE_MS);
+        return;
+    }
+    log_warnx("%s %u (pid %ld) %s; starting another", pool->name, slot + 1, (long)pid, how);
+    fill(pool);
+}
+
+static struct pool *pool_new(struct server *srv, enum role role, const struct svc *svc,
+                             unsigned want)
+{
+    struct pool *pool = calloc(1, sizeof(*pool));
+
+    if (pool == NULL || (pool->pids = calloc(want, sizeof(pid_t))) == NULL ||
+        (pool->born = calloc(want, sizeof(int64_t))) == NULL) {
+        if (pool != NULL)
+            free(pool->pids);
+        free(pool);
+        return NULL;
+    }
+    pool->srv = srv;
+    pool->role = role;
+    pool->st = svc ? svc->st : NULL;
+    pool->want = want;
+    if (svc != NULL)
+        snprintf(pool->name, sizeof(pool->name), "service=%s prefork process", svc->conf->name);
+    else
+        snprintf(pool->name, sizeof(pool->name), "worker");
+    ev_timer_init(&pool->respawn, on_respawn, pool);
+    pool->next = pools;
+    pools = pool;
+    return pool;
+}
+
+int procs_start(struct server *srv)
+{
+    struct pool *pool;
+
+    if (srv->conf->workers > 1) {
+        if ((pool = pool_new(srv, ROLE_WORKER, NULL, srv->conf->workers)) == NULL)
+            return -1;
+        fill(pool);
+    }
+    for (size_t i = 0; i < srv->nsvcs; i++) {
+        const struct svc *svc = srv->svcs[i];
+        if (svc->conf->model != MODEL_PREFORK)
+            continue;
+        if ((pool = pool_new(srv, ROLE_POOL, svc, svc->conf->prefork)) == NULL)
+            return -1;
+        fill(pool);
+    }
+    return 0;
+}
+
+void procs_reload(struct server *srv)
+{
+    for (struct pool *pool = pools; pool != NULL; pool = pool->next) {
+        if (pool->retiring)
+            continue;
+        /* Graceful: they stop taking connections and finish the ones they have. */
+        pool->retiring = true;
+        for (unsigned i = 0; i < pool->want; i++)
+            if (pool->pids[i] != 0)
+                kill(pool->pids[i], SIGTERM);
+    }
+    /* The retiring pools with no process left go now; the others with their last one. */
+    for (struct pool *pool = pools, *next; pool != NULL; pool = next) {
+        next = pool->next;
+        if (pool->retiring && pool_empty(pool))
+            pool_free(pool);
+    }
+    if (procs_start(srv) < 0)
+        log_warnx("reload: out of memory starting the new workers");
+}
+
+void procs_signal_workers(int sig)
+{
+    for (struct pool *pool = pools; pool != NULL; pool = pool->next)
+        for (unsigned i = 0; i < pool->want; i++)
+            if (pool->pids[i] != 0)
+                kill(pool->pids[i], sig);
+}
+
+void procs_signal_all(int sig)
+{
+    procs_signal_conns(sig);
+    procs_signal_workers(sig);
+}
