@@ -142,6 +142,15 @@ void log_close(void)
 
 int log_use(const struct log_target *target, int facility)
 {
+    /* The same target again (a reload): keep its state, say nothing twice. */
+    if (target->kind == sink.target.kind && log_target_equal(target, &sink.target)) {
+        sink.facility = facility;
+        if (sink.down) {
+            errno = EHOSTUNREACH;
+            return -2;
+        }
+        return 0;
+    }
     log_close();
     sink.target = *target;
     sink.facility = facility;

@@ -64,9 +64,10 @@ bool log_target_equal(const struct log_target *a, const struct log_target *b);
 int log_facility_parse(const char *name);
 
 /*
- * Send messages to `target` with `facility` from now on.  Returns 0, or -1
+ * Send messages to `target` with `facility` from now on.  Returns 0; -1
  * with errno if a syslog target cannot be reached now (messages are then
- * lost until it can; the caller decides whether to say so).
+ * lost until it can; the caller decides whether to say so); -2 if it is the
+ * target in use already and still unreachable (said once already).
  */
 int log_use(const struct log_target *target, int facility);
 

@@ -53,8 +53,9 @@ struct options {
 /* What the running daemon needs to hand: its loop, server, pidfile. */
 struct daemon_state {
     struct options opt;
-    char conf_path[PATH_MAX];  /* absolute, for reloads after chdir("/"); "" for the default */
-    char inetd_path[PATH_MAX]; /* -I, absolute; "" if none */
+    char conf_path[PATH_MAX];   /* absolute, for reloads after chdir("/"); "" for the default */
+    char inetd_path[PATH_MAX];  /* -I, absolute; "" if none */
+    char pidfile_arg[PATH_MAX]; /* -p, absolute */
     struct ev_loop *loop;
     struct server srv;
     struct pidfile pidfile;
@@ -138,12 +139,22 @@ static void parse_options(int argc, char **argv, struct options *opt)
         usage_error("unexpected argument '%s'", argv[optind]);
 }
 
-/* `path` made absolute in `out` ("" if NULL), so a reload after chdir("/") finds it. */
+/*
+ * `path` made absolute in `out` ("" if NULL), so that after chdir("/") a
+ * reload reads, and a clean exit removes, the same file.  A file that does
+ * not exist yet (a pidfile) is put under the working directory.
+ */
 static void absolute(const char *path, char *out, size_t size)
 {
+    char cwd[PATH_MAX];
+
     out[0] = '\0';
-    if (path != NULL && realpath(path, out) == NULL)
-        str_copy(out, size, path);
+    if (path == NULL || realpath(path, out) != NULL)
+        return;
+    if (path[0] != '/' && getcwd(cwd, sizeof(cwd)) != NULL &&
+        snprintf(out, size, "%s/%s", cwd, path) < (int)size)
+        return;
+    str_copy(out, size, path);
 }
 
 /*
@@ -216,6 +227,8 @@ startup_fail(struct daemon_state *ds, int status, const char *fmt, ...)
         daemon_report(ds->report_fd, status, line);
     else
         fprintf(stderr, "%s\n", line);
+    /* Nothing left behind: a pidfile naming a process that never served is a lie. */
+    pidfile_release(&ds->pidfile);
     exit(status);
 }
 
@@ -258,7 +271,7 @@ static void set_log_target(struct daemon_state *ds, const struct conf *conf)
         log_target_parse("syslog", &syslog_target, err, sizeof(err));
         target = &syslog_target;
     }
-    if (log_use(target, conf->log_facility) < 0)
+    if (log_use(target, conf->log_facility) == -1)
         fprintf(stderr,
                 "usherd: warning: log target %s unreachable: %s; messages are lost until "
                 "it is back\n",
@@ -422,16 +435,21 @@ static int control(const struct options *opt)
     struct conf *conf = NULL;
     int rc;
 
-    /* The pidfile and the stop wait come from the configuration, unless -p says. */
-    if (pidfile == NULL) {
+    /*
+     * The pidfile comes from -p, else the configuration; the stop wait from
+     * the configuration.  A configuration named with -f is always read (and
+     * must be valid); without -f and with -p, none is needed.
+     */
+    if (pidfile == NULL || opt->conf_path != NULL) {
         choose_conf_path(opt, path, sizeof(path));
         conf = load_or_exit(path, "");
         wait_ms = conf->shutdown_timeout_ms + STOP_WAIT_EXTRA_MS;
-        pidfile = conf->pidfile;
-        if (pidfile[0] == '\0') {
-            pidfile_default(buf, sizeof(buf));
-            pidfile = buf;
-        }
+        if (pidfile == NULL)
+            pidfile = conf->pidfile;
+    }
+    if (pidfile[0] == '\0') {
+        pidfile_default(buf, sizeof(buf));
+        pidfile = buf;
     }
     rc = control_run(opt->control, pidfile, wait_ms);
     conf_unref(conf);
@@ -453,6 +471,10 @@ int main(int argc, char **argv)
         return control(&ds.opt);
     choose_conf_path(&ds.opt, ds.conf_path, sizeof(ds.conf_path));
     absolute(ds.opt.inetd, ds.inetd_path, sizeof(ds.inetd_path));
+    if (ds.opt.pidfile != NULL) {
+        absolute(ds.opt.pidfile, ds.pidfile_arg, sizeof(ds.pidfile_arg));
+        ds.opt.pidfile = ds.pidfile_arg;
+    }
     conf = load_or_exit(ds.conf_path, ds.inetd_path);
     if (ds.opt.check_only) {
         printf("configuration ok\n");

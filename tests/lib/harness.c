@@ -11,25 +11,36 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <glob.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #define H_MAX_DAEMONS 16
 #define H_START_MS    10000
+#define H_MAX_SYSLOGS 8
+#define H_MAX_GUARDS  8
 
 static char tmpdir[256];
 static struct h_daemon *daemons[H_MAX_DAEMONS];
 static int ndaemons;
+static struct h_syslog *syslogs[H_MAX_SYSLOGS];
+static int nsyslogs;
+/* Pidfiles whose lock holder dies with a timed-out case (h_guard_pidfile). */
+static char guards[H_MAX_GUARDS][320];
+static volatile sig_atomic_t nguards;
 
 int64_t h_now_ms(void)
 {
@@ -41,22 +52,37 @@ static int scaled(int ms)
     return ms * (int)t_scale();
 }
 
+/* $USHER_BUILD/name, absolute if it exists (tests may change directory). */
+static const char *program(char *path, size_t size, const char *name)
+{
+    const char *build = getenv("USHER_BUILD");
+    char given[512];
+
+    snprintf(given, sizeof(given), "%s/%s", build ? build : "build", name);
+    if (strlen(given) >= size || realpath(given, path) == NULL)
+        snprintf(path, size, "%s", given);
+    return path;
+}
+
 const char *h_usherd(void)
 {
-    static char path[512];
-    const char *build = getenv("USHER_BUILD");
+    static char path[PATH_MAX];
 
-    snprintf(path, sizeof(path), "%s/usherd", build ? build : "build");
-    return path;
+    return path[0] ? path : program(path, sizeof(path), "usherd");
 }
 
 const char *h_usher(void)
 {
-    static char path[512];
-    const char *build = getenv("USHER_BUILD");
+    static char path[PATH_MAX];
 
-    snprintf(path, sizeof(path), "%s/usher", build ? build : "build");
-    return path;
+    return path[0] ? path : program(path, sizeof(path), "usher");
+}
+
+/* Before any case runs, and so before any test changes directory. */
+__attribute__((constructor)) static void resolve_programs(void)
+{
+    h_usherd();
+    h_usher();
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -66,12 +92,12 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return 0;
 }
 
-/* Did the daemon's log get a report from ASan, LSan or UBSan?  Says so. */
-static bool sanitizer_report(const struct h_daemon *d)
+/* Does `path` hold a report from ASan, LSan or UBSan?  Says so. */
+static bool sanitizer_report_in(const struct h_daemon *d, const char *path)
 {
     static const char *const marks[] = {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                                         "runtime error:"};
-    char *log = h_log(d);
+    char *log = h_read_file(path);
     bool found = false;
 
     for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]) && !found; i++) {
@@ -83,6 +109,22 @@ static bool sanitizer_report(const struct h_daemon *d)
         }
     }
     free(log);
+    return found;
+}
+
+/* In the daemon's log, or in the files of a detached one (see h_start_detached). */
+static bool sanitizer_report(const struct h_daemon *d)
+{
+    char pattern[400];
+    bool found = sanitizer_report_in(d, d->log_path);
+    glob_t g;
+
+    snprintf(pattern, sizeof(pattern), "%s/sanitizer.*", d->dir);
+    if (glob(pattern, GLOB_NOSORT, NULL, &g) != 0)
+        return found;
+    for (size_t i = 0; i < g.gl_pathc; i++)
+        found |= sanitizer_report_in(d, g.gl_pathv[i]);
+    globfree(&g);
     return found;
 }
 
@@ -103,9 +145,24 @@ static void cleanup(void)
             waitpid(daemons[i]->pid, NULL, 0);
             daemons[i]->pid = 0;
         }
-        free(daemons[i]);
     }
+    /* A detached daemon nobody knew the pid of (its start failed half-way). */
+    for (int i = 0; i < nguards; i++) {
+        pid_t holder = h_lock_holder(guards[i]);
+        if (holder > 0 && holder != getpid()) {
+            kill(holder, SIGKILL);
+            waitpid(holder, NULL, 0); /* ECHILD if it is not ours to reap */
+        }
+    }
+    nguards = 0;
+    for (int i = 0; i < ndaemons; i++)
+        free(daemons[i]);
     ndaemons = 0;
+    for (int i = 0; i < nsyslogs; i++) {
+        h_syslog_stop(syslogs[i]);
+        free(syslogs[i]);
+    }
+    nsyslogs = 0;
     if (tmpdir[0] != '\0')
         nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     tmpdir[0] = '\0';
@@ -144,7 +201,7 @@ void h_write_file(const char *path, const char *text)
     close(fd);
 }
 
-/* Replace every "@DIR@" in `text` with `dir`. */
+/* Replace every "@DIR@" in `text` with `dir`, and "@SYSLOG@" with dir's syslog target. */
 static char *expand(const char *text, const char *dir)
 {
     size_t cap = strlen(text) * 2 + 4096, len = 0;
@@ -156,6 +213,9 @@ static char *expand(const char *text, const char *dir)
         if (strncmp(p, "@DIR@", 5) == 0) {
             len += (size_t)snprintf(out + len, cap - len, "%s", dir);
             p += 5;
+        } else if (strncmp(p, "@SYSLOG@", 8) == 0) {
+            len += (size_t)snprintf(out + len, cap - len, "syslog:unix:%s/syslog.sock", dir);
+            p += 8;
         } else {
             out[len++] = *p++;
         }
@@ -190,6 +250,11 @@ static struct h_daemon *prepare(const char *conf)
     text = expand(conf, d->dir);
     h_write_file(d->conf_path, text);
     free(text);
+    if (strstr(conf, "@SYSLOG@") != NULL) {
+        char sock[400];
+        snprintf(sock, sizeof(sock), "unix:%s/syslog.sock", d->dir);
+        h_syslog_start(sock, d->log_path);
+    }
     return d;
 }
 
@@ -209,8 +274,42 @@ static void reset_signals(void)
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-/* Start `wrapper...` (may be NULL) usherd [-f CONF] `extra...` with stderr to the log. */
-static void spawn_argv(struct h_daemon *d, const char *const *wrapper, const char *const *extra)
+/* Socket activation for spawn_argv (see h_spawn_activated). */
+struct activation {
+    const int *fds;
+    int nfds;
+    const char *names;
+    pid_t listen_pid;
+};
+
+/* In the child: fds at 3, 4, ... and nothing else above 2; the LISTEN_* variables. */
+static void activate(const struct activation *act)
+{
+    int moved[64];
+    char text[32];
+
+    if (act->nfds > 64)
+        _exit(122);
+    /* Out of the way first: a source may sit where another is going. */
+    for (int i = 0; i < act->nfds; i++)
+        if ((moved[i] = fcntl(act->fds[i], F_DUPFD_CLOEXEC, 100)) < 0)
+            _exit(122);
+    for (int i = 0; i < act->nfds; i++)
+        if (dup2(moved[i], 3 + i) < 0)
+            _exit(122);
+    close_range(3 + (unsigned)act->nfds, ~0U, 0);
+    snprintf(text, sizeof(text), "%ld", (long)(act->listen_pid ? act->listen_pid : getpid()));
+    setenv("LISTEN_PID", text, 1);
+    snprintf(text, sizeof(text), "%d", act->nfds);
+    setenv("LISTEN_FDS", text, 1);
+    if (act->names != NULL)
+        setenv("LISTEN_FDNAMES", act->names, 1);
+}
+
+/* Start `wrapper...` (may be NULL) usherd [-f CONF] `extra...` with stderr to the log,
+ * socket-activated if `act` is not NULL. */
+static void spawn_act(struct h_daemon *d, const char *const *wrapper, const char *const *extra,
+                      const struct activation *act)
 {
     const char *argv[64];
     int argc = 0;
@@ -235,12 +334,19 @@ static void spawn_argv(struct h_daemon *d, const char *const *wrapper, const cha
         reset_signals();
         if (log < 0 || null < 0 || dup2(null, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
             _exit(120);
+        if (act != NULL)
+            activate(act);
         if (wrapped)
             execvp(argv[0], (char *const *)argv);
         else
             execv(argv[0], (char *const *)argv);
         _exit(121);
     }
+}
+
+static void spawn_argv(struct h_daemon *d, const char *const *wrapper, const char *const *extra)
+{
+    spawn_act(d, wrapper, extra, NULL);
 }
 
 static void spawn(struct h_daemon *d, va_list ap)
@@ -255,7 +361,7 @@ static void spawn(struct h_daemon *d, va_list ap)
     spawn_argv(d, NULL, extra);
 }
 
-static void parse_listens(struct h_daemon *d)
+void h_parse_listens(struct h_daemon *d)
 {
     char *log = h_log(d), *line, *save = NULL;
 
@@ -288,15 +394,15 @@ struct h_daemon *h_spawn(const char *conf, ...)
     return d;
 }
 
-/* Wait for "ready" and read the listening addresses; fails if usherd exits first. */
-static struct h_daemon *wait_ready(struct h_daemon *d)
+struct h_daemon *h_wait_ready(struct h_daemon *d)
 {
     int64_t deadline = h_now_ms() + scaled(H_START_MS);
 
     while (h_now_ms() < deadline) {
         int status;
-        if (h_count_log(d, "usherd: ready") > 0) {
-            parse_listens(d);
+        /* On stderr "usherd: ready: ...", from syslog "usherd[PID]: ready: ...". */
+        if (h_count_log(d, "usherd: ready") > 0 || h_count_log(d, "]: ready: ") > 0) {
+            h_parse_listens(d);
             return d;
         }
         if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
@@ -317,7 +423,7 @@ struct h_daemon *h_start(const char *conf, ...)
     va_start(ap, conf);
     spawn(d, ap);
     va_end(ap);
-    return wait_ready(d);
+    return h_wait_ready(d);
 }
 
 struct h_daemon *h_start_wrapped(const char *conf, const char *const wrapper[])
@@ -326,7 +432,16 @@ struct h_daemon *h_start_wrapped(const char *conf, const char *const wrapper[])
     struct h_daemon *d = prepare(conf);
 
     spawn_argv(d, wrapper, none);
-    return wait_ready(d);
+    return h_wait_ready(d);
+}
+
+struct h_daemon *h_spawn_wrapped(const char *conf, const char *const wrapper[])
+{
+    static const char *const none[] = {NULL};
+    struct h_daemon *d = prepare(conf);
+
+    spawn_argv(d, wrapper, none);
+    return d;
 }
 
 int h_usherd_run(const char *conf, char **output, ...)
@@ -352,27 +467,42 @@ const char *h_addr(const struct h_daemon *d, const char *service, const char *pr
     T_FAIL("no listener of service %s starting with %s", service, prefix);
 }
 
-char *h_log(const struct h_daemon *d)
+char *h_read_file(const char *path)
 {
-    int fd = open(d->log_path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    char *text;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    size_t cap = 4096, len = 0;
+    char *text = malloc(cap);
     ssize_t n;
 
-    if (fd < 0 || fstat(fd, &st) < 0)
-        return strdup("");
-    text = malloc((size_t)st.st_size + 1);
     if (text == NULL)
         T_FAIL("out of memory");
-    n = read_full(fd, text, (size_t)st.st_size);
+    text[0] = '\0';
+    if (fd < 0)
+        return text;
+    /* To the end, whatever st_size says (0 for the files of /proc). */
+    for (;;) {
+        if (len + 1 == cap && (text = realloc(text, cap *= 2)) == NULL)
+            T_FAIL("out of memory");
+        n = read(fd, text + len, cap - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
     close(fd);
-    text[n > 0 ? n : 0] = '\0';
+    text[len] = '\0';
     return text;
 }
 
-int h_count_log(const struct h_daemon *d, const char *needle)
+char *h_log(const struct h_daemon *d)
 {
-    char *log = h_log(d);
+    return h_read_file(d->log_path);
+}
+
+int h_count_file(const char *path, const char *needle)
+{
+    char *log = h_read_file(path);
     int n = 0;
 
     for (const char *p = log; (p = strstr(p, needle)) != NULL; p += strlen(needle))
@@ -381,16 +511,26 @@ int h_count_log(const struct h_daemon *d, const char *needle)
     return n;
 }
 
-bool h_wait_log(const struct h_daemon *d, const char *needle, int ms)
+int h_count_log(const struct h_daemon *d, const char *needle)
+{
+    return h_count_file(d->log_path, needle);
+}
+
+bool h_wait_file(const char *path, const char *needle, int n, int ms)
 {
     int64_t deadline = h_now_ms() + scaled(ms);
 
     do {
-        if (h_count_log(d, needle) > 0)
+        if (h_count_file(path, needle) >= n)
             return true;
         usleep(5000);
     } while (h_now_ms() < deadline);
     return false;
+}
+
+bool h_wait_log(const struct h_daemon *d, const char *needle, int ms)
+{
+    return h_wait_file(d->log_path, needle, 1, ms);
 }
 
 bool h_wait_exit(struct h_daemon *d, int ms)
@@ -756,19 +896,17 @@ bool h_alive(struct h_daemon *d)
 
 bool h_wait_log_count(const struct h_daemon *d, const char *needle, int n, int ms)
 {
-    int64_t deadline = h_now_ms() + scaled(ms);
-
-    do {
-        if (h_count_log(d, needle) >= n)
-            return true;
-        usleep(5000);
-    } while (h_now_ms() < deadline);
-    return false;
+    return h_wait_file(d->log_path, needle, n, ms);
 }
 
 char *h_log_line(const struct h_daemon *d, const char *needle)
 {
-    char *log = h_log(d), *found = NULL;
+    return h_file_line(d->log_path, needle);
+}
+
+char *h_file_line(const char *path, const char *needle)
+{
+    char *log = h_read_file(path), *found = NULL;
 
     /* Complete lines only: the daemon may be writing the last one. */
     for (char *line = log, *nl; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
@@ -966,4 +1104,290 @@ void h_need(const char *prog, const char *package)
     }
     if (!h_have(prog))
         t_skip("%s is not on PATH (Debian package %s); %s", prog, package, why);
+}
+
+/* --- socket activation, detached daemons, syslog ------------------------------ */
+
+struct h_daemon *h_spawn_activated(const char *conf, const int *fds, int nfds, const char *names,
+                                   pid_t listen_pid)
+{
+    static const char *const none[] = {NULL};
+    struct activation act = {fds, nfds, names, listen_pid};
+    struct h_daemon *d = prepare(conf);
+
+    spawn_act(d, NULL, none, &act);
+    return d;
+}
+
+pid_t h_lock_holder(const char *path)
+{
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    pid_t pid = 0;
+
+    if (fd < 0)
+        return 0;
+    if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
+        pid = fl.l_pid;
+    close(fd);
+    return pid;
+}
+
+/*
+ * SIGALRM (the runner's timeout) with detached daemons about: they are
+ * outside the process group the runner kills, so kill them here, then die
+ * of the signal as the runner expects.  Only async-signal-safe calls.
+ */
+static void on_timeout(int signo)
+{
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+
+    /* Reaped too, where they are our children (subreaper): no zombies left behind. */
+    for (int i = 0; i < ndaemons; i++)
+        if (daemons[i]->detached && daemons[i]->pid > 0) {
+            kill(daemons[i]->pid, SIGKILL);
+            waitpid(daemons[i]->pid, NULL, 0);
+        }
+    for (int i = 0; i < nguards; i++) {
+        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        int fd = open(guards[i], O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK && fl.l_pid > 0 &&
+            fl.l_pid != getpid()) {
+            kill(fl.l_pid, SIGKILL);
+            waitpid(fl.l_pid, NULL, 0);
+        }
+        close(fd);
+    }
+    sigemptyset(&dfl.sa_mask);
+    sigaction(signo, &dfl, NULL);
+    raise(signo); /* delivered, with the default action, when this returns */
+}
+
+void h_guard_pidfile(const char *path)
+{
+    static bool installed;
+
+    if (!installed) {
+        struct sigaction sa = {.sa_handler = on_timeout};
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGALRM, &sa, NULL);
+        installed = true;
+        register_cleanup();
+    }
+    if (nguards == H_MAX_GUARDS)
+        T_FAIL("h_guard_pidfile: more than %d pidfiles", H_MAX_GUARDS);
+    snprintf(guards[nguards], sizeof(guards[0]), "%s", path);
+    nguards++;
+}
+
+/* Point ASan's and UBSan's reports at `prefix`.PID files (the daemon's stderr is /dev/null). */
+static void sanitizer_logs_to(const char *prefix, char *saved[2])
+{
+    static const char *const vars[] = {"ASAN_OPTIONS", "UBSAN_OPTIONS"};
+
+    for (int i = 0; i < 2; i++) {
+        const char *old = getenv(vars[i]);
+        char value[1024];
+        saved[i] = old ? strdup(old) : NULL;
+        snprintf(value, sizeof(value), "%s%slog_path=%s", old ? old : "", old && *old ? ":" : "",
+                 prefix);
+        setenv(vars[i], value, 1);
+    }
+}
+
+static void sanitizer_logs_restore(char *saved[2])
+{
+    static const char *const vars[] = {"ASAN_OPTIONS", "UBSAN_OPTIONS"};
+
+    for (int i = 0; i < 2; i++) {
+        if (saved[i] != NULL)
+            setenv(vars[i], saved[i], 1);
+        else
+            unsetenv(vars[i]);
+        free(saved[i]);
+    }
+}
+
+struct h_daemon *h_start_detached(const char *conf, const char *pidfile, struct h_result *front,
+                                  ...)
+{
+    struct h_daemon *d = prepare(conf);
+    const char *argv[48];
+    char prefix[400], *saved[2], *path, *expanded[48];
+    int argc = 0, nexpanded = 0;
+    va_list ap;
+
+    d->detached = true;
+    path = expand(pidfile, d->dir);
+    snprintf(d->pidfile, sizeof(d->pidfile), "%s", path);
+    free(path);
+    h_guard_pidfile(d->pidfile);
+    /* Orphans come to us, not to init: the daemon stays ours to wait for. */
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+        T_FAIL("prctl(PR_SET_CHILD_SUBREAPER): %s", strerror(errno));
+    argv[argc++] = h_usherd();
+    if (d->conf_path[0] != '\0') {
+        argv[argc++] = "-f";
+        argv[argc++] = d->conf_path;
+    }
+    argv[argc++] = "-D";
+    va_start(ap, front);
+    for (const char *a; (a = va_arg(ap, const char *)) != NULL && argc < 46;)
+        argv[argc++] = expanded[nexpanded++] = expand(a, d->dir);
+    va_end(ap);
+    argv[argc] = NULL;
+    snprintf(prefix, sizeof(prefix), "%s/sanitizer", d->dir);
+    sanitizer_logs_to(prefix, saved);
+    h_run(front, NULL, 0, 10000, argv);
+    sanitizer_logs_restore(saved);
+    while (nexpanded > 0)
+        free(expanded[--nexpanded]);
+    if (front->exit_code != 0)
+        return d;
+    d->pid = h_lock_holder(d->pidfile);
+    if (d->pid <= 0)
+        T_FAIL("usherd -D exited 0, but nobody holds a lock on %s", d->pidfile);
+    return d;
+}
+
+struct h_syslog *h_syslog_start(const char *addr, const char *file)
+{
+    struct h_syslog *s = calloc(1, sizeof(*s));
+    struct addr_spec spec;
+    struct addr a;
+    struct sockaddr_storage bound;
+    socklen_t len = sizeof(bound);
+    char err[256];
+    int fd, out, size = 1 << 20;
+
+    if (s == NULL || nsyslogs == H_MAX_SYSLOGS)
+        T_FAIL("h_syslog_start: out of memory or more than %d collectors", H_MAX_SYSLOGS);
+    if (addr_parse(addr, &spec, err, sizeof(err)) < 0)
+        T_FAIL("bad syslog address %s: %s", addr, err);
+    if (spec.kind == ADDR_UNIX)
+        spec.kind = ADDR_UNIXGRAM; /* syslog sockets take datagrams */
+    if (addr_resolve(&spec, false, &a, 1, err, sizeof(err)) < 0)
+        T_FAIL("cannot resolve %s: %s", addr, err);
+    if (a.kind == ADDR_UNIXGRAM)
+        unlink(spec.path);
+    fd = socket(a.ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a.ss, a.len) < 0 ||
+        getsockname(fd, (struct sockaddr *)&bound, &len) < 0)
+        T_FAIL("syslog socket %s: %s", addr, strerror(errno));
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+    if (a.kind == ADDR_UNIXGRAM)
+        snprintf(s->addr, sizeof(s->addr), "unix:%s", spec.path);
+    else if (addr_format(a.kind, (struct sockaddr *)&bound, len, s->addr, sizeof(s->addr)) < 0)
+        T_FAIL("cannot format the address of %s", addr);
+    snprintf(s->target, sizeof(s->target), "syslog:%s", s->addr);
+    snprintf(s->file, sizeof(s->file), "%s", file);
+    out = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (out < 0)
+        T_FAIL("open %s: %s", file, strerror(errno));
+    s->pid = fork();
+    if (s->pid < 0)
+        T_FAIL("fork: %s", strerror(errno));
+    if (s->pid == 0) {
+        static char buf[65536 + 1];
+        int lo = fd < out ? fd : out, hi = fd < out ? out : fd;
+        /* Hold nothing of the test's: a connection it closes must close. */
+        close_range(3, (unsigned)lo - 1, 0);
+        close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
+        close_range((unsigned)hi + 1, ~0U, 0);
+        for (;;) {
+            ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0)
+                _exit(1);
+            buf[n] = '\n';
+            if (write(out, buf, (size_t)n + 1) < 0)
+                _exit(1);
+        }
+    }
+    close(fd);
+    close(out);
+    syslogs[nsyslogs++] = s;
+    register_cleanup();
+    return s;
+}
+
+void h_syslog_stop(struct h_syslog *s)
+{
+    if (s->pid <= 0)
+        return;
+    kill(s->pid, SIGKILL);
+    waitpid(s->pid, NULL, 0);
+    s->pid = 0;
+    if (strncmp(s->addr, "unix:", 5) == 0)
+        unlink(s->addr + 5);
+}
+
+bool h_fd_link(pid_t pid, int fd, char *buf, size_t cap)
+{
+    char path[64];
+    ssize_t n;
+
+    snprintf(path, sizeof(path), "/proc/%ld/fd/%d", (long)pid, fd);
+    n = readlink(path, buf, cap - 1);
+    if (n < 0)
+        return false;
+    buf[n] = '\0';
+    return true;
+}
+
+int h_listen_socket(const char *text, char *bound, size_t cap)
+{
+    struct addr_spec spec;
+    struct addr a;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char err[256];
+    int fd;
+
+    if (addr_parse(text, &spec, err, sizeof(err)) < 0)
+        T_FAIL("bad address %s: %s", text, err);
+    if (addr_resolve(&spec, true, &a, 1, err, sizeof(err)) < 0)
+        T_FAIL("cannot resolve %s: %s", text, err);
+    if (!addr_kind_is_inet(a.kind))
+        unlink(spec.path);
+    fd = socket(a.ss.ss_family, addr_kind_socktype(a.kind) | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a.ss, a.len) < 0 ||
+        (addr_kind_socktype(a.kind) == SOCK_STREAM && listen(fd, 128) < 0) ||
+        getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+        T_FAIL("socket on %s: %s", text, strerror(errno));
+    if (bound != NULL && addr_format(a.kind, (struct sockaddr *)&ss, len, bound, cap) < 0)
+        T_FAIL("cannot format the address of %s", text);
+    return fd;
+}
+
+int h_free_port(const char *kind)
+{
+    char text[64], bound[160];
+    int fd;
+
+    snprintf(text, sizeof(text), "%s://127.0.0.1:0", kind);
+    fd = h_listen_socket(text, bound, sizeof(bound));
+    close(fd);
+    return h_port(bound);
+}
+
+unsigned long h_tcp_listen_inode(int port)
+{
+    char *text = h_read_file("/proc/net/tcp"), *save = NULL;
+    unsigned long found = 0;
+
+    /* "  0: 0100007F:1F90 00000000:0000 0A ... uid timeout inode ..." */
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        unsigned lport, state;
+        unsigned long inode;
+        if (sscanf(line, " %*d: %*x:%x %*x:%*x %x %*x:%*x %*x:%*x %*x %*d %*d %lu", &lport, &state,
+                   &inode) == 3 &&
+            (int)lport == port && state == 0x0A)
+            found = inode;
+    }
+    free(text);
+    return found;
 }

@@ -28,10 +28,13 @@ struct h_daemon {
         char service[64];
         char addr[160]; /* as logged: "tcp://127.0.0.1:43567", "unix:/..." */
     } listens[H_MAX_LISTENS];
-    int exit_status; /* after h_stop / h_wait_exit */
+    int exit_status;   /* after h_stop / h_wait_exit */
+    bool detached;     /* started by h_start_detached */
+    char pidfile[320]; /* h_start_detached: where the daemon keeps its pid */
 };
 
-/* Paths of the programs under test ($USHER_BUILD, default "build"). */
+/* Paths of the programs under test ($USHER_BUILD, default "build"), made
+ * absolute (tests may change directory). */
 const char *h_usherd(void);
 const char *h_usher(void);
 
@@ -43,8 +46,10 @@ void h_write_file(const char *path, const char *text);
 
 /*
  * Start usherd on `conf` (the text of a config file; "@DIR@" in it is
- * replaced by the daemon's directory) with extra arguments (NULL-ended),
- * and wait until it logs "ready".  Fails the test if it exits first.
+ * replaced by the daemon's directory, "@SYSLOG@" by a syslog target whose
+ * messages a collector appends to the daemon's log, as h_start_detached
+ * describes) with extra arguments (NULL-ended), and wait until it logs
+ * "ready".  Fails the test if it exits first.
  * A NULL `conf` passes no -f: usherd chooses (/etc/usherd.conf or its
  * embedded default).  The same holds for h_spawn and h_usherd_run.
  */
@@ -58,11 +63,103 @@ struct h_daemon *h_start(const char *conf, ...) __attribute__((sentinel));
  */
 struct h_daemon *h_start_wrapped(const char *conf, const char *const wrapper[]);
 
+/* h_start_wrapped, but returning at once (see h_wait_ready). */
+struct h_daemon *h_spawn_wrapped(const char *conf, const char *const wrapper[]);
+
 /*
  * Start usherd like h_start, but return at once without waiting for
  * "ready" (for -q, where no such line comes; d->listens stays empty).
  */
 struct h_daemon *h_spawn(const char *conf, ...) __attribute__((sentinel));
+
+/*
+ * Wait until the daemon logs "ready" ("usherd: ready" on stderr, or
+ * "usherd[PID]: ready" from syslog), then read its listening addresses;
+ * fails the test if it exits first or takes more than 10 s.  For h_spawn
+ * and h_spawn_activated, which return at once.  Returns d.
+ */
+struct h_daemon *h_wait_ready(struct h_daemon *d);
+
+/*
+ * Read d->listens again from the daemon's log: every "listening
+ * service=NAME addr=ADDR" line so far, in order (after a reload that
+ * opened listeners, say).  h_addr returns the first match, so a service
+ * whose listener was reopened on another port needs a name of its own.
+ */
+void h_parse_listens(struct h_daemon *d);
+
+/*
+ * Start usherd as systemd socket activation does, and return at once:
+ * fds[i] becomes descriptor 3 + i in usherd (the caller keeps its own
+ * copies), LISTEN_FDS = nfds, LISTEN_FDNAMES = names unless NULL, and
+ * LISTEN_PID = usherd's own pid, or `listen_pid` if it is not 0 (sockets
+ * meant for another process).  Then h_wait_ready, or h_wait_exit for a
+ * start-up that must fail.
+ */
+struct h_daemon *h_spawn_activated(const char *conf, const int *fds, int nfds, const char *names,
+                                   pid_t listen_pid);
+
+/*
+ * Detached daemons.  h_start_detached runs `usherd -f CONF -D extra...` as
+ * an operator would and waits (10 s bound) for that front process to exit;
+ * *front gets its exit code and its stdout and stderr (h_result_free it).
+ * `pidfile` (may contain "@DIR@") is where the daemon keeps its pid: the
+ * test passes -p or writes `pidfile =`; the harness adds neither.  "@DIR@"
+ * is replaced in the extra arguments too.
+ *
+ * "@SYSLOG@" in `conf` stands for a syslog target ("syslog:unix:DIR/
+ * syslog.sock") served by a collector (h_syslog_start) that appends each
+ * message to d->log_path, which is then the daemon's log for h_wait_log,
+ * h_log_line and the like; h_wait_ready(d) waits for its "ready" line and
+ * reads the listening addresses from it.  (The daemon's stderr is
+ * /dev/null, so without @SYSLOG@ the log stays empty.)
+ *
+ * On exit 0, d->pid is the daemon's pid, the holder of the pidfile's lock.
+ * The test process is made a child subreaper, so once the front process
+ * has exited the daemon is the test's child: h_alive, h_kill, h_wait_exit
+ * and h_stop work on it as on any other, and the end of the case kills it.
+ * It has left the test's process group, which the runner kills after a
+ * timeout; so on a timeout (SIGALRM) the harness kills every registered
+ * detached daemon, and the holder of every registered pidfile's lock,
+ * before the case dies.  Sanitizer reports of a detached daemon (whose
+ * stderr is /dev/null) go to files in its directory and fail the case
+ * like those in a log.  On a failed start d->pid is 0.
+ */
+struct h_result;
+struct h_daemon *h_start_detached(const char *conf, const char *pidfile, struct h_result *front,
+                                  ...) __attribute__((sentinel));
+
+/*
+ * Kill the process holding the lock of `path` (a pidfile) when the case
+ * times out, as for h_start_detached (at most 8 files; `path` is copied).
+ */
+void h_guard_pidfile(const char *path);
+
+/*
+ * A syslog server for tests: a socket at `addr` ("unix:PATH", a datagram
+ * socket, the file replaced if stale; or "udp://127.0.0.1:0", the port
+ * chosen by the kernel) and a collector process that appends each
+ * datagram, followed by "\n", to the file `file`.  The socket is bound when
+ * this returns.  The collector is killed at the end of the case.
+ */
+struct h_syslog {
+    pid_t pid;        /* the collector, 0 once stopped */
+    char addr[200];   /* as bound: "unix:/tmp/x/log.sock", "udp://127.0.0.1:40514" */
+    char target[220]; /* the `log =` value for it: "syslog:" + addr */
+    char file[320];
+};
+struct h_syslog *h_syslog_start(const char *addr, const char *file);
+/* Kill the collector; a Unix socket's file is removed (the target is gone). */
+void h_syslog_stop(struct h_syslog *s);
+
+/* Files: the text of `path` (malloc'd; "" if it cannot be read); how
+ * often `needle` occurs in it; wait up to `ms` (scaled) until it occurs at
+ * least `n` times; the last complete line containing it (malloc'd, without
+ * its "\n", or NULL).  The h_*_log functions are these on a daemon's log. */
+char *h_read_file(const char *path);
+int h_count_file(const char *path, const char *needle);
+bool h_wait_file(const char *path, const char *needle, int n, int ms);
+char *h_file_line(const char *path, const char *needle);
 
 /*
  * Run usherd to completion (for -t, bad configs, start-up failures) with
@@ -177,6 +274,31 @@ void h_need(const char *prog, const char *package);
 /* /proc figures for a process. */
 long h_rss_kb(pid_t pid);
 int h_count_fds(pid_t pid);
+
+/* What /proc/PID/fd/FD points to ("socket:[123]", "/dev/null"), in buf;
+ * false if there is no such descriptor. */
+bool h_fd_link(pid_t pid, int fd, char *buf, size_t cap);
+
+/*
+ * A socket bound to `addr` ("tcp://127.0.0.1:0", "udp://127.0.0.1:0",
+ * "unix:PATH", "unixgram:PATH"), listening if it is a stream socket, close-
+ * on-exec.  SO_REUSEADDR is not set: the address is taken while it is open.
+ * The bound address is written to `bound` (as usherd would log it) if not
+ * NULL.  Fails the test on error.
+ */
+int h_listen_socket(const char *addr, char *bound, size_t cap);
+
+/* The inode of the IPv4 TCP socket listening on `port` (any local
+ * address), from /proc/net/tcp; 0 if there is none. */
+unsigned long h_tcp_listen_inode(int port);
+
+/* The pid of the process holding a write lock (fcntl) on the file
+ * `path`; 0 if none does or there is no file. */
+pid_t h_lock_holder(const char *path);
+
+/* A TCP or UDP port (`kind` "tcp" or "udp") on 127.0.0.1 that was free a
+ * moment ago: for configurations that must name their port in advance. */
+int h_free_port(const char *kind);
 
 /* Milliseconds, monotonic. */
 int64_t h_now_ms(void);

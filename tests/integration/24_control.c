@@ -1,0 +1,462 @@
+/*
+ * Controlling the running daemon (SPEC 2, 8.3, 11): `usherd -s status|
+ * stop|reload|stats` finds it through the pidfile, named by -p or by the
+ * `pidfile` of the configuration given with -f; says "running (pid N)";
+ * says "not running" (exit 1) when the file is missing or stale, and then
+ * signals nobody; stop waits until the daemon is gone, letting a slow
+ * transfer finish, within shutdown_timeout + 5 s; a bad configuration or
+ * command is a usage error (exit 2).
+ */
+#include "harness.h"
+#include "t.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define CTL_MS 20000 /* bound of a control command: stop waits up to 15 s */
+
+/* An echo service whose pidfile is named in the configuration. */
+static const char conf_pidfile[] = "[global]\npidfile = @DIR@/usherd.pid\n"
+                                   "shutdown_timeout = %s\n"
+                                   "[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n";
+
+static struct h_daemon *start_with_pidfile(const char *shutdown_timeout)
+{
+    char conf[512];
+
+    snprintf(conf, sizeof(conf), conf_pidfile, shutdown_timeout);
+    return h_start(conf, NULL);
+}
+
+static const char *pidfile_of(const struct h_daemon *d)
+{
+    static char path[400];
+
+    snprintf(path, sizeof(path), "%s/usherd.pid", d->dir);
+    return path;
+}
+
+/* usherd -s COMMAND args... (NULL-ended), bounded; r has its output. */
+static void ctl(struct h_result *r, const char *command, ...) __attribute__((sentinel));
+
+static void ctl(struct h_result *r, const char *command, ...)
+{
+    const char *argv[16] = {h_usherd(), "-s", command};
+    int argc = 3;
+    va_list ap;
+
+    va_start(ap, command);
+    for (const char *a; (a = va_arg(ap, const char *)) != NULL && argc < 15;)
+        argv[argc++] = a;
+    va_end(ap);
+    argv[argc] = NULL;
+    h_run(r, NULL, 0, CTL_MS, argv);
+}
+
+static void roundtrip(int fd, const char *msg)
+{
+    size_t len = strlen(msg);
+    char buf[256];
+
+    h_send(fd, msg, len);
+    h_recv_exact(fd, buf, len);
+    if (memcmp(buf, msg, len) != 0)
+        T_FAIL("wrong echo of \"%s\"", msg);
+}
+
+/* --- status --------------------------------------------------------------------- */
+
+static void test_status_through_p(void)
+{
+    /* Scenario: usherd runs with -p FILE; usherd -s status -p FILE.
+     * Asserted: exit 0, stdout exactly "running (pid N)\n", stderr empty. */
+    char pidfile[400], want[64];
+    struct h_daemon *d;
+    struct h_result r;
+
+    snprintf(pidfile, sizeof(pidfile), "%s/p.pid", h_tmpdir());
+    d = h_start("[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n", "-p", pidfile, NULL);
+    ctl(&r, "status", "-p", pidfile, NULL);
+    snprintf(want, sizeof(want), "running (pid %ld)\n", (long)d->pid);
+    T_EQ_INT(r.exit_code, 0);
+    T_EQ_STR(r.out, want);
+    T_EQ_STR(r.err, "");
+}
+
+static void test_status_through_config(void)
+{
+    /* Scenario: the configuration names the pidfile; usherd runs on it;
+     * usherd -s status -f CONF.  Asserted: exit 0, "running (pid N)\n". */
+    struct h_daemon *d = start_with_pidfile("10s");
+    struct h_result r;
+    char want[64];
+
+    ctl(&r, "status", "-f", d->conf_path, NULL);
+    snprintf(want, sizeof(want), "running (pid %ld)\n", (long)d->pid);
+    T_EQ_INT(r.exit_code, 0);
+    T_EQ_STR(r.out, want);
+    T_EQ_STR(r.err, "");
+}
+
+static void test_status_without_pidfile_says_not_running(void)
+{
+    /* Scenario: -s status -p FILE, FILE missing.  Asserted: exit 1, stdout
+     * empty, stderr exactly "usherd: not running (FILE is missing or held
+     * by no process)\n". */
+    char pidfile[400], want[600];
+    struct h_result r;
+
+    snprintf(pidfile, sizeof(pidfile), "%s/none.pid", h_tmpdir());
+    ctl(&r, "status", "-p", pidfile, NULL);
+    snprintf(want, sizeof(want), "usherd: not running (%s is missing or held by no process)\n",
+             pidfile);
+    T_EQ_INT(r.exit_code, 1);
+    T_EQ_STR(r.out, "");
+    T_EQ_STR(r.err, want);
+}
+
+/* A pid that was alive a moment ago and is not any more. */
+static pid_t dead_pid(void)
+{
+    pid_t pid = fork();
+
+    if (pid < 0)
+        T_FAIL("fork: %s", strerror(errno));
+    if (pid == 0)
+        _exit(0);
+    waitpid(pid, NULL, 0);
+    return pid;
+}
+
+static void stale_says_not_running(const char *command, pid_t pid)
+{
+    char pidfile[400], want[600], text[32];
+    struct h_result r;
+
+    snprintf(pidfile, sizeof(pidfile), "%s/stale.pid", h_tmpdir());
+    snprintf(text, sizeof(text), "%ld\n", (long)pid);
+    h_write_file(pidfile, text);
+    ctl(&r, command, "-p", pidfile, NULL);
+    snprintf(want, sizeof(want), "usherd: not running (%s is missing or held by no process)\n",
+             pidfile);
+    T_EQ_INT(r.exit_code, 1);
+    T_EQ_STR(r.out, "");
+    T_EQ_STR(r.err, want);
+}
+
+static void test_status_with_stale_pidfile_says_not_running(void)
+{
+    /* Scenario: FILE names a dead pid and nobody holds its lock; -s status
+     * -p FILE.  Asserted: exit 1, "usherd: not running (FILE is missing or
+     * held by no process)". */
+    stale_says_not_running("status", dead_pid());
+}
+
+static void test_stop_with_stale_pidfile_signals_nobody(void)
+{
+    /* Scenario: FILE names a live process that is not usherd (the test) and
+     * nobody holds its lock; -s stop -p FILE.  Asserted: exit 1, "not
+     * running", and the process named was not sent SIGTERM (the test is
+     * alive to check, SIGTERM being blocked and looked for). */
+    sigset_t term, pending;
+
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    sigprocmask(SIG_BLOCK, &term, NULL);
+    stale_says_not_running("stop", getpid());
+    sigpending(&pending);
+    T_ASSERT(!sigismember(&pending, SIGTERM));
+}
+
+/* --- stop ------------------------------------------------------------------------ */
+
+static void test_stop_through_config_of_detached_daemon(void)
+{
+    /* Scenario: usherd -D -f CONF (pidfile in CONF), then usherd -s stop
+     * -f CONF.  Asserted: exit 0, no output; by then the daemon has exited
+     * (status 0) and its pidfile is gone. */
+    char conf[512];
+    struct h_result front, r;
+    struct h_daemon *d;
+
+    snprintf(conf, sizeof(conf),
+             "[global]\nlog = @SYSLOG@\npidfile = @DIR@/usherd.pid\nshutdown_timeout = 10s\n"
+             "[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n");
+    d = h_start_detached(conf, "@DIR@/usherd.pid", &front, NULL);
+    T_EQ_INT(front.exit_code, 0);
+    ctl(&r, "stop", "-f", d->conf_path, NULL);
+    T_EQ_INT(r.exit_code, 0);
+    T_EQ_STR(r.out, "");
+    T_EQ_STR(r.err, "");
+    T_ASSERT(access(d->pidfile, F_OK) < 0);
+    if (!h_wait_exit(d, 1000))
+        T_FAIL("-s stop returned while the daemon still runs");
+    T_EQ_INT(d->exit_status, 0);
+}
+
+static void test_stop_waits_until_the_daemon_is_gone(void)
+{
+    /* Scenario: shutdown_timeout = 1s, an idle connection open; usherd -s
+     * stop -p FILE.  Asserted: it returns 0 no sooner than ~1 s (the daemon
+     * waited for the connection), and when it returns nobody holds FILE,
+     * FILE is gone, and the daemon exits 0 at once. */
+    struct h_daemon *d = start_with_pidfile("1s");
+    int fd = h_connect(h_addr(d, "echo", "tcp://"));
+    struct h_result r;
+    int64_t start, took;
+
+    roundtrip(fd, "open");
+    start = h_now_ms();
+    ctl(&r, "stop", "-p", pidfile_of(d), NULL);
+    took = h_now_ms() - start;
+    t_note("-s stop returned %d after %lld ms", r.exit_code, (long long)took);
+    T_EQ_INT(r.exit_code, 0);
+    T_ASSERT(took >= 900);
+    T_EQ_INT(h_lock_holder(pidfile_of(d)), 0);
+    T_ASSERT(access(pidfile_of(d), F_OK) < 0);
+    if (!h_wait_exit(d, 1000))
+        T_FAIL("-s stop returned while the daemon still runs");
+    T_EQ_INT(d->exit_status, 0);
+}
+
+/* Wait until connecting to `addr` is refused (its listener is closed). */
+static void wait_refused(const char *addr)
+{
+    int64_t until = h_now_ms() + 5000 * (int64_t)t_scale();
+
+    for (;;) {
+        int fd = h_connect_raw(addr);
+        if (fd < 0 && errno == ECONNREFUSED)
+            return;
+        if (fd >= 0)
+            close(fd);
+        if (h_now_ms() > until)
+            T_FAIL("%s still takes connections 5 s after -s stop began", addr);
+        usleep(5000);
+    }
+}
+
+/* Start usherd -s ARGS... in the background, output to DIR/ctl.out. */
+static pid_t ctl_async(const char *const argv[])
+{
+    char out[400];
+    pid_t pid;
+
+    snprintf(out, sizeof(out), "%s/ctl.out", h_tmpdir());
+    pid = fork();
+    if (pid < 0)
+        T_FAIL("fork: %s", strerror(errno));
+    if (pid == 0) {
+        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+            _exit(120);
+        execv(argv[0], (char *const *)argv);
+        _exit(121);
+    }
+    return pid;
+}
+
+/* The exit code of `pid` if it ends within `ms` (unscaled), else -1 (killed). */
+static int wait_ctl(pid_t pid, int ms)
+{
+    int64_t until = h_now_ms() + ms;
+    int status;
+
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        if (h_now_ms() > until) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            return -1;
+        }
+        usleep(5000);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void test_stop_lets_a_slow_transfer_finish(void)
+{
+    /* Scenario: shutdown_timeout = 10s; a client sends 256 KiB through echo
+     * in 16 KiB pieces every 20 ms, reading the echo as it goes; after the
+     * first pieces, usherd -s stop starts.  Asserted: new connections are
+     * refused soon after, but the transfer completes, every byte echoed in
+     * order; -s stop is still waiting when it ends, and returns 0 once the
+     * client has closed; the connection is logged end=closed, and the
+     * daemon exits 0. */
+    enum { TOTAL = 256 * 1024, PIECE = 16 * 1024 };
+    struct h_daemon *d = start_with_pidfile("10s");
+    const char *addr = h_addr(d, "echo", "tcp://");
+    const char *argv[] = {h_usherd(), "-s", "stop", "-p", pidfile_of(d), NULL};
+    static char sent[TOTAL], got[TOTAL];
+    int fd = h_connect(addr), code;
+    size_t received = 0;
+    pid_t ctl_pid = 0;
+
+    for (size_t i = 0; i < TOTAL; i++)
+        sent[i] = (char)('a' + (i * 7 + i / 1000) % 26);
+    for (size_t off = 0; off < TOTAL; off += PIECE) {
+        h_send(fd, sent + off, PIECE);
+        if (off == 2 * PIECE)
+            ctl_pid = ctl_async(argv);
+        usleep(20000); /* pacing: a slow client */
+        while (received < off + PIECE) {
+            ssize_t n = h_recv_within(fd, got + received, TOTAL - received, 5000);
+            if (n <= 0)
+                T_FAIL("the echo stopped after %zu of %zu bytes", received, off + PIECE);
+            received += (size_t)n;
+        }
+        if (off == 4 * PIECE)
+            wait_refused(addr); /* the stop is under way, the transfer paused meanwhile */
+    }
+    T_EQ_INT(received, TOTAL);
+    T_EQ_MEM(got, sent, TOTAL);
+    T_EQ_INT(waitpid(ctl_pid, NULL, WNOHANG), 0); /* still waiting */
+    close(fd);
+    code = wait_ctl(ctl_pid, 5000 * (int)t_scale());
+    T_EQ_INT(code, 0);
+    T_ASSERT(h_wait_exit(d, 2000));
+    T_EQ_INT(d->exit_status, 0);
+    T_CONTAINS(h_log_line(d, "usherd: service=echo "), "end=closed");
+    T_CONTAINS(h_log_line(d, "usherd: service=echo "), " in=262144 out=262144 ");
+}
+
+static void test_stop_gives_up_after_shutdown_timeout_plus_5s(void)
+{
+    /* Scenario: shutdown_timeout = 0s; the daemon is stopped (SIGSTOP), so
+     * it cannot act on SIGTERM; usherd -s stop -f CONF.  Asserted: after
+     * about 5 s (shutdown_timeout + 5 s) it gives up: exit 1, "usherd:
+     * still running (pid N) after 5000 ms". */
+    struct h_daemon *d = start_with_pidfile("0s");
+    struct h_result r;
+    char want[128];
+    int64_t start = h_now_ms(), took;
+
+    h_kill(d, SIGSTOP);
+    ctl(&r, "stop", "-f", d->conf_path, NULL);
+    took = h_now_ms() - start;
+    t_note("gave up after %lld ms", (long long)took);
+    snprintf(want, sizeof(want), "usherd: still running (pid %ld) after 5000 ms\n", (long)d->pid);
+    T_EQ_INT(r.exit_code, 1);
+    T_EQ_STR(r.err, want);
+    T_ASSERT(took >= 4900 && took < 8000);
+    h_kill(d, SIGCONT); /* it goes on to stop, as asked */
+    T_ASSERT(h_wait_exit(d, 5000));
+    T_EQ_INT(d->exit_status, 0);
+}
+
+static void test_stop_with_p_and_f_bounds_the_wait_by_the_config(void)
+{
+    /* Scenario: as above (shutdown_timeout = 0s in CONF, the daemon
+     * stopped), but usherd -s stop -p FILE -f CONF: the pidfile is named,
+     * and so is the configuration.  Asserted: the wait is still bounded by
+     * CONF's shutdown_timeout + 5 s: exit 1 "... after 5000 ms" within 8 s
+     * (not the 15 s of the built-in 10 s default). */
+    struct h_daemon *d = start_with_pidfile("0s");
+    const char *argv[] = {h_usherd(), "-s", "stop", "-p", pidfile_of(d), "-f", d->conf_path, NULL};
+    pid_t pid;
+    int code;
+
+    h_kill(d, SIGSTOP);
+    pid = ctl_async(argv);
+    code = wait_ctl(pid, 8000);
+    if (code < 0) {
+        char path[400];
+        snprintf(path, sizeof(path), "%s/ctl.out", h_tmpdir());
+        T_FAIL("usherd -s stop -p FILE -f CONF still waiting after 8 s, with shutdown_timeout = "
+               "0s in CONF (bound: 5 s); output: \"%s\"",
+               h_read_file(path));
+    }
+    T_EQ_INT(code, 1);
+    h_kill(d, SIGCONT);
+}
+
+/* --- reload, stats, errors --------------------------------------------------------- */
+
+static void test_reload_through_p(void)
+{
+    /* Scenario: -s reload -p FILE.  Asserted: exit 0, no output; the daemon
+     * logs "SIGHUP: reloading" and "reloaded". */
+    struct h_daemon *d = start_with_pidfile("10s");
+    struct h_result r;
+
+    ctl(&r, "reload", "-p", pidfile_of(d), NULL);
+    T_EQ_INT(r.exit_code, 0);
+    T_EQ_STR(r.out, "");
+    T_EQ_STR(r.err, "");
+    T_ASSERT(h_wait_log(d, "usherd: SIGHUP: reloading ", 5000));
+    T_ASSERT(h_wait_log(d, "usherd: reloaded ", 5000));
+}
+
+static void test_stats_through_config(void)
+{
+    /* Scenario: -s stats -f CONF.  Asserted: exit 0, no output; the daemon
+     * logs its "stats service=echo" line. */
+    struct h_daemon *d = start_with_pidfile("10s");
+    struct h_result r;
+
+    ctl(&r, "stats", "-f", d->conf_path, NULL);
+    T_EQ_INT(r.exit_code, 0);
+    T_EQ_STR(r.out, "");
+    T_EQ_STR(r.err, "");
+    T_ASSERT(h_wait_log(d, "usherd: stats service=echo conns_now=0 ", 5000));
+}
+
+static void test_bad_config_is_a_usage_error(void)
+{
+    /* Scenario: -s status -f CONF, CONF with an unknown key on line 2.
+     * Asserted: exit 2 and "CONF:2: unknown key 'bogus'" on stderr. */
+    char conf[400], want[600];
+    struct h_result r;
+
+    snprintf(conf, sizeof(conf), "%s/bad.conf", h_tmpdir());
+    h_write_file(conf, "[global]\nbogus = 1\n");
+    ctl(&r, "status", "-f", conf, NULL);
+    snprintf(want, sizeof(want), "%s:2: unknown key 'bogus'\n", conf);
+    T_EQ_INT(r.exit_code, 2);
+    T_EQ_STR(r.err, want);
+}
+
+static void test_unknown_command_is_a_usage_error(void)
+{
+    /* Scenario: -s restart -p FILE.  Asserted: exit 2, "usherd: -s restart:
+     * expected reload, stop, stats or status". */
+    char pidfile[400];
+    struct h_result r;
+
+    snprintf(pidfile, sizeof(pidfile), "%s/none.pid", h_tmpdir());
+    ctl(&r, "restart", "-p", pidfile, NULL);
+    T_EQ_INT(r.exit_code, 2);
+    T_EQ_STR(r.err, "usherd: -s restart: expected reload, stop, stats or status\n");
+}
+
+static const struct t_case cases[] = {
+    T_CASE(test_status_through_p),
+    T_CASE(test_status_through_config),
+    T_CASE(test_status_without_pidfile_says_not_running),
+    T_CASE(test_status_with_stale_pidfile_says_not_running),
+    T_CASE(test_stop_with_stale_pidfile_signals_nobody),
+    T_CASE(test_stop_through_config_of_detached_daemon),
+    T_CASE(test_stop_waits_until_the_daemon_is_gone),
+    T_CASE(test_stop_lets_a_slow_transfer_finish),
+    T_CASE(test_stop_gives_up_after_shutdown_timeout_plus_5s),
+    T_CASE(test_stop_with_p_and_f_bounds_the_wait_by_the_config),
+    T_CASE(test_reload_through_p),
+    T_CASE(test_stats_through_config),
+    T_CASE(test_bad_config_is_a_usage_error),
+    T_CASE(test_unknown_command_is_a_usage_error),
+};
+
+int main(int argc, char **argv)
+{
+    return t_main(argc, argv, cases, ARRAY_LEN(cases));
+}
