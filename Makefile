@@ -30,7 +30,7 @@ CPPFLAGS += -DUSHER_VERSION='"$(VERSION)"'
 COMMON_SRC := util log addr proto
 DAEMON_SRC := ev sig conf conf_keys inetd listener limit service conn dgram builtin spawn spawn_child procs \
               daemon control
-CLIENT_SRC := client
+CLIENT_SRC := client bench hist
 
 COMMON_OBJ := $(COMMON_SRC:%=$(BUILD)/obj/%.o)
 DAEMON_OBJ := $(DAEMON_SRC:%=$(BUILD)/obj/%.o)

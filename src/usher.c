@@ -9,10 +9,12 @@
  * the first operand (POSIX order), so a `-` inside an address is never
  * taken for an option.  A command word always wins over a HOST of that
  * name: `usher time 37` is the time command; write tcp://time:37 for the
- * host.  `bench` is reserved for the load generator.
+ * host.  `usher bench ...` is the load generator (bench.c), with options of
+ * its own.
  *
  * Exit status: 0 ok, 1 runtime failure (one line on stderr), 2 usage.
  */
+#include "bench.h"
 #include "client.h"
 #include "util.h"
 
@@ -36,6 +38,8 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: usher [-u] [-w SEC] [-r N] ADDRESS | HOST PORT\n"
             "       usher sum|sumbin|time [-u] [-w SEC] [-r N] ADDRESS | HOST PORT\n"
+            "       usher bench [-c CONNS] [-d SEC | -n COUNT] [-s SIZE] [--reset] [--json]\n"
+            "                   connect|pingpong|bulk|udp ADDRESS   (usher bench -h)\n"
             "       usher -h | -V\n"
             "ADDRESS: tcp://HOST:PORT udp://HOST:PORT unix:PATH unixgram:PATH (@NAME: abstract)\n"
             "  -u      HOST PORT means UDP, not TCP\n"
@@ -145,12 +149,12 @@ typedef int run_fn(const struct client_target *t, unsigned *errors, char *err, s
 
 static const struct command {
     const char *name;
-    run_fn *run; /* NULL: reserved, not built */
+    run_fn *run;
 } commands[] = {
     {"sum", run_sum},
     {"sumbin", run_sumbin},
     {"time", run_time},
-    {"bench", NULL},
+
 };
 
 static const struct command *find_command(const char *word)
@@ -202,12 +206,11 @@ int main(int argc, char **argv)
 
     open_std_fds();
     ignore_sigpipe();
+    /* The load generator has options of its own. */
+    if (argc > 1 && strcmp(argv[1], "bench") == 0)
+        return bench_main(argc - 1, argv + 1);
     first = parse_options(argc, argv, &t, &udp);
     if (first < argc && (cmd = find_command(argv[first])) != NULL) {
-        if (cmd->run == NULL) {
-            fprintf(stderr, "usher: %s is not built yet\n", cmd->name);
-            return EXIT_USAGE;
-        }
         run = cmd->run;
         first += parse_options(argc - first, argv + first, &t, &udp);
     }

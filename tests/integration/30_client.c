@@ -789,7 +789,7 @@ static void test_usage_errors(void)
         {"-u", "unix:/tmp/x", NULL},
         {"tcp://*:7", NULL},
         {"sum", NULL},
-        {"bench", "pingpong", "tcp://127.0.0.1:7", NULL},
+        {"bench", "nosuchmode", "tcp://127.0.0.1:7", NULL},
     };
 
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
@@ -830,17 +830,6 @@ static void test_help(void)
     h_result_free(&r);
 }
 
-static void test_bench_reserved(void)
-{
-    /* Scenario: usher bench, not built yet.  Assert: that message, exit 2. */
-    struct h_result r;
-
-    usher(&r, NULL, "bench", "-c", "4", "connect", "tcp://127.0.0.1:7", NULL);
-    T_EQ_INT(r.exit_code, 2);
-    T_EQ_STR(r.err, "usher: bench is not built yet\n");
-    h_result_free(&r);
-}
-
 static const struct t_case cases[] = {
     T_CASE(test_echo_tcp_v4),
     T_CASE(test_echo_tcp_v6_host_port),
@@ -875,7 +864,6 @@ static const struct t_case cases[] = {
     T_CASE(test_usage_errors),
     T_CASE(test_version),
     T_CASE(test_help),
-    T_CASE(test_bench_reserved),
 };
 
 int main(int argc, char **argv)

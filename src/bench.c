@@ -1,0 +1,630 @@
+/*
+ * bench: the load generator (see bench.h).
+ *
+ * Each of CONNS slots runs its own cycle of transactions in one epoll
+ * loop: connect (connect mode only), send the request, read the reply,
+ * record the latency, start again.  Requests are SIZE bytes of a pattern
+ * and echoed replies are compared with them, so a server that loses or
+ * mangles bytes shows up as errors, not as speed.
+ */
+#include "bench.h"
+
+#include "addr.h"
+#include "hist.h"
+#include "util.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BENCH_CONNS_MAX 100000
+#define BULK_CHUNK      (256 * 1024)
+#define TICK_MS         100
+
+enum mode { CONNECT, PINGPONG, BULK, UDP, MODE_COUNT };
+
+static const char *const mode_names[MODE_COUNT] = {"connect", "pingpong", "bulk", "udp"};
+
+enum err_kind { E_CONNECT, E_RESET, E_TIMEOUT, E_SHORT, E_MISMATCH, E_OTHER, E_KINDS };
+
+static const char *const err_names[E_KINDS] = {"connect", "reset",    "timeout",
+                                               "short",   "mismatch", "other"};
+
+enum slot_state { IDLE, CONNECTING, SENDING, RECEIVING };
+
+struct slot {
+    int fd;
+    uint32_t interest; /* epoll events asked for */
+    enum slot_state state;
+    size_t sent, got;
+    uint64_t seq;      /* udp: the number in the request */
+    int64_t start_ns;  /* of the transaction */
+    int64_t active_ns; /* last progress, for the timeout */
+};
+
+struct bench {
+    enum mode mode;
+    unsigned conns;
+    double seconds;
+    uint64_t count; /* 0: run for `seconds` */
+    size_t size;
+    int64_t timeout_ns;
+    bool json, reset;
+    char target[ADDR_TEXT_MAX];
+    struct addr addr;
+    int epfd;
+    struct slot *slots;
+    char *req, *buf;
+    size_t bufsize;
+    uint64_t done, errors[E_KINDS], bytes_in, bytes_out;
+    uint64_t started; /* transactions begun (for -n) */
+    struct hist hist;
+    int64_t t0, last_progress, last_tick;
+    bool tty;
+};
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: usher bench [-c CONNS] [-d SECONDS | -n COUNT] [-s SIZE] [-w SEC] [--reset]\n"
+            "                   [--json] connect|pingpong|bulk|udp ADDRESS\n"
+            "  -c CONNS   concurrent connections (udp: requests outstanding), default 1\n"
+            "  -d SECONDS how long to run (default 5), or -n COUNT transactions\n"
+            "  -s SIZE    request size in bytes (default 64; bulk: chunk, 256K)\n"
+            "  -w SEC     a transaction with no progress for this long is an error (5)\n"
+            "  --reset    connect: close by reset (SO_LINGER 0), no TIME_WAIT\n"
+            "  --json     one JSON object on stdout instead of text\n");
+}
+
+static int usage_error(const char *what, const char *arg)
+{
+    fprintf(stderr, "usher: bench: %s%s%s\n", what, arg ? " " : "", arg ? arg : "");
+    usage(stderr);
+    return 2;
+}
+
+/* Events */
+
+/* Ask for `events` on the slot's socket: a system call only when that changes. */
+static int watch(struct bench *b, struct slot *s, uint32_t events)
+{
+    struct epoll_event ev = {.events = events, .data.ptr = s};
+    int op = s->interest == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+
+    if (events == s->interest)
+        return 0;
+    if (epoll_ctl(b->epfd, op, s->fd, &ev) < 0)
+        return -1;
+    s->interest = events;
+    return 0;
+}
+
+static void close_slot(struct bench *b, struct slot *s)
+{
+    if (s->fd < 0)
+        return;
+    if (b->reset && b->mode == CONNECT) {
+        struct linger lg = {1, 0};
+        setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
+    close(s->fd); /* also takes it out of the epoll set */
+    s->fd = -1;
+    s->interest = 0;
+    s->state = IDLE;
+}
+
+static void fail(struct bench *b, struct slot *s, enum err_kind kind)
+{
+    b->errors[kind]++;
+    close_slot(b, s);
+}
+
+static enum err_kind kind_of(int err, enum slot_state state)
+{
+    if (state == CONNECTING || err == ECONNREFUSED || err == ENETUNREACH || err == EADDRNOTAVAIL)
+        return E_CONNECT;
+    if (err == ECONNRESET || err == EPIPE)
+        return E_RESET;
+    return E_OTHER;
+}
+
+static bool more_to_start(struct bench *b)
+{
+    if (b->count != 0)
+        return b->started < b->count;
+    return now_ns() - b->t0 < (int64_t)(b->seconds * 1e9);
+}
+
+/* Transactions */
+
+static void begin(struct bench *b, struct slot *s)
+{
+    s->sent = s->got = 0;
+    s->start_ns = s->active_ns = now_ns();
+    s->state = SENDING;
+    b->started++;
+}
+
+static int open_socket(struct bench *b, struct slot *s)
+{
+    int type = addr_kind_socktype(b->addr.kind) | SOCK_NONBLOCK | SOCK_CLOEXEC;
+    int on = 1;
+
+    s->fd = socket(b->addr.ss.ss_family, type, 0);
+    if (s->fd < 0)
+        return -1;
+    if (b->addr.kind == ADDR_TCP)
+        setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+    if (b->addr.kind == ADDR_UNIXGRAM) {
+        struct sockaddr_un sun = {.sun_family = AF_UNIX};
+        if (bind(s->fd, (struct sockaddr *)&sun, sizeof(sa_family_t)) < 0)
+            return -1;
+    }
+    if (connect(s->fd, (struct sockaddr *)&b->addr.ss, b->addr.len) < 0 && errno != EINPROGRESS)
+        return -1;
+    return watch(b, s, EPOLLOUT);
+}
+
+static void do_send(struct bench *b, struct slot *s);
+
+/* Start the slot's next transaction (a new connection in connect mode). */
+static void next(struct bench *b, struct slot *s)
+{
+    if (!more_to_start(b)) {
+        close_slot(b, s);
+        return;
+    }
+    if (s->fd < 0) {
+        int64_t t = now_ns();
+        if (open_socket(b, s) < 0) {
+            b->errors[E_CONNECT]++;
+            close_slot(b, s);
+            return;
+        }
+        begin(b, s);
+        s->start_ns = t; /* the connect is part of the transaction */
+        s->state = b->mode == CONNECT ? CONNECTING : SENDING;
+        return;
+    }
+    /* The socket can nearly always take the request now: no wait for EPOLLOUT. */
+    begin(b, s);
+    do_send(b, s);
+}
+
+static void finish(struct bench *b, struct slot *s)
+{
+    int64_t t = now_ns();
+
+    hist_record(&b->hist, (uint64_t)(t - s->start_ns));
+    b->done++;
+    if (b->mode == CONNECT)
+        close_slot(b, s);
+    next(b, s);
+}
+
+static void do_send(struct bench *b, struct slot *s)
+{
+    ssize_t n;
+
+    if (b->mode == UDP)
+        memcpy(b->req, &s->seq, sizeof(s->seq) < b->size ? sizeof(s->seq) : b->size);
+    n = send(s->fd, b->req + s->sent, b->size - s->sent, MSG_NOSIGNAL);
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EINTR)
+            fail(b, s, kind_of(errno, s->state));
+        else if (watch(b, s, EPOLLOUT) < 0)
+            fail(b, s, E_OTHER);
+        return;
+    }
+    s->sent += (size_t)n;
+    s->active_ns = now_ns();
+    b->bytes_out += (size_t)n;
+    if (s->sent < b->size) {
+        if (watch(b, s, EPOLLOUT) < 0)
+            fail(b, s, E_OTHER);
+        return;
+    }
+    s->state = RECEIVING;
+    if (watch(b, s, EPOLLIN) < 0)
+        fail(b, s, E_OTHER);
+}
+
+static void do_recv(struct bench *b, struct slot *s)
+{
+    size_t want = b->size - s->got;
+    ssize_t n = recv(s->fd, b->buf, b->mode == UDP ? b->bufsize : want, 0);
+
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EINTR)
+            fail(b, s, kind_of(errno, s->state));
+        return;
+    }
+    if (n == 0) {
+        fail(b, s, E_SHORT);
+        return;
+    }
+    b->bytes_in += (size_t)n;
+    s->active_ns = now_ns();
+    if (b->mode == UDP) {
+        /* A late reply to an earlier, timed-out request is not this one's. */
+        if ((size_t)n != b->size || memcmp(b->buf, &s->seq, sizeof(s->seq)) != 0)
+            return;
+        s->seq += (uint64_t)b->conns;
+        finish(b, s);
+        return;
+    }
+    if (memcmp(b->buf, b->req + s->got, (size_t)n) != 0) {
+        fail(b, s, E_MISMATCH);
+        return;
+    }
+    s->got += (size_t)n;
+    if (s->got == b->size)
+        finish(b, s);
+}
+
+/* Bulk: both ways at once, as fast as the socket goes. */
+static void do_bulk(struct bench *b, struct slot *s, uint32_t events)
+{
+    if (events & EPOLLOUT) {
+        ssize_t n = send(s->fd, b->req, b->size, MSG_NOSIGNAL);
+        if (n > 0) {
+            b->bytes_out += (size_t)n;
+            s->active_ns = now_ns();
+        } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+            fail(b, s, kind_of(errno, RECEIVING));
+            return;
+        }
+    }
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        ssize_t n = recv(s->fd, b->buf, b->bufsize, 0);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+            fail(b, s, n == 0 ? E_SHORT : kind_of(errno, RECEIVING));
+            return;
+        }
+        if (n > 0) {
+            b->bytes_in += (size_t)n;
+            s->active_ns = now_ns();
+            b->done++;
+        }
+    }
+}
+
+static void on_event(struct bench *b, struct slot *s, uint32_t events)
+{
+    if (s->fd < 0)
+        return;
+    if (b->mode == BULK) {
+        do_bulk(b, s, events);
+        return;
+    }
+    if (s->state == CONNECTING) {
+        s->state = SENDING; /* the send says whether the connect worked */
+    }
+    if (s->state == SENDING && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+        do_send(b, s);
+    else if (s->state == RECEIVING && (events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+        do_recv(b, s);
+}
+
+/*
+ * A slot with no progress for the timeout: an error; a lost datagram is
+ * resent.  A slot closed by an error starts again here, a tick later, so
+ * a server that refuses at once does not make us spin.
+ */
+static void check_timeouts(struct bench *b)
+{
+    int64_t t = now_ns();
+
+    if (t - b->last_tick < TICK_MS * 1000000LL)
+        return;
+    b->last_tick = t;
+
+    for (unsigned i = 0; i < b->conns; i++) {
+        struct slot *s = &b->slots[i];
+        if (s->fd < 0 && b->mode != BULK) {
+            next(b, s);
+            continue;
+        }
+        if (s->fd < 0 || t - s->active_ns < b->timeout_ns)
+            continue;
+        b->errors[E_TIMEOUT]++;
+        if (b->mode == UDP) {
+            s->seq += (uint64_t)b->conns;
+            next(b, s);
+        } else {
+            close_slot(b, s);
+            next(b, s);
+        }
+    }
+}
+
+/* Output */
+
+static double elapsed_s(const struct bench *b)
+{
+    return (double)(now_ns() - b->t0) / 1e9;
+}
+
+static uint64_t total_errors(const struct bench *b)
+{
+    uint64_t n = 0;
+
+    for (int i = 0; i < E_KINDS; i++)
+        n += b->errors[i];
+    return n;
+}
+
+static void format_ns(uint64_t ns, char *buf, size_t size)
+{
+    if (ns < 10000)
+        snprintf(buf, size, "%.1f us", (double)ns / 1e3);
+    else if (ns < 10000000)
+        snprintf(buf, size, "%.0f us", (double)ns / 1e3);
+    else
+        snprintf(buf, size, "%.1f ms", (double)ns / 1e6);
+}
+
+static void progress(struct bench *b)
+{
+    int64_t t = now_ns();
+
+    if (!b->tty || t - b->last_progress < 1000000000LL)
+        return;
+    b->last_progress = t;
+    if (b->mode == BULK)
+        fprintf(stderr, "\r  %.0f s  %.1f MB/s  errors %llu   ", elapsed_s(b),
+                (double)b->bytes_in / 1e6 / elapsed_s(b), (unsigned long long)total_errors(b));
+    else
+        fprintf(stderr, "\r  %.0f s  %llu done  %.0f /s  errors %llu   ", elapsed_s(b),
+                (unsigned long long)b->done, (double)b->done / elapsed_s(b),
+                (unsigned long long)total_errors(b));
+}
+
+static void report_text(const struct bench *b, double secs)
+{
+    char p50[32], p99[32], p999[32], max[32];
+
+    printf("usher bench %s %s: %u connection%s, %.2f s, %zu-byte requests%s\n", mode_names[b->mode],
+           b->target, b->conns, b->conns == 1 ? "" : "s", secs, b->size,
+           b->mode == CONNECT ? (b->reset ? ", close by reset (SO_LINGER 0)" : ", normal close")
+                              : "");
+    if (b->mode == BULK) {
+        printf("  throughput  %.1f MB/s echoed back (%.1f MB/s sent)\n",
+               (double)b->bytes_in / 1e6 / secs, (double)b->bytes_out / 1e6 / secs);
+    } else {
+        format_ns(hist_quantile(&b->hist, 0.5), p50, sizeof(p50));
+        format_ns(hist_quantile(&b->hist, 0.99), p99, sizeof(p99));
+        format_ns(hist_quantile(&b->hist, 0.999), p999, sizeof(p999));
+        format_ns(b->hist.max, max, sizeof(max));
+        printf("  rate        %.0f /s (%llu transactions)\n", (double)b->done / secs,
+               (unsigned long long)b->done);
+        printf("  latency     p50 %s  p99 %s  p99.9 %s  max %s\n", p50, p99, p999, max);
+    }
+    printf("  errors      %llu", (unsigned long long)total_errors(b));
+    for (int i = 0; i < E_KINDS; i++)
+        if (b->errors[i])
+            printf("  %s %llu", err_names[i], (unsigned long long)b->errors[i]);
+    printf("%s\n", b->mode == UDP && b->errors[E_TIMEOUT] ? " (timeouts are lost datagrams)" : "");
+}
+
+static void report_json(const struct bench *b, double secs)
+{
+    printf("{\"mode\":\"%s\",\"address\":\"%s\",\"conns\":%u,\"seconds\":%.3f,\"size\":%zu,"
+           "\"reset\":%s,\"transactions\":%llu,\"rate\":%.1f,\"mb_per_s\":%.2f,"
+           "\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"p99.9\":%.1f,\"max\":%.1f},\"errors\":{",
+           mode_names[b->mode], b->target, b->conns, secs, b->size, b->reset ? "true" : "false",
+           (unsigned long long)b->done, (double)b->done / secs, (double)b->bytes_in / 1e6 / secs,
+           (double)hist_quantile(&b->hist, 0.5) / 1e3, (double)hist_quantile(&b->hist, 0.99) / 1e3,
+           (double)hist_quantile(&b->hist, 0.999) / 1e3, (double)b->hist.max / 1e3);
+    for (int i = 0; i < E_KINDS; i++)
+        printf("%s\"%s\":%llu", i ? "," : "", err_names[i], (unsigned long long)b->errors[i]);
+    printf(",\"total\":%llu}}\n", (unsigned long long)total_errors(b));
+}
+
+/* Set-up */
+
+static int parse_args(int argc, char **argv, struct bench *b)
+{
+    static const struct option longopts[] = {{"json", no_argument, NULL, 'j'},
+                                             {"reset", no_argument, NULL, 'R'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    int ch;
+    int64_t v;
+    uint64_t size;
+    bool size_set = false;
+
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, "c:d:n:s:w:h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            if (parse_i64(optarg, 1, BENCH_CONNS_MAX, &v) < 0)
+                return usage_error("-c: expected 1 to 100000, not", optarg);
+            b->conns = (unsigned)v;
+            break;
+        case 'd':
+            b->seconds = strtod(optarg, NULL);
+            if (!(b->seconds > 0 && b->seconds <= 86400))
+                return usage_error("-d: expected seconds, not", optarg);
+            break;
+        case 'n':
+            if (parse_i64(optarg, 1, INT64_MAX, &v) < 0)
+                return usage_error("-n: expected a count, not", optarg);
+            b->count = (uint64_t)v;
+            break;
+        case 's':
+            if (parse_size(optarg, &size) < 0 || size == 0 || size > (64u << 20))
+                return usage_error("-s: expected 1 byte to 64M, not", optarg);
+            b->size = (size_t)size;
+            size_set = true;
+            break;
+        case 'w':
+            if (parse_duration_ms(optarg, &v) < 0 || v <= 0)
+                return usage_error("-w: expected a duration, not", optarg);
+            b->timeout_ns = v * 1000000LL;
+            break;
+        case 'j':
+            b->json = true;
+            break;
+        case 'R':
+            b->reset = true;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (argc - optind != 2)
+        return usage_error("expected MODE ADDRESS", NULL);
+    for (b->mode = 0; b->mode < MODE_COUNT; b->mode++)
+        if (strcmp(argv[optind], mode_names[b->mode]) == 0)
+            break;
+    if (b->mode == MODE_COUNT)
+        return usage_error("unknown mode", argv[optind]);
+    if (b->mode == BULK && !size_set)
+        b->size = BULK_CHUNK;
+    if (b->mode == UDP && b->size < sizeof(uint64_t))
+        return usage_error("-s: udp requests carry a sequence number: at least 8 bytes", NULL);
+    str_copy(b->target, sizeof(b->target), argv[optind + 1]);
+    return 0;
+}
+
+/* Returns 0, 1 (the address cannot be used) or 2 (mode and address do not go together). */
+static int resolve(struct bench *b)
+{
+    struct addr_spec spec;
+    char err[256];
+    bool dgram;
+
+    if (addr_parse(b->target, &spec, err, sizeof(err)) < 0 ||
+        addr_resolve(&spec, false, &b->addr, 1, err, sizeof(err)) < 0) {
+        fprintf(stderr, "usher: bench: %s: %s\n", b->target, err);
+        return 1;
+    }
+    dgram = addr_kind_socktype(spec.kind) == SOCK_DGRAM;
+    if (dgram != (b->mode == UDP)) {
+        fprintf(stderr, "usher: bench: mode %s needs a %s address, not %s\n", mode_names[b->mode],
+                b->mode == UDP ? "datagram" : "stream", b->target);
+        return 2;
+    }
+    return 0;
+}
+
+static int prepare(struct bench *b)
+{
+    b->bufsize = b->size > 65536 ? b->size : 65536;
+    b->req = malloc(b->size);
+    b->buf = malloc(b->bufsize);
+    b->slots = calloc(b->conns, sizeof(*b->slots));
+    b->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (b->req == NULL || b->buf == NULL || b->slots == NULL || b->epfd < 0) {
+        fprintf(stderr, "usher: bench: %s\n", strerror(errno ? errno : ENOMEM));
+        return -1;
+    }
+    for (size_t i = 0; i < b->size; i++)
+        b->req[i] = (char)('a' + i % 26);
+    for (unsigned i = 0; i < b->conns; i++) {
+        b->slots[i].fd = -1;
+        b->slots[i].seq = i;
+    }
+    b->tty = isatty(STDERR_FILENO) && !b->json;
+    return 0;
+}
+
+/* Connections open for the persistent modes before the clock starts. */
+static void start_slots(struct bench *b)
+{
+    b->t0 = b->last_progress = now_ns();
+    for (unsigned i = 0; i < b->conns; i++) {
+        struct slot *s = &b->slots[i];
+        if (b->mode == BULK) {
+            s->active_ns = b->t0;
+            if (open_socket(b, s) < 0 || watch(b, s, EPOLLIN | EPOLLOUT) < 0)
+                fail(b, s, E_CONNECT);
+            continue;
+        }
+        next(b, s);
+    }
+}
+
+static bool any_open(const struct bench *b)
+{
+    for (unsigned i = 0; i < b->conns; i++)
+        if (b->slots[i].fd >= 0)
+            return true;
+    return false;
+}
+
+static void run(struct bench *b)
+{
+    struct epoll_event events[256];
+
+    start_slots(b);
+    while (any_open(b) || (b->mode != BULK && more_to_start(b))) {
+        int n = epoll_wait(b->epfd, events, 256, TICK_MS);
+        for (int i = 0; i < n; i++)
+            on_event(b, events[i].data.ptr, events[i].events);
+        if (b->mode == BULK && !more_to_start(b))
+            break;
+        check_timeouts(b);
+        progress(b);
+    }
+    if (b->tty)
+        fprintf(stderr, "\r%60s\r", "");
+}
+
+int bench_main(int argc, char **argv)
+{
+    struct bench *b = calloc(1, sizeof(*b));
+    double secs;
+    int rc;
+
+    if (b == NULL)
+        return 1;
+    b->conns = 1;
+    b->seconds = 5;
+    b->size = 64;
+    b->timeout_ns = 5000000000LL;
+    if ((rc = parse_args(argc, argv, b)) != 0 || (rc = resolve(b)) != 0 || (rc = prepare(b)) != 0) {
+        rc = rc < 0 ? 1 : rc;
+        goto out;
+    }
+    run(b);
+    secs = elapsed_s(b);
+    if (b->json)
+        report_json(b, secs);
+    else
+        report_text(b, secs);
+    rc = b->done == 0 ? 1 : 0;
+out:
+    for (unsigned i = 0; b->slots != NULL && i < b->conns; i++)
+        close_slot(b, &b->slots[i]);
+    if (b->epfd > 0)
+        close(b->epfd);
+    free(b->slots);
+    free(b->req);
+    free(b->buf);
+    free(b);
+    return rc;
+}

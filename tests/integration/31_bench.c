@@ -1,0 +1,191 @@
+/*
+ * usher bench (SPEC 10): every mode against the real usherd, its text and
+ * JSON reports, and errors counted by kind rather than hidden in the rate.
+ */
+#include "harness.h"
+#include "t.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RUN_MS 20000
+
+static const char conf[] = "[echo]\n"
+                           "listen = tcp://127.0.0.1:0 udp://127.0.0.1:0 unix:@DIR@/e.sock\n"
+                           "builtin = echo\n"
+                           "[discard]\n"
+                           "listen = udp://127.0.0.1:0\n"
+                           "builtin = discard\n"
+                           "[chargen]\n"
+                           "listen = tcp://127.0.0.1:0\n"
+                           "builtin = chargen\n";
+
+static void bench(struct h_result *r, const char *const args[])
+{
+    const char *argv[24] = {h_usher(), "bench"};
+    int n = 2;
+
+    for (int i = 0; args[i] != NULL && n < 23; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    h_run(r, NULL, 0, RUN_MS, argv);
+}
+
+/* The number after `key` in a JSON text. */
+static double json_number(const char *json, const char *key)
+{
+    char needle[64];
+    const char *p;
+
+    snprintf(needle, sizeof(needle), "\"%s\":", key);
+    p = strstr(json, needle);
+    if (p == NULL)
+        T_FAIL("no %s in %s", key, json);
+    return strtod(p + strlen(needle), NULL);
+}
+
+static void test_connect_mode(void)
+{
+    /* Scenario: connect mode, 4 connections, 300 transactions, close by reset.
+     * Asserted: exit 0, all 300 done, no error, the report names the close. */
+    struct h_daemon *d = h_start(conf, NULL);
+    struct h_result r;
+
+    bench(&r, (const char *[]){"-c", "4", "-n", "300", "--reset", "--json", "connect",
+                               h_addr(d, "echo", "tcp://"), NULL});
+    T_EQ_INT(r.exit_code, 0);
+    T_EQ_INT((long long)json_number(r.out, "transactions"), 300);
+    T_EQ_INT((long long)json_number(r.out, "total"), 0);
+    T_CONTAINS(r.out, "\"reset\":true");
+    T_ASSERT(json_number(r.out, "rate") > 0);
+    T_ASSERT(json_number(r.out, "p50") > 0);
+    h_result_free(&r);
+}
+
+static void test_pingpong_text_report(void)
+{
+    /* Scenario: pingpong over a unix socket for 0.5 s, text report.
+     * Asserted: rate, latency percentiles and a zero error count are printed. */
+    struct h_daemon *d = h_start(conf, NULL);
+    struct h_result r;
+
+    bench(&r, (const char *[]){"-c", "8", "-d", "0.5", "-s", "100", "pingpong",
+                               h_addr(d, "echo", "unix:"), NULL});
+    T_EQ_INT(r.exit_code, 0);
+    T_CONTAINS(r.out, "usher bench pingpong unix:");
+    T_CONTAINS(r.out, "8 connections");
+    T_CONTAINS(r.out, "rate ");
+    T_CONTAINS(r.out, "p50 ");
+    T_CONTAINS(r.out, "p99.9 ");
+    T_CONTAINS(r.out, "errors      0\n");
+    T_EQ_STR(r.err, ""); /* no progress line when stderr is not a terminal */
+    h_result_free(&r);
+}
+
+static void test_bulk_mode(void)
+{
+    /* Scenario: bulk for 0.5 s through echo.  Asserted: data flowed both ways. */
+    struct h_daemon *d = h_start(conf, NULL);
+    struct h_result r;
+
+    bench(&r, (const char *[]){"-d", "0.5", "--json", "bulk", h_addr(d, "echo", "tcp://"), NULL});
+    T_EQ_INT(r.exit_code, 0);
+    T_ASSERT(json_number(r.out, "mb_per_s") > 1);
+    T_EQ_INT((long long)json_number(r.out, "total"), 0);
+    h_result_free(&r);
+}
+
+static void test_udp_mode(void)
+{
+    /* Scenario: udp mode with 8 outstanding requests, 500 in all.
+     * Asserted: every request answered, none lost. */
+    struct h_daemon *d = h_start(conf, NULL);
+    struct h_result r;
+
+    bench(&r, (const char *[]){"-c", "8", "-n", "500", "--json", "udp", h_addr(d, "echo", "udp://"),
+                               NULL});
+    T_EQ_INT(r.exit_code, 0);
+    T_EQ_INT((long long)json_number(r.out, "transactions"), 500);
+    T_EQ_INT((long long)json_number(r.out, "timeout"), 0);
+    h_result_free(&r);
+}
+
+static void test_udp_loss_counted(void)
+{
+    /* Scenario: udp mode against discard, which never answers, with -w 100ms.
+     * Asserted: no transaction, the losses counted as timeouts, exit 1. */
+    struct h_daemon *d = h_start(conf, NULL);
+    struct h_result r;
+
+    bench(&r, (const char *[]){"-d", "0.5", "-w", "100ms", "--json", "udp",
+                               h_addr(d, "discard", "udp://"), NULL});
+    T_EQ_INT(r.exit_code, 1);
+    T_EQ_INT((long long)json_number(r.out, "transactions"), 0);
+    T_ASSERT(json_number(r.out, "timeout") >= 2);
+    h_result_free(&r);
+}
+
+static void test_wrong_replies_counted(void)
+{
+    /* Scenario: pingpong against chargen, whose bytes are not an echo.
+     * Asserted: mismatches counted, no transaction counted as done. */
+    struct h_daemon *d = h_start(conf, NULL);
+    struct h_result r;
+
+    bench(&r, (const char *[]){"-d", "0.3", "--json", "pingpong", h_addr(d, "chargen", "tcp://"),
+                               NULL});
+    T_EQ_INT((long long)json_number(r.out, "transactions"), 0);
+    T_ASSERT(json_number(r.out, "mismatch") >= 1);
+    h_result_free(&r);
+}
+
+static void test_refused_counted(void)
+{
+    /* Scenario: connect mode to a port nobody listens on.
+     * Asserted: connect errors counted, exit 1, and no spin (few errors per slot-tick). */
+    struct h_result r;
+    char addr[64];
+    int port;
+
+    port = h_free_port("tcp");
+    snprintf(addr, sizeof(addr), "tcp://127.0.0.1:%d", port);
+    bench(&r, (const char *[]){"-d", "0.5", "--json", "connect", addr, NULL});
+    T_EQ_INT(r.exit_code, 1);
+    T_ASSERT(json_number(r.out, "connect") >= 1);
+    T_ASSERT(json_number(r.out, "connect") <= 20);
+    h_result_free(&r);
+}
+
+static void test_usage(void)
+{
+    /* Scenario: bad bench command lines.  Asserted: exit 2 with a message. */
+    static const char *const bad[][4] = {
+        {"connect", NULL},
+        {"sideways", "tcp://127.0.0.1:7", NULL},
+        {"-c", "0", "connect", "tcp://127.0.0.1:7"},
+        {"udp", "tcp://127.0.0.1:7", NULL},
+        {"connect", "udp://127.0.0.1:7", NULL},
+    };
+
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        struct h_result r;
+        bench(&r, (const char *[]){bad[i][0], bad[i][1], bad[i][2], bad[i][3], NULL});
+        if (r.exit_code != 2 || strstr(r.err, "usher: bench:") == NULL)
+            T_FAIL("case %zu: exit %d, stderr %s", i, r.exit_code, r.err);
+        h_result_free(&r);
+    }
+}
+
+static const struct t_case cases[] = {
+    T_CASE(test_connect_mode),     T_CASE(test_pingpong_text_report),
+    T_CASE(test_bulk_mode),        T_CASE(test_udp_mode),
+    T_CASE(test_udp_loss_counted), T_CASE(test_wrong_replies_counted),
+    T_CASE(test_refused_counted),  T_CASE(test_usage),
+};
+
+int main(int argc, char **argv)
+{
+    return t_main(argc, argv, cases, ARRAY_LEN(cases));
+}
