@@ -421,21 +421,6 @@ static int arm_timer(struct conn *c)
     return ev_timer_start(c->srv->loop, &c->timer, first);
 }
 
-static void tune_socket(const struct conn *c)
-{
-    int on = 1;
-    int idle_s = (int)(c->svc->conf->keepalive_ms / 1000);
-
-    if (c->kind != ADDR_TCP)
-        return;
-    /* Replies go out as soon as they are written: no Nagle delay on answers. */
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-    if (idle_s > 0) {
-        setsockopt(c->fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
-        setsockopt(c->fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle_s, sizeof(idle_s));
-    }
-}
-
 static struct conn *conn_new(struct server *srv, struct svc *svc, const struct accepted *a)
 {
     struct conn *c = calloc(1, sizeof(*c));
@@ -468,7 +453,6 @@ struct conn *conn_start(struct server *srv, struct svc *svc, const struct accept
         return NULL;
     }
     server_conn_opened(srv, c);
-    tune_socket(c);
     if (arm_timer(c) < 0) {
         fail(c, ENOMEM);
         return NULL;

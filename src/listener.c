@@ -59,6 +59,15 @@ static int clear_stale_socket(const struct addr *addr, const char **reason)
     return unlink(sun->sun_path) < 0 && errno != ENOENT ? -1 : 0;
 }
 
+static bool unspecified(const struct addr *addr)
+{
+    if (addr->wildcard)
+        return true;
+    if (addr->ss.ss_family == AF_INET)
+        return ((const struct sockaddr_in *)&addr->ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+    return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&addr->ss)->sin6_addr);
+}
+
 static int prepare_inet(int fd, const struct addr *addr, int family)
 {
     if (addr->kind == ADDR_TCP && set_int_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1) < 0)
@@ -66,9 +75,14 @@ static int prepare_inet(int fd, const struct addr *addr, int family)
     if (family == AF_INET6 &&
         set_int_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, addr->wildcard ? 0 : 1) < 0)
         return -1;
-    if (addr->kind != ADDR_UDP)
+    /*
+     * The destination of each datagram, to refuse broadcast and multicast
+     * and to answer from the address asked.  Only a socket bound to every
+     * address needs it: one bound to a unicast address gets nothing else,
+     * and its replies leave from that address anyway.
+     */
+    if (addr->kind != ADDR_UDP || !unspecified(addr))
         return 0;
-    /* The destination of each datagram, to refuse broadcast and multicast. */
     if (family == AF_INET6)
         return set_int_opt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1);
     return set_int_opt(fd, IPPROTO_IP, IP_PKTINFO, 1);
