@@ -88,7 +88,8 @@ install: all
 	install -m 644 man/usherd.8 $(DESTDIR)$(PREFIX)/share/man/man8/usherd.8
 	install -m 644 man/usherd.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/usherd.conf.5
 	install -m 644 man/usher.1 $(DESTDIR)$(PREFIX)/share/man/man1/usher.1
-	install -m 644 contrib/usherd.conf.example $(DESTDIR)$(PREFIX)/share/doc/usher/
+	install -m 644 contrib/usherd.conf.example contrib/usherd.service contrib/usherd.socket \
+		$(DESTDIR)$(PREFIX)/share/doc/usher/
 
 clean:
 	rm -rf build
