@@ -118,7 +118,8 @@ void child_reap(void)
 struct exec_child {
     struct exec_child *prev, *next;
     struct server *srv;
-    struct svc *svc;
+    struct svc *svc; /* valid until the exit: a retired service goes with its last child */
+    char name[64];   /* the service's, for stderr lines that come after the exit */
     pid_t pid;
     int kind;
     char peer[ADDR_TEXT_MAX];
@@ -162,7 +163,7 @@ static void free_child(struct exec_child *c)
 static void flush_line(struct exec_child *c)
 {
     if (c->line_len > 0)
-        log_info("service=%s pid=%ld stderr: %.*s", c->svc->conf->name, (long)c->pid,
+        log_info("service=%s pid=%ld stderr: %.*s", c->name, (long)c->pid,
                  (int)c->line_len, c->line);
     c->line_len = 0;
 }
@@ -255,6 +256,7 @@ static void on_exit_status(pid_t pid, int status, void *arg)
                      c->waiting->l.name);
     }
     server_child_closed(c->srv, c->svc, &c->key);
+    c->svc = NULL; /* it may have gone with this child */
     if (c->err_fd < 0)
         free_child(c);
 }
@@ -292,6 +294,7 @@ static struct exec_child *child_new(struct server *srv, struct svc *svc, int kin
         return NULL;
     c->srv = srv;
     c->svc = svc;
+    str_copy(c->name, sizeof(c->name), svc->conf->name);
     c->kind = kind;
     c->err_fd = -1;
     c->started_ms = now_ms();
