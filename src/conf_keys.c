@@ -26,6 +26,7 @@
 #define EXEC_PATH               "/usr/local/bin:/usr/bin:/bin"
 #define ARGV_MAX                256
 #define ENV_MAX                 256
+#define WAIT_RATE_DEFAULT       100 /* spawns a second of a wait = yes service */
 
 /* Value helpers */
 
@@ -854,6 +855,14 @@ static void finish_exec(struct parser *p, struct svc_conf *svc)
     if (seen_line(p, "model") && svc->model != MODEL_FORK)
         conf_error(p, seen_line(p, "model"),
                    "model: an exec service runs a process per connection (model = fork)");
+    /*
+     * A program that exits without reading its datagram leaves the socket
+     * readable: without a bound, usherd would spawn it in a loop.
+     */
+    if (ex->wait && svc->rate.count == 0 && !seen_line(p, "rate")) {
+        svc->rate.count = WAIT_RATE_DEFAULT;
+        svc->rate.period_ms = 1000;
+    }
     if (ex->wait && (svc->max_conns || svc->max_per_ip || svc->rate_per_ip.count))
         conf_error(p, svc->line,
                    "[%s]: with wait = yes the program accepts: max_conns, max_per_ip and "

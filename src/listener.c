@@ -274,13 +274,15 @@ void listener_close(struct listener *l)
     l->fd = -1;
 }
 
-int listener_accept(struct listener *l, struct sockaddr_storage *peer, socklen_t *peer_len)
+int listener_accept(struct listener *l, bool blocking, struct sockaddr_storage *peer,
+                    socklen_t *peer_len)
 {
+    int flags = SOCK_CLOEXEC | (blocking ? 0 : SOCK_NONBLOCK);
     int fd;
 
     *peer_len = sizeof(*peer);
     do
-        fd = accept4(l->fd, (struct sockaddr *)peer, peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        fd = accept4(l->fd, (struct sockaddr *)peer, peer_len, flags);
     while (fd < 0 && errno == EINTR);
     if (fd >= 0)
         addr_unmap(peer, peer_len);

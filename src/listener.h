@@ -55,10 +55,12 @@ bool listener_matches(const struct listener *l, const struct addr *a);
 void listener_close(struct listener *l);
 
 /*
- * accept4 a connection, non-blocking and close-on-exec, with the peer
- * address unmapped (IPv4-mapped IPv6 as IPv4).  Returns the descriptor, or
- * -1 with errno (EAGAIN when there is none).
+ * accept4 a connection, close-on-exec, non-blocking unless `blocking` (a
+ * socket handed to a program is what inetd would give it: blocking), with
+ * the peer address unmapped (IPv4-mapped IPv6 as IPv4).  Returns the
+ * descriptor, or -1 with errno (EAGAIN when there is none).
  */
-int listener_accept(struct listener *l, struct sockaddr_storage *peer, socklen_t *peer_len);
+int listener_accept(struct listener *l, bool blocking, struct sockaddr_storage *peer,
+                    socklen_t *peer_len);
 
 #endif

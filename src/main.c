@@ -487,9 +487,10 @@ int main(int argc, char **argv)
     notify_status("READY=1\nSTATUS=serving");
     if (ev_run(ds.loop) < 0)
         log_err("event loop failed");
-    server_free(&ds.srv);
+    /* The children's records use the loop: before the server lets it go. */
     child_reap();
     spawn_cleanup();
+    server_free(&ds.srv);
     sig_shutdown(ds.loop);
     ev_loop_free(ds.loop);
     pidfile_release(&ds.pidfile);

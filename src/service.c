@@ -252,8 +252,7 @@ static void on_resume(struct ev_loop *loop, struct ev_timer *t)
         log_warn("service=%s: unable to watch %s", b->svc->conf->name, b->l.name);
 }
 
-/* Stop watching `b` for `ms`. */
-static void pause_for(struct bound *b, int ms)
+void server_pause(struct bound *b, int ms)
 {
     b->paused = true;
     ev_io_set(b->srv->loop, b->l.fd, 0);
@@ -273,7 +272,7 @@ static void pause_accepting(struct bound *b, int err)
     if (log_ratelimit(&accept_warn_rl, now_ms(), &suppressed))
         log_warnx("service=%s: unable to accept on %s: %s; pausing %d ms", b->svc->conf->name,
                   b->l.name, strerror(err), ACCEPT_PAUSE_MS);
-    pause_for(b, ACCEPT_PAUSE_MS);
+    server_pause(b, ACCEPT_PAUSE_MS);
 }
 
 static bool accept_error_is_transient(int err)
@@ -305,7 +304,7 @@ static void on_accept(struct ev_loop *loop, int fd, unsigned events, void *arg)
     for (int i = 0; i < ACCEPT_BATCH && !b->paused; i++) {
         struct accepted a = {.kind = b->l.kind};
         enum refusal r;
-        a.fd = listener_accept(&b->l, &a.peer, &a.peer_len);
+        a.fd = listener_accept(&b->l, b->svc->conf->exec != NULL, &a.peer, &a.peer_len);
         if (a.fd < 0) {
             if (errno == EAGAIN || accept_error_is_transient(errno))
                 break;
@@ -336,7 +335,7 @@ static void on_wait_ready(struct ev_loop *loop, int fd, unsigned events, void *a
     (void)loop, (void)fd, (void)events;
     /* Over the rate: the program waits its turn (nobody to refuse: it accepts itself). */
     if (!limit_take_rate(&b->svc->st->lim, b->svc->conf, ev_now(loop))) {
-        pause_for(b, (int)(b->svc->conf->rate.period_ms / b->svc->conf->rate.count) + 1);
+        server_pause(b, (int)(b->svc->conf->rate.period_ms / b->svc->conf->rate.count) + 1);
         return;
     }
     b->svc->st->conns_total++;
@@ -616,12 +615,20 @@ struct reload {
     unsigned kept, opened, closed;
 };
 
-static struct bound *find_bound(struct server *srv, const struct addr *a, const struct reload *r)
+/*
+ * The listener already serving address `a` for service `name`, if a
+ * reload keeps it.  A port-0 address says nothing about which socket it
+ * got: only the same service's is the same listener.
+ */
+static struct bound *find_bound(struct server *srv, const struct addr *a, const char *name,
+                                const struct reload *r)
 {
+    bool any_port = addr_kind_is_inet(a->kind) && addr_port((const struct sockaddr *)&a->ss) == 0;
+
     for (size_t i = 0; i < srv->nbound; i++) {
         struct bound *b = srv->bound[i];
         bool taken = false;
-        if (!addr_equal(&b->addr, a))
+        if (!addr_equal(&b->addr, a) || (any_port && strcmp(b->svc->conf->name, name) != 0))
             continue;
         for (size_t j = 0; j < r->nbound && !taken; j++)
             taken = r->bound[j] == b;
@@ -662,7 +669,7 @@ static int reload_prepare(struct server *srv, struct conf *conf, struct reload *
         r->svcs[r->nsvcs++] = svc;
         for (size_t j = 0; j < svc->conf->nlistens; j++) {
             const struct conf_listen *cl = &svc->conf->listens[j];
-            struct bound *b = find_bound(srv, &cl->addr, r);
+            struct bound *b = find_bound(srv, &cl->addr, svc->conf->name, r);
             bool fresh = b == NULL;
             if (fresh && (b = open_bound(srv, svc, cl, NULL, err, errlen)) == NULL) {
                 if (err[0] != '\0')

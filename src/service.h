@@ -186,6 +186,9 @@ void server_rebase(struct server *srv, struct ev_loop *loop, enum role role,
 size_t server_served_fds(const struct server *srv, enum role role, const struct svc_state *pool_of,
                          int *fds, size_t max);
 
+/* Stop watching the listener `b` for `ms` (a timer brings it back). */
+void server_pause(struct bound *b, int ms);
+
 /* If stopping and nothing of ours is left running, end the loop. */
 void server_check_stopped(struct server *srv);
 

@@ -10,7 +10,9 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static int pipe_rd = -1, pipe_wr = -1;
@@ -65,28 +67,48 @@ static int set_disposition(int signo, void (*handler)(int))
     return sigaction(signo, &sa, NULL);
 }
 
+/*
+ * The kernel's sigaction, for the signals glibc keeps for itself (32 and
+ * 33, which its sigaction refuses to show or touch): a parent such as GNU
+ * make can hand them to us ignored, and an ignored signal survives exec.
+ */
+struct kernel_sigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)(void);
+    uint64_t mask;
+};
+
+static bool ignored_by_kernel(int signo)
+{
+    struct kernel_sigaction old;
+
+    return syscall(SYS_rt_sigaction, signo, NULL, &old, sizeof(old.mask)) == 0 &&
+           old.handler == SIG_IGN;
+}
+
 /* Ignored dispositions survive exec: note the ones we were given, for children. */
 static void note_changed(const int *signals)
 {
     nchanged = 0;
     for (int signo = 1; signo < NSIG; signo++) {
-        struct sigaction old;
         bool ours = signo == SIGPIPE;
         for (int i = 0; signals[i] != 0 && !ours; i++)
             ours = signals[i] == signo;
-        if (ours || (sigaction(signo, NULL, &old) == 0 && old.sa_handler == SIG_IGN))
+        if (ours || ignored_by_kernel(signo))
             changed[nchanged++] = signo;
     }
 }
 
 void sig_defaults_for_exec(void)
 {
-    struct sigaction sa;
+    struct kernel_sigaction dfl;
 
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = SIG_DFL;
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.handler = SIG_DFL;
+    /* The raw call: it reaches 32 and 33 too, and is async-signal-safe. */
     for (int i = 0; i < nchanged; i++)
-        sigaction(changed[i], &sa, NULL);
+        syscall(SYS_rt_sigaction, changed[i], &dfl, NULL, sizeof(dfl.mask));
 }
 
 int sig_init(struct ev_loop *loop, const int *signals, sig_fn *fn, void *arg)

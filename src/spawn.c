@@ -163,8 +163,8 @@ static void free_child(struct exec_child *c)
 static void flush_line(struct exec_child *c)
 {
     if (c->line_len > 0)
-        log_info("service=%s pid=%ld stderr: %.*s", c->name, (long)c->pid,
-                 (int)c->line_len, c->line);
+        log_info("service=%s pid=%ld stderr: %.*s", c->name, (long)c->pid, (int)c->line_len,
+                 c->line);
     c->line_len = 0;
 }
 
@@ -235,6 +235,18 @@ static void end_text(int status, char *buf, size_t size)
         snprintf(buf, size, "status:%d", status);
 }
 
+/* wait = yes: the listener is ours again. */
+static void give_back(struct exec_child *c)
+{
+    struct bound *b = c->waiting;
+
+    b->holder = NULL;
+    if (fd_set_nonblock(b->l.fd) < 0)
+        log_warn("%s: unable to make it non-blocking again", b->l.name);
+    if (!c->srv->stopping && ev_io_set(c->srv->loop, b->l.fd, EV_READ) < 0)
+        log_warn("service=%s: unable to watch %s again", c->name, b->l.name);
+}
+
 static void on_exit_status(pid_t pid, int status, void *arg)
 {
     struct exec_child *c = arg;
@@ -249,12 +261,8 @@ static void on_exit_status(pid_t pid, int status, void *arg)
     c->exited = true;
     nexec--;
     ev_timer_stop(c->srv->loop, &c->timer);
-    if (c->waiting != NULL) {
-        c->waiting->holder = NULL;
-        if (!c->srv->stopping && ev_io_set(c->srv->loop, c->waiting->l.fd, EV_READ) < 0)
-            log_warn("service=%s: unable to watch %s again", c->svc->conf->name,
-                     c->waiting->l.name);
-    }
+    if (c->waiting != NULL)
+        give_back(c);
     server_child_closed(c->srv, c->svc, &c->key);
     c->svc = NULL; /* it may have gone with this child */
     if (c->err_fd < 0)
@@ -407,7 +415,9 @@ int spawn_waiting(struct server *srv, struct bound *b)
         return -1;
     }
     snprintf(c->peer, sizeof(c->peer), "-");
-    if (launch(c, b->l.fd, false, NULL, 0) < 0) {
+    /* The program gets the socket as inetd gives it: blocking.  Ours again at its exit. */
+    if (fcntl(b->l.fd, F_SETFL, 0) < 0 || launch(c, b->l.fd, false, NULL, 0) < 0) {
+        fd_set_nonblock(b->l.fd);
         free(c);
         return -1;
     }

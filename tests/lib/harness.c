@@ -13,12 +13,15 @@
 #include <ftw.h>
 #include <glob.h>
 #include <limits.h>
+#include <net/if.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -129,9 +132,65 @@ static bool sanitizer_report(const struct h_daemon *d)
 }
 
 /*
- * At the end of the case: daemons first (they may hold files), then the
- * directory.  A sanitizer report in any daemon's log fails the case, even
- * one that passed otherwise.
+ * The children of `parent` that are zombies (`zombies`) or alive (not):
+ * their count, and their pids in `pids` (up to `max`) unless it is NULL.
+ */
+static int children_of(pid_t parent, bool zombies, pid_t *pids, int max)
+{
+    DIR *dir = opendir("/proc");
+    struct dirent *e;
+    int n = 0;
+
+    if (dir == NULL)
+        return 0;
+    while ((e = readdir(dir)) != NULL && (pids == NULL || n < max)) {
+        char path[300], text[1024], *close_paren, state;
+        long ppid;
+        ssize_t len;
+        int fd;
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+            continue; /* gone meanwhile */
+        len = read_full(fd, text, sizeof(text) - 1);
+        close(fd);
+        if (len <= 0)
+            continue;
+        text[len] = '\0';
+        /* "pid (comm) S ppid ...": comm may hold anything, ")" too. */
+        close_paren = strrchr(text, ')');
+        if (close_paren == NULL || sscanf(close_paren + 1, " %c %ld", &state, &ppid) != 2 ||
+            ppid != (long)parent || (state == 'Z') != zombies)
+            continue;
+        if (pids != NULL)
+            pids[n] = (pid_t)atol(e->d_name);
+        n++;
+    }
+    closedir(dir);
+    return n;
+}
+
+/*
+ * A daemon's exec children have sessions and process groups of their own,
+ * out of reach of the runner's kill of the test's group: end them (and
+ * their groups) by pid.
+ */
+static void kill_children(pid_t parent)
+{
+    pid_t pids[4096];
+    int n = children_of(parent, false, pids, 4096);
+
+    for (int i = 0; i < n; i++) {
+        kill(-pids[i], SIGKILL);
+        kill(pids[i], SIGKILL);
+    }
+}
+
+/*
+ * At the end of the case: daemons first (they may hold files), with their
+ * exec children, then the directory.  A sanitizer report in any daemon's
+ * log fails the case, even one that passed otherwise.
  */
 static void cleanup(void)
 {
@@ -141,6 +200,8 @@ static void cleanup(void)
         reported |= sanitizer_report(daemons[i]);
     for (int i = 0; i < ndaemons; i++) {
         if (daemons[i]->pid > 0) {
+            kill(daemons[i]->pid, SIGSTOP); /* no new children meanwhile */
+            kill_children(daemons[i]->pid);
             kill(daemons[i]->pid, SIGKILL);
             waitpid(daemons[i]->pid, NULL, 0);
             daemons[i]->pid = 0;
@@ -1390,4 +1451,95 @@ unsigned long h_tcp_listen_inode(int port)
     }
     free(text);
     return found;
+}
+
+int h_count_zombies(pid_t parent)
+{
+    return children_of(parent, true, NULL, 0);
+}
+
+const char *h_compile(const char *src, const char *name, const char *const flags[])
+{
+    const char *cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
+    const char *argv[48];
+    char out[512];
+    struct h_result r;
+    int argc = 0;
+
+    if (!h_have(cc))
+        t_skip("no C compiler (%s) to build %s with", cc, src);
+    if (access(src, R_OK) < 0)
+        T_FAIL("%s: %s (tests run from the top of the source tree)", src, strerror(errno));
+    snprintf(out, sizeof(out), "%s/%s", h_tmpdir(), name);
+    argv[argc++] = cc;
+    argv[argc++] = "-O1";
+    argv[argc++] = "-o";
+    argv[argc++] = out;
+    argv[argc++] = src;
+    for (; flags != NULL && *flags != NULL && argc < 46; flags++)
+        argv[argc++] = *flags;
+    argv[argc] = NULL;
+    h_run(&r, NULL, 0, 60000, argv);
+    if (r.exit_code != 0) {
+        t_note("%s %s: exit %d: %s%s", cc, src, r.exit_code, r.out, r.err);
+        h_result_free(&r);
+        return NULL;
+    }
+    h_result_free(&r);
+    return strdup(out);
+}
+
+void h_private_net(void)
+{
+    struct ifreq ifr;
+    int fd;
+
+    if (unshare(CLONE_NEWNET) < 0)
+        t_skip("no network namespace of our own: unshare(CLONE_NEWNET): %s", strerror(errno));
+    fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        T_FAIL("socket: %s", strerror(errno));
+    memset(&ifr, 0, sizeof(ifr));
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+    if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+        T_FAIL("SIOCGIFFLAGS lo: %s", strerror(errno));
+    ifr.ifr_flags |= IFF_UP;
+    if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+        T_FAIL("SIOCSIFFLAGS lo up: %s", strerror(errno));
+    close(fd);
+}
+
+const char *h_exec_probe(bool static_link)
+{
+    static const char *const static_flags[] = {"-static", NULL};
+    static const char *paths[2];
+    static pid_t made_by;
+
+    if (made_by != getpid()) { /* a new case: a new directory */
+        paths[0] = paths[1] = NULL;
+        made_by = getpid();
+    }
+    if (paths[static_link] == NULL) {
+        paths[static_link] =
+            h_compile("tests/lib/exec_probe.c", static_link ? "exec_probe_static" : "exec_probe",
+                      static_link ? static_flags : NULL);
+        if (paths[static_link] == NULL && !static_link)
+            T_FAIL("unable to compile tests/lib/exec_probe.c");
+    }
+    return paths[static_link];
+}
+
+char *h_line_value(const char *text, const char *key)
+{
+    size_t klen = strlen(key);
+
+    for (const char *line = text; line != NULL && *line; line = strchr(line, '\n')) {
+        if (*line == '\n')
+            line++;
+        if (strncmp(line, key, klen) == 0 && line[klen] == ' ') {
+            const char *v = line + klen + 1, *end = strchr(v, '\n');
+            return strndup(v, end ? (size_t)(end - v) : strlen(v));
+        }
+    }
+    return NULL;
 }

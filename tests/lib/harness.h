@@ -5,8 +5,10 @@
  * message saying what went wrong, so tests read as the scenario.  Waits
  * poll with a bound; nothing sleeps a fixed time hoping for the best.
  * Processes started here are in the test's process group, which the runner
- * kills when the case ends, whatever happened.  When a case ends, a report
- * of ASan, LSan or UBSan in the log of any usherd it started fails it.
+ * kills when the case ends, whatever happened; the exec children of a
+ * daemon (sessions of their own) are killed with their process groups
+ * when the case ends normally.  When a case ends, a report of ASan, LSan
+ * or UBSan in the log of any usherd it started fails it.
  */
 #ifndef USHER_HARNESS_H
 #define USHER_HARNESS_H
@@ -299,6 +301,43 @@ pid_t h_lock_holder(const char *path);
 /* A TCP or UDP port (`kind` "tcp" or "udp") on 127.0.0.1 that was free a
  * moment ago: for configurations that must name their port in advance. */
 int h_free_port(const char *kind);
+
+/* Children of `parent` that have exited and not been reaped: zombies. */
+int h_count_zombies(pid_t parent);
+
+/*
+ * Compile the C program `src` (a path from the top of the source tree,
+ * where tests run: "tests/lib/exec_probe.c") with $CC (default cc) into
+ * h_tmpdir()/`name`, with extra `flags` (NULL-ended, or NULL; e.g.
+ * {"-static", NULL} for a program to run in a chroot), bounded.  No
+ * sanitizer and no project flags: the program is a tool of the test, not
+ * under test.  Returns its path (malloc'd), or NULL if the compiler failed
+ * (its messages are noted).  Skips the test if there is no compiler.
+ */
+const char *h_compile(const char *src, const char *name, const char *const flags[]);
+
+/*
+ * Move the current test into a network namespace of its own, with only the
+ * loopback interface, up (127.0.0.1 and ::1): it may then bind well-known
+ * ports (echo 7, daytime 13, ...) without meeting other tests or services.
+ * Call it first, before starting anything.  Skips the test if that is not
+ * permitted (not root, no network namespaces).
+ */
+void h_private_net(void);
+
+/*
+ * tests/lib/exec_probe.c, compiled for this test (once per test and kind):
+ * the program exec-service tests run under usherd to see what it was given
+ * (see that file).  `static_link`: for a chroot; NULL if static linking is
+ * not available here (the caller skips).
+ */
+const char *h_exec_probe(bool static_link);
+
+/*
+ * In a text of "KEY VALUE" lines (such as exec_probe's report): the VALUE
+ * of the first line whose first word is `key` (malloc'd), or NULL.
+ */
+char *h_line_value(const char *text, const char *key);
 
 /* Milliseconds, monotonic. */
 int64_t h_now_ms(void);
