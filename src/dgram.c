@@ -22,7 +22,7 @@
 #include <string.h>
 #include <sys/un.h>
 
-#define DGRAM_BATCH 32
+#define DGRAM_BATCH 64
 #define DGRAM_MAX   65536
 
 union pktinfo_ctl {
@@ -125,6 +125,8 @@ static size_t reply_control(struct msghdr *in, union pktinfo_ctl *out, struct so
     struct cmsghdr *cm, *reply = CMSG_FIRSTHDR(&tmp);
 
     *have_dst = false;
+    if (in->msg_controllen == 0)
+        return 0;
     memset(out, 0, sizeof(*out));
     for (cm = CMSG_FIRSTHDR(in); cm != NULL; cm = CMSG_NXTHDR(in, cm)) {
         if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
@@ -260,7 +262,8 @@ static void send_replies(struct bound *b, int count)
     }
 }
 
-static void prepare_batch(void)
+/* `control`: room for the destination of each datagram (see listener.h: pktinfo). */
+static void prepare_batch(bool control)
 {
     for (int i = 0; i < DGRAM_BATCH; i++) {
         struct msghdr *h = &msgs_in[i].msg_hdr;
@@ -270,8 +273,8 @@ static void prepare_batch(void)
         h->msg_namelen = sizeof(names[i]);
         h->msg_iov = &iov_in[i];
         h->msg_iovlen = 1;
-        h->msg_control = ctl_in[i].buf;
-        h->msg_controllen = sizeof(ctl_in[i].buf);
+        h->msg_control = control ? ctl_in[i].buf : NULL;
+        h->msg_controllen = control ? sizeof(ctl_in[i].buf) : 0;
         h->msg_flags = 0;
     }
 }
@@ -282,7 +285,7 @@ void dgram_on_readable(struct ev_loop *loop, int fd, unsigned events, void *arg)
     int n, replies = 0;
 
     (void)loop, (void)events;
-    prepare_batch();
+    prepare_batch(b->l.pktinfo);
     do
         n = recvmmsg(fd, msgs_in, DGRAM_BATCH, MSG_DONTWAIT, NULL);
     while (n < 0 && errno == EINTR);

@@ -177,6 +177,7 @@ int listener_open(struct listener *l, const struct addr *addr, int backlog,
     } else {
         if (prepare_inet(l->fd, addr, ss.ss_family) < 0)
             return fail(l, err, errlen, "set socket options on", text, NULL);
+        l->pktinfo = addr->kind == ADDR_UDP && unspecified(addr);
         if (bind(l->fd, (struct sockaddr *)&ss, len) < 0)
             return fail(l, err, errlen, "bind", text, NULL);
     }
@@ -231,6 +232,13 @@ int listener_adopt(struct listener *l, int fd)
         0)
         snprintf(l->name, sizeof(l->name), "fd %d", fd);
     l->fd = fd;
+    if (l->kind == ADDR_UDP) {
+        /* As for our own sockets: destinations only where every address is bound. */
+        struct addr a = {.kind = ADDR_UDP, .len = l->bound_len};
+        memcpy(&a.ss, &l->bound, l->bound_len);
+        if (unspecified(&a) && prepare_inet(fd, &a, l->bound.ss_family) == 0)
+            l->pktinfo = true;
+    }
     return 0;
 }
 
