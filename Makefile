@@ -39,6 +39,9 @@ CLIENT_OBJ := $(CLIENT_SRC:%=$(BUILD)/obj/%.o)
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 INTEG_TESTS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(wildcard tests/integration/[0-9]*.c))
 TEST_LIB_OBJ := $(BUILD)/obj/tests/t.o $(BUILD)/obj/tests/harness.o
+# The builtins' wire tests run once more under each of these models (tests/run.sh --model).
+MODEL_TESTS := $(BUILD)/tests/11_builtins_stream $(BUILD)/tests/12_builtins_dgram
+TEST_MODELS := fork prefork:2 workers:2
 
 .PHONY: all run test unit integration install clean
 all: $(BUILD)/usherd $(BUILD)/usher
@@ -77,7 +80,8 @@ run: $(BUILD)/usherd
 	$(BUILD)/usherd
 
 test: all $(UNIT_TESTS) $(INTEG_TESTS)
-	@USHER_BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh $(UNIT_TESTS) $(INTEG_TESTS)
+	@USHER_BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh $(UNIT_TESTS) $(INTEG_TESTS) \
+		$(foreach m,$(TEST_MODELS),--model=$(m) $(MODEL_TESTS))
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/usher

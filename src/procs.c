@@ -13,6 +13,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,7 @@ struct conn_proc {
     struct svc *svc;
     pid_t pid;
     struct limit_key key;
+    int report_fd; /* the process writes its byte counts here as it ends */
 };
 
 static struct conn_proc *conn_procs;
@@ -73,15 +75,6 @@ static void become_child(const int *keep, size_t n)
         _exit(111);
 }
 
-static void ignore_sigpipe(void)
-{
-    struct sigaction sa;
-
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-}
-
 static void warn_fork(const char *what)
 {
     unsigned long suppressed;
@@ -92,21 +85,44 @@ static void warn_fork(const char *what)
 
 /* model = fork */
 
-static void __attribute__((noreturn))
-conn_main(struct server *srv, struct svc *svc, const struct accepted *a)
+static void on_conn_signal(int signo, void *arg)
 {
+    struct server *srv = arg;
+
+    /* The master's stop deadline: the connection ends, logged as such. */
+    if (signo == SIGTERM || signo == SIGINT)
+        server_stop(srv, true);
+}
+
+/* What the connection moved, for the parent's counters: in, then out. */
+static void report_bytes(const struct svc *svc, int report_fd)
+{
+    uint64_t bytes[2] = {svc->st->bytes_in, svc->st->bytes_out};
+
+    if (write(report_fd, bytes, sizeof(bytes)) < 0) {
+        /* the parent counts without them */
+    }
+}
+
+static void __attribute__((noreturn))
+conn_main(struct server *srv, struct svc *svc, const struct accepted *a, int report_fd)
+{
+    static const int signals[] = {SIGTERM, SIGINT, 0};
+    int keep[2] = {a->fd, report_fd};
     struct accepted mine = *a;
     struct ev_loop *loop;
 
-    become_child(&a->fd, 1);
-    ignore_sigpipe();
+    become_child(keep, 2);
     if ((loop = ev_loop_new()) == NULL)
         _exit(111);
     server_rebase(srv, loop, ROLE_CONN, NULL, 0);
-    srv->stopping = true;                   /* the loop ends with the connection */
+    srv->stopping = true; /* the loop ends with the connection */
+    if (sig_init(loop, signals, on_conn_signal, srv) < 0)
+        _exit(111);
     memset(&mine.key, 0, sizeof(mine.key)); /* the parent counts the address */
     if (conn_start(srv, svc, &mine) != NULL && srv->nconns > 0)
         ev_run(loop);
+    report_bytes(svc, report_fd);
     _exit(0);
 }
 
@@ -123,38 +139,68 @@ static void unlink_conn_proc(struct conn_proc *cp)
 static void on_conn_exit(pid_t pid, int status, void *arg)
 {
     struct conn_proc *cp = arg;
+    uint64_t bytes[2];
 
     /* The process logged its own connection line, unless something killed it. */
-    if (WIFSIGNALED(status) && !cp->srv->stopping)
+    if (WIFSIGNALED(status))
         log_warnx("service=%s pid=%ld: connection process killed by signal %d", cp->svc->conf->name,
                   (long)pid, WTERMSIG(status));
+    if (read(cp->report_fd, bytes, sizeof(bytes)) == (ssize_t)sizeof(bytes)) {
+        cp->svc->st->bytes_in += bytes[0];
+        cp->svc->st->bytes_out += bytes[1];
+    }
+    close(cp->report_fd);
     unlink_conn_proc(cp);
     server_child_closed(cp->srv, cp->svc, &cp->key);
     free(cp);
 }
 
+/* The fork failed: the connection is refused, logged with the reason. */
+static void fork_failed(struct svc *svc, const struct accepted *a, int err)
+{
+    char end[48], peer[ADDR_TEXT_MAX];
+
+    snprintf(end, sizeof(end), "error:%s", errno_name(err));
+    warn_fork("a connection process");
+    conn_peer_text(a->fd, &a->peer, a->peer_len, peer, sizeof(peer));
+    conn_log_line(svc, a->kind, peer, 0, 0, 0, end);
+    close_quietly(a->fd);
+    limit_release(&svc->st->lim, &a->key);
+}
+
 int procs_fork_connection(struct server *srv, struct svc *svc, const struct accepted *a)
 {
     struct conn_proc *cp = calloc(1, sizeof(*cp));
-    pid_t pid = cp != NULL ? fork() : -1;
+    int report[2] = {-1, -1};
+    sigset_t old;
+    pid_t pid = -1;
 
-    if (pid == 0)
-        conn_main(srv, svc, a);
+    if (cp != NULL && pipe2(report, O_CLOEXEC | O_NONBLOCK) == 0) {
+        /* No signal may reach the child before it has its own handlers. */
+        sig_block_all(&old);
+        pid = fork();
+        if (pid == 0)
+            conn_main(srv, svc, a, report[1]);
+        sig_restore(&old);
+    }
     if (pid < 0 || child_watch(pid, on_conn_exit, cp) < 0) {
-        char end[48], peer[ADDR_TEXT_MAX];
-        snprintf(end, sizeof(end), "error:%s", errno_name(pid < 0 ? errno : ENOMEM));
-        warn_fork("a connection process");
+        int err = pid < 0 ? errno : ENOMEM;
         if (pid > 0)
             kill(pid, SIGKILL);
-        conn_peer_text(a->fd, &a->peer, a->peer_len, peer, sizeof(peer));
-        conn_log_line(svc, a->kind, peer, 0, 0, 0, end);
-        close_quietly(a->fd);
-        limit_release(&svc->st->lim, &a->key);
+        fork_failed(svc, a, err);
+        close_quietly(report[0]);
+        close_quietly(report[1]);
         free(cp);
         return -1;
     }
     close(a->fd); /* the process has it */
-    *cp = (struct conn_proc){.srv = srv, .svc = svc, .pid = pid, .key = a->key, .next = conn_procs};
+    close(report[1]);
+    *cp = (struct conn_proc){.srv = srv,
+                             .svc = svc,
+                             .pid = pid,
+                             .key = a->key,
+                             .report_fd = report[0],
+                             .next = conn_procs};
     if (conn_procs != NULL)
         conn_procs->prev = cp;
     conn_procs = cp;
@@ -218,10 +264,15 @@ static void start_one(struct pool *pool, unsigned slot)
 {
     struct server *srv = pool->srv;
     pid_t master = getpid();
-    pid_t pid = fork();
+    sigset_t old;
+    pid_t pid;
 
+    /* No signal may reach the worker before it has its own handlers (sig_init). */
+    sig_block_all(&old);
+    pid = fork();
     if (pid == 0)
         worker_main(pool, slot + 1, master);
+    sig_restore(&old);
     if (pid < 0) {
         warn_fork(pool->name);
         if (!ev_timer_active(&pool->respawn))

@@ -866,7 +866,7 @@ static void on_stop_deadline(struct ev_loop *loop, struct ev_timer *t)
 void server_stop(struct server *srv, bool now)
 {
     if (srv->stopping || now) {
-        if (srv->stopping)
+        if (srv->stopping && srv->role == ROLE_MAIN)
             log_info("stopping now: closing %u connections", srv->nconns);
         srv->stopping = true;
         close_listeners(srv);

@@ -158,20 +158,29 @@ void sig_shutdown(struct ev_loop *loop)
 
 void sig_reset_child(void)
 {
-    sigset_t none;
-
     /* Every catchable signal, not only ours: a parent may have set others. */
     for (int signo = 1; signo < NSIG; signo++) {
         if (signo == SIGKILL || signo == SIGSTOP)
             continue;
         set_disposition(signo, SIG_DFL); /* EINVAL for the RT ones glibc keeps */
     }
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
     if (pipe_rd >= 0) {
         close(pipe_rd);
         close(pipe_wr);
     }
     pipe_rd = pipe_wr = -1;
     ncaught = 0;
+}
+
+void sig_block_all(sigset_t *old)
+{
+    sigset_t all;
+
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, old);
+}
+
+void sig_restore(const sigset_t *old)
+{
+    sigprocmask(SIG_SETMASK, old, NULL);
 }

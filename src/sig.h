@@ -10,6 +10,8 @@
 #ifndef USHER_SIG_H
 #define USHER_SIG_H
 
+#include <signal.h>
+
 struct ev_loop;
 
 typedef void sig_fn(int signo, void *arg);
@@ -24,10 +26,16 @@ int sig_init(struct ev_loop *loop, const int *signals, sig_fn *fn, void *arg);
 void sig_shutdown(struct ev_loop *loop);
 
 /*
- * For a child about to exec or to run on its own: every disposition back to
- * default, an empty signal mask, the pipe closed.  Async-signal-safe.
+ * For a forked child that runs on its own: every disposition back to
+ * default and the pipe closed.  The mask is left alone: the parent blocks
+ * signals around fork so that none reaches the child before it is ready,
+ * and the child's sig_init unblocks them.  Async-signal-safe.
  */
 void sig_reset_child(void);
+
+/* Block every signal; the previous mask in *old (for around a fork). */
+void sig_block_all(sigset_t *old);
+void sig_restore(const sigset_t *old);
 
 /*
  * For a child about to exec: back to default every disposition exec would

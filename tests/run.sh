@@ -3,6 +3,13 @@
 # lines, and end with "N passed, M failed".  Exit 1 on any failure, or if a
 # binary died without reporting.
 #
+#   tests/run.sh BIN... [--model=MODEL BIN...]...
+#
+# An argument --model=MODEL (fork, prefork:N, workers:N, event) runs the
+# binaries after it with USHER_TEST_MODEL=MODEL: the harness rewrites their
+# configs so that every builtin service runs under that model (see
+# tests/lib/harness.h), and their suites report as NAME[model=MODEL].
+#
 # Environment: USHER_BUILD (where usherd and usher are), SANITIZE=1 (scale
 # timeouts for the slower sanitizer build).
 
@@ -21,10 +28,19 @@ skipped=0
 summary=$(mktemp)
 trap 'rm -f "$summary"' EXIT
 
+model=
 for t in "$@"; do
-    "$t" >"$summary.out" 2>&1
+    case "$t" in
+    --model=*)
+        model=${t#--model=}
+        echo "== under model $model =="
+        continue
+        ;;
+    esac
+    USHER_TEST_MODEL="$model" "$t" >"$summary.out" 2>&1
     rc=$?
     cat "$summary.out"
+    [ -n "$model" ] && t="$t (model $model)"
     line=$(grep '^# .*: [0-9]* passed, [0-9]* failed, [0-9]* skipped$' "$summary.out" | tail -n 1)
     if [ -z "$line" ]; then
         echo "FAIL $t: exited with status $rc without a summary"

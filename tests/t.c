@@ -158,11 +158,19 @@ static int run_case(const struct t_case *c)
 
 int t_main(int argc, char **argv, const struct t_case *cases, size_t n)
 {
-    const char *suite = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+    const char *base = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+    const char *model = getenv("USHER_TEST_MODEL");
     const char *filter = argc > 1 ? argv[1] : NULL;
+    char suite[256];
     unsigned passed = 0, failed = 0, skipped = 0;
 
     struct sigaction sa = {.sa_handler = SIG_IGN};
+
+    /* Under a test model (see harness.h), the suite says which: "11_x[model=fork]". */
+    if (model != NULL && model[0] != '\0' && strcmp(model, "event") != 0)
+        snprintf(suite, sizeof(suite), "%s[model=%s]", base, model);
+    else
+        snprintf(suite, sizeof(suite), "%s", base);
 
     sigaction(SIGPIPE, &sa, NULL); /* tests check EPIPE themselves */
     setvbuf(stdout, NULL, _IOLBF, 0);

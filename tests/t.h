@@ -12,6 +12,7 @@
  * Output: one "ok", "FAIL" or "skip" line per case, then
  * "# SUITE: N passed, M failed, K skipped", which tests/run.sh adds up.
  * $T_SCALE multiplies every timeout (the sanitizer build sets it).
+ * With $USHER_TEST_MODEL set (and not "event"), SUITE is "NAME[model=X]".
  * An argument selects the cases whose name contains it.
  */
 #ifndef USHER_T_H

@@ -14,6 +14,7 @@
 #include <glob.h>
 #include <limits.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -291,10 +292,164 @@ static char *expand(const char *text, const char *dir)
     return out;
 }
 
-static struct h_daemon *prepare(const char *conf)
+/* The test model ---------------------------------------------------------- */
+
+const char *h_model(void)
+{
+    const char *m = getenv("USHER_TEST_MODEL");
+
+    return m != NULL && m[0] != '\0' ? m : "event";
+}
+
+/* N of "prefork:N" / "workers:N" in `model`, else 1. */
+static unsigned model_procs(const char *model)
+{
+    const char *colon = strchr(model, ':');
+    long n = colon != NULL ? strtol(colon + 1, NULL, 10) : 1;
+
+    return n >= 1 && n <= 256 ? (unsigned)n : 1;
+}
+
+unsigned h_model_procs(void)
+{
+    return model_procs(h_model());
+}
+
+/* Does `line` set `key` ("builtin = echo" for "builtin")? */
+static bool line_has_key(const char *line, size_t len, const char *key)
+{
+    size_t klen = strlen(key);
+
+    while (len > 0 && (*line == ' ' || *line == '\t'))
+        line++, len--;
+    if (len <= klen || strncmp(line, key, klen) != 0)
+        return false;
+    for (line += klen, len -= klen; len > 0 && (*line == ' ' || *line == '\t'); line++, len--)
+        ;
+    return len > 0 && *line == '=';
+}
+
+static bool line_is_section(const char *line, size_t len, const char *name)
+{
+    while (len > 0 && (*line == ' ' || *line == '\t'))
+        line++, len--;
+    if (len == 0 || *line != '[')
+        return false;
+    return name == NULL || (len > strlen(name) + 1 && strncmp(line + 1, name, strlen(name)) == 0 &&
+                            line[strlen(name) + 1] == ']');
+}
+
+/* Append `n` bytes to a growing buffer. */
+static void append(char **buf, size_t *len, size_t *cap, const char *text, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        *cap = (*len + n + 1) * 2;
+        *buf = realloc(*buf, *cap);
+        if (*buf == NULL)
+            T_FAIL("out of memory");
+    }
+    memcpy(*buf + *len, text, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+}
+
+/* "model = X" at the end of every builtin section without a model line. */
+static char *add_service_model(const char *conf, const char *model)
+{
+    char *out = NULL, line[64];
+    size_t len = 0, cap = 0;
+    const char *sect = NULL; /* start of the current service section */
+    bool builtin = false, has_model = false;
+
+    snprintf(line, sizeof(line), "model = %s\n", model);
+    append(&out, &len, &cap, "", 0);
+    for (const char *p = conf;;) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl != NULL ? (size_t)(nl - p) + 1 : strlen(p);
+        bool end = n == 0, header = !end && line_is_section(p, n, NULL);
+        if ((end || header) && sect != NULL && builtin && !has_model) {
+            if (len > 0 && out[len - 1] != '\n')
+                append(&out, &len, &cap, "\n", 1);
+            append(&out, &len, &cap, line, strlen(line));
+        }
+        if (end)
+            break;
+        if (header) {
+            sect = line_is_section(p, n, "global") ? NULL : p;
+            builtin = has_model = false;
+        } else if (sect != NULL) {
+            builtin |= line_has_key(p, n, "builtin");
+            has_model |= line_has_key(p, n, "model");
+        }
+        append(&out, &len, &cap, p, n);
+        p += n;
+    }
+    return out;
+}
+
+/* "workers = N" in [global], made at the top if there is none. */
+static char *add_workers(const char *conf, unsigned n)
+{
+    char *out = NULL, line[64];
+    size_t len = 0, cap = 0;
+    const char *global = NULL, *after = NULL;
+
+    snprintf(line, sizeof(line), "workers = %u\n", n);
+    for (const char *p = conf; *p != '\0';) {
+        const char *nl = strchr(p, '\n');
+        size_t ln = nl != NULL ? (size_t)(nl - p) + 1 : strlen(p);
+        if (global == NULL && line_is_section(p, ln, "global")) {
+            global = p;
+            after = p + ln;
+        } else if (global != NULL && line_is_section(p, ln, NULL)) {
+            break;
+        } else if (global != NULL && line_has_key(p, ln, "workers")) {
+            return strdup(conf); /* the test chose its own number */
+        }
+        p += ln;
+    }
+    append(&out, &len, &cap, "", 0);
+    if (global == NULL) {
+        append(&out, &len, &cap, "[global]\n", 9);
+        append(&out, &len, &cap, line, strlen(line));
+        append(&out, &len, &cap, conf, strlen(conf));
+        return out;
+    }
+    append(&out, &len, &cap, conf, (size_t)(after - conf));
+    if (len > 0 && out[len - 1] != '\n')
+        append(&out, &len, &cap, "\n", 1);
+    append(&out, &len, &cap, line, strlen(line));
+    append(&out, &len, &cap, after, strlen(after));
+    return out;
+}
+
+/* The config text rewritten for the test model (malloc'd); `applied` gets the model or "". */
+static char *apply_model(const char *conf, char *applied, size_t size)
+{
+    const char *model = h_model();
+
+    char *text;
+
+    applied[0] = '\0';
+    if (strcmp(model, "event") == 0)
+        return strdup(conf);
+    if (strcmp(model, "fork") == 0 || strncmp(model, "prefork:", 8) == 0)
+        text = add_service_model(conf, model);
+    else if (strncmp(model, "workers:", 8) == 0)
+        text = add_workers(conf, model_procs(model));
+    else
+        T_FAIL("USHER_TEST_MODEL=%s: not event, fork, prefork:N or workers:N", model);
+    /* Only a config the model changed runs under it (not one with its own workers line). */
+    if (strcmp(text, conf) != 0)
+        snprintf(applied, size, "%s", model);
+    return text;
+}
+
+/* A daemon's record and directory; the config written with the test model if `model`. */
+static struct h_daemon *prepare_model(const char *conf, bool model)
 {
     struct h_daemon *d = calloc(1, sizeof(*d));
-    char *text;
+    char *text, *rewritten;
 
     if (d == NULL)
         T_FAIL("out of memory");
@@ -308,8 +463,10 @@ static struct h_daemon *prepare(const char *conf)
     if (conf == NULL)
         return d; /* no -f: usherd picks its own configuration */
     snprintf(d->conf_path, sizeof(d->conf_path), "%s/usherd.conf", d->dir);
-    text = expand(conf, d->dir);
+    rewritten = model ? apply_model(conf, d->model, sizeof(d->model)) : strdup(conf);
+    text = expand(rewritten, d->dir);
     h_write_file(d->conf_path, text);
+    free(rewritten);
     free(text);
     if (strstr(conf, "@SYSLOG@") != NULL) {
         char sock[400];
@@ -317,6 +474,11 @@ static struct h_daemon *prepare(const char *conf)
         h_syslog_start(sock, d->log_path);
     }
     return d;
+}
+
+static struct h_daemon *prepare(const char *conf)
+{
+    return prepare_model(conf, false);
 }
 
 /*
@@ -446,7 +608,7 @@ void h_parse_listens(struct h_daemon *d)
 
 struct h_daemon *h_spawn(const char *conf, ...)
 {
-    struct h_daemon *d = prepare(conf);
+    struct h_daemon *d = prepare_model(conf, true);
     va_list ap;
 
     va_start(ap, conf);
@@ -455,14 +617,92 @@ struct h_daemon *h_spawn(const char *conf, ...)
     return d;
 }
 
+int h_children(pid_t parent, pid_t *pids, int max)
+{
+    DIR *proc = opendir("/proc");
+    struct dirent *e;
+    int n = 0;
+
+    if (proc == NULL)
+        T_FAIL("opendir /proc: %s", strerror(errno));
+    while ((e = readdir(proc)) != NULL) {
+        char path[300], buf[512], *paren;
+        long ppid;
+        int fd;
+        ssize_t len;
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+            continue; /* gone meanwhile */
+        len = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (len <= 0)
+            continue;
+        buf[len] = '\0';
+        /* "PID (COMM) STATE PPID ...": COMM may hold blanks and parentheses. */
+        paren = strrchr(buf, ')');
+        if (paren == NULL || sscanf(paren + 1, " %*c %ld", &ppid) != 1 || ppid != (long)parent)
+            continue;
+        if (pids != NULL && n < max)
+            pids[n] = (pid_t)strtol(e->d_name, NULL, 10);
+        n++;
+    }
+    closedir(proc);
+    return n;
+}
+
+bool h_proc_settled(pid_t pid)
+{
+    char path[64], line[256];
+    char state = '?';
+    unsigned long long caught = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+    if ((f = fopen(path, "re")) == NULL)
+        return false;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, "State:", 6) == 0)
+            sscanf(line + 6, " %c", &state);
+        else if (strncmp(line, "SigCgt:", 7) == 0)
+            caught = strtoull(line + 7, NULL, 16);
+    }
+    fclose(f);
+    return state == 'S' && (caught & (1ull << (SIGUSR1 - 1))) != 0;
+}
+
+/*
+ * Under a multi-process test model: are the daemon's processes there, and
+ * each in its loop?  (A process signalled before it has set up its signal
+ * handling loses the signal, or dies of it: see h_proc_settled.)
+ */
+static bool model_procs_up(const struct h_daemon *d)
+{
+    pid_t pids[512];
+    int n;
+
+    if (d->model[0] == '\0' || strcmp(d->model, "fork") == 0)
+        return true;
+    n = h_children(d->pid, pids, (int)ARRAY_LEN(pids));
+    if (n < (int)model_procs(d->model) || n > (int)ARRAY_LEN(pids))
+        return false;
+    for (int i = 0; i < n; i++)
+        if (!h_proc_settled(pids[i]))
+            return false;
+    return true;
+}
+
 struct h_daemon *h_wait_ready(struct h_daemon *d)
 {
     int64_t deadline = h_now_ms() + scaled(H_START_MS);
 
     while (h_now_ms() < deadline) {
         int status;
-        /* On stderr "usherd: ready: ...", from syslog "usherd[PID]: ready: ...". */
-        if (h_count_log(d, "usherd: ready") > 0 || h_count_log(d, "]: ready: ") > 0) {
+        /* On stderr "usherd: ready: ...", from syslog "usherd[PID]: ready: ...";
+         * under a test model, its processes settled too. */
+        if ((h_count_log(d, "usherd: ready") > 0 || h_count_log(d, "]: ready: ") > 0) &&
+            model_procs_up(d)) {
             h_parse_listens(d);
             return d;
         }
@@ -473,12 +713,13 @@ struct h_daemon *h_wait_ready(struct h_daemon *d)
         }
         usleep(5000);
     }
-    T_FAIL("usherd did not become ready within %d ms", scaled(H_START_MS));
+    T_FAIL("usherd did not become ready%s within %d ms",
+           model_procs_up(d) ? "" : " with the processes of the test model", scaled(H_START_MS));
 }
 
 struct h_daemon *h_start(const char *conf, ...)
 {
-    struct h_daemon *d = prepare(conf);
+    struct h_daemon *d = prepare_model(conf, true);
     va_list ap;
 
     va_start(ap, conf);
@@ -490,7 +731,7 @@ struct h_daemon *h_start(const char *conf, ...)
 struct h_daemon *h_start_wrapped(const char *conf, const char *const wrapper[])
 {
     static const char *const none[] = {NULL};
-    struct h_daemon *d = prepare(conf);
+    struct h_daemon *d = prepare_model(conf, true);
 
     spawn_argv(d, wrapper, none);
     return h_wait_ready(d);
@@ -649,12 +890,38 @@ static int resolve(const char *text, struct addr *a)
     return 0;
 }
 
-int h_connect_raw(const char *text)
+/* Is `port` that of a UDP listener of a daemon this test started? */
+static bool daemon_udp_port(int port)
 {
-    struct addr a;
+    for (int i = 0; i < ndaemons; i++)
+        for (int j = 0; j < daemons[i]->nlistens; j++)
+            if (strncmp(daemons[i]->listens[j].addr, "udp://", 6) == 0 &&
+                h_port(daemons[i]->listens[j].addr) == port)
+                return true;
+    return false;
+}
+
+/* The local port of a socket, or -1. */
+static int local_port_of(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+        return -1;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return -1;
+}
+
+/* A socket of `target`'s kind connected to it; -1 with errno. */
+static int connect_once(const struct addr *target)
+{
+    struct addr a = *target;
     int fd;
 
-    resolve(text, &a);
     fd = socket(a.ss.ss_family, addr_kind_socktype(a.kind) | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
@@ -671,6 +938,25 @@ int h_connect_raw(const char *text)
         close_quietly(fd);
         return -1;
     }
+    return fd;
+}
+
+int h_connect_raw(const char *text)
+{
+    struct addr a;
+    int fd, taken[8], ntaken = 0;
+
+    resolve(text, &a);
+    /*
+     * A UDP client socket whose ephemeral port happens to be a port usherd
+     * serves a UDP builtin on (the other address family's) would, rightly,
+     * never be answered (SPEC 4, no loops): take another one.
+     */
+    while ((fd = connect_once(&a)) >= 0 && a.kind == ADDR_UDP && ntaken < 8 &&
+           daemon_udp_port(local_port_of(fd)))
+        taken[ntaken++] = fd; /* kept open meanwhile, so that the next port differs */
+    while (ntaken > 0)
+        close_quietly(taken[--ntaken]);
     return fd;
 }
 
@@ -915,6 +1201,139 @@ long h_rss_kb(pid_t pid)
     return kb;
 }
 
+/* The fields of /proc/PID/stat after "(COMM)", split at blanks; false if it is gone. */
+static bool proc_stat(pid_t pid, char *buf, size_t size, char **fields, int max, int *n)
+{
+    char path[64], *paren, *save = NULL;
+    int fd;
+    ssize_t len;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return false;
+    len = read(fd, buf, size - 1);
+    close(fd);
+    if (len <= 0)
+        return false;
+    buf[len] = '\0';
+    if ((paren = strrchr(buf, ')')) == NULL)
+        return false;
+    *n = 0;
+    for (char *f = strtok_r(paren + 1, " \n", &save); f != NULL && *n < max;
+         f = strtok_r(NULL, " \n", &save))
+        fields[(*n)++] = f;
+    return true;
+}
+
+long h_cpu_ms(pid_t pid)
+{
+    char buf[1024], *f[64];
+    int n;
+    long hz = sysconf(_SC_CLK_TCK);
+
+    /* After the comm: state(0) ... utime(11) stime(12), in clock ticks. */
+    if (!proc_stat(pid, buf, sizeof(buf), f, 64, &n) || n < 13 || hz <= 0)
+        return -1;
+    return (strtol(f[11], NULL, 10) + strtol(f[12], NULL, 10)) * 1000 / hz;
+}
+
+long h_proc_age_ms(pid_t pid)
+{
+    char buf[1024], *f[64], up[64];
+    int n, fd;
+    long hz = sysconf(_SC_CLK_TCK);
+    ssize_t len;
+    double uptime;
+
+    /* starttime(19), in clock ticks since boot; /proc/uptime in seconds. */
+    if (!proc_stat(pid, buf, sizeof(buf), f, 64, &n) || n < 20 || hz <= 0)
+        return -1;
+    if ((fd = open("/proc/uptime", O_RDONLY | O_CLOEXEC)) < 0)
+        return -1;
+    len = read(fd, up, sizeof(up) - 1);
+    close(fd);
+    if (len <= 0)
+        return -1;
+    up[len] = '\0';
+    uptime = strtod(up, NULL);
+    return (long)(uptime * 1000) - strtoll(f[19], NULL, 10) * 1000 / hz;
+}
+
+/* The inode of the socket in /proc/net/FILE from local port `lport` to remote port `rport`. */
+static unsigned long tcp_inode(const char *file, int lport, int rport)
+{
+    char path[64], line[512];
+    unsigned long inode = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/net/%s", file);
+    if ((f = fopen(path, "re")) == NULL)
+        return 0;
+    while (inode == 0 && fgets(line, sizeof(line), f) != NULL) {
+        char local[64], remote[64], *lp, *rp;
+        unsigned long ino;
+        if (sscanf(line, " %*d: %63s %63s %*x %*s %*s %*s %*d %*d %lu", local, remote, &ino) != 3)
+            continue;
+        lp = strrchr(local, ':');
+        rp = strrchr(remote, ':');
+        if (lp != NULL && rp != NULL && strtol(lp + 1, NULL, 16) == lport &&
+            strtol(rp + 1, NULL, 16) == rport)
+            inode = ino;
+    }
+    fclose(f);
+    return inode;
+}
+
+/* Does process `pid` have the socket `inode` open? */
+static bool holds_socket(pid_t pid, unsigned long inode)
+{
+    char path[64], want[64];
+    DIR *dir;
+    struct dirent *e;
+    bool found = false;
+
+    snprintf(path, sizeof(path), "/proc/%ld/fd", (long)pid);
+    snprintf(want, sizeof(want), "socket:[%lu]", inode);
+    if ((dir = opendir(path)) == NULL)
+        return false;
+    while (!found && (e = readdir(dir)) != NULL) {
+        char link[320], target[64];
+        ssize_t len;
+        snprintf(link, sizeof(link), "%s/%s", path, e->d_name);
+        len = readlink(link, target, sizeof(target) - 1);
+        if (len > 0) {
+            target[len] = '\0';
+            found = strcmp(target, want) == 0;
+        }
+    }
+    closedir(dir);
+    return found;
+}
+
+pid_t h_socket_owner(int fd, const pid_t *pids, int n)
+{
+    struct sockaddr_storage me, peer;
+    socklen_t mlen = sizeof(me), plen = sizeof(peer);
+    unsigned long inode;
+    int mport, pport;
+
+    if (getsockname(fd, (struct sockaddr *)&me, &mlen) < 0 ||
+        getpeername(fd, (struct sockaddr *)&peer, &plen) < 0)
+        return 0;
+    mport = ntohs(me.ss_family == AF_INET ? ((struct sockaddr_in *)&me)->sin_port
+                                          : ((struct sockaddr_in6 *)&me)->sin6_port);
+    pport = ntohs(peer.ss_family == AF_INET ? ((struct sockaddr_in *)&peer)->sin_port
+                                            : ((struct sockaddr_in6 *)&peer)->sin6_port);
+    /* The daemon's end: local port = the service's, remote port = ours. */
+    inode = tcp_inode(me.ss_family == AF_INET ? "tcp" : "tcp6", pport, mport);
+    if (inode == 0 && me.ss_family == AF_INET)
+        inode = tcp_inode("tcp6", pport, mport); /* a dual-stack listener's mapped peer */
+    for (int i = 0; inode != 0 && i < n; i++)
+        if (holds_socket(pids[i], inode))
+            return pids[i];
+    return 0;
+}
+
 int h_count_fds(pid_t pid)
 {
     char path[64];
@@ -980,30 +1399,113 @@ char *h_file_line(const char *path, const char *needle)
     return found;
 }
 
+/* How many complete lines of the log contain `needle`. */
+static int count_complete(const struct h_daemon *d, const char *needle)
+{
+    char *log = h_log(d);
+    int n = 0;
+
+    for (char *line = log, *nl; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
+        *nl = '\0';
+        if (strstr(line, needle) != NULL)
+            n++;
+    }
+    free(log);
+    return n;
+}
+
+/*
+ * The complete lines containing `needle`, from the `first`-th (0-based) on,
+ * at most `max`, into lines[] (each malloc'd).  Returns how many.
+ */
+static int collect_lines(const struct h_daemon *d, const char *needle, int first, char **lines,
+                         int max)
+{
+    char *log = h_log(d);
+    int seen = 0, n = 0;
+
+    for (char *line = log, *nl; (nl = strchr(line, '\n')) != NULL && n < max; line = nl + 1) {
+        *nl = '\0';
+        if (strstr(line, needle) == NULL)
+            continue;
+        if (seen++ >= first)
+            lines[n++] = strdup(line);
+    }
+    free(log);
+    return n;
+}
+
+/* Sum the "key=number" fields after "service=NAME " of `n` stats lines into one line. */
+static char *sum_stats(const char *service, char **lines, int n)
+{
+    char key[128], out[1024];
+    size_t len;
+    long long sums[32] = {0};
+    char names[32][32];
+    int nfields = 0;
+
+    snprintf(key, sizeof(key), " service=%s ", service);
+    for (int i = 0; i < n; i++) {
+        char *p = strstr(lines[i], key), *save = NULL;
+        int f = 0;
+        if (p == NULL)
+            T_FAIL("not a stats line of %s: %s", service, lines[i]);
+        p += strlen(key);
+        for (char *tok = strtok_r(p, " ", &save); tok != NULL && f < 32;
+             tok = strtok_r(NULL, " ", &save), f++) {
+            char *eq = strchr(tok, '=');
+            if (eq == NULL)
+                T_FAIL("stats field without a value: %s", tok);
+            *eq = '\0';
+            if (i == 0)
+                snprintf(names[f], sizeof(names[f]), "%s", tok);
+            else if (f >= nfields || strcmp(names[f], tok) != 0)
+                T_FAIL("stats lines of %s disagree on field %d (%s)", service, f, tok);
+            sums[f] += strtoll(eq + 1, NULL, 10);
+        }
+        if (i == 0)
+            nfields = f;
+    }
+    len = (size_t)snprintf(out, sizeof(out), "usherd: stats service=%s", service);
+    for (int f = 0; f < nfields && len < sizeof(out); f++)
+        len += (size_t)snprintf(out + len, sizeof(out) - len, " %s=%lld", names[f], sums[f]);
+    return strdup(out);
+}
+
 char *h_stats(const struct h_daemon *d, const char *service)
 {
-    char needle[128];
-    int before;
-    char *line;
+    char needle[128], any[128], *lines[256], *line;
+    unsigned procs = d->model[0] != '\0' ? model_procs(d->model) : 1;
+    int before, before_any, n;
+    int64_t deadline;
 
+    if (procs > 256)
+        procs = 256;
+    /* Untagged ("stats service=S ") and per-process ("stats worker=1 service=S ") lines. */
     snprintf(needle, sizeof(needle), "stats service=%s ", service);
-    before = h_count_log(d, needle);
+    snprintf(any, sizeof(any), " service=%s conns_now=", service);
+    before = count_complete(d, needle);
+    before_any = count_complete(d, any);
     h_kill(d, SIGUSR1);
-    if (!h_wait_log_count(d, needle, before + 1, 5000))
-        T_FAIL("no \"%s\" line within 5 s of SIGUSR1", needle);
-    /* The line is counted once its text is in; wait for its end too. */
-    for (int64_t deadline = h_now_ms() + scaled(5000); h_now_ms() < deadline; usleep(2000)) {
-        char *log = h_log(d), *last = NULL;
-        for (char *p = log; (p = strstr(p, needle)) != NULL; p += strlen(needle))
-            last = p;
-        bool complete = last != NULL && strchr(last, '\n') != NULL;
-        free(log);
-        if (complete)
+    /* One untagged line (a service the master serves), or one from each process. */
+    for (deadline = h_now_ms() + scaled(5000);; usleep(2000)) {
+        if (count_complete(d, needle) > before) {
+            line = h_log_line(d, needle);
+            if (line == NULL)
+                T_FAIL("stats line for %s not found", service);
+            return line;
+        }
+        if (procs > 1 && count_complete(d, any) >= before_any + (int)procs)
             break;
+        if (h_now_ms() > deadline)
+            T_FAIL("no \"%s\" line (or %u per-process ones, model %s) within 5 s of "
+                   "SIGUSR1; the log:\n%s",
+                   needle, procs, d->model[0] ? d->model : "event", h_log(d));
     }
-    line = h_log_line(d, needle);
-    if (line == NULL)
-        T_FAIL("stats line for %s not found", service);
+    n = collect_lines(d, any, before_any, lines, (int)procs);
+    line = sum_stats(service, lines, n);
+    for (int i = 0; i < n; i++)
+        free(lines[i]);
     return line;
 }
 
@@ -1021,26 +1523,42 @@ int h_port(const char *addr)
     return (int)port;
 }
 
+/* A socket bound to `la` and connected to `ra`; -1 with errno. */
+static int connect_from_once(const struct addr *la, const struct addr *ra)
+{
+    int fd, on = 1;
+
+    fd = socket(ra->ss.ss_family, addr_kind_socktype(ra->kind) | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    h_set_timeout(fd, scaled(10000));
+    if (addr_kind_is_inet(la->kind))
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    if (bind(fd, (const struct sockaddr *)&la->ss, la->len) < 0 ||
+        connect(fd, (const struct sockaddr *)&ra->ss, ra->len) < 0) {
+        close_quietly(fd);
+        return -1;
+    }
+    return fd;
+}
+
 int h_connect_from(const char *local, const char *remote)
 {
     struct addr la, ra;
-    int fd, on = 1;
+    int fd, taken[8], ntaken = 0;
+    bool any_port;
 
     resolve(local, &la);
     resolve(remote, &ra);
     if (la.kind != ra.kind)
         T_FAIL("h_connect_from: %s and %s are not of one kind", local, remote);
-    fd = socket(ra.ss.ss_family, addr_kind_socktype(ra.kind) | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    h_set_timeout(fd, scaled(10000));
-    if (addr_kind_is_inet(la.kind))
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-    if (bind(fd, (struct sockaddr *)&la.ss, la.len) < 0 ||
-        connect(fd, (struct sockaddr *)&ra.ss, ra.len) < 0) {
-        close_quietly(fd);
-        return -1;
-    }
+    any_port = la.kind == ADDR_UDP && h_port(local) == 0;
+    /* As h_connect_raw: an ephemeral UDP port must not be one usherd serves on. */
+    while ((fd = connect_from_once(&la, &ra)) >= 0 && any_port && ntaken < 8 &&
+           daemon_udp_port(local_port_of(fd)))
+        taken[ntaken++] = fd;
+    while (ntaken > 0)
+        close_quietly(taken[--ntaken]);
     return fd;
 }
 

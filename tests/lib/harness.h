@@ -33,7 +33,24 @@ struct h_daemon {
     int exit_status;   /* after h_stop / h_wait_exit */
     bool detached;     /* started by h_start_detached */
     char pidfile[320]; /* h_start_detached: where the daemon keeps its pid */
+    char model[32];    /* the $USHER_TEST_MODEL applied to its config; "" if none */
 };
+
+/*
+ * The concurrency model the tests run under: $USHER_TEST_MODEL, one of
+ * "event" (the default, also when unset), "fork", "prefork:N", "workers:N".
+ * h_start, h_spawn and h_start_wrapped rewrite the config text for it:
+ * "model = fork" / "model = prefork:N" goes into every service section that
+ * has a `builtin =` line and no `model =` line; "workers = N" goes into
+ * [global] (made if missing) unless it has a `workers =` line.  A NULL conf
+ * (the embedded default) and h_usherd_run are left alone.  So the wire
+ * tests of the builtins run unchanged under every model (tests/run.sh
+ * --model=X).
+ */
+const char *h_model(void);
+/* How many processes serve a builtin service under h_model(): N for
+ * prefork:N and workers:N, else 1. */
+unsigned h_model_procs(void);
 
 /* Paths of the programs under test ($USHER_BUILD, default "build"), made
  * absolute (tests may change directory). */
@@ -197,7 +214,11 @@ bool h_wait_log_count(const struct h_daemon *d, const char *needle, int n, int m
 char *h_log_line(const struct h_daemon *d, const char *needle);
 
 /* SIGUSR1, then the new "stats service=NAME ..." line (malloc'd).  Fails
- * the test if none comes within 5 s. */
+ * the test if none comes within 5 s.  When the daemon runs under a
+ * multi-process test model (d->model: prefork:N, workers:N), each of its N
+ * processes logs a tagged line ("stats worker=K service=NAME ...", "stats
+ * prefork=PID service=NAME ..."); they are awaited and summed field by
+ * field into one untagged line of the same form. */
 char *h_stats(const struct h_daemon *d, const char *service);
 
 /* The port of an address as logged ("tcp://127.0.0.1:7", "udp://[::1]:53", wildcards too). */
@@ -212,7 +233,10 @@ bool h_wait_exit(struct h_daemon *d, int ms);
 /*
  * Sockets (blocking, 10 s send/receive timeouts).  h_connect takes any
  * address usherd logs ("*" means loopback).  h_connect_raw returns -1 with
- * errno instead of failing.
+ * errno instead of failing.  A UDP client socket never gets an ephemeral
+ * port that a daemon of the test serves UDP on (over the other address):
+ * usherd rightly never answers such a port (SPEC 4), and a test would see
+ * a lost reply once in a few thousand sockets.  So for h_connect_from.
  */
 int h_connect(const char *addr);
 int h_connect_raw(const char *addr);
@@ -272,6 +296,32 @@ bool h_have(const char *prog);
  * missing.
  */
 void h_need(const char *prog, const char *package);
+
+/* The children of `parent` (from /proc/PID/stat): their count; the first
+ * `max` pids into `pids` (may be NULL). */
+int h_children(pid_t parent, pid_t *pids, int max);
+
+/*
+ * Has usherd process `pid` settled in its loop: asleep (in epoll_wait) with
+ * its SIGUSR1 handler installed?  A worker or prefork process signalled
+ * between its fork and its signal set-up loses the signal (the handler it
+ * inherited swallows it) or dies of it (at SIG_DFL); tests that signal new
+ * processes wait for this first.
+ */
+bool h_proc_settled(pid_t pid);
+
+/* CPU time (user + system) a process has used so far, in ms; -1 if it is gone. */
+long h_cpu_ms(pid_t pid);
+
+/* How long ago a process started, in ms; -1 if it is gone. */
+long h_proc_age_ms(pid_t pid);
+
+/*
+ * Which of the processes `pids[0..n)` holds the daemon's end of our TCP
+ * connection `fd` (over IPv4 or IPv6), found through /proc/net/tcp* and
+ * /proc/PID/fd; 0 if none does.
+ */
+pid_t h_socket_owner(int fd, const pid_t *pids, int n);
 
 /* /proc figures for a process. */
 long h_rss_kb(pid_t pid);

@@ -1,0 +1,1096 @@
+/*
+ * Concurrency models (SPEC 6): model = fork (a process per connection),
+ * model = prefork:N (N processes, one connection at a time each, kept at
+ * N), and [global] workers = N (N event loops under a master).  What is
+ * asserted is seen from outside: which process holds the daemon's end of
+ * a connection (/proc/net/tcp and /proc/PID/fd), the daemon's children
+ * (/proc/PID/stat), what the clients see and what is logged.  The last case
+ * measures the echo connection rate of each model (reported, not asserted).
+ */
+#include "harness.h"
+#include "t.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_PIDS 64
+
+static const char echo_fork[] = "[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n"
+                                "model = fork\n";
+static const char echo_prefork[] = "[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n"
+                                   "model = prefork:2\n";
+static const char echo_workers[] = "[global]\nworkers = 2\n"
+                                   "[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n";
+
+/* --- helpers --------------------------------------------------------------- */
+
+/* The number after " NAME=" in a log line. */
+static long long field(const char *line, const char *name)
+{
+    char key[64];
+    const char *p;
+
+    snprintf(key, sizeof(key), " %s=", name);
+    p = strstr(line, key);
+    if (p == NULL)
+        T_FAIL("no %s in \"%s\"", name, line);
+    return strtoll(p + strlen(key), NULL, 10);
+}
+
+/* An echo round trip; false if the connection is closed instead (EOF, reset). */
+static bool try_roundtrip(int fd, int ms)
+{
+    static const char msg[] = "ping\n";
+    char buf[sizeof(msg)];
+    size_t got = 0;
+    int64_t deadline = h_now_ms() + ms * (int64_t)t_scale();
+
+    if (send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL) < 0)
+        return false;
+    while (got < sizeof(msg) - 1) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int left = (int)(deadline - h_now_ms());
+        ssize_t n;
+        if (left <= 0 || poll(&p, 1, left) <= 0)
+            T_FAIL("no echo within %d ms", ms);
+        n = recv(fd, buf + got, sizeof(msg) - 1 - got, MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            continue;
+        if (n <= 0)
+            return false;
+        got += (size_t)n;
+    }
+    T_ASSERT(memcmp(buf, msg, sizeof(msg) - 1) == 0);
+    return true;
+}
+
+static void roundtrip(int fd)
+{
+    if (!try_roundtrip(fd, 5000))
+        T_FAIL("the connection was closed, want an echo");
+}
+
+/* The daemon's children now (at most MAX_PIDS). */
+static int children(const struct h_daemon *d, pid_t *pids)
+{
+    int n = h_children(d->pid, pids, MAX_PIDS);
+
+    if (n > MAX_PIDS)
+        T_FAIL("usherd has %d children", n);
+    return n;
+}
+
+/* Wait until the daemon has exactly `n` children, each settled in its loop. */
+static int wait_children(const struct h_daemon *d, int n, pid_t *pids, int ms)
+{
+    int64_t deadline = h_now_ms() + ms * (int64_t)t_scale();
+    int got;
+
+    for (;; usleep(5000)) {
+        bool settled = true;
+        got = children(d, pids);
+        for (int i = 0; i < got && settled; i++)
+            settled = h_proc_settled(pids[i]);
+        if (got == n && settled)
+            return got;
+        if (h_now_ms() > deadline)
+            T_FAIL("usherd has %d children (settled: %s), want %d after %d ms:\n%s", got,
+                   settled ? "yes" : "no", n, ms, h_log(d));
+    }
+}
+
+/* The local port of a connected socket. */
+static int local_port(int fd)
+{
+    struct sockaddr_in sin;
+    socklen_t len = sizeof(sin);
+
+    if (getsockname(fd, (struct sockaddr *)&sin, &len) < 0)
+        T_FAIL("getsockname: %s", strerror(errno));
+    return ntohs(sin.sin_port);
+}
+
+static bool among(pid_t pid, const pid_t *pids, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (pids[i] == pid)
+            return true;
+    return false;
+}
+
+/* The child of the daemon that holds our connection `fd`; fails if none does. */
+static pid_t owner(const struct h_daemon *d, int fd)
+{
+    pid_t pids[MAX_PIDS + 1];
+    int n = children(d, pids);
+    pid_t who;
+
+    pids[n] = d->pid;
+    who = h_socket_owner(fd, pids, n + 1);
+    if (who == 0)
+        T_FAIL("no usherd process holds the connection");
+    if (who == d->pid)
+        T_FAIL("the master (pid %ld) holds the connection itself", (long)d->pid);
+    return who;
+}
+
+/* The process lives, and is past usherd's 1 s crash window (restarted at once when killed). */
+static void wait_older_than_crash_window(pid_t pid)
+{
+    long age = h_proc_age_ms(pid);
+
+    if (age < 0)
+        T_FAIL("process %ld is gone", (long)pid);
+    if (age < 1100)
+        usleep((useconds_t)(1100 - age) * 1000); /* pacing: the age is the precondition */
+}
+
+/* Does a process with this pid exist (not even a zombie)? */
+static bool exists(pid_t pid)
+{
+    char path[64];
+
+    snprintf(path, sizeof(path), "/proc/%ld", (long)pid);
+    return access(path, F_OK) == 0;
+}
+
+/* --- fork ------------------------------------------------------------------ */
+
+static void test_fork_serves_each_connection_in_its_own_process(void)
+{
+    /* Scenario: echo with model = fork; 5 connections open at once, each
+     * echoing.  Asserted: 5 children, each connection held by a different
+     * one (not by the master); after we close them, 5 connection lines
+     * (logged by the children) and no child left. */
+    struct h_daemon *d = h_start(echo_fork, NULL);
+    const char *echo = h_addr(d, "echo", "tcp://127");
+    pid_t owners[5], pids[MAX_PIDS];
+    int fds[5];
+
+    for (int i = 0; i < 5; i++) {
+        fds[i] = h_connect(echo);
+        roundtrip(fds[i]);
+    }
+    T_EQ_INT(children(d, pids), 5);
+    for (int i = 0; i < 5; i++) {
+        owners[i] = owner(d, fds[i]);
+        for (int j = 0; j < i; j++)
+            if (owners[j] == owners[i])
+                T_FAIL("connections %d and %d are both held by pid %ld", j, i, (long)owners[i]);
+    }
+    for (int i = 0; i < 5; i++)
+        close(fds[i]);
+    if (!h_wait_log_count(d, "usherd: service=echo proto=tcp", 5, 5000))
+        T_FAIL("not 5 connection lines:\n%s", h_log(d));
+    T_EQ_INT(h_count_log(d, "end=closed"), 5);
+    wait_children(d, 0, pids, 5000);
+}
+
+static void test_fork_leaves_no_zombies_after_200_connections(void)
+{
+    /* Scenario: model = fork; 200 connections in waves of 20 at once, each
+     * echoing, then closed.  Asserted: 200 connection lines; within 5 s not
+     * one child is left (a zombie would be one); stats conns_total=200
+     * conns_now=0 children=0. */
+    struct h_daemon *d = h_start(echo_fork, NULL);
+    const char *echo = h_addr(d, "echo", "tcp://127");
+    pid_t pids[MAX_PIDS];
+    char *stats;
+
+    for (int wave = 0; wave < 10; wave++) {
+        int fds[20];
+        for (int i = 0; i < 20; i++)
+            fds[i] = h_connect(echo);
+        for (int i = 0; i < 20; i++) {
+            roundtrip(fds[i]);
+            close(fds[i]);
+        }
+    }
+    if (!h_wait_log_count(d, "usherd: service=echo proto=tcp", 200, 10000))
+        T_FAIL("%d of 200 connection lines", h_count_log(d, "usherd: service=echo proto=tcp"));
+    wait_children(d, 0, pids, 5000);
+    stats = h_stats(d, "echo");
+    T_EQ_INT(field(stats, "conns_total"), 200);
+    T_EQ_INT(field(stats, "conns_now"), 0);
+    T_EQ_INT(field(stats, "children"), 0);
+}
+
+static void test_fork_model_honours_max_conns(void)
+{
+    /* Scenario: model = fork with max_conns = 2; two connections held, a
+     * third.  Asserted: the third is closed at once, logged
+     * end=refused:max_conns; no third child was made; stats children=2. */
+    struct h_daemon *d = h_start("[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n"
+                                 "model = fork\nmax_conns = 2\n",
+                                 NULL);
+    const char *echo = h_addr(d, "echo", "tcp://127");
+    int a = h_connect(echo), b = h_connect(echo), c;
+    pid_t pids[MAX_PIDS];
+
+    roundtrip(a);
+    roundtrip(b);
+    c = h_connect(echo);
+    if (try_roundtrip(c, 5000))
+        T_FAIL("a third connection was served with max_conns = 2");
+    T_ASSERT(h_wait_log(d, "end=refused:max_conns", 5000));
+    T_EQ_INT(children(d, pids), 2);
+    T_EQ_INT(field(h_stats(d, "echo"), "children"), 2);
+    close(a), close(b), close(c);
+}
+
+/* Processes of user `uid` now. */
+static int processes_of(uid_t uid)
+{
+    DIR *proc = opendir("/proc");
+    struct dirent *e;
+    int n = 0;
+
+    if (proc == NULL)
+        T_FAIL("opendir /proc: %s", strerror(errno));
+    while ((e = readdir(proc)) != NULL) {
+        char path[300];
+        struct stat st;
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s", e->d_name);
+        if (stat(path, &st) == 0 && st.st_uid == uid)
+            n++;
+    }
+    closedir(proc);
+    return n;
+}
+
+static void test_fork_failure_closes_the_connection_and_recovers(void)
+{
+    /* Scenario: usherd runs as nobody with RLIMIT_NPROC leaving room for
+     * itself and 2 connection processes (prlimit + setpriv); model = fork.
+     * Two connections held, a third.  Asserted: the third cannot be forked:
+     * it is closed at once, logged end=error:EAGAIN with a warning; the two
+     * keep echoing; once one closes, a new connection is served. */
+    static char nproc[32];
+    static const char *wrapper[] = {
+        "prlimit",        nproc, "setpriv", "--reuid=nobody", "--regid=nogroup",
+        "--clear-groups", "--",  NULL};
+    struct h_daemon *d;
+    struct passwd *pw;
+    const char *echo;
+    int a, b, c, e;
+
+    if (geteuid() != 0)
+        t_skip("switching to nobody needs root");
+    h_need("prlimit", "util-linux");
+    h_need("setpriv", "util-linux");
+    if ((pw = getpwnam("nobody")) == NULL || getgrnam("nogroup") == NULL)
+        t_skip("no user nobody or group nogroup");
+    /* Room for what nobody runs already, usherd, and 2 connection processes. */
+    snprintf(nproc, sizeof(nproc), "--nproc=%d", processes_of(pw->pw_uid) + 3);
+    d = h_start_wrapped(echo_fork, wrapper);
+    echo = h_addr(d, "echo", "tcp://127");
+    a = h_connect(echo);
+    roundtrip(a);
+    b = h_connect(echo);
+    roundtrip(b);
+    c = h_connect(echo);
+    if (try_roundtrip(c, 5000))
+        T_FAIL("a third connection process was forked despite RLIMIT_NPROC:\n%s", h_log(d));
+    if (!h_wait_log(d, "end=error:EAGAIN", 5000))
+        T_FAIL("no end=error:EAGAIN line:\n%s", h_log(d));
+    T_CONTAINS(h_log(d), "unable to fork");
+    roundtrip(a);
+    roundtrip(b);
+    close(a);
+    if (!h_wait_log(d, "end=closed", 5000))
+        T_FAIL("the closed connection was not logged");
+    /* Its process has exited once the parent has reaped it; poll for a fork that works. */
+    for (int64_t deadline = h_now_ms() + 5000 * (int64_t)t_scale();; usleep(20000)) {
+        e = h_connect(echo);
+        if (try_roundtrip(e, 5000))
+            break;
+        close(e);
+        if (h_now_ms() > deadline)
+            T_FAIL("no connection served within 5 s of a process slot coming free:\n%s", h_log(d));
+    }
+    T_ASSERT(h_alive(d));
+    close(b), close(c), close(e);
+}
+
+static void test_fork_model_stats_count_bytes(void)
+{
+    /* Scenario: echo with model = fork; three connections each echo 1000
+     * bytes and close; SIGUSR1.  Asserted: the stats line counts what the
+     * connections moved, bytes_in=3000 bytes_out=3000, as the connection
+     * lines (in=1000 out=1000) and the event model do: the counters are the
+     * service's, whichever process did the work (SPEC 8.3). */
+    struct h_daemon *d = h_start(echo_fork, NULL);
+    const char *echo = h_addr(d, "echo", "tcp://127");
+    char buf[1000], back[1000], *stats;
+
+    memset(buf, 'b', sizeof(buf));
+    for (int i = 0; i < 3; i++) {
+        int fd = h_connect(echo);
+        h_send(fd, buf, sizeof(buf));
+        h_recv_exact(fd, back, sizeof(back));
+        close(fd);
+    }
+    if (!h_wait_log_count(d, "in=1000 out=1000 end=closed", 3, 5000))
+        T_FAIL("not 3 connection lines with in=1000 out=1000:\n%s", h_log(d));
+    stats = h_stats(d, "echo");
+    T_EQ_INT(field(stats, "conns_total"), 3);
+    if (field(stats, "bytes_in") != 3000 || field(stats, "bytes_out") != 3000)
+        T_FAIL("after 3 fork-model connections of 1000 bytes each way: %s", stats);
+}
+
+static void test_fork_connection_cut_at_shutdown_is_logged(void)
+{
+    /* Scenario: model = fork and, beside it, an event-model echo, with
+     * shutdown_timeout = 1s; one connection open on each; SIGTERM.
+     * Asserted: at the timeout both are closed and usherd exits 0; each
+     * connection gets its line (SPEC 9: one line per connection when it
+     * ends), as the event model's does with end=shutdown. */
+    struct h_daemon *d = h_start("[global]\nshutdown_timeout = 1s\n"
+                                 "[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n"
+                                 "model = fork\n"
+                                 "[ev]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n",
+                                 NULL);
+    int f = h_connect(h_addr(d, "echo", "tcp://127")), e = h_connect(h_addr(d, "ev", "tcp://127"));
+    char want[96];
+
+    roundtrip(f);
+    roundtrip(e);
+    h_kill(d, SIGTERM);
+    T_ASSERT(h_wait_closed(f, 5000));
+    T_ASSERT(h_wait_closed(e, 5000));
+    if (!h_wait_exit(d, 5000))
+        T_FAIL("usherd did not exit after shutdown_timeout");
+    T_EQ_INT(d->exit_status, 0);
+    T_CONTAINS(h_log_line(d, "usherd: service=ev proto=tcp"), "end=shutdown");
+    snprintf(want, sizeof(want), "usherd: service=echo proto=tcp peer=127.0.0.1:%d ",
+             local_port(f));
+    if (h_log_line(d, want) == NULL)
+        T_FAIL("no line for the fork-model connection cut at shutdown_timeout:\n%s", h_log(d));
+    close(f), close(e);
+}
+
+/* --- prefork --------------------------------------------------------------- */
+
+static void test_prefork_two_processes_one_connection_each(void)
+{
+    /* Scenario: echo with model = prefork:2; connections A and B, then C.
+     * Asserted: exactly 2 children; A and B held by different ones; C gets
+     * no echo while both are busy (300 ms); once A closes, C is served, by
+     * the process that had A. */
+    struct h_daemon *d = h_start(echo_prefork, NULL);
+    const char *echo = h_addr(d, "echo", "tcp://127");
+    pid_t pids[MAX_PIDS], pa, pb;
+    int a, b, c;
+    char buf[8];
+
+    wait_children(d, 2, pids, 5000);
+    a = h_connect(echo);
+    roundtrip(a);
+    b = h_connect(echo);
+    roundtrip(b);
+    pa = owner(d, a);
+    pb = owner(d, b);
+    if (pa == pb || !among(pa, pids, 2) || !among(pb, pids, 2))
+        T_FAIL("A and B held by %ld and %ld; the pool is %ld and %ld", (long)pa, (long)pb,
+               (long)pids[0], (long)pids[1]);
+    c = h_connect(echo);
+    h_send_str(c, "wait\n");
+    if (h_recv_within(c, buf, sizeof(buf), 300) >= 0)
+        T_FAIL("a third connection was served while both prefork processes were busy");
+    close(a);
+    h_recv_exact(c, buf, 5);
+    T_EQ_MEM(buf, "wait\n", 5);
+    T_EQ_INT(owner(d, c), pa);
+    close(b), close(c);
+}
+
+static void test_prefork_killed_process_replaced_losing_only_its_connection(void)
+{
+    /* Scenario: prefork:2, processes older than the 1 s crash window;
+     * A and B served, C waiting in the listen queue; SIGKILL to A's
+     * process.  Asserted: A is closed; B keeps echoing; C is served (the
+     * queue survives); the pool is back to 2 (a new pid) within 1 s; the
+     * log says "service=echo prefork process K (pid P) was killed by signal
+     * 9; starting another". */
+    struct h_daemon *d = h_start(echo_prefork, NULL);
+    const char *echo = h_addr(d, "echo", "tcp://127");
+    pid_t pids[MAX_PIDS], pa, after[MAX_PIDS];
+    int a, b, c;
+    char want[128];
+
+    wait_children(d, 2, pids, 5000);
+    wait_older_than_crash_window(pids[0]);
+    wait_older_than_crash_window(pids[1]);
+    a = h_connect(echo);
+    roundtrip(a);
+    b = h_connect(echo);
+    roundtrip(b);
+    c = h_connect(echo);
+    pa = owner(d, a);
+    T_ASSERT(kill(pa, SIGKILL) == 0);
+    if (!h_wait_closed(a, 2000))
+        T_FAIL("A is still open after its process was killed");
+    roundtrip(b);
+    roundtrip(c);
+    wait_children(d, 2, after, 1000);
+    if (among(pa, after, 2))
+        T_FAIL("the killed process %ld is still counted", (long)pa);
+    snprintf(want, sizeof(want), "(pid %ld) was killed by signal 9; starting another", (long)pa);
+    T_ASSERT(h_wait_log(d, want, 2000));
+    T_CONTAINS(h_log_line(d, want), "usherd: warning: service=echo prefork process ");
+    close(b), close(c);
+}
+
+static void test_prefork_process_dying_young_restarts_after_a_pause(void)
+{
+    /* Scenario: prefork:2; one process is killed right after start (younger
+     * than 1 s).  Asserted: the log says it died "right after starting;
+     * restarting in 1000 ms"; the replacement comes no sooner than ~0.9 s
+     * and within 3 s (crash loops do not spin); the other process serves
+     * meanwhile. */
+    struct h_daemon *d = h_start(echo_prefork, NULL);
+    pid_t pids[MAX_PIDS];
+    int64_t killed, back;
+    int n;
+
+    wait_children(d, 2, pids, 5000);
+    if (h_proc_age_ms(pids[0]) > 800)
+        t_skip("the pool took %ld ms to come up: past the crash window", h_proc_age_ms(pids[0]));
+    T_ASSERT(kill(pids[0], SIGKILL) == 0);
+    killed = h_now_ms();
+    if (!h_wait_log(d, "right after starting; restarting in 1000 ms", 2000))
+        T_FAIL("no restart pause logged:\n%s", h_log(d));
+    roundtrip(h_connect(h_addr(d, "echo", "tcp://127")));
+    for (;; usleep(5000)) {
+        pid_t now[MAX_PIDS];
+        n = children(d, now);
+        if (n == 2)
+            break;
+        if (h_now_ms() - killed > 3000 * (int64_t)t_scale())
+            T_FAIL("the pool is at %d processes 3 s after the crash", n);
+    }
+    back = h_now_ms() - killed;
+    if (back < 900)
+        T_FAIL("a process that died young was replaced after %lld ms, without a pause",
+               (long long)back);
+}
+
+static void test_prefork_reload_replaces_pool_keeping_open_connection(void)
+{
+    /* Scenario: prefork:2; connection A open on pool process P; SIGHUP.
+     * Asserted: two new pool processes come while P stays and A keeps
+     * echoing; new connections go to the new processes; once A closes, P
+     * exits and the two new ones are all that is left. */
+    struct h_daemon *d = h_start(echo_prefork, NULL);
+    const char *echo = h_addr(d, "echo", "tcp://127");
+    pid_t old[MAX_PIDS], now[MAX_PIDS], fresh[2], p;
+    int a, b, n, nfresh = 0;
+
+    wait_children(d, 2, old, 5000);
+    a = h_connect(echo);
+    roundtrip(a);
+    p = owner(d, a);
+    h_kill(d, SIGHUP);
+    T_ASSERT(h_wait_log(d, "reloaded", 5000));
+    n = wait_children(d, 3, now, 5000);
+    for (int i = 0; i < n; i++)
+        if (!among(now[i], old, 2) && nfresh < 2)
+            fresh[nfresh++] = now[i];
+    if (nfresh != 2 || !among(p, now, n))
+        T_FAIL("after the reload: %d new pool processes, A's process %s", nfresh,
+               among(p, now, n) ? "still there" : "gone");
+    roundtrip(a);
+    b = h_connect(echo);
+    roundtrip(b);
+    if (!among(owner(d, b), fresh, 2))
+        T_FAIL("a connection after the reload went to an old pool process");
+    close(b);
+    close(a);
+    n = wait_children(d, 2, now, 5000);
+    if (!among(fresh[0], now, n) || !among(fresh[1], now, n))
+        T_FAIL("the new pool processes are not the ones left");
+}
+
+/* --- workers --------------------------------------------------------------- */
+
+/* SIGSTOP, and wait until the process is stopped (off epoll's wait queue). */
+static void stop_process(pid_t pid)
+{
+    char path[64], line[256];
+
+    T_ASSERT(kill(pid, SIGSTOP) == 0);
+    snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+    for (int64_t deadline = h_now_ms() + 2000 * (int64_t)t_scale();; usleep(1000)) {
+        FILE *f = fopen(path, "re");
+        char state = '?';
+        if (f == NULL)
+            T_FAIL("process %ld is gone", (long)pid);
+        while (fgets(line, sizeof(line), f) != NULL)
+            if (strncmp(line, "State:", 6) == 0)
+                sscanf(line + 6, " %c", &state);
+        fclose(f);
+        if (state == 'T')
+            return;
+        if (h_now_ms() > deadline)
+            T_FAIL("process %ld not stopped 2 s after SIGSTOP (state %c)", (long)pid, state);
+    }
+}
+
+/*
+ * Open `n` connections into fds[] while worker `paused` is stopped, so that
+ * the other worker takes them (a stopped process is not waiting in
+ * epoll_wait, so EPOLLEXCLUSIVE wakes the next one); each is served before
+ * `paused` continues.
+ */
+static void connect_while_stopped(const char *addr, pid_t paused, int *fds, int n)
+{
+    stop_process(paused);
+    for (int i = 0; i < n; i++) {
+        fds[i] = h_connect(addr);
+        roundtrip(fds[i]);
+    }
+    T_ASSERT(kill(paused, SIGCONT) == 0);
+}
+
+static void test_workers_each_take_connections(void)
+{
+    /* Scenario: [global] workers = 2; 10 connections made while worker 1 is
+     * stopped (SIGSTOP), then 10 while worker 2 is.  Asserted: exactly 2
+     * children; every connection is served and held by the worker that ran
+     * at the time, never by the master (which keeps the listeners): each
+     * worker accepts on the shared listener, and one that does not run does
+     * not hold up the service. */
+    struct h_daemon *d = h_start(echo_workers, NULL);
+    const char *echo = h_addr(d, "echo", "tcp://127");
+    pid_t pids[MAX_PIDS];
+    int fds[20];
+
+    wait_children(d, 2, pids, 5000);
+    connect_while_stopped(echo, pids[0], fds, 10);
+    wait_children(d, 2, pids, 5000);
+    connect_while_stopped(echo, pids[1], fds + 10, 10);
+    for (int i = 0; i < 20; i++) {
+        pid_t who = owner(d, fds[i]), want = pids[i < 10 ? 1 : 0];
+        if (who != want)
+            T_FAIL("connection %d held by %ld, want worker %ld", i, (long)who, (long)want);
+        roundtrip(fds[i]);
+        close(fds[i]);
+    }
+}
+
+static void test_worker_killed_replaced_losing_only_its_connections(void)
+{
+    /* Scenario: workers = 2, older than the crash window; 10 connections on
+     * each worker (see connect_while_stopped); SIGKILL to worker A.
+     * Asserted: exactly A's connections are closed, B's keep echoing; 2
+     * workers again (a new pid) within 1 s; the log says "worker K (pid P)
+     * was killed by signal 9; starting another"; new connections are served. */
+    struct h_daemon *d = h_start(echo_workers, NULL);
+    const char *echo = h_addr(d, "echo", "tcp://127");
+    pid_t pids[MAX_PIDS], after[MAX_PIDS], victim;
+    int fds[20];
+    char want[128];
+
+    wait_children(d, 2, pids, 5000);
+    wait_older_than_crash_window(pids[0]);
+    wait_older_than_crash_window(pids[1]);
+    connect_while_stopped(echo, pids[1], fds, 10); /* on A = pids[0] */
+    wait_children(d, 2, pids, 5000);
+    connect_while_stopped(echo, pids[0], fds + 10, 10); /* on B */
+    victim = pids[0];
+    T_EQ_INT(owner(d, fds[0]), victim);
+    T_ASSERT(kill(victim, SIGKILL) == 0);
+    for (int i = 0; i < 10; i++)
+        if (!h_wait_closed(fds[i], 2000))
+            T_FAIL("connection %d of the killed worker is still open", i);
+    for (int i = 10; i < 20; i++)
+        if (!try_roundtrip(fds[i], 5000))
+            T_FAIL("connection %d of the other worker was lost", i);
+    wait_children(d, 2, after, 1000);
+    if (among(victim, after, 2))
+        T_FAIL("the killed worker %ld is still counted", (long)victim);
+    snprintf(want, sizeof(want), "(pid %ld) was killed by signal 9; starting another",
+             (long)victim);
+    T_ASSERT(h_wait_log(d, want, 2000));
+    T_CONTAINS(h_log_line(d, want), "usherd: warning: worker ");
+    for (int i = 0; i < 5; i++) {
+        int fd = h_connect(echo);
+        roundtrip(fd);
+        close(fd);
+    }
+    for (int i = 0; i < 20; i++)
+        close(fds[i]);
+}
+
+static void test_reload_replaces_workers_keeping_open_connections(void)
+{
+    /* Scenario: workers = 2; connection X open on an old worker; SIGHUP.
+     * Asserted: two new workers come (new pids) while X's worker stays and
+     * X keeps echoing; a new connection goes to a new worker; once X
+     * closes, only the two new workers are left. */
+    struct h_daemon *d = h_start(echo_workers, NULL);
+    const char *echo = h_addr(d, "echo", "tcp://127");
+    pid_t old[MAX_PIDS], now[MAX_PIDS], fresh[2], xo;
+    int x, y, n, nfresh = 0;
+
+    wait_children(d, 2, old, 5000);
+    x = h_connect(echo);
+    roundtrip(x);
+    xo = owner(d, x);
+    h_kill(d, SIGHUP);
+    T_ASSERT(h_wait_log(d, "reloaded", 5000));
+    /* The new workers, and the old one that still has X: 3 processes. */
+    n = wait_children(d, 3, now, 5000);
+    for (int i = 0; i < n; i++)
+        if (!among(now[i], old, 2) && nfresh < 2)
+            fresh[nfresh++] = now[i];
+    if (nfresh != 2 || !among(xo, now, n))
+        T_FAIL("after the reload: %d new workers, X's worker %s", nfresh,
+               among(xo, now, n) ? "still there" : "gone");
+    roundtrip(x);
+    y = h_connect(echo);
+    roundtrip(y);
+    if (!among(owner(d, y), fresh, 2))
+        T_FAIL("a connection after the reload went to an old worker");
+    roundtrip(x);
+    close(x);
+    n = wait_children(d, 2, now, 5000);
+    if (!among(fresh[0], now, n) || !among(fresh[1], now, n))
+        T_FAIL("the new workers are not the ones left");
+    close(y);
+}
+
+static void test_sigterm_stops_master_and_workers_gracefully(void)
+{
+    /* Scenario: workers = 2 serving echo, plus a prefork:2 and a fork
+     * service; a connection open on echo; SIGTERM.  Asserted: new
+     * connections are refused soon (listeners closed), the open one keeps
+     * echoing; once it closes, usherd exits 0 within a few seconds and none
+     * of its processes is left. */
+    struct h_daemon *d = h_start("[global]\nworkers = 2\n"
+                                 "[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n"
+                                 "[pf]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n"
+                                 "model = prefork:2\n"
+                                 "[fk]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n"
+                                 "model = fork\n",
+                                 NULL);
+    char echo[160];
+    pid_t pids[MAX_PIDS];
+    int x, f, n;
+
+    snprintf(echo, sizeof(echo), "%s", h_addr(d, "echo", "tcp://127"));
+    n = wait_children(d, 4, pids, 5000);
+    x = h_connect(echo);
+    roundtrip(x);
+    f = h_connect(h_addr(d, "fk", "tcp://127"));
+    roundtrip(f);
+    close(f);
+    h_kill(d, SIGTERM);
+    for (int64_t deadline = h_now_ms() + 3000 * (int64_t)t_scale();; usleep(5000)) {
+        int fd = h_connect_raw(echo);
+        if (fd < 0 && errno == ECONNREFUSED)
+            break;
+        if (fd >= 0)
+            close(fd);
+        if (h_now_ms() > deadline)
+            T_FAIL("still accepting connections 3 s after SIGTERM");
+    }
+    roundtrip(x);
+    close(x);
+    if (!h_wait_exit(d, 5000))
+        T_FAIL("usherd did not exit within 5 s of its last connection closing:\n%s", h_log(d));
+    T_EQ_INT(d->exit_status, 0);
+    for (int i = 0; i < n; i++)
+        for (int64_t deadline = h_now_ms() + 2000; exists(pids[i]); usleep(5000))
+            if (h_now_ms() > deadline)
+                T_FAIL("process %ld outlived usherd", (long)pids[i]);
+}
+
+static void test_sigterm_closes_worker_connections_at_shutdown_timeout(void)
+{
+    /* Scenario: workers = 2, shutdown_timeout = 1s; a connection open and
+     * kept open; SIGTERM.  Asserted: the connection still echoes at first,
+     * is closed by its worker about 1 s later (not before 0.8 s, within a
+     * few), and usherd then exits 0 with no process left. */
+    struct h_daemon *d = h_start("[global]\nworkers = 2\nshutdown_timeout = 1s\n"
+                                 "[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n",
+                                 NULL);
+    pid_t pids[MAX_PIDS];
+    int x, n;
+    int64_t sent;
+
+    n = wait_children(d, 2, pids, 5000);
+    x = h_connect(h_addr(d, "echo", "tcp://127"));
+    roundtrip(x);
+    h_kill(d, SIGTERM);
+    sent = h_now_ms();
+    roundtrip(x);
+    if (!h_wait_closed(x, 5000))
+        T_FAIL("the connection is still open 5 s after SIGTERM, shutdown_timeout = 1s");
+    if (h_now_ms() - sent < 800)
+        T_FAIL("closed %lld ms after SIGTERM, before shutdown_timeout = 1s",
+               (long long)(h_now_ms() - sent));
+    if (!h_wait_exit(d, 5000))
+        T_FAIL("usherd did not exit after shutdown_timeout:\n%s", h_log(d));
+    T_EQ_INT(d->exit_status, 0);
+    for (int i = 0; i < n; i++)
+        for (int64_t deadline = h_now_ms() + 2000; exists(pids[i]); usleep(5000))
+            if (h_now_ms() > deadline)
+                T_FAIL("worker %ld outlived usherd", (long)pids[i]);
+}
+
+static void test_workers_and_pool_stop_when_the_master_dies(void)
+{
+    /* Scenario: workers = 2 and a prefork:2 service, no connections; the
+     * master is killed with SIGKILL (it cannot clean up).  Asserted: its 4
+     * processes stop on their own within 2 s (they get SIGTERM when their
+     * parent dies): nothing serves unsupervised. */
+    struct h_daemon *d = h_start("[global]\nworkers = 2\n"
+                                 "[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n"
+                                 "[pf]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n"
+                                 "model = prefork:2\n",
+                                 NULL);
+    pid_t pids[MAX_PIDS];
+    int n = wait_children(d, 4, pids, 5000);
+
+    h_kill(d, SIGKILL);
+    T_ASSERT(h_wait_exit(d, 5000));
+    for (int i = 0; i < n; i++)
+        for (int64_t deadline = h_now_ms() + 2000 * (int64_t)t_scale(); exists(pids[i]);
+             usleep(5000))
+            if (h_now_ms() > deadline)
+                T_FAIL("process %ld still runs 2 s after its master was killed", (long)pids[i]);
+}
+
+static void test_stats_lines_per_worker_and_prefork_process(void)
+{
+    /* Scenario: workers = 2 with an event echo, and a prefork:2 service pf;
+     * 4 connections to echo, 2 to pf; SIGUSR1.  Asserted: one line "stats
+     * worker=1 service=echo ..." and one "stats worker=2 service=echo ..."
+     * (conns_total adding up to 4); one "stats prefork=PID service=pf ..."
+     * per pool process, PID a child of the master (adding up to 2); no
+     * untagged "stats service=" line for them from the master. */
+    struct h_daemon *d = h_start("[global]\nworkers = 2\n"
+                                 "[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n"
+                                 "[pf]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n"
+                                 "model = prefork:2\n",
+                                 NULL);
+    pid_t pids[MAX_PIDS];
+    long long echo_total = 0, pf_total = 0;
+    int n, pf_lines = 0;
+    char *log;
+
+    n = wait_children(d, 4, pids, 5000);
+    for (int i = 0; i < 6; i++) {
+        int fd = h_connect(h_addr(d, i < 4 ? "echo" : "pf", "tcp://127"));
+        roundtrip(fd);
+        close(fd);
+    }
+    T_ASSERT(h_wait_log_count(d, "end=closed", 6, 5000));
+    h_kill(d, SIGUSR1);
+    if (!h_wait_log_count(d, " service=pf conns_now=", 2, 5000) ||
+        !h_wait_log_count(d, " service=echo conns_now=", 2, 5000))
+        T_FAIL("not all stats lines within 5 s:\n%s", h_log(d));
+    T_ASSERT(h_wait_log(d, "stats worker=1 service=echo ", 1000));
+    T_ASSERT(h_wait_log(d, "stats worker=2 service=echo ", 1000));
+    usleep(100000); /* pacing: any further line would be a duplicate; give it a chance */
+    log = h_log(d);
+    for (char *line = log, *nl; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
+        char *p;
+        *nl = '\0';
+        if (strstr(line, "stats service=") != NULL)
+            T_FAIL("an untagged stats line: %s", line);
+        if ((p = strstr(line, "stats worker=")) != NULL && strstr(p, " service=echo ") != NULL)
+            echo_total += field(line, "conns_total");
+        if ((p = strstr(line, "stats prefork=")) != NULL) {
+            pid_t pid = (pid_t)strtol(p + strlen("stats prefork="), NULL, 10);
+            if (!among(pid, pids, n))
+                T_FAIL("stats line of pid %ld, not a child of usherd: %s", (long)pid, line);
+            if (strstr(line, " service=pf ") == NULL)
+                T_FAIL("a prefork process reports another service: %s", line);
+            pf_total += field(line, "conns_total");
+            pf_lines++;
+        }
+    }
+    T_EQ_INT(h_count_log(d, " service=echo conns_now="), 2);
+    T_EQ_INT(pf_lines, 2);
+    T_EQ_INT(echo_total, 4);
+    T_EQ_INT(pf_total, 2);
+}
+
+/* Connect while `paused` is stopped; true if served (the other worker took it). */
+static bool served_while_stopped(const char *addr, pid_t paused, int *fd)
+{
+    bool ok;
+
+    stop_process(paused);
+    *fd = h_connect(addr);
+    ok = try_roundtrip(*fd, 5000);
+    T_ASSERT(kill(paused, SIGCONT) == 0);
+    return ok;
+}
+
+static void test_workers_divide_max_conns(void)
+{
+    /* Scenario: workers = 2 and echo max_conns = 4: three connections held
+     * while worker 2 is stopped, then three while worker 1 is.  Asserted:
+     * each worker serves 2 (its share, ceil(4/2)) and refuses its third
+     * (end=refused:max_conns): 4 served in all, never more. */
+    struct h_daemon *d = h_start("[global]\nworkers = 2\n"
+                                 "[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n"
+                                 "max_conns = 4\n",
+                                 NULL);
+    const char *echo = h_addr(d, "echo", "tcp://127");
+    pid_t pids[MAX_PIDS];
+    int fds[6], served[2] = {0, 0};
+
+    wait_children(d, 2, pids, 5000);
+    for (int i = 0; i < 6; i++) {
+        int w = i < 3 ? 0 : 1; /* the worker left running */
+        if (i == 3)
+            wait_children(d, 2, pids, 5000);
+        if (served_while_stopped(echo, pids[1 - w], &fds[i]))
+            served[w]++;
+    }
+    if (served[0] != 2 || served[1] != 2)
+        T_FAIL("the workers served %d and %d of 3 connections each, want 2 and 2", served[0],
+               served[1]);
+    T_ASSERT(h_wait_log(d, "end=refused:max_conns", 5000));
+    for (int i = 0; i < 6; i++)
+        close(fds[i]);
+}
+
+static void test_workers_divide_global_max_conns(void)
+{
+    /* Scenario: workers = 2 and [global] max_conns = 2 (two services):
+     * with worker 2 stopped, one connection to each service, then a second
+     * to echo.  Asserted: worker 1 serves one (its share, ceil(2/2)) and
+     * refuses the next (end=refused:max_conns), whatever the service. */
+    struct h_daemon *d = h_start("[global]\nworkers = 2\nmax_conns = 2\n"
+                                 "[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n"
+                                 "[other]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n",
+                                 NULL);
+    pid_t pids[MAX_PIDS];
+    int a, b;
+
+    wait_children(d, 2, pids, 5000);
+    if (!served_while_stopped(h_addr(d, "echo", "tcp://127"), pids[1], &a))
+        T_FAIL("the first connection was refused");
+    if (served_while_stopped(h_addr(d, "other", "tcp://127"), pids[1], &b))
+        T_FAIL("worker 1 served 2 connections with [global] max_conns = 2 and 2 workers");
+    T_ASSERT(h_wait_log(d, "service=other proto=tcp", 5000));
+    T_CONTAINS(h_log_line(d, "service=other proto=tcp"), "end=refused:max_conns");
+    close(a), close(b);
+}
+
+static void test_workers_divide_rate(void)
+{
+    /* Scenario: workers = 2 and echo rate = 4/s; a burst of 4 connections
+     * with worker 2 stopped, then a burst of 4 with worker 1 stopped.
+     * Asserted: each worker serves 2 of its burst (its share, ceil(4/2))
+     * and refuses the rest (end=refused:rate); 4 in all, the service's
+     * rate. */
+    struct h_daemon *d = h_start("[global]\nworkers = 2\n"
+                                 "[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n"
+                                 "rate = 4/s\n",
+                                 NULL);
+    const char *echo = h_addr(d, "echo", "tcp://127");
+    pid_t pids[MAX_PIDS];
+    int served[2] = {0, 0};
+
+    wait_children(d, 2, pids, 5000);
+    for (int w = 0; w < 2; w++) {
+        int64_t start;
+        if (w == 1)
+            wait_children(d, 2, pids, 5000);
+        start = h_now_ms();
+        stop_process(pids[1 - w]);
+        for (int i = 0; i < 4; i++) {
+            int fd = h_connect(echo);
+            served[w] += try_roundtrip(fd, 5000);
+            close(fd);
+        }
+        T_ASSERT(kill(pids[1 - w], SIGCONT) == 0);
+        if (h_now_ms() - start > 200)
+            t_skip("a burst took %lld ms: the buckets refilled meanwhile",
+                   (long long)(h_now_ms() - start));
+    }
+    if (served[0] != 2 || served[1] != 2)
+        T_FAIL("the workers served %d and %d of 4 connections each with rate = 4/s, want 2 "
+               "and 2",
+               served[0], served[1]);
+    T_ASSERT(h_wait_log(d, "end=refused:rate", 5000));
+}
+
+static void test_stats_signal_right_after_reload_kills_no_worker(void)
+{
+    /* Scenario: workers = 2; 100 times: the master is stopped (SIGSTOP),
+     * gets SIGHUP and SIGUSR1 together (as "usherd -s reload; usherd -s
+     * stats" in a script may do), and continues: it reloads, starting new
+     * workers, then passes SIGUSR1 on to them at once.  Asserted: no worker
+     * dies of it ("killed by signal 10"): a process must be able to take
+     * the signals usherd sends it from the moment it exists. */
+    struct h_daemon *d = h_start(echo_workers, NULL);
+    pid_t pids[MAX_PIDS];
+
+    wait_children(d, 2, pids, 5000);
+    for (int round = 1; round <= 100; round++) {
+        h_kill(d, SIGSTOP);
+        h_kill(d, SIGHUP);
+        h_kill(d, SIGUSR1);
+        h_kill(d, SIGCONT);
+        if (!h_wait_log_count(d, "reloaded", round, 5000))
+            T_FAIL("reload %d not logged", round);
+        if (h_count_log(d, "was killed by signal 10") > 0)
+            T_FAIL("round %d: a worker died of the SIGUSR1 passed on right after the reload:\n%s",
+                   round, h_log_line(d, "was killed by signal 10"));
+        wait_children(d, 2, pids, 5000);
+    }
+    T_EQ_INT(h_count_log(d, "was killed by signal"), 0);
+}
+
+/* --- the echo connection rate of each model ------------------------------- */
+
+/*
+ * One client process: connect, send a line, read it back, close, until
+ * `until`.  Each client has its own source address 127.0.0.(2 + index),
+ * its port picked at connect time, so that the client side's TIME_WAIT
+ * sockets do not make the port search the bottleneck instead of usherd.
+ */
+static void __attribute__((noreturn)) rate_client(int port, int index, int64_t until, int out)
+{
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct sockaddr_in from = {.sin_family = AF_INET};
+    long counts[2] = {0, 0}; /* done, errors */
+
+    to.sin_addr.s_addr = htonl(0x7f000001);
+    from.sin_addr.s_addr = htonl(0x7f000002 + (uint32_t)index);
+    while (h_now_ms() < until) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), on = 1;
+        char buf[8];
+        if (fd < 0) {
+            counts[1]++;
+            continue;
+        }
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &on, sizeof(on));
+        if (bind(fd, (struct sockaddr *)&from, sizeof(from)) == 0 &&
+            connect(fd, (struct sockaddr *)&to, sizeof(to)) == 0 &&
+            write_all(fd, "hello\n", 6) == 0 && read_full(fd, buf, 6) == 6)
+            counts[0]++;
+        else
+            counts[1]++;
+        close(fd);
+    }
+    _exit(write(out, counts, sizeof(counts)) == sizeof(counts) ? 0 : 1);
+}
+
+/* Connections per second served by the daemon `d` to 16 client processes over `ms`. */
+static double measure_rate(struct h_daemon *d, int ms, long *errors)
+{
+    enum { CLIENTS = 16 };
+    int port = h_port(h_addr(d, "echo", "tcp://127"));
+    pid_t clients[CLIENTS];
+    int pipefd[2];
+    int64_t start = h_now_ms(), until = start + ms;
+    long total = 0;
+
+    *errors = 0;
+    T_ASSERT(pipe(pipefd) == 0);
+    for (int i = 0; i < CLIENTS; i++) {
+        clients[i] = fork();
+        if (clients[i] < 0)
+            T_FAIL("fork: %s", strerror(errno));
+        if (clients[i] == 0)
+            rate_client(port, i, until, pipefd[1]);
+    }
+    close(pipefd[1]);
+    for (int i = 0; i < CLIENTS; i++) {
+        long counts[2];
+        if (read_full(pipefd[0], counts, sizeof(counts)) != sizeof(counts))
+            T_FAIL("a client process did not report");
+        total += counts[0];
+        *errors += counts[1];
+    }
+    close(pipefd[0]);
+    for (int i = 0; i < CLIENTS; i++)
+        waitpid(clients[i], NULL, 0);
+    return (double)total * 1000.0 / (double)(h_now_ms() - start);
+}
+
+static void test_echo_connection_rate_of_each_model(void)
+{
+    /* Scenario: for each model (event, fork, prefork:2, workers = 2), an
+     * echo service (logging one line per connection, as by default) and 16
+     * client processes (on 127.0.0.2-17), each connecting, sending a line,
+     * reading it back and closing, for 2.5 s.  Reported with t_note, for the release notes;
+     * asserted only that each model served something. */
+    static const struct {
+        const char *name, *conf;
+        int procs;
+    } models[] = {
+        {"event", "[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n", 0},
+        {"fork", echo_fork, 0},
+        {"prefork:2", echo_prefork, 2},
+        {"workers = 2", echo_workers, 2},
+    };
+
+    for (size_t m = 0; m < ARRAY_LEN(models); m++) {
+        struct h_daemon *d = h_start(models[m].conf, NULL);
+        pid_t pids[MAX_PIDS];
+        long errors;
+        double rate;
+        wait_children(d, models[m].procs, pids, 5000);
+        rate = measure_rate(d, 2500, &errors);
+        t_note("model %-11s %8.0f connections/s (16 clients, %ld errors, %ld cores)",
+               models[m].name, rate, errors, sysconf(_SC_NPROCESSORS_ONLN));
+        if (rate <= 0)
+            T_FAIL("model %s served nothing", models[m].name);
+        h_stop(d);
+    }
+}
+
+static const struct t_case cases[] = {
+    T_CASE(test_fork_serves_each_connection_in_its_own_process),
+    T_CASE(test_fork_leaves_no_zombies_after_200_connections),
+    T_CASE(test_fork_model_honours_max_conns),
+    T_CASE(test_fork_failure_closes_the_connection_and_recovers),
+    T_CASE(test_fork_model_stats_count_bytes),
+    T_CASE(test_fork_connection_cut_at_shutdown_is_logged),
+    T_CASE(test_prefork_two_processes_one_connection_each),
+    T_CASE(test_prefork_killed_process_replaced_losing_only_its_connection),
+    T_CASE(test_prefork_process_dying_young_restarts_after_a_pause),
+    T_CASE(test_prefork_reload_replaces_pool_keeping_open_connection),
+    T_CASE(test_workers_each_take_connections),
+    T_CASE(test_worker_killed_replaced_losing_only_its_connections),
+    T_CASE(test_reload_replaces_workers_keeping_open_connections),
+    T_CASE(test_sigterm_stops_master_and_workers_gracefully),
+    T_CASE(test_sigterm_closes_worker_connections_at_shutdown_timeout),
+    T_CASE(test_workers_and_pool_stop_when_the_master_dies),
+    T_CASE(test_stats_lines_per_worker_and_prefork_process),
+    T_CASE(test_workers_divide_max_conns),
+    T_CASE(test_workers_divide_global_max_conns),
+    T_CASE(test_workers_divide_rate),
+    T_CASE(test_stats_signal_right_after_reload_kills_no_worker),
+    T_CASE_TIMEOUT(test_echo_connection_rate_of_each_model, 60),
+};
+
+int main(int argc, char **argv)
+{
+    return t_main(argc, argv, cases, ARRAY_LEN(cases));
+}
