@@ -4,6 +4,8 @@
 #   make run          build and run usherd in the foreground on its embedded default
 #   make test         build and run every test (SANITIZE=1: under ASan + UBSan)
 #   make install      PREFIX=/usr/local DESTDIR=
+#   make bench        usherd against a reference and the classic super-servers: writes
+#                     docs/benchmarks.md (about 11 minutes, needs root; not part of test)
 #   make clean
 
 CC      ?= cc
@@ -40,7 +42,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/t
 INTEG_TESTS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(wildcard tests/integration/[0-9]*.c))
 TEST_LIB_OBJ := $(BUILD)/obj/tests/t.o $(BUILD)/obj/tests/harness.o
 
-.PHONY: all run test unit integration install clean
+.PHONY: all run test unit integration install bench clean
 all: $(BUILD)/usherd $(BUILD)/usher
 
 $(BUILD)/usherd: $(BUILD)/obj/main.o $(DAEMON_OBJ) $(COMMON_OBJ)
@@ -89,6 +91,11 @@ install: all
 	install -m 644 man/usherd.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/usherd.conf.5
 	install -m 644 man/usher.1 $(DESTDIR)$(PREFIX)/share/man/man1/usher.1
 	install -m 644 contrib/usherd.conf.example $(DESTDIR)$(PREFIX)/share/doc/usher/
+
+# The script builds what it needs itself (the daemon and client with `make`,
+# the reference and its helper with the CFLAGS given here).
+bench:
+	CC='$(CC)' CFLAGS='$(CFLAGS)' bench/run.sh
 
 clean:
 	rm -rf build
