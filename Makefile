@@ -4,6 +4,8 @@
 #   make run          build and run usherd in the foreground on its embedded default
 #   make test         build and run every test (SANITIZE=1: under ASan + UBSan)
 #   make install      PREFIX=/usr/local DESTDIR=
+#   make bench        usherd against a reference and the classic super-servers: writes
+#                     docs/benchmarks.md (about 11 minutes, needs root; not part of test)
 #   make clean
 
 CC      ?= cc
@@ -43,7 +45,7 @@ TEST_LIB_OBJ := $(BUILD)/obj/tests/t.o $(BUILD)/obj/tests/harness.o
 MODEL_TESTS := $(BUILD)/tests/11_builtins_stream $(BUILD)/tests/12_builtins_dgram
 TEST_MODELS := fork prefork:2 workers:2
 
-.PHONY: all run test unit integration install clean
+.PHONY: all run test unit integration install bench clean
 all: $(BUILD)/usherd $(BUILD)/usher
 
 $(BUILD)/usherd: $(BUILD)/obj/main.o $(DAEMON_OBJ) $(COMMON_OBJ)
@@ -94,6 +96,11 @@ install: all
 	install -m 644 man/usher.1 $(DESTDIR)$(PREFIX)/share/man/man1/usher.1
 	install -m 644 contrib/usherd.conf.example contrib/usherd.service contrib/usherd.socket \
 		$(DESTDIR)$(PREFIX)/share/doc/usher/
+
+# The script builds what it needs itself (the daemon and client with `make`,
+# the reference and its helper with the CFLAGS given here).
+bench:
+	CC='$(CC)' CFLAGS='$(CFLAGS)' bench/run.sh
 
 clean:
 	rm -rf build
