@@ -50,6 +50,7 @@ struct slot {
     uint64_t seq;      /* udp: the number in the request */
     int64_t start_ns;  /* of the transaction */
     int64_t active_ns; /* last progress, for the timeout */
+    uint64_t completed; /* transactions this slot finished */
 };
 
 struct bench {
@@ -67,6 +68,7 @@ struct bench {
     char *req, *buf;
     size_t bufsize;
     uint64_t done, errors[E_KINDS], bytes_in, bytes_out;
+    unsigned stalled; /* slots that finished no transaction in the whole run */
     uint64_t started; /* transactions begun (for -n) */
     struct hist hist;
     int64_t t0, last_progress, last_tick;
@@ -215,6 +217,7 @@ static void finish(struct bench *b, struct slot *s)
 
     hist_record(&b->hist, (uint64_t)(t - s->start_ns));
     b->done++;
+    s->completed++;
     if (b->mode == CONNECT)
         close_slot(b, s);
     next(b, s);
@@ -281,12 +284,18 @@ static void do_recv(struct bench *b, struct slot *s)
 }
 
 /* Bulk: both ways at once, as fast as the socket goes. */
+/*
+ * Bulk: both ways at once, as fast as the socket goes.  The stream is the
+ * pattern without a break (each send starts where the last one ended), so
+ * every echoed byte can be checked against its place in it.
+ */
 static void do_bulk(struct bench *b, struct slot *s, uint32_t events)
 {
     if (events & EPOLLOUT) {
-        ssize_t n = send(s->fd, b->req, b->size, MSG_NOSIGNAL);
+        ssize_t n = send(s->fd, b->req + s->sent % 26, b->size, MSG_NOSIGNAL);
         if (n > 0) {
             b->bytes_out += (size_t)n;
+            s->sent += (size_t)n;
             s->active_ns = now_ns();
         } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
             fail(b, s, kind_of(errno, RECEIVING));
@@ -299,10 +308,14 @@ static void do_bulk(struct bench *b, struct slot *s, uint32_t events)
             fail(b, s, n == 0 ? E_SHORT : kind_of(errno, RECEIVING));
             return;
         }
+        if (n > 0 && memcmp(b->buf, b->req + s->got % 26, (size_t)n) != 0) {
+            fail(b, s, E_MISMATCH);
+            return;
+        }
         if (n > 0) {
             b->bytes_in += (size_t)n;
+            s->got += (size_t)n;
             s->active_ns = now_ns();
-            b->done++;
         }
     }
 }
@@ -423,6 +436,10 @@ static void report_text(const struct bench *b, double secs)
         if (b->errors[i])
             printf("  %s %llu", err_names[i], (unsigned long long)b->errors[i]);
     printf("%s\n", b->mode == UDP && b->errors[E_TIMEOUT] ? " (timeouts are lost datagrams)" : "");
+    if (b->stalled > 0)
+        printf("  stalled     %u of %u connections completed nothing (the server did not take "
+               "them?)\n",
+               b->stalled, b->conns);
 }
 
 static void report_json(const struct bench *b, double secs)
@@ -436,7 +453,7 @@ static void report_json(const struct bench *b, double secs)
            (double)hist_quantile(&b->hist, 0.999) / 1e3, (double)b->hist.max / 1e3);
     for (int i = 0; i < E_KINDS; i++)
         printf("%s\"%s\":%llu", i ? "," : "", err_names[i], (unsigned long long)b->errors[i]);
-    printf(",\"total\":%llu}}\n", (unsigned long long)total_errors(b));
+    printf(",\"total\":%llu},\"stalled\":%u}\n", (unsigned long long)total_errors(b), b->stalled);
 }
 
 /* Set-up */
@@ -534,7 +551,8 @@ static int resolve(struct bench *b)
 static int prepare(struct bench *b)
 {
     b->bufsize = b->size > 65536 ? b->size : 65536;
-    b->req = malloc(b->size);
+    /* The pattern, long enough to start anywhere in its cycle (see do_bulk). */
+    b->req = malloc(b->bufsize + 26);
     b->buf = malloc(b->bufsize);
     b->slots = calloc(b->conns, sizeof(*b->slots));
     b->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -542,7 +560,7 @@ static int prepare(struct bench *b)
         fprintf(stderr, "usher: bench: %s\n", strerror(errno ? errno : ENOMEM));
         return -1;
     }
-    for (size_t i = 0; i < b->size; i++)
+    for (size_t i = 0; i < b->bufsize + 26; i++)
         b->req[i] = (char)('a' + i % 26);
     for (unsigned i = 0; i < b->conns; i++) {
         b->slots[i].fd = -1;
@@ -585,13 +603,17 @@ static void run(struct bench *b)
         int n = epoll_wait(b->epfd, events, 256, TICK_MS);
         for (int i = 0; i < n; i++)
             on_event(b, events[i].data.ptr, events[i].events);
-        if (b->mode == BULK && !more_to_start(b))
+        /* A timed run ends on time: what is still in flight is not counted. */
+        if (b->count == 0 && !more_to_start(b))
             break;
         check_timeouts(b);
         progress(b);
     }
     if (b->tty)
         fprintf(stderr, "\r%60s\r", "");
+    for (unsigned i = 0; i < b->conns && b->mode != BULK; i++)
+        if (b->slots[i].completed == 0)
+            b->stalled++;
 }
 
 int bench_main(int argc, char **argv)
@@ -602,6 +624,7 @@ int bench_main(int argc, char **argv)
 
     if (b == NULL)
         return 1;
+    b->epfd = -1;
     b->conns = 1;
     b->seconds = 5;
     b->size = 64;
@@ -616,11 +639,12 @@ int bench_main(int argc, char **argv)
         report_json(b, secs);
     else
         report_text(b, secs);
-    rc = b->done == 0 ? 1 : 0;
+    /* Nothing measured is a failure: a server that answered nothing. */
+    rc = (b->mode == BULK ? b->bytes_in == 0 : b->done == 0) ? 1 : 0;
 out:
     for (unsigned i = 0; b->slots != NULL && i < b->conns; i++)
         close_slot(b, &b->slots[i]);
-    if (b->epfd > 0)
+    if (b->epfd >= 0)
         close(b->epfd);
     free(b->slots);
     free(b->req);
