@@ -47,9 +47,9 @@ struct slot {
     uint32_t interest; /* epoll events asked for */
     enum slot_state state;
     size_t sent, got;
-    uint64_t seq;      /* udp: the number in the request */
-    int64_t start_ns;  /* of the transaction */
-    int64_t active_ns; /* last progress, for the timeout */
+    uint64_t seq;       /* udp: the number in the request */
+    int64_t start_ns;   /* of the transaction */
+    int64_t active_ns;  /* last progress, for the timeout */
     uint64_t completed; /* transactions this slot finished */
 };
 

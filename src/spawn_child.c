@@ -9,9 +9,10 @@
  *   every other descriptor closed (close_range: never a loop over 2^30)
  *   empty signal mask, execve
  *
- * A step that fails writes {stage, errno} into a close-on-exec pipe and
+ * A step that fails leaves {stage, errno} where the parent finds it and
  * the child _exits (127 no such program, 126 not executable, 111 any
- * other step); an exec that succeeds closes the pipe empty.
+ * other step): in the plan the two share (clone), or in a close-on-exec
+ * pipe that an exec that succeeds closes empty (fork).
  *
  * The child is made with clone(CLONE_VM | CLONE_VFORK) on a stack of its
  * own: it shares our memory until it execs, so it only makes system calls
@@ -75,9 +76,11 @@ static const int rlimit_resource[RLIM_COUNT] = {
 /* Everything the child needs, prepared by the parent. */
 struct plan {
     const struct exec_conf *ex;
-    int sock, err_fd, report_fd;
+    int sock, err_fd;
+    int report_fd; /* -1 when the child shares our memory (clone): it reports in the plan */
     char **envp;
     bool root;
+    volatile int stage, err; /* a failed step, as the child leaves it */
 };
 
 /* Environment */
@@ -241,11 +244,14 @@ static char **env_build(const struct spawn_req *req)
 
 #define CHILD_ATTR __attribute__((noreturn))
 
-static void CHILD_ATTR fail_stage(const struct plan *pl, int stage)
+static void CHILD_ATTR fail_stage(struct plan *pl, int stage)
 {
     int report[2] = {stage, errno};
 
-    if (write(pl->report_fd, report, sizeof(report)) < 0) {
+    /* Sharing our memory, the plan is enough; a forked child writes the pipe. */
+    pl->stage = stage;
+    pl->err = report[1];
+    if (pl->report_fd >= 0 && write(pl->report_fd, report, sizeof(report)) < 0) {
         /* the parent learns from the exit status alone */
     }
     if (stage == STAGE_EXEC)
@@ -260,7 +266,9 @@ static int close_others(int keep)
     int dir;
     long n;
 
-    if (syscall(SYS_close_range, 3U, (unsigned)keep - 1, 0U) == 0 &&
+    if (keep < 0 && syscall(SYS_close_range, 3U, ~0U, 0U) == 0)
+        return 0;
+    if (keep >= 0 && syscall(SYS_close_range, 3U, (unsigned)keep - 1, 0U) == 0 &&
         syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0U) == 0)
         return 0;
     if (errno != ENOSYS)
@@ -289,7 +297,7 @@ static int close_others(int keep)
     return n < 0 ? -1 : 0;
 }
 
-static void set_identity(const struct plan *pl)
+static void set_identity(struct plan *pl)
 {
     const struct exec_conf *ex = pl->ex;
 
@@ -304,7 +312,7 @@ static void set_identity(const struct plan *pl)
 
 static int CHILD_ATTR child_main(void *arg)
 {
-    const struct plan *pl = arg;
+    struct plan *pl = arg;
     const struct exec_conf *ex = pl->ex;
     sigset_t none;
 
@@ -334,58 +342,85 @@ static int CHILD_ATTR child_main(void *arg)
 
 /* The parent */
 
-static pid_t start(struct plan *pl)
+/* A child that failed before its exec: say why (and which program). */
+static pid_t failed(const struct plan *pl, int stage, int err_no, char *err, size_t errlen)
 {
-#if defined(__SANITIZE_ADDRESS__)
-    pid_t pid = fork();
-#else
-    static char stack[CHILD_STACK] __attribute__((aligned(64)));
-    pid_t pid = clone(child_main, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | SIGCHLD, pl);
+    snprintf(err, errlen, "unable to %s%s%s: %s", stage_text[stage], stage == STAGE_EXEC ? " " : "",
+             stage == STAGE_EXEC ? pl->ex->path : "", strerror(err_no));
+    errno = err_no;
+    return -1;
+}
 
+#if !defined(__SANITIZE_ADDRESS__)
+/*
+ * clone(CLONE_VM | CLONE_VFORK): when it returns, the child has exec'd or
+ * exited, and a failure is in the plan we share.  Returns -2 where clone
+ * is refused (valgrind), for the caller to fork instead.
+ */
+static pid_t start_shared(struct plan *pl)
+{
+    static char stack[CHILD_STACK] __attribute__((aligned(64)));
+    pid_t pid;
+
+    pl->report_fd = -1;
+    pid = clone(child_main, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | SIGCHLD, pl);
     if (pid < 0 && (errno == EINVAL || errno == ENOSYS))
-        pid = fork(); /* where clone is refused (valgrind) */
+        return -2;
+    return pid;
+}
 #endif
+
+/* fork, the failure reported through a close-on-exec pipe.  The report in *stage, *err_no. */
+static pid_t start_forked(struct plan *pl, int *stage, int *err_no)
+{
+    int rep[2], report[2];
+    pid_t pid;
+
+    if (pipe2(rep, O_CLOEXEC) < 0)
+        return -1;
+    pl->report_fd = rep[1];
+    pid = fork();
     if (pid == 0)
         child_main(pl);
+    close(rep[1]);
+    if (pid > 0 && read_full(rep[0], report, sizeof(report)) == (ssize_t)sizeof(report)) {
+        *stage = report[0];
+        *err_no = report[1];
+    }
+    close_quietly(rep[0]);
     return pid;
 }
 
 pid_t spawn_child(const struct spawn_req *req, pid_t *pid_out, char *err, size_t errlen)
 {
-    const struct exec_conf *ex = req->sc->exec;
-    struct plan pl = {.ex = ex, .sock = req->sock, .err_fd = req->err_fd, .root = geteuid() == 0};
-    sigset_t all, old;
-    int rep[2], report[2], saved;
-    ssize_t n;
-    pid_t pid;
+    struct plan pl = {
+        .ex = req->sc->exec, .sock = req->sock, .err_fd = req->err_fd, .root = geteuid() == 0};
+    int stage = 0, err_no = 0, saved;
+    sigset_t old;
+    pid_t pid = -2;
 
     *pid_out = -1;
-    if ((pl.envp = env_build(req)) == NULL || pipe2(rep, O_CLOEXEC) < 0) {
+    if ((pl.envp = env_build(req)) == NULL) {
         snprintf(err, errlen, "unable to prepare a child: %s", strerror(errno));
         return -1;
     }
-    pl.report_fd = rep[1];
     /* No handler of ours may run in a child that shares our memory. */
-    sigfillset(&all);
-    sigprocmask(SIG_BLOCK, &all, &old);
-    pid = start(&pl);
+    sig_block_all(&old);
+#if !defined(__SANITIZE_ADDRESS__)
+    /* (AddressSanitizer's bookkeeping would not survive a child sharing its memory.) */
+    pid = start_shared(&pl);
+    stage = pl.stage;
+    err_no = pl.err;
+#endif
+    if (pid == -2)
+        pid = start_forked(&pl, &stage, &err_no);
     saved = errno;
-    sigprocmask(SIG_SETMASK, &old, NULL);
-    close(rep[1]);
+    sig_restore(&old);
     if (pid < 0) {
-        close(rep[0]);
         snprintf(err, errlen, "unable to start a child: %s", strerror(saved));
         errno = saved;
         return -1;
     }
     *pid_out = pid;
-    n = read_full(rep[0], report, sizeof(report)); /* the exec has happened, or the failure */
-    close(rep[0]);
-    if (n != (ssize_t)sizeof(report))
-        return pid;
-    snprintf(err, errlen, "unable to %s%s%s: %s", stage_text[report[0]],
-             report[0] == STAGE_EXEC ? " " : "", report[0] == STAGE_EXEC ? ex->path : "",
-             strerror(report[1]));
-    errno = report[1];
-    return -1;
+    return stage != 0 ? failed(&pl, stage, err_no, err, errlen) : pid;
 }
