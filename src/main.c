@@ -157,22 +157,6 @@ static void absolute(const char *path, char *out, size_t size)
     str_copy(out, size, path);
 }
 
-/*
- * Descriptors 0, 1 and 2 open, on /dev/null if they were closed: otherwise
- * a socket could land there and a child would take it for its stdio.
- */
-static void open_std_fds(void)
-{
-    for (int fd = 0; fd < 3; fd++) {
-        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
-            continue;
-        if (open("/dev/null", O_RDWR) != fd) {
-            fprintf(stderr, "usherd: unable to open /dev/null: %s\n", strerror(errno));
-            exit(1);
-        }
-    }
-}
-
 /* The file to read: -f, else the system file if there is one, else "" (the default). */
 static void choose_conf_path(const struct options *opt, char *path, size_t size)
 {
@@ -462,7 +446,10 @@ int main(int argc, char **argv)
     struct conf *conf;
 
     parse_options(argc, argv, &ds.opt);
-    open_std_fds();
+    if (open_std_fds() < 0) {
+        fprintf(stderr, "usherd: unable to open /dev/null: %s\n", strerror(errno));
+        return 1;
+    }
     log_init("usherd");
     log_set_level(ds.opt.verbosity < 0   ? LOG_LVL_WARN
                   : ds.opt.verbosity > 0 ? LOG_LVL_DEBUG

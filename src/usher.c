@@ -165,23 +165,6 @@ static const struct command *find_command(const char *word)
     return NULL;
 }
 
-/*
- * Have descriptors 0, 1 and 2 open, on /dev/null if they were closed, so
- * that our socket never becomes "stdin" or "stdout" and talks to itself.
- */
-static void open_std_fds(void)
-{
-    for (int fd = 0; fd < 3; fd++) {
-        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
-            continue;
-        /* open(2) takes the lowest free number: this one. */
-        if (open("/dev/null", O_RDWR) != fd) {
-            fprintf(stderr, "usher: unable to open /dev/null: %s\n", strerror(errno));
-            exit(1);
-        }
-    }
-}
-
 static void ignore_sigpipe(void)
 {
     struct sigaction sa = {.sa_handler = SIG_IGN};
@@ -204,7 +187,10 @@ int main(int argc, char **argv)
     bool udp = false;
     int first;
 
-    open_std_fds();
+    if (open_std_fds() < 0) {
+        fprintf(stderr, "usher: unable to open /dev/null: %s\n", strerror(errno));
+        return 1;
+    }
     ignore_sigpipe();
     /* The load generator has options of its own. */
     if (argc > 1 && strcmp(argv[1], "bench") == 0)

@@ -215,6 +215,18 @@ int close_all_except(const int *keep, size_t n)
     return close_range(first, ~0U, 0);
 }
 
+int open_std_fds(void)
+{
+    for (int fd = 0; fd < 3; fd++) {
+        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+            continue;
+        /* open(2) takes the lowest free number: this one. */
+        if (open("/dev/null", O_RDWR) != fd)
+            return -1;
+    }
+    return 0;
+}
+
 void close_quietly(int fd)
 {
     int saved = errno;

@@ -61,6 +61,13 @@ int fd_set_cloexec(int fd);
  */
 int close_all_except(const int *keep, size_t n);
 
+/*
+ * Descriptors 0, 1 and 2 open, on /dev/null where they were closed, so
+ * that no socket of ours lands there and is taken for stdio (by a child,
+ * or by our own copying).  Returns 0, or -1 with errno.
+ */
+int open_std_fds(void);
+
 /* close(2) that preserves errno, for error paths. */
 void close_quietly(int fd);
 
