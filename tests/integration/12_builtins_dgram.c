@@ -45,19 +45,6 @@ static struct h_daemon *start_all(const char *extra_arg)
     return h_start(conf, extra_arg, NULL);
 }
 
-/* The number after " NAME=" in a log line. */
-static long long field(const char *line, const char *name)
-{
-    char key[64];
-    const char *p;
-
-    snprintf(key, sizeof(key), " %s=", name);
-    p = strstr(line, key);
-    if (p == NULL)
-        T_FAIL("no %s in \"%s\"", name, line);
-    return strtoll(p + strlen(key), NULL, 10);
-}
-
 /* One request, one reply within REPLY_MS; fails if none comes. */
 static size_t ask(const char *addr, const void *req, size_t len, void *reply, size_t cap)
 {
@@ -158,10 +145,10 @@ static void test_discard_never_answers(void)
     for (size_t t = 0; t < ARRAY_LEN(transports); t++)
         expect_silence(fds[t], transports[t]);
     stats = h_stats(d, "discard");
-    T_EQ_INT(field(stats, "dgrams_in"), 15);
-    T_EQ_INT(field(stats, "dgrams_out"), 0);
-    T_EQ_INT(field(stats, "dgrams_dropped"), 0);
-    T_EQ_INT(field(stats, "bytes_in"), 15 * 7);
+    T_EQ_INT(h_log_field(stats, "dgrams_in"), 15);
+    T_EQ_INT(h_log_field(stats, "dgrams_out"), 0);
+    T_EQ_INT(h_log_field(stats, "dgrams_dropped"), 0);
+    T_EQ_INT(h_log_field(stats, "bytes_in"), 15 * 7);
 }
 
 static void test_daytime_one_line_per_request(void)
@@ -415,9 +402,9 @@ static void test_privileged_source_port_not_answered(void)
         close(priv);
     }
     stats = h_stats(d, "echo");
-    T_EQ_INT(field(stats, "dgrams_in"), 4);
-    T_EQ_INT(field(stats, "dgrams_out"), 2);
-    T_EQ_INT(field(stats, "dgrams_dropped"), 2);
+    T_EQ_INT(h_log_field(stats, "dgrams_in"), 4);
+    T_EQ_INT(h_log_field(stats, "dgrams_out"), 2);
+    T_EQ_INT(h_log_field(stats, "dgrams_dropped"), 2);
 }
 
 static void test_source_port_1024_is_answered(void)
@@ -472,9 +459,9 @@ static void test_builtin_port_source_not_answered(void)
         if (h_recv_within(fds[i], buf, sizeof(buf), i == 2 ? SILENCE_MS : 100) >= 0)
             T_FAIL("echo answered client %d, whose port is a builtin's", i);
     stats = h_stats(d, "echo");
-    T_EQ_INT(field(stats, "dgrams_in"), 4);
-    T_EQ_INT(field(stats, "dgrams_out"), 1);
-    T_EQ_INT(field(stats, "dgrams_dropped"), 3);
+    T_EQ_INT(h_log_field(stats, "dgrams_in"), 4);
+    T_EQ_INT(h_log_field(stats, "dgrams_out"), 1);
+    T_EQ_INT(h_log_field(stats, "dgrams_dropped"), 3);
 }
 
 /* Wait for the service's dgrams_in to reach `n`; false if it does not within 1 s. */
@@ -484,7 +471,7 @@ static bool wait_dgrams_in(struct h_daemon *d, const char *svc, long long n)
 
     do {
         char *stats = h_stats(d, svc);
-        long long got = field(stats, "dgrams_in");
+        long long got = h_log_field(stats, "dgrams_in");
         free(stats);
         if (got >= n)
             return true;
@@ -535,9 +522,9 @@ static void check_cast_dropped(struct h_daemon *d, int fd, const char *what)
         T_FAIL("after the %s datagram, chargen answers line %d, want line 0: it was served", what,
                reply[0] - ' ');
     stats = h_stats(d, "chargen");
-    T_EQ_INT(field(stats, "dgrams_in"), 2);
-    T_EQ_INT(field(stats, "dgrams_dropped"), 1);
-    T_EQ_INT(field(stats, "dgrams_out"), 1);
+    T_EQ_INT(h_log_field(stats, "dgrams_in"), 2);
+    T_EQ_INT(h_log_field(stats, "dgrams_dropped"), 1);
+    T_EQ_INT(h_log_field(stats, "dgrams_out"), 1);
 }
 
 static void test_broadcast_destination_not_answered(void)

@@ -42,19 +42,6 @@ static int local_port(int fd)
                                          : ((struct sockaddr_in6 *)&ss)->sin6_port);
 }
 
-/* The number after "NAME=" in a log line. */
-static long long field(const char *line, const char *name)
-{
-    char key[64];
-    const char *p;
-
-    snprintf(key, sizeof(key), " %s=", name);
-    p = strstr(line, key);
-    if (p == NULL)
-        T_FAIL("no %s in \"%s\"", name, line);
-    return strtoll(p + strlen(key), NULL, 10);
-}
-
 /* --- idle timeout ---------------------------------------------------------- */
 
 static void test_idle_timeout_closes_and_logs_timeout(void)
@@ -348,8 +335,8 @@ static void test_max_conns_refuses_the_excess(void)
     late = h_connect(echo);
     roundtrip(late, "room again");
     stats = h_stats(d, "echo");
-    T_EQ_INT(field(stats, "refused"), 1);
-    T_EQ_INT(field(stats, "conns_now"), 2);
+    T_EQ_INT(h_log_field(stats, "refused"), 1);
+    T_EQ_INT(h_log_field(stats, "conns_now"), 2);
     close(extra);
 }
 
@@ -420,7 +407,7 @@ static void test_refusals_logged_at_most_once_a_second(void)
     if (strstr(log, want) == NULL)
         T_FAIL("no summary of the 19 unlogged refusals:\n%s", log);
     stats = h_stats(d, "echo");
-    T_EQ_INT(field(stats, "refused"), 21);
+    T_EQ_INT(h_log_field(stats, "refused"), 21);
 }
 
 /* --- keepalive ------------------------------------------------------------- */

@@ -172,19 +172,6 @@ static int local_port(int fd)
                                          : ((struct sockaddr_in6 *)&ss)->sin6_port);
 }
 
-/* The number after " NAME=" in a log line. */
-static long long field(const char *line, const char *name)
-{
-    char key[64];
-    const char *p;
-
-    snprintf(key, sizeof(key), " %s=", name);
-    p = strstr(line, key);
-    if (p == NULL)
-        T_FAIL("no %s in \"%s\"", name, line);
-    return strtoll(p + strlen(key), NULL, 10);
-}
-
 /* Wait for the exit line of service `svc` containing `what`; returns it. */
 static char *wait_exit_line(const struct h_daemon *d, const char *svc, const char *what, int ms)
 {
@@ -233,7 +220,7 @@ static void roundtrip(int fd, const char *msg)
 /* The "children=N" of the service's stats line. */
 static long long children(const struct h_daemon *d, const char *svc)
 {
-    return field(h_stats(d, svc), "children");
+    return h_log_field(h_stats(d, svc), "children");
 }
 
 /* A mode-0755 shell script in the test's directory; returns its path. */
@@ -699,7 +686,7 @@ static void test_rlimit_cpu_stops_a_spinning_child(void)
     line = wait_exit_line(d, "spin", "end=signal:", 5000);
     if (strstr(line, "end=signal:9 ") == NULL && strstr(line, "end=signal:24 ") == NULL)
         T_FAIL("not stopped by the CPU limit: %s", line);
-    if (field(line, "duration_ms") < 900)
+    if (h_log_field(line, "duration_ms") < 900)
         T_FAIL("stopped before a second of CPU: %s", line);
 }
 
@@ -795,7 +782,7 @@ static void test_stderr_lines_logged_with_service_and_pid(void)
     h_recv_all(fd, buf, sizeof(buf));
     T_EQ_STR(buf, "out\n");
     line = wait_exit_line(d, "err", "end=exit:0", 5000);
-    pid = field(line, "pid");
+    pid = h_log_field(line, "pid");
     T_ASSERT(h_wait_log(d, fmt("usherd: service=err pid=%lld stderr: partial\n", pid), 3000));
     T_EQ_INT(h_count_log(d, fmt("usherd: service=err pid=%lld stderr: line one\n", pid)), 1);
     T_EQ_INT(h_count_log(d, fmt("usherd: service=err pid=%lld stderr: line two\n", pid)), 1);
@@ -922,7 +909,7 @@ static void test_missing_program_logged_and_closed(void)
     line = wait_exit_line(d, "gone", "end=exit:127", 5000);
     T_ASSERT(h_count_log(d, fmt("usherd: warning: service=gone pid=%lld: unable to execute "
                                 "%s/no-such-program: No such file or directory",
-                                field(line, "pid"), d->dir)) == 1);
+                                h_log_field(line, "pid"), d->dir)) == 1);
     still_serving(d);
 }
 

@@ -131,19 +131,6 @@ static char *sorted_groups(const char *text)
     return strdup(out);
 }
 
-/* The number after " NAME=" in a log line. */
-static long long field(const char *line, const char *name)
-{
-    char key[64];
-    const char *p;
-
-    snprintf(key, sizeof(key), " %s=", name);
-    p = strstr(line, key);
-    if (p == NULL)
-        T_FAIL("no %s in \"%s\"", name, line);
-    return strtoll(p + strlen(key), NULL, 10);
-}
-
 /* The exit line of service `svc` containing `what`, waited for. */
 static char *wait_exit_line(const struct h_daemon *d, const char *svc, const char *what, int ms)
 {
@@ -403,7 +390,7 @@ static void test_chroot_missing_directory_fails_the_child(void)
     line = wait_exit_line(d, "jail", "end=exit:111", 5000);
     T_EQ_INT(h_count_log(d, fmt("usherd: warning: service=jail pid=%lld: unable to chroot: No "
                                 "such file or directory",
-                                field(line, "pid"))),
+                                h_log_field(line, "pid"))),
              1);
     still_serving(d);
 }
@@ -428,7 +415,7 @@ static void test_setuid_failure_logged_and_closed(void)
     line = wait_exit_line(d, "su", "end=exit:111", 5000);
     T_EQ_INT(h_count_log(d, fmt("usherd: warning: service=su pid=%lld: unable to set the user id: "
                                 "Operation not permitted",
-                                field(line, "pid"))),
+                                h_log_field(line, "pid"))),
              1);
     still_serving(d);
 }
@@ -449,7 +436,7 @@ static void test_setgid_failure_logged_and_closed(void)
     line = wait_exit_line(d, "sg", "end=exit:111", 5000);
     T_EQ_INT(h_count_log(d, fmt("usherd: warning: service=sg pid=%lld: unable to set the group "
                                 "id: Operation not permitted",
-                                field(line, "pid"))),
+                                h_log_field(line, "pid"))),
              1);
     still_serving(d);
 }

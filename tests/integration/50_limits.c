@@ -29,19 +29,6 @@
 
 /* --- helpers --------------------------------------------------------------- */
 
-/* The number after " NAME=" in a log line. */
-static long long field(const char *line, const char *name)
-{
-    char key[64];
-    const char *p;
-
-    snprintf(key, sizeof(key), " %s=", name);
-    p = strstr(line, key);
-    if (p == NULL)
-        T_FAIL("no %s in \"%s\"", name, line);
-    return strtoll(p + strlen(key), NULL, 10);
-}
-
 /* The local port of a connected socket. */
 static int local_port(int fd)
 {
@@ -159,8 +146,8 @@ static void test_max_conns_refuses_beyond_the_service_limit(void)
     T_ASSERT(h_wait_log(d, "end=closed", 5000));
     late = expect_served(echo);
     stats = h_stats(d, "echo");
-    T_EQ_INT(field(stats, "refused"), 1);
-    T_EQ_INT(field(stats, "conns_now"), 2);
+    T_EQ_INT(h_log_field(stats, "refused"), 1);
+    T_EQ_INT(h_log_field(stats, "conns_now"), 2);
     close(b), close(c), close(o), close(late);
 }
 
@@ -353,8 +340,8 @@ static void test_rate_bursts_refuses_then_recovers(void)
     ok2 = burst("tcp://127.0.0.1:0", echo, 12, &ms2);
     check_burst(ok2, 5, ms2, "burst after a quiet second");
     stats = h_stats(d, "echo");
-    T_EQ_INT(field(stats, "refused"), 24 - ok1 - ok2);
-    T_EQ_INT(field(stats, "conns_total"), 24);
+    T_EQ_INT(h_log_field(stats, "refused"), 24 - ok1 - ok2);
+    T_EQ_INT(h_log_field(stats, "conns_total"), 24);
 }
 
 static void test_rate_per_minute_counts_a_minute(void)
@@ -459,7 +446,7 @@ static void test_allow_and_deny_ipv4(void)
             T_CONTAINS(line_of(d, fd, "echo", peers[i].host), "end=denied");
         close(fd);
     }
-    T_EQ_INT(field(h_stats(d, "echo"), "refused"), 3);
+    T_EQ_INT(h_log_field(h_stats(d, "echo"), "refused"), 3);
 }
 
 static void test_allow_list_refuses_everyone_else(void)
@@ -477,7 +464,7 @@ static void test_allow_list_refuses_everyone_else(void)
     v6 = h_connect(h_addr(d, "echo", "tcp://["));
     if (served(v6))
         T_FAIL("::1 was served with allow = 10.0.0.0/8 192.168.1.1");
-    T_EQ_INT(field(h_stats(d, "echo"), "refused"), 2);
+    T_EQ_INT(h_log_field(h_stats(d, "echo"), "refused"), 2);
 }
 
 static void test_allow_and_deny_ipv6(void)
@@ -578,10 +565,10 @@ static void test_udp_deny_drops_and_counts(void)
     T_EQ_INT(udp_burst(denied, 1), 0);
     T_EQ_INT(udp_burst(ok, 1), 1);
     stats = h_stats(d, "echo");
-    T_EQ_INT(field(stats, "dgrams_in"), 2);
-    T_EQ_INT(field(stats, "dgrams_out"), 1);
-    T_EQ_INT(field(stats, "dgrams_dropped"), 1);
-    T_EQ_INT(field(stats, "refused"), 1);
+    T_EQ_INT(h_log_field(stats, "dgrams_in"), 2);
+    T_EQ_INT(h_log_field(stats, "dgrams_out"), 1);
+    T_EQ_INT(h_log_field(stats, "dgrams_dropped"), 1);
+    T_EQ_INT(h_log_field(stats, "refused"), 1);
     T_CONTAINS(h_log_line(d, "end=denied"), "service=echo proto=udp peer=127.0.0.2:");
 }
 
@@ -599,10 +586,10 @@ static void test_udp_rate_drops_the_excess(void)
 
     T_EQ_INT(udp_burst(fd, 8), 3);
     stats = h_stats(d, "echo");
-    T_EQ_INT(field(stats, "dgrams_in"), 8);
-    T_EQ_INT(field(stats, "dgrams_out"), 3);
-    T_EQ_INT(field(stats, "dgrams_dropped"), 5);
-    T_EQ_INT(field(stats, "refused"), 5);
+    T_EQ_INT(h_log_field(stats, "dgrams_in"), 8);
+    T_EQ_INT(h_log_field(stats, "dgrams_out"), 3);
+    T_EQ_INT(h_log_field(stats, "dgrams_dropped"), 5);
+    T_EQ_INT(h_log_field(stats, "refused"), 5);
     T_ASSERT(h_wait_log(d, "proto=udp", 2000));
     T_CONTAINS(h_log_line(d, "proto=udp"), "end=refused:rate");
 }
@@ -624,8 +611,8 @@ static void test_udp_rate_per_ip_drops_per_address(void)
     T_EQ_INT(udp_burst(a, 5), 2);
     T_EQ_INT(udp_burst(b, 5), 2);
     stats = h_stats(d, "echo");
-    T_EQ_INT(field(stats, "dgrams_dropped"), 6);
-    T_EQ_INT(field(stats, "refused"), 6);
+    T_EQ_INT(h_log_field(stats, "dgrams_dropped"), 6);
+    T_EQ_INT(h_log_field(stats, "refused"), 6);
 }
 
 /* --- max_time -------------------------------------------------------------- */
@@ -749,7 +736,7 @@ static void test_refusal_flood_logged_once_a_second_with_summary(void)
     if (lines > 2 + (int)(took / 1000) || summaries > 2 + (int)(took / 1000))
         T_FAIL("%d refusal lines and %d summaries for a flood of %lld ms", lines, summaries,
                (long long)took);
-    T_EQ_INT(field(h_stats(d, "echo"), "refused"), 200);
+    T_EQ_INT(h_log_field(h_stats(d, "echo"), "refused"), 200);
     T_ASSERT(served(held));
 }
 
@@ -797,8 +784,8 @@ static void test_flood_over_max_conns_leaves_connections_working(void)
         if (!served(held[j]))
             T_FAIL("held connection %d lost after the flood", j);
     stats = h_stats(d, "echo");
-    T_EQ_INT(field(stats, "refused"), FLOOD);
-    T_EQ_INT(field(stats, "conns_now"), HELD);
+    T_EQ_INT(h_log_field(stats, "refused"), FLOOD);
+    T_EQ_INT(h_log_field(stats, "conns_now"), HELD);
 }
 
 static const struct t_case cases[] = {

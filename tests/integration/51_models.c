@@ -38,19 +38,6 @@ static const char echo_workers[] = "[global]\nworkers = 2\n"
 
 /* --- helpers --------------------------------------------------------------- */
 
-/* The number after " NAME=" in a log line. */
-static long long field(const char *line, const char *name)
-{
-    char key[64];
-    const char *p;
-
-    snprintf(key, sizeof(key), " %s=", name);
-    p = strstr(line, key);
-    if (p == NULL)
-        T_FAIL("no %s in \"%s\"", name, line);
-    return strtoll(p + strlen(key), NULL, 10);
-}
-
 /* An echo round trip; false if the connection is closed instead (EOF, reset). */
 static bool try_roundtrip(int fd, int ms)
 {
@@ -224,9 +211,9 @@ static void test_fork_leaves_no_zombies_after_200_connections(void)
         T_FAIL("%d of 200 connection lines", h_count_log(d, "usherd: service=echo proto=tcp"));
     wait_children(d, 0, pids, 5000);
     stats = h_stats(d, "echo");
-    T_EQ_INT(field(stats, "conns_total"), 200);
-    T_EQ_INT(field(stats, "conns_now"), 0);
-    T_EQ_INT(field(stats, "children"), 0);
+    T_EQ_INT(h_log_field(stats, "conns_total"), 200);
+    T_EQ_INT(h_log_field(stats, "conns_now"), 0);
+    T_EQ_INT(h_log_field(stats, "children"), 0);
 }
 
 static void test_fork_model_honours_max_conns(void)
@@ -248,7 +235,7 @@ static void test_fork_model_honours_max_conns(void)
         T_FAIL("a third connection was served with max_conns = 2");
     T_ASSERT(h_wait_log(d, "end=refused:max_conns", 5000));
     T_EQ_INT(children(d, pids), 2);
-    T_EQ_INT(field(h_stats(d, "echo"), "children"), 2);
+    T_EQ_INT(h_log_field(h_stats(d, "echo"), "children"), 2);
     close(a), close(b), close(c);
 }
 
@@ -349,8 +336,8 @@ static void test_fork_model_stats_count_bytes(void)
     if (!h_wait_log_count(d, "in=1000 out=1000 end=closed", 3, 5000))
         T_FAIL("not 3 connection lines with in=1000 out=1000:\n%s", h_log(d));
     stats = h_stats(d, "echo");
-    T_EQ_INT(field(stats, "conns_total"), 3);
-    if (field(stats, "bytes_in") != 3000 || field(stats, "bytes_out") != 3000)
+    T_EQ_INT(h_log_field(stats, "conns_total"), 3);
+    if (h_log_field(stats, "bytes_in") != 3000 || h_log_field(stats, "bytes_out") != 3000)
         T_FAIL("after 3 fork-model connections of 1000 bytes each way: %s", stats);
 }
 
@@ -817,14 +804,14 @@ static void test_stats_lines_per_worker_and_prefork_process(void)
         if (strstr(line, "stats service=") != NULL)
             T_FAIL("an untagged stats line: %s", line);
         if ((p = strstr(line, "stats worker=")) != NULL && strstr(p, " service=echo ") != NULL)
-            echo_total += field(line, "conns_total");
+            echo_total += h_log_field(line, "conns_total");
         if ((p = strstr(line, "stats prefork=")) != NULL) {
             pid_t pid = (pid_t)strtol(p + strlen("stats prefork="), NULL, 10);
             if (!among(pid, pids, n))
                 T_FAIL("stats line of pid %ld, not a child of usherd: %s", (long)pid, line);
             if (strstr(line, " service=pf ") == NULL)
                 T_FAIL("a prefork process reports another service: %s", line);
-            pf_total += field(line, "conns_total");
+            pf_total += h_log_field(line, "conns_total");
             pf_lines++;
         }
     }

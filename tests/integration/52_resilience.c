@@ -26,19 +26,6 @@
 
 /* --- helpers --------------------------------------------------------------- */
 
-/* The number after " NAME=" in a log line. */
-static long long field(const char *line, const char *name)
-{
-    char key[64];
-    const char *p;
-
-    snprintf(key, sizeof(key), " %s=", name);
-    p = strstr(line, key);
-    if (p == NULL)
-        T_FAIL("no %s in \"%s\"", name, line);
-    return strtoll(p + strlen(key), NULL, 10);
-}
-
 /* Room for `n` more descriptors in this process. */
 static void want_fds(rlim_t n)
 {
@@ -352,8 +339,8 @@ static void test_reset_storm_leaves_the_daemon_serving(void)
     for (int64_t deadline = h_now_ms() + 5000 * (int64_t)t_scale();; usleep(50000)) {
         free(stats);
         stats = h_stats(d, "echo");
-        total = field(stats, "conns_total");
-        if (field(stats, "conns_now") == 0 && total == N &&
+        total = h_log_field(stats, "conns_total");
+        if (h_log_field(stats, "conns_now") == 0 && total == N &&
             h_count_log(d, "usherd: service=echo ") == total && h_count_fds(d->pid) <= base)
             break;
         if (h_now_ms() > deadline)

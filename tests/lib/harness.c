@@ -1509,6 +1509,18 @@ char *h_stats(const struct h_daemon *d, const char *service)
     return line;
 }
 
+long long h_log_field(const char *line, const char *name)
+{
+    char key[64];
+    const char *p;
+
+    snprintf(key, sizeof(key), " %s=", name);
+    p = strstr(line, key);
+    if (p == NULL)
+        T_FAIL("no %s in \"%s\"", name, line);
+    return strtoll(p + strlen(key), NULL, 10);
+}
+
 int h_port(const char *addr)
 {
     const char *colon = strrchr(addr, ':');

@@ -221,6 +221,10 @@ char *h_log_line(const struct h_daemon *d, const char *needle);
  * field into one untagged line of the same form. */
 char *h_stats(const struct h_daemon *d, const char *service);
 
+/* The number after " NAME=" in a log line ("... in=5 out=5 ...", a stats
+ * line from h_stats); fails the test if the line has no " NAME=". */
+long long h_log_field(const char *line, const char *name);
+
 /* The port of an address as logged ("tcp://127.0.0.1:7", "udp://[::1]:53", wildcards too). */
 int h_port(const char *addr);
 
