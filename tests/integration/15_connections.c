@@ -30,18 +30,6 @@ static void roundtrip(int fd, const char *msg)
         T_FAIL("wrong echo of \"%s\"", msg);
 }
 
-/* The local port of a connected socket. */
-static int local_port(int fd)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-        T_FAIL("getsockname: %s", strerror(errno));
-    return ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-                                         : ((struct sockaddr_in6 *)&ss)->sin6_port);
-}
-
 /* --- idle timeout ---------------------------------------------------------- */
 
 static void test_idle_timeout_closes_and_logs_timeout(void)
@@ -323,7 +311,7 @@ static void test_max_conns_refuses_the_excess(void)
     if (!h_wait_closed(extra, 2000))
         T_FAIL("the connection over max_conns was not closed at once");
     snprintf(peer, sizeof(peer), "usherd: service=echo proto=tcp peer=127.0.0.1:%d ",
-             local_port(extra));
+             h_local_port(extra));
     if (!h_wait_log(d, peer, 2000))
         T_FAIL("no log line for the refused connection:\n%s", h_log(d));
     T_CONTAINS(h_log_line(d, peer), "end=refused:max_conns");
@@ -524,7 +512,7 @@ static void test_connection_log_line_fields(void)
                      (long)getpid(), (long)getuid());
         else
             snprintf(want, sizeof(want), "usherd: service=echo proto=tcp peer=%s:%d duration_ms=",
-                     i == 1 ? "[::1]" : "127.0.0.1", local_port(fd));
+                     i == 1 ? "[::1]" : "127.0.0.1", h_local_port(fd));
         usleep(200000); /* pacing: a duration worth measuring */
         close(fd);
         check_conn_line(d, want, 200, (long)(h_now_ms() - start) + 50);

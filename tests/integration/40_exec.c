@@ -161,17 +161,6 @@ static char *fd_target(const char *report, int fd)
     return strndup(p, strcspn(p, "\n"));
 }
 
-static int local_port(int fd)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-        T_FAIL("getsockname: %s", strerror(errno));
-    return ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-                                         : ((struct sockaddr_in6 *)&ss)->sin6_port);
-}
-
 /* Wait for the exit line of service `svc` containing `what`; returns it. */
 static char *wait_exit_line(const struct h_daemon *d, const char *svc, const char *what, int ms)
 {
@@ -247,7 +236,7 @@ static void test_env_tcp4_exact(void)
     struct h_daemon *d = h_start(
         exec_conf("probe", "tcp://127.0.0.1:0", fmt("%s report", h_exec_probe(false)), NULL), NULL);
     const char *addr = h_addr(d, "probe", "tcp://127");
-    int fd = h_connect(addr), cport = local_port(fd), sport = h_port(addr);
+    int fd = h_connect(addr), cport = h_local_port(fd), sport = h_port(addr);
     char *report = fetch_report_fd(fd);
 
     T_EQ_STR(env_of(report),
@@ -273,7 +262,7 @@ static void test_env_tcp6_adds_tcp6_variables(void)
         t_skip("no IPv6 loopback here");
     addr = h_addr(d, "probe6", "tcp://[");
     fd = h_connect(addr);
-    cport = local_port(fd);
+    cport = h_local_port(fd);
     sport = h_port(addr);
     report = fetch_report_fd(fd);
     T_EQ_STR(env_of(report),
@@ -295,7 +284,7 @@ static void test_env_ipv4_mapped_peer_is_ipv4(void)
     struct h_daemon *d = h_start(
         exec_conf("mapped", "tcp://*:0", fmt("%s report", h_exec_probe(false)), NULL), NULL);
     const char *addr = h_addr(d, "mapped", "tcp://*");
-    int fd = h_connect(addr), cport = local_port(fd), sport = h_port(addr);
+    int fd = h_connect(addr), cport = h_local_port(fd), sport = h_port(addr);
     char *report = fetch_report_fd(fd), *line;
 
     T_EQ_STR(env_of(report),
@@ -336,7 +325,7 @@ static void test_env_entries_override_later_wins(void)
                           "env = FOO=1\nenv = FOO=two words\nenv = EMPTY=\nenv = PATH=/opt/bin\n"),
                 NULL);
     const char *addr = h_addr(d, "envs", "tcp://127");
-    int fd = h_connect(addr), cport = local_port(fd), sport = h_port(addr);
+    int fd = h_connect(addr), cport = h_local_port(fd), sport = h_port(addr);
     char *report = fetch_report_fd(fd);
 
     T_EQ_STR(env_of(report), env_want("PATH=/opt/bin", "PROTO=TCP", "TCPREMOTEIP=127.0.0.1",
@@ -397,7 +386,7 @@ static void test_exit_logged_as_connection_line(void)
      * small number. */
     struct h_daemon *d =
         h_start(exec_conf("three", "tcp://127.0.0.1:0", "/bin/sh -c 'exit 3'", NULL), NULL);
-    int fd = h_connect(h_addr(d, "three", "tcp://127")), port = local_port(fd);
+    int fd = h_connect(h_addr(d, "three", "tcp://127")), port = h_local_port(fd);
     char *line, want[128];
     long long ms, pid;
     int len = 0;

@@ -29,18 +29,6 @@
 
 /* --- helpers --------------------------------------------------------------- */
 
-/* The local port of a connected socket. */
-static int local_port(int fd)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-        T_FAIL("getsockname: %s", strerror(errno));
-    return ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-                                         : ((struct sockaddr_in6 *)&ss)->sin6_port);
-}
-
 /*
  * Was the connection on `fd` (to an echo service) served?  Sends a line:
  * true if it comes back, false if the daemon closed the connection (EOF or
@@ -102,7 +90,7 @@ static char *line_of(struct h_daemon *d, int fd, const char *service, const char
     char want[160];
 
     snprintf(want, sizeof(want), "usherd: service=%s proto=tcp peer=%s:%d ", service, host,
-             local_port(fd));
+             h_local_port(fd));
     if (!h_wait_log(d, want, 5000))
         T_FAIL("no line \"%s...\" in the log:\n%s", want, h_log(d));
     return h_log_line(d, want);
@@ -115,7 +103,7 @@ static void expect_refused(struct h_daemon *d, int fd, const char *service, cons
     char want[64];
 
     if (served(fd))
-        T_FAIL("a connection from %s:%d was served, want %s", host, local_port(fd), end);
+        T_FAIL("a connection from %s:%d was served, want %s", host, h_local_port(fd), end);
     snprintf(want, sizeof(want), " in=0 out=0 end=%s", end);
     T_CONTAINS(line_of(d, fd, service, host), want);
 }

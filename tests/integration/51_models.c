@@ -100,17 +100,6 @@ static int wait_children(const struct h_daemon *d, int n, pid_t *pids, int ms)
     }
 }
 
-/* The local port of a connected socket. */
-static int local_port(int fd)
-{
-    struct sockaddr_in sin;
-    socklen_t len = sizeof(sin);
-
-    if (getsockname(fd, (struct sockaddr *)&sin, &len) < 0)
-        T_FAIL("getsockname: %s", strerror(errno));
-    return ntohs(sin.sin_port);
-}
-
 static bool among(pid_t pid, const pid_t *pids, int n)
 {
     for (int i = 0; i < n; i++)
@@ -366,7 +355,7 @@ static void test_fork_connection_cut_at_shutdown_is_logged(void)
     T_EQ_INT(d->exit_status, 0);
     T_CONTAINS(h_log_line(d, "usherd: service=ev proto=tcp"), "end=shutdown");
     snprintf(want, sizeof(want), "usherd: service=echo proto=tcp peer=127.0.0.1:%d ",
-             local_port(f));
+             h_local_port(f));
     if (h_log_line(d, want) == NULL)
         T_FAIL("no line for the fork-model connection cut at shutdown_timeout:\n%s", h_log(d));
     close(f), close(e);

@@ -916,6 +916,17 @@ static int local_port_of(int fd)
     return -1;
 }
 
+int h_local_port(int fd)
+{
+    int port;
+
+    errno = 0;
+    if ((port = local_port_of(fd)) < 0)
+        T_FAIL("no local port of descriptor %d: %s", fd,
+               errno != 0 ? strerror(errno) : "not an IP socket");
+    return port;
+}
+
 /* A socket of `target`'s kind connected to it; -1 with errno. */
 static int connect_once(const struct addr *target)
 {

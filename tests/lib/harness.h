@@ -247,6 +247,10 @@ int h_connect_raw(const char *addr);
 /* A socket bound to `local` ("udp://127.0.0.2:1000", "unixgram:/tmp/x")
  * and connected to `remote`, of the same kind; -1 with errno on failure. */
 int h_connect_from(const char *local, const char *remote);
+/* The local port of the IPv4 or IPv6 socket `fd` (a client's ephemeral port,
+ * as the daemon logs it in peer=); fails the test for another kind of
+ * socket or if getsockname fails. */
+int h_local_port(int fd);
 void h_send(int fd, const void *buf, size_t len);
 void h_send_str(int fd, const char *s);
 /* Read exactly `len` bytes (fails on EOF or timeout). */
