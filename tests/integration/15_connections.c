@@ -18,18 +18,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* An echo round trip on an open stream socket. */
-static void roundtrip(int fd, const char *msg)
-{
-    size_t len = strlen(msg);
-    char buf[256];
-
-    h_send(fd, msg, len);
-    h_recv_exact(fd, buf, len);
-    if (memcmp(buf, msg, len) != 0)
-        T_FAIL("wrong echo of \"%s\"", msg);
-}
-
 /* --- idle timeout ---------------------------------------------------------- */
 
 static void test_idle_timeout_closes_and_logs_timeout(void)
@@ -44,7 +32,7 @@ static void test_idle_timeout_closes_and_logs_timeout(void)
     int fd = h_connect(h_addr(d, "echo", "tcp://127"));
     int64_t last, waited;
 
-    roundtrip(fd, "hi");
+    h_echo_roundtrip(fd, "hi");
     last = h_now_ms();
     if (!h_wait_closed(fd, 5000))
         T_FAIL("still open 5 s after the last byte, with idle_timeout = 1s");
@@ -68,7 +56,7 @@ static void test_activity_keeps_connection_open(void)
 
     for (int i = 0; i < 12; i++) {
         usleep(250000); /* pacing: the activity under test */
-        roundtrip(fd, "x");
+        h_echo_roundtrip(fd, "x");
     }
     if (h_count_log(d, "usherd: service=echo ") != 0)
         T_FAIL("the connection ended while active:\n%s", h_log(d));
@@ -130,7 +118,7 @@ static void test_backpressure_bounds_memory(void)
     long rss0, rss1;
     int64_t stalled_since = 0;
 
-    roundtrip(fd, "warm up");
+    h_echo_roundtrip(fd, "warm up");
     rss0 = h_rss_kb(d->pid);
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     /* Phase 1: write only, until no write has gone through for a while. */
@@ -229,7 +217,7 @@ static void test_reset_mid_transfer_logged_and_survived(void)
         T_FAIL("the reset connection was not ended");
     T_CONTAINS(h_log_line(d, "usherd: service=echo "), "end=error:ECONNRESET");
     other = h_connect(addr);
-    roundtrip(other, "still serving");
+    h_echo_roundtrip(other, "still serving");
     T_ASSERT(h_alive(d));
     free(buf);
 }
@@ -302,8 +290,8 @@ static void test_max_conns_refuses_the_excess(void)
     int extra, late;
     char buf[16], peer[64], *stats;
 
-    roundtrip(a, "a");
-    roundtrip(b, "b");
+    h_echo_roundtrip(a, "a");
+    h_echo_roundtrip(b, "b");
     h_send_str(c, "1 2\n");
     h_recv_exact(c, buf, 2);
     T_EQ_MEM(buf, "3\n", 2);
@@ -315,13 +303,13 @@ static void test_max_conns_refuses_the_excess(void)
     if (!h_wait_log(d, peer, 2000))
         T_FAIL("no log line for the refused connection:\n%s", h_log(d));
     T_CONTAINS(h_log_line(d, peer), "end=refused:max_conns");
-    roundtrip(a, "a again");
-    roundtrip(b, "b again");
+    h_echo_roundtrip(a, "a again");
+    h_echo_roundtrip(b, "b again");
     close(a);
     if (!h_wait_log(d, "end=closed", 2000))
         T_FAIL("closing connection a was not logged");
     late = h_connect(echo);
-    roundtrip(late, "room again");
+    h_echo_roundtrip(late, "room again");
     stats = h_stats(d, "echo");
     T_EQ_INT(h_log_field(stats, "refused"), 1);
     T_EQ_INT(h_log_field(stats, "conns_now"), 2);
@@ -341,7 +329,7 @@ static void test_refused_unix_peer_logged_with_credentials(void)
     int held = h_connect(addr), extra;
     char want[128], *line;
 
-    roundtrip(held, "mine");
+    h_echo_roundtrip(held, "mine");
     extra = h_connect(addr);
     T_ASSERT(h_wait_closed(extra, 2000));
     if (!h_wait_log(d, "end=refused:max_conns", 2000))
@@ -370,7 +358,7 @@ static void test_refusals_logged_at_most_once_a_second(void)
     int64_t start, burst_ms;
     char *stats, *log, want[64];
 
-    roundtrip(held, "mine");
+    h_echo_roundtrip(held, "mine");
     start = h_now_ms();
     for (int i = 0; i < 20; i++) {
         fd = h_connect(echo);
@@ -453,7 +441,7 @@ static void test_keepalive_on_accepted_connections(void)
     fds[1] = h_connect(h_addr(d, "b", "tcp://127"));
     fds[2] = h_connect(h_addr(d, "c", "tcp://127"));
     for (int i = 0; i < 3; i++)
-        roundtrip(fds[i], "accepted?");
+        h_echo_roundtrip(fds[i], "accepted?");
     ms = keepalive_timer_ms(h_port(h_addr(d, "a", "tcp://127")));
     if (ms < 250000 || ms > 300000)
         T_FAIL("default keepalive: timer %ld ms, want 250-300 s", ms);
@@ -505,7 +493,7 @@ static void test_connection_log_line_fields(void)
         int fd = h_connect(h_addr(d, "echo", prefixes[i]));
         int64_t start = h_now_ms();
         char want[160];
-        roundtrip(fd, msg);
+        h_echo_roundtrip(fd, msg);
         if (i == 3)
             snprintf(want, sizeof(want),
                      "usherd: service=echo proto=unix peer=pid:%ld,uid:%ld duration_ms=",
@@ -537,7 +525,7 @@ static void test_quiet_mode_logs_no_connection_lines(void)
         if (!h_alive(d))
             T_FAIL("usherd -q exited (%d):\n%s", d->exit_status, h_log(d));
     }
-    roundtrip(fd, "quiet please");
+    h_echo_roundtrip(fd, "quiet please");
     close(fd);
     T_EQ_INT(h_stop(d), 0);
     log = h_log(d);

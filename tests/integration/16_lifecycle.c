@@ -29,17 +29,6 @@ static struct h_daemon *start_echo(const char *shutdown_timeout)
     return h_start(conf, NULL);
 }
 
-static void roundtrip(int fd, const char *msg)
-{
-    size_t len = strlen(msg);
-    char buf[256];
-
-    h_send(fd, msg, len);
-    h_recv_exact(fd, buf, len);
-    if (memcmp(buf, msg, len) != 0)
-        T_FAIL("wrong echo of \"%s\"", msg);
-}
-
 /* Wait until connecting to `addr` fails (the listener is closed). */
 static void wait_refused(const char *addr)
 {
@@ -89,7 +78,7 @@ static void test_graceful_stop_lets_connections_finish(void)
     char buf[16];
     int64_t ended;
 
-    roundtrip(fd, "before");
+    h_echo_roundtrip(fd, "before");
     h_kill(d, SIGTERM);
     wait_refused(tcp);
     wait_refused(unix_addr);
@@ -97,7 +86,7 @@ static void test_graceful_stop_lets_connections_finish(void)
         T_FAIL("UDP still answered after SIGTERM");
     for (int i = 0; i < 10; i++) {
         usleep(100000); /* pacing: a slow exchange in flight */
-        roundtrip(fd, "still there?");
+        h_echo_roundtrip(fd, "still there?");
     }
     T_ASSERT(h_alive(d));
     T_EQ_INT(h_stream_exchange(fd, "bye", 3, buf, sizeof(buf), 5000), 3);
@@ -118,7 +107,7 @@ static void test_shutdown_timeout_closes_the_rest(void)
     int fd = h_connect(h_addr(d, "echo", "tcp://"));
     int64_t start, closed;
 
-    roundtrip(fd, "hello");
+    h_echo_roundtrip(fd, "hello");
     start = h_now_ms();
     h_kill(d, SIGTERM);
     if (!h_wait_closed(fd, 5000))
@@ -143,7 +132,7 @@ static void test_second_sigterm_stops_at_once(void)
     int fd = h_connect(tcp);
     int64_t second;
 
-    roundtrip(fd, "hello");
+    h_echo_roundtrip(fd, "hello");
     h_kill(d, SIGTERM);
     wait_refused(tcp);
     T_ASSERT(h_alive(d));
@@ -166,10 +155,10 @@ static void test_sigint_stops_gracefully_too(void)
     int fd = h_connect(tcp);
     char buf[8];
 
-    roundtrip(fd, "hello");
+    h_echo_roundtrip(fd, "hello");
     h_kill(d, SIGINT);
     wait_refused(tcp);
-    roundtrip(fd, "still served");
+    h_echo_roundtrip(fd, "still served");
     T_EQ_INT(h_stream_exchange(fd, "bye", 3, buf, sizeof(buf), 5000), 3);
     if (!h_wait_exit(d, 2000))
         T_FAIL("still running 2 s after its last connection ended");
@@ -184,7 +173,7 @@ static void test_second_signal_may_be_sigint(void)
     const char *tcp = h_addr(d, "echo", "tcp://");
     int fd = h_connect(tcp);
 
-    roundtrip(fd, "hello");
+    h_echo_roundtrip(fd, "hello");
     h_kill(d, SIGTERM);
     wait_refused(tcp);
     h_kill(d, SIGINT);
@@ -210,11 +199,11 @@ static void test_sigusr1_logs_stats_per_service(void)
     int a = h_connect(echo), b;
     char *line;
 
-    roundtrip(a, "0123456789");
+    h_echo_roundtrip(a, "0123456789");
     close(a);
     T_ASSERT(h_wait_log(d, "usherd: service=echo ", 5000));
     b = h_connect(echo);
-    roundtrip(b, "01234567890123456789");
+    h_echo_roundtrip(b, "01234567890123456789");
     line = h_stats(d, "echo");
     T_EQ_STR(strstr(line, "stats "),
              "stats service=echo conns_now=1 conns_total=2 refused=0 bytes_in=30 bytes_out=30 "
@@ -225,7 +214,7 @@ static void test_sigusr1_logs_stats_per_service(void)
              "stats service=time conns_now=0 conns_total=0 refused=0 bytes_in=0 bytes_out=0 "
              "dgrams_in=0 dgrams_out=0 dgrams_dropped=0 children=0");
     T_EQ_INT(h_count_log(d, "stats service="), 2);
-    roundtrip(b, "alive");
+    h_echo_roundtrip(b, "alive");
     T_ASSERT(h_alive(d));
 }
 
@@ -280,7 +269,7 @@ static void test_peer_going_away_mid_flood_is_survived(void)
     T_EQ_INT(h_count_log(d, "usherd: service=chargen proto=unix"), 20);
     {
         int fd = h_connect(h_addr(d, "echo", "unix:"));
-        roundtrip(fd, "still here");
+        h_echo_roundtrip(fd, "still here");
         close(fd);
     }
     {
@@ -305,11 +294,11 @@ static void test_sighup_does_not_kill(void)
     const char *tcp = h_addr(d, "echo", "tcp://");
     int fd = h_connect(tcp), other;
 
-    roundtrip(fd, "before");
+    h_echo_roundtrip(fd, "before");
     h_kill(d, SIGHUP);
     other = h_connect(tcp); /* served only after the signal was handled */
-    roundtrip(other, "new");
-    roundtrip(fd, "after");
+    h_echo_roundtrip(other, "new");
+    h_echo_roundtrip(fd, "after");
     T_ASSERT(h_alive(d));
     close(fd);
     close(other);

@@ -43,17 +43,6 @@ static struct h_daemon *detach_ok(const char *conf)
     return d;
 }
 
-static void roundtrip(int fd, const char *msg)
-{
-    size_t len = strlen(msg);
-    char buf[256];
-
-    h_send(fd, msg, len);
-    h_recv_exact(fd, buf, len);
-    if (memcmp(buf, msg, len) != 0)
-        T_FAIL("wrong echo of \"%s\"", msg);
-}
-
 /* Fields of /proc/PID/stat after the command name: state, ppid, pgrp, session, tty_nr. */
 struct proc_stat {
     char state;
@@ -126,11 +115,11 @@ static void test_front_returns_once_listeners_are_bound(void)
     snprintf(sock, sizeof(sock), "unix:%s/echo.sock", d->dir);
     if ((fd = h_connect_raw(addr)) < 0)
         T_FAIL("connect %s right after the front exited: %s", addr, strerror(errno));
-    roundtrip(fd, "tcp");
+    h_echo_roundtrip(fd, "tcp");
     close(fd);
     if ((fd = h_connect_raw(sock)) < 0)
         T_FAIL("connect %s right after the front exited: %s", sock, strerror(errno));
-    roundtrip(fd, "unix");
+    h_echo_roundtrip(fd, "unix");
     close(fd);
 }
 
@@ -366,7 +355,7 @@ static void test_detached_daemon_without_log_key_uses_syslog(void)
                         "directory; messages are lost until it is back\n");
     snprintf(sock, sizeof(sock), "unix:%s/echo.sock", d->dir);
     fd = h_connect(sock);
-    roundtrip(fd, "served");
+    h_echo_roundtrip(fd, "served");
     close(fd);
 }
 

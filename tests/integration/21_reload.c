@@ -73,17 +73,6 @@ static void reload(const struct h_daemon *d, const char *needle, int n)
         T_FAIL("no %d-th \"%s\" within 5 s of SIGHUP:\n%s", n, needle, h_log(d));
 }
 
-static void roundtrip(int fd, const char *msg)
-{
-    size_t len = strlen(msg);
-    char buf[256];
-
-    h_send(fd, msg, len);
-    h_recv_exact(fd, buf, len);
-    if (memcmp(buf, msg, len) != 0)
-        T_FAIL("wrong echo of \"%s\": \"%.*s\"", msg, (int)len, buf);
-}
-
 /* One request line, one reply line. */
 static void ask(int fd, const char *line, const char *want)
 {
@@ -370,7 +359,7 @@ static void test_syntax_error_keeps_old_config_and_logs_file_line(void)
     fd = h_connect(h_addr(d, "extra", "tcp://"));
     close(fd);
     fd = h_connect(h_addr(d, "echo", "tcp://"));
-    roundtrip(fd, "still the old config");
+    h_echo_roundtrip(fd, "still the old config");
     close(fd);
 }
 
@@ -389,14 +378,14 @@ static void test_removed_listener_closes_but_its_connection_goes_on(void)
 
     snprintf(addr, sizeof(addr), "%s", h_addr(d, "gone", "tcp://"));
     fd = h_connect(addr);
-    roundtrip(fd, "before");
+    h_echo_roundtrip(fd, "before");
     rewrite_conf(d, "[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n");
     reload(d, "usherd: reloaded ", 1);
     snprintf(want, sizeof(want), "usherd: closed service=gone addr=%s", addr);
     T_EQ_STR(h_log_line(d, "closed service="), want);
     wait_refused(addr);
-    roundtrip(fd, "after the reload");
-    roundtrip(fd, "and still");
+    h_echo_roundtrip(fd, "after the reload");
+    h_echo_roundtrip(fd, "and still");
     close(fd);
     if (!h_wait_log(d, "service=gone proto=tcp", 5000))
         T_FAIL("the connection to gone was not logged when it ended:\n%s", h_log(d));
@@ -434,17 +423,17 @@ static void test_changed_idle_timeout_applies_to_new_connections_only(void)
     int old = h_connect(addr), fresh;
     int64_t quiet;
 
-    roundtrip(old, "hello");
+    h_echo_roundtrip(old, "hello");
     rewrite_conf(d, "[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\nidle_timeout = 1s\n");
     reload(d, "usherd: reloaded ", 1);
     fresh = h_connect(addr);
-    roundtrip(fresh, "hi");
+    h_echo_roundtrip(fresh, "hi");
     quiet = h_now_ms();
     if (!h_wait_closed(fresh, 5000))
         T_FAIL("the new connection was still open after 5 s quiet (idle_timeout = 1s)");
     if (h_now_ms() - quiet < 900)
         T_FAIL("closed after %lld ms, before idle_timeout", (long long)(h_now_ms() - quiet));
-    roundtrip(old, "still here");
+    h_echo_roundtrip(old, "still here");
 }
 
 static void test_unbindable_new_listener_changes_nothing(void)
@@ -534,7 +523,7 @@ static void test_detached_daemon_rereads_its_file_after_chdir(void)
         T_FAIL("no \"%s\" in the syslog:\n%s", text, h_read_file(log->file));
     snprintf(text, sizeof(text), "unix:%s", sock);
     fd = h_connect(text);
-    roundtrip(fd, "new");
+    h_echo_roundtrip(fd, "new");
     close(fd);
 }
 

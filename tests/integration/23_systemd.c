@@ -70,17 +70,6 @@ static int64_t monotonic_usec(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static void roundtrip(int fd, const char *msg)
-{
-    size_t len = strlen(msg);
-    char buf[256];
-
-    h_send(fd, msg, len);
-    h_recv_exact(fd, buf, len);
-    if (memcmp(buf, msg, len) != 0)
-        T_FAIL("wrong echo of \"%s\"", msg);
-}
-
 static void test_ready_is_sent_once_serving(void)
 {
     /* Scenario: NOTIFY_SOCKET names a test socket; usherd starts (echo on a
@@ -99,7 +88,7 @@ static void test_ready_is_sent_once_serving(void)
     snprintf(addr, sizeof(addr), "tcp://127.0.0.1:%d", port);
     if ((fd = h_connect_raw(addr)) < 0)
         T_FAIL("connect %s after READY=1: %s", addr, strerror(errno));
-    roundtrip(fd, "ready");
+    h_echo_roundtrip(fd, "ready");
     close(fd);
     snprintf(addr, sizeof(addr), "unix:%s/echo.sock", d->dir);
     if ((fd = h_connect_raw(addr)) < 0)
@@ -231,7 +220,7 @@ static void test_systemd_socket_activate_passes_its_listener(void)
         if (fd < 0 && h_now_ms() > until)
             T_FAIL("nothing listens on %s after 5 s:\n%s", addr, h_log(d));
     }
-    roundtrip(fd, "hello");
+    h_echo_roundtrip(fd, "hello");
     close(fd);
     h_wait_ready(d);
     snprintf(want, sizeof(want), "usherd: listening service=echo addr=%s", addr);
@@ -270,10 +259,10 @@ static void test_inherited_sockets_are_matched_by_address(void)
     T_EQ_STR(h_addr(d, "echo", "udp://"), udp);
     T_EQ_STR(h_addr(d, "local", "unix:"), unix_addr);
     fd = h_connect(tcp);
-    roundtrip(fd, "tcp");
+    h_echo_roundtrip(fd, "tcp");
     close(fd);
     fd = h_connect(unix_addr);
-    roundtrip(fd, "unix");
+    h_echo_roundtrip(fd, "unix");
     close(fd);
     T_EQ_INT(h_dgram_exchange(udp, "udp", 3, buf, sizeof(buf), 2000), 3);
 }
@@ -300,7 +289,7 @@ static void test_wildcard_listen_adopts_any_address_socket(void)
     same_socket(d, 3, fds[0]);
     snprintf(addr, sizeof(addr), "tcp://127.0.0.1:%d", h_port(bound));
     fd = h_connect(addr);
-    roundtrip(fd, "v4 via [::]");
+    h_echo_roundtrip(fd, "v4 via [::]");
     close(fd);
 }
 
@@ -341,7 +330,7 @@ static void test_sockets_for_another_pid_are_left_alone(void)
     T_ASSERT(strcmp(h_addr(d, "echo", "tcp://"), bound) != 0);
     T_EQ_INT(h_count_log(d, "inherited"), 0);
     fd = h_connect(h_addr(d, "echo", "tcp://"));
-    roundtrip(fd, "own socket");
+    h_echo_roundtrip(fd, "own socket");
     close(fd);
 }
 
@@ -368,7 +357,7 @@ static void test_inherited_listener_is_kept_across_reload(void)
     T_CONTAINS(h_log_line(d, "usherd: reloaded "), "; listeners kept 1, opened 1, closed 0");
     same_socket(d, 3, fds[0]);
     fd = h_connect(tcp);
-    roundtrip(fd, "kept");
+    h_echo_roundtrip(fd, "kept");
     close(fd);
 }
 

@@ -64,17 +64,6 @@ static void ctl(struct h_result *r, const char *command, ...)
     h_run(r, NULL, 0, CTL_MS, argv);
 }
 
-static void roundtrip(int fd, const char *msg)
-{
-    size_t len = strlen(msg);
-    char buf[256];
-
-    h_send(fd, msg, len);
-    h_recv_exact(fd, buf, len);
-    if (memcmp(buf, msg, len) != 0)
-        T_FAIL("wrong echo of \"%s\"", msg);
-}
-
 /* --- status --------------------------------------------------------------------- */
 
 static void test_status_through_p(void)
@@ -216,7 +205,7 @@ static void test_stop_waits_until_the_daemon_is_gone(void)
     struct h_result r;
     int64_t start, took;
 
-    roundtrip(fd, "open");
+    h_echo_roundtrip(fd, "open");
     start = h_now_ms();
     ctl(&r, "stop", "-p", pidfile_of(d), NULL);
     took = h_now_ms() - start;

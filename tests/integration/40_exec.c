@@ -194,18 +194,6 @@ static char *probe_cat(void)
     return fmt("%s cat", h_exec_probe(false));
 }
 
-/* A round trip through a cat child. */
-static void roundtrip(int fd, const char *msg)
-{
-    size_t len = strlen(msg);
-    char buf[256];
-
-    h_send(fd, msg, len);
-    h_recv_exact(fd, buf, len);
-    if (memcmp(buf, msg, len) != 0)
-        T_FAIL("wrong echo of \"%s\"", msg);
-}
-
 /* The "children=N" of the service's stats line. */
 static long long children(const struct h_daemon *d, const char *svc)
 {
@@ -857,8 +845,8 @@ static void test_stats_count_running_children(void)
     const char *addr = h_addr(d, "cat", "tcp://127");
     int a = h_connect(addr), b = h_connect(addr);
 
-    roundtrip(a, "a");
-    roundtrip(b, "b");
+    h_echo_roundtrip(a, "a");
+    h_echo_roundtrip(b, "b");
     T_EQ_INT(children(d, "cat"), 2);
     close(a);
     close(b);
@@ -876,7 +864,7 @@ static void still_serving(const struct h_daemon *d)
 {
     int fd = h_connect(h_addr(d, "echo", "tcp://127"));
 
-    roundtrip(fd, "still serving");
+    h_echo_roundtrip(fd, "still serving");
     close(fd);
 }
 
@@ -1078,11 +1066,11 @@ static void test_stop_ends_when_children_finish(void)
     int fd = h_connect(h_addr(d, "cat", "tcp://127"));
     int64_t t0;
 
-    roundtrip(fd, "before");
+    h_echo_roundtrip(fd, "before");
     h_kill(d, SIGTERM);
     if (!h_wait_log(d, "stopping: listeners closed", 5000))
         T_FAIL("no stop begun:\n%s", h_log(d));
-    roundtrip(fd, "during the stop");
+    h_echo_roundtrip(fd, "during the stop");
     t0 = h_now_ms();
     shutdown(fd, SHUT_WR);
     if (!h_wait_exit(d, 5000))
@@ -1127,13 +1115,13 @@ static void test_reload_keeps_running_child(void)
     int fd = h_connect(h_addr(d, "cat", "tcp://127"));
     char buf[64];
 
-    roundtrip(fd, "before");
+    h_echo_roundtrip(fd, "before");
     h_write_file(d->conf_path,
                  exec_conf("cat", "tcp://127.0.0.1:0", probe_cat(), "env = CHANGED=1\n"));
     h_kill(d, SIGHUP);
     if (!h_wait_log(d, "reloaded ", 5000))
         T_FAIL("no reload logged:\n%s", h_log(d));
-    roundtrip(fd, "after");
+    h_echo_roundtrip(fd, "after");
     shutdown(fd, SHUT_WR);
     T_EQ_INT(h_recv_all(fd, buf, sizeof(buf)), 0);
     wait_exit_line(d, "cat", "end=exit:0", 5000);
@@ -1152,13 +1140,13 @@ static void test_reload_removing_service_keeps_child(void)
     const char *addr = h_addr(d, "cat", "unix:");
     int fd = h_connect(addr);
 
-    roundtrip(fd, "before");
+    h_echo_roundtrip(fd, "before");
     h_write_file(d->conf_path, ECHO_SECTION);
     h_kill(d, SIGHUP);
     if (!h_wait_log(d, "reloaded ", 5000))
         T_FAIL("no reload logged:\n%s", h_log(d));
     T_ASSERT(h_connect_raw(addr) < 0);
-    roundtrip(fd, "after");
+    h_echo_roundtrip(fd, "after");
     close(fd);
     wait_exit_line(d, "cat", "end=exit:0", 5000);
     still_serving(d);
@@ -1185,7 +1173,7 @@ static void test_reload_removing_exec_service_closes_its_own_listener(void)
     if (fd < 0)
         T_FAIL("echo's port %s is gone after a reload that left echo alone (%s); log:\n%s",
                echo_addr, strerror(errno), h_log(d));
-    roundtrip(fd, "echo keeps its port");
+    h_echo_roundtrip(fd, "echo keeps its port");
     close(fd);
     refused = h_connect_raw(cat_addr);
     if (refused >= 0)

@@ -38,18 +38,6 @@ static void want_fds(rlim_t n)
     }
 }
 
-/* An echo round trip of `msg` on `fd`; fails if it does not come back. */
-static void roundtrip(int fd, const char *msg)
-{
-    size_t len = strlen(msg);
-    char buf[256];
-
-    h_send(fd, msg, len);
-    h_recv_exact(fd, buf, len);
-    if (memcmp(buf, msg, len) != 0)
-        T_FAIL("wrong echo of \"%s\"", msg);
-}
-
 static int cmp_ll(const void *a, const void *b)
 {
     long long x = *(const long long *)a, y = *(const long long *)b;
@@ -148,7 +136,7 @@ static void test_out_of_descriptors_serves_everyone_as_they_free(void)
     for (int i = 0; i < 20; i++) {
         int fd = h_connect(echo);
         int64_t t0 = h_now_ms();
-        roundtrip(fd, "again\n");
+        h_echo_roundtrip(fd, "again\n");
         if (h_now_ms() - t0 > 1000 * (int64_t)t_scale())
             T_FAIL("after the crowd left, connection %d took %lld ms", i,
                    (long long)(h_now_ms() - t0));
@@ -350,7 +338,7 @@ static void test_reset_storm_leaves_the_daemon_serving(void)
     t_note("500 resets: %d ended closed, %d with ECONNRESET", h_count_log(d, "end=closed"),
            h_count_log(d, "end=error:ECONNRESET"));
     fd = h_connect(addr);
-    roundtrip(fd, "still here\n");
+    h_echo_roundtrip(fd, "still here\n");
     close(fd);
 }
 
@@ -450,7 +438,7 @@ static void test_full_stderr_pipe_loses_lines_not_service(void)
         for (int64_t deadline = h_now_ms() + 5000; (fd = h_connect_raw(addr)) < 0; usleep(1000))
             if (h_now_ms() > deadline)
                 T_FAIL("connection %d: %s", i, strerror(errno));
-        roundtrip(fd, "x\n");
+        h_echo_roundtrip(fd, "x\n");
         close(fd);
     }
     /* Every line, or the count of those lost, comes in (the last ones are logged late). */

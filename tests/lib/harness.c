@@ -1001,6 +1001,20 @@ void h_recv_exact(int fd, void *buf, size_t len)
         T_FAIL("recv: got %zd bytes before EOF, wanted %zu", n, len);
 }
 
+void h_echo_roundtrip(int fd, const char *msg)
+{
+    size_t len = strlen(msg);
+    char *buf = malloc(len + 1);
+
+    if (buf == NULL)
+        T_FAIL("out of memory");
+    h_send(fd, msg, len);
+    h_recv_exact(fd, buf, len);
+    if (memcmp(buf, msg, len) != 0)
+        T_FAIL("wrong echo of \"%s\": \"%.*s\"", msg, (int)len, buf);
+    free(buf);
+}
+
 size_t h_recv_all(int fd, char *buf, size_t cap)
 {
     ssize_t n = read_full(fd, buf, cap);

@@ -255,6 +255,10 @@ void h_send(int fd, const void *buf, size_t len);
 void h_send_str(int fd, const char *s);
 /* Read exactly `len` bytes (fails on EOF or timeout). */
 void h_recv_exact(int fd, void *buf, size_t len);
+/* An echo round trip on the open stream socket `fd`: send `msg`, read as
+ * many bytes back.  Fails the test on EOF or timeout (as h_recv_exact) or if
+ * what comes back is not `msg`, showing it. */
+void h_echo_roundtrip(int fd, const char *msg);
 /* Read until EOF (or `cap` bytes); returns the count.  NUL-terminates if room. */
 size_t h_recv_all(int fd, char *buf, size_t cap);
 /* Read one "\n"-ended line (without the "\n") into buf. */
