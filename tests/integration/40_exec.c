@@ -30,24 +30,10 @@
 
 /* --- helpers ---------------------------------------------------------------- */
 
-/* printf into a new string. */
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...)
-{
-    va_list ap;
-    char *s;
-
-    va_start(ap, f);
-    if (vasprintf(&s, f, ap) < 0)
-        T_FAIL("out of memory");
-    va_end(ap);
-    return s;
-}
-
 /* A one-service config: [NAME] listening on LISTEN running EXEC, plus `extra` keys. */
 static char *exec_conf(const char *name, const char *listen, const char *exec, const char *extra)
 {
-    return fmt("[%s]\nlisten = %s\nexec = %s\n%s", name, listen, exec, extra ? extra : "");
+    return h_fmt("[%s]\nlisten = %s\nexec = %s\n%s", name, listen, exec, extra ? extra : "");
 }
 
 /* The probe's report, read from `fd` until EOF; fails unless it is complete. */
@@ -191,7 +177,7 @@ static void expect_line(int fd, const char *want)
  * cases about something else than the socket's mode. */
 static char *probe_cat(void)
 {
-    return fmt("%s cat", h_exec_probe(false));
+    return h_fmt("%s cat", h_exec_probe(false));
 }
 
 /* The "children=N" of the service's stats line. */
@@ -203,7 +189,7 @@ static long long children(const struct h_daemon *d, const char *svc)
 /* A mode-0755 shell script in the test's directory; returns its path. */
 static char *script(const char *name, const char *body)
 {
-    char *path = fmt("%s/%s", h_tmpdir(), name);
+    char *path = h_fmt("%s/%s", h_tmpdir(), name);
 
     h_write_file(path, body);
     if (chmod(path, 0755) < 0)
@@ -222,16 +208,17 @@ static void test_env_tcp4_exact(void)
      * USHER_SERVICE; nothing of usherd's environment leaks in. */
     setenv("USHER_TEST_LEAK", "must-not-appear", 1);
     struct h_daemon *d = h_start(
-        exec_conf("probe", "tcp://127.0.0.1:0", fmt("%s report", h_exec_probe(false)), NULL), NULL);
+        exec_conf("probe", "tcp://127.0.0.1:0", h_fmt("%s report", h_exec_probe(false)), NULL),
+        NULL);
     const char *addr = h_addr(d, "probe", "tcp://127");
     int fd = h_connect(addr), cport = h_local_port(fd), sport = h_port(addr);
     char *report = fetch_report_fd(fd);
 
     T_EQ_STR(env_of(report),
              env_want("PATH=/usr/local/bin:/usr/bin:/bin", "PROTO=TCP", "TCPREMOTEIP=127.0.0.1",
-                      fmt("TCPREMOTEPORT=%d", cport), "TCPLOCALIP=127.0.0.1",
-                      fmt("TCPLOCALPORT=%d", sport), "REMOTE_ADDR=127.0.0.1",
-                      fmt("REMOTE_PORT=%d", cport), "USHER_SERVICE=probe", NULL));
+                      h_fmt("TCPREMOTEPORT=%d", cport), "TCPLOCALIP=127.0.0.1",
+                      h_fmt("TCPLOCALPORT=%d", sport), "REMOTE_ADDR=127.0.0.1",
+                      h_fmt("REMOTE_PORT=%d", cport), "USHER_SERVICE=probe", NULL));
     close(fd);
 }
 
@@ -241,7 +228,7 @@ static void test_env_tcp6_adds_tcp6_variables(void)
      * the TCP* variables and their TCP6* twins (as ucspi-tcp6 sets them)
      * with ::1 and the ports, REMOTE_ADDR/REMOTE_PORT; nothing else. */
     struct h_daemon *d = h_start(
-        exec_conf("probe6", "tcp://[::1]:0", fmt("%s report", h_exec_probe(false)), NULL), NULL);
+        exec_conf("probe6", "tcp://[::1]:0", h_fmt("%s report", h_exec_probe(false)), NULL), NULL);
     const char *addr;
     int fd, cport, sport;
     char *report;
@@ -255,11 +242,11 @@ static void test_env_tcp6_adds_tcp6_variables(void)
     report = fetch_report_fd(fd);
     T_EQ_STR(env_of(report),
              env_want("PATH=/usr/local/bin:/usr/bin:/bin", "PROTO=TCP6", "TCPREMOTEIP=::1",
-                      fmt("TCPREMOTEPORT=%d", cport), "TCPLOCALIP=::1",
-                      fmt("TCPLOCALPORT=%d", sport), "TCP6REMOTEIP=::1",
-                      fmt("TCP6REMOTEPORT=%d", cport), "TCP6LOCALIP=::1",
-                      fmt("TCP6LOCALPORT=%d", sport), "REMOTE_ADDR=::1",
-                      fmt("REMOTE_PORT=%d", cport), "USHER_SERVICE=probe6", NULL));
+                      h_fmt("TCPREMOTEPORT=%d", cport), "TCPLOCALIP=::1",
+                      h_fmt("TCPLOCALPORT=%d", sport), "TCP6REMOTEIP=::1",
+                      h_fmt("TCP6REMOTEPORT=%d", cport), "TCP6LOCALIP=::1",
+                      h_fmt("TCP6LOCALPORT=%d", sport), "REMOTE_ADDR=::1",
+                      h_fmt("REMOTE_PORT=%d", cport), "USHER_SERVICE=probe6", NULL));
     close(fd);
 }
 
@@ -270,19 +257,19 @@ static void test_env_ipv4_mapped_peer_is_ipv4(void)
      * child sees PROTO=TCP and plain 127.0.0.1 (no TCP6* variables, no
      * ::ffff:), and the connection line says peer=127.0.0.1:PORT. */
     struct h_daemon *d = h_start(
-        exec_conf("mapped", "tcp://*:0", fmt("%s report", h_exec_probe(false)), NULL), NULL);
+        exec_conf("mapped", "tcp://*:0", h_fmt("%s report", h_exec_probe(false)), NULL), NULL);
     const char *addr = h_addr(d, "mapped", "tcp://*");
     int fd = h_connect(addr), cport = h_local_port(fd), sport = h_port(addr);
     char *report = fetch_report_fd(fd), *line;
 
     T_EQ_STR(env_of(report),
              env_want("PATH=/usr/local/bin:/usr/bin:/bin", "PROTO=TCP", "TCPREMOTEIP=127.0.0.1",
-                      fmt("TCPREMOTEPORT=%d", cport), "TCPLOCALIP=127.0.0.1",
-                      fmt("TCPLOCALPORT=%d", sport), "REMOTE_ADDR=127.0.0.1",
-                      fmt("REMOTE_PORT=%d", cport), "USHER_SERVICE=mapped", NULL));
+                      h_fmt("TCPREMOTEPORT=%d", cport), "TCPLOCALIP=127.0.0.1",
+                      h_fmt("TCPLOCALPORT=%d", sport), "REMOTE_ADDR=127.0.0.1",
+                      h_fmt("REMOTE_PORT=%d", cport), "USHER_SERVICE=mapped", NULL));
     close(fd);
     line = wait_exit_line(d, "mapped", "end=exit:0", 5000);
-    T_CONTAINS(line, fmt(" proto=tcp peer=127.0.0.1:%d ", cport));
+    T_CONTAINS(line, h_fmt(" proto=tcp peer=127.0.0.1:%d ", cport));
 }
 
 static void test_env_unix_peer_credentials(void)
@@ -291,15 +278,15 @@ static void test_env_unix_peer_credentials(void)
      * PROTO=UNIX and IPCREMOTEEUID/EGID/PID are the test's own euid, egid
      * and pid; no TCP* variables; nothing else. */
     struct h_daemon *d = h_start(
-        exec_conf("ipc", "unix:@DIR@/probe.sock", fmt("%s report", h_exec_probe(false)), NULL),
+        exec_conf("ipc", "unix:@DIR@/probe.sock", h_fmt("%s report", h_exec_probe(false)), NULL),
         NULL);
     char *report = fetch_report(h_addr(d, "ipc", "unix:"));
 
     T_EQ_STR(env_of(report),
              env_want("PATH=/usr/local/bin:/usr/bin:/bin", "PROTO=UNIX",
-                      fmt("IPCREMOTEEUID=%u", (unsigned)geteuid()),
-                      fmt("IPCREMOTEEGID=%u", (unsigned)getegid()),
-                      fmt("IPCREMOTEPID=%ld", (long)getpid()), "USHER_SERVICE=ipc", NULL));
+                      h_fmt("IPCREMOTEEUID=%u", (unsigned)geteuid()),
+                      h_fmt("IPCREMOTEEGID=%u", (unsigned)getegid()),
+                      h_fmt("IPCREMOTEPID=%ld", (long)getpid()), "USHER_SERVICE=ipc", NULL));
 }
 
 static void test_env_entries_override_later_wins(void)
@@ -309,7 +296,7 @@ static void test_env_entries_override_later_wins(void)
      * EMPTY= is there, and PATH is replaced (env entries come last), each
      * name once. */
     struct h_daemon *d =
-        h_start(exec_conf("envs", "tcp://127.0.0.1:0", fmt("%s report", h_exec_probe(false)),
+        h_start(exec_conf("envs", "tcp://127.0.0.1:0", h_fmt("%s report", h_exec_probe(false)),
                           "env = FOO=1\nenv = FOO=two words\nenv = EMPTY=\nenv = PATH=/opt/bin\n"),
                 NULL);
     const char *addr = h_addr(d, "envs", "tcp://127");
@@ -317,9 +304,9 @@ static void test_env_entries_override_later_wins(void)
     char *report = fetch_report_fd(fd);
 
     T_EQ_STR(env_of(report), env_want("PATH=/opt/bin", "PROTO=TCP", "TCPREMOTEIP=127.0.0.1",
-                                      fmt("TCPREMOTEPORT=%d", cport), "TCPLOCALIP=127.0.0.1",
-                                      fmt("TCPLOCALPORT=%d", sport), "REMOTE_ADDR=127.0.0.1",
-                                      fmt("REMOTE_PORT=%d", cport), "USHER_SERVICE=envs",
+                                      h_fmt("TCPREMOTEPORT=%d", cport), "TCPLOCALIP=127.0.0.1",
+                                      h_fmt("TCPLOCALPORT=%d", sport), "REMOTE_ADDR=127.0.0.1",
+                                      h_fmt("REMOTE_PORT=%d", cport), "USHER_SERVICE=envs",
                                       "FOO=two words", "EMPTY=", NULL));
     close(fd);
 }
@@ -333,8 +320,8 @@ static void test_exec_words_split_like_a_shell(void)
      * removed, no expansion, the empty word kept, '#' inside a word kept. */
     struct h_daemon *d = h_start(
         exec_conf("words", "tcp://127.0.0.1:0",
-                  fmt("%s report \"two words\" 'single $HOME' back\\ slash \"q\\\"uote\" '' x#y",
-                      h_exec_probe(false)),
+                  h_fmt("%s report \"two words\" 'single $HOME' back\\ slash \"q\\\"uote\" '' x#y",
+                        h_exec_probe(false)),
                   NULL),
         NULL);
     char *report = fetch_report(h_addr(d, "words", "tcp://127"));
@@ -400,10 +387,10 @@ static void test_child_has_exactly_fds_0_1_2(void)
     /* Scenario: usherd with several listeners, a log pipe and its event
      * loop open runs the probe.  Asserted: the child has exactly fds 0, 1,
      * 2; 0 and 1 are the connection's socket, 2 a pipe (stderr = log). */
-    struct h_daemon *d = h_start(fmt("[probe]\nlisten = tcp://127.0.0.1:0 unix:@DIR@/a.sock\n"
-                                     "exec = %s report\n"
-                                     "[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n",
-                                     h_exec_probe(false)),
+    struct h_daemon *d = h_start(h_fmt("[probe]\nlisten = tcp://127.0.0.1:0 unix:@DIR@/a.sock\n"
+                                       "exec = %s report\n"
+                                       "[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n",
+                                       h_exec_probe(false)),
                                  NULL);
     char *report = fetch_report(h_addr(d, "probe", "tcp://127"));
 
@@ -423,7 +410,7 @@ static void test_child_socket_is_blocking(void)
      * (usherd's own accepted socket is non-blocking; the child must not
      * inherit that). */
     struct h_daemon *d = h_start(
-        exec_conf("blk", "tcp://127.0.0.1:0", fmt("%s report", h_exec_probe(false)), NULL), NULL);
+        exec_conf("blk", "tcp://127.0.0.1:0", h_fmt("%s report", h_exec_probe(false)), NULL), NULL);
     char *report = fetch_report(h_addr(d, "blk", "tcp://127"));
 
     T_EQ_STR(value(report, "fd0"), "sock=1 listening=0 nonblock=0");
@@ -520,7 +507,8 @@ static void test_fds_0_1_2_under_nofile_2_30(void)
 
     nofile_2_30();
     d = h_start(
-        exec_conf("probe", "tcp://127.0.0.1:0", fmt("%s report", h_exec_probe(false)), NULL), NULL);
+        exec_conf("probe", "tcp://127.0.0.1:0", h_fmt("%s report", h_exec_probe(false)), NULL),
+        NULL);
     if (prlimit(d->pid, RLIMIT_NOFILE, NULL, &rl) < 0)
         T_FAIL("prlimit: %s", strerror(errno));
     T_EQ_INT(rl.rlim_cur, 1u << 30);
@@ -575,7 +563,8 @@ static void test_child_has_own_session_and_group(void)
      * (setsid: a session and process group of its own), different from
      * usherd's, and its parent is usherd. */
     struct h_daemon *d = h_start(
-        exec_conf("sess", "tcp://127.0.0.1:0", fmt("%s report", h_exec_probe(false)), NULL), NULL);
+        exec_conf("sess", "tcp://127.0.0.1:0", h_fmt("%s report", h_exec_probe(false)), NULL),
+        NULL);
     char *report = fetch_report(h_addr(d, "sess", "tcp://127"));
     long pid = atol(value(report, "pid"));
 
@@ -612,7 +601,7 @@ static void test_child_signals_default_and_unblocked(void)
     const char *probe = h_exec_probe(false);
     const char *wrapper[] = {probe, "wrap", NULL};
     struct h_daemon *d = h_start_wrapped(
-        exec_conf("sigs", "tcp://127.0.0.1:0", fmt("%s report", probe), NULL), wrapper);
+        exec_conf("sigs", "tcp://127.0.0.1:0", h_fmt("%s report", probe), NULL), wrapper);
     char *report = fetch_report(h_addr(d, "sigs", "tcp://127"));
 
     T_ASSERT(sig_mask_of(d->pid, "SigIgn:") & (1ull << (SIGUSR2 - 1)));
@@ -630,7 +619,7 @@ static void test_rlimits_applied(void)
      * Asserted: the child has each as its soft and hard limit, in the units
      * of setrlimit (bytes, seconds, counts; RLIM_INFINITY). */
     struct h_daemon *d = h_start(
-        exec_conf("lim", "tcp://127.0.0.1:0", fmt("%s report", h_exec_probe(false)),
+        exec_conf("lim", "tcp://127.0.0.1:0", h_fmt("%s report", h_exec_probe(false)),
                   "rlimit_nofile = 64\nrlimit_cpu = 5\nrlimit_as = 256M\nrlimit_fsize = 1M\n"
                   "rlimit_core = unlimited\nrlimit_nproc = 100\n"),
         NULL);
@@ -671,9 +660,9 @@ static void test_nice_applied(void)
 {
     /* Scenario: nice = 7.  Asserted: the child runs at priority 7 (usherd
      * itself stays at 0). */
-    struct h_daemon *d = h_start(
-        exec_conf("nice", "tcp://127.0.0.1:0", fmt("%s report", h_exec_probe(false)), "nice = 7\n"),
-        NULL);
+    struct h_daemon *d = h_start(exec_conf("nice", "tcp://127.0.0.1:0",
+                                           h_fmt("%s report", h_exec_probe(false)), "nice = 7\n"),
+                                 NULL);
     char *report = fetch_report(h_addr(d, "nice", "tcp://127"));
 
     T_EQ_STR(value(report, "nice"), "7");
@@ -760,9 +749,9 @@ static void test_stderr_lines_logged_with_service_and_pid(void)
     T_EQ_STR(buf, "out\n");
     line = wait_exit_line(d, "err", "end=exit:0", 5000);
     pid = h_log_field(line, "pid");
-    T_ASSERT(h_wait_log(d, fmt("usherd: service=err pid=%lld stderr: partial\n", pid), 3000));
-    T_EQ_INT(h_count_log(d, fmt("usherd: service=err pid=%lld stderr: line one\n", pid)), 1);
-    T_EQ_INT(h_count_log(d, fmt("usherd: service=err pid=%lld stderr: line two\n", pid)), 1);
+    T_ASSERT(h_wait_log(d, h_fmt("usherd: service=err pid=%lld stderr: partial\n", pid), 3000));
+    T_EQ_INT(h_count_log(d, h_fmt("usherd: service=err pid=%lld stderr: line one\n", pid)), 1);
+    T_EQ_INT(h_count_log(d, h_fmt("usherd: service=err pid=%lld stderr: line two\n", pid)), 1);
 }
 
 static void test_stderr_to_socket(void)
@@ -790,11 +779,11 @@ static void test_stderr_to_null(void)
      * Asserted: only "out" reaches the client, nothing reaches the log,
      * and fd 2 is /dev/null. */
     struct h_daemon *d =
-        h_start(fmt("%s%s",
-                    exec_conf("null", "tcp://127.0.0.1:0", "/bin/sh -c 'echo out; echo err >&2'",
-                              "stderr = null\n"),
-                    exec_conf("nullprobe", "tcp://127.0.0.1:0",
-                              fmt("%s report", h_exec_probe(false)), "stderr = null\n")),
+        h_start(h_fmt("%s%s",
+                      exec_conf("null", "tcp://127.0.0.1:0", "/bin/sh -c 'echo out; echo err >&2'",
+                                "stderr = null\n"),
+                      exec_conf("nullprobe", "tcp://127.0.0.1:0",
+                                h_fmt("%s report", h_exec_probe(false)), "stderr = null\n")),
                 NULL);
     int fd = h_connect(h_addr(d, "null", "tcp://127"));
     char buf[256], *report;
@@ -875,8 +864,8 @@ static void test_missing_program_logged_and_closed(void)
      * DIR/no-such-program: No such file or directory", the exit is logged
      * end=exit:127 with that pid, and usherd still serves (echo). */
     struct h_daemon *d =
-        h_start(fmt("%s%s", exec_conf("gone", "tcp://127.0.0.1:0", "@DIR@/no-such-program", NULL),
-                    ECHO_SECTION),
+        h_start(h_fmt("%s%s", exec_conf("gone", "tcp://127.0.0.1:0", "@DIR@/no-such-program", NULL),
+                      ECHO_SECTION),
                 NULL);
     int fd = h_connect(h_addr(d, "gone", "tcp://127"));
     char *line;
@@ -884,9 +873,9 @@ static void test_missing_program_logged_and_closed(void)
     if (!h_wait_closed(fd, 5000))
         T_FAIL("the connection of a missing program stays open");
     line = wait_exit_line(d, "gone", "end=exit:127", 5000);
-    T_ASSERT(h_count_log(d, fmt("usherd: warning: service=gone pid=%lld: unable to execute "
-                                "%s/no-such-program: No such file or directory",
-                                h_log_field(line, "pid"), d->dir)) == 1);
+    T_ASSERT(h_count_log(d, h_fmt("usherd: warning: service=gone pid=%lld: unable to execute "
+                                  "%s/no-such-program: No such file or directory",
+                                  h_log_field(line, "pid"), d->dir)) == 1);
     still_serving(d);
 }
 
@@ -895,18 +884,18 @@ static void test_program_not_executable_permission_denied(void)
     /* Scenario: exec = a file with mode 0644.  Asserted: the connection is
      * closed, the log says "unable to execute PATH: Permission denied",
      * end=exit:126, and usherd still serves. */
-    char *path = fmt("%s/not-executable", h_tmpdir());
+    char *path = h_fmt("%s/not-executable", h_tmpdir());
     struct h_daemon *d;
     int fd;
 
     h_write_file(path, "#!/bin/sh\necho never\n");
-    d = h_start(fmt("%s%s", exec_conf("noexec", "tcp://127.0.0.1:0", path, NULL), ECHO_SECTION),
+    d = h_start(h_fmt("%s%s", exec_conf("noexec", "tcp://127.0.0.1:0", path, NULL), ECHO_SECTION),
                 NULL);
     fd = h_connect(h_addr(d, "noexec", "tcp://127"));
     if (!h_wait_closed(fd, 5000))
         T_FAIL("the connection of a non-executable program stays open");
     wait_exit_line(d, "noexec", "end=exit:126", 5000);
-    T_ASSERT(h_count_log(d, fmt("unable to execute %s: Permission denied", path)) == 1);
+    T_ASSERT(h_count_log(d, h_fmt("unable to execute %s: Permission denied", path)) == 1);
     still_serving(d);
 }
 
@@ -1003,9 +992,9 @@ static void test_stop_waits_then_terminates_children(void)
      * timeout: the connection closes, the exit is logged end=signal:15, and
      * usherd exits 0 within the timeout + slack. */
     struct h_daemon *d =
-        h_start(fmt("[global]\nshutdown_timeout = 1s\n%s",
-                    exec_conf("slow", "tcp://127.0.0.1:0", "/bin/sh -c 'echo started; sleep 100'",
-                              STDERR_NULL)),
+        h_start(h_fmt("[global]\nshutdown_timeout = 1s\n%s",
+                      exec_conf("slow", "tcp://127.0.0.1:0", "/bin/sh -c 'echo started; sleep 100'",
+                                STDERR_NULL)),
                 NULL);
     int fd = h_connect(h_addr(d, "slow", "tcp://127"));
     int64_t t0, took;
@@ -1032,9 +1021,9 @@ static void test_stop_kills_children_that_ignore_term(void)
      * the child gets SIGTERM, 2 s later SIGKILL: usherd exits 0 after ~3 s
      * (not before 2.9 s), and the exit is logged end=signal:9. */
     struct h_daemon *d = h_start(
-        fmt("[global]\nshutdown_timeout = 1s\n%s",
-            exec_conf("deaf", "tcp://127.0.0.1:0",
-                      "/bin/sh -c \"trap '' TERM; echo started; exec sleep 100\"", STDERR_NULL)),
+        h_fmt("[global]\nshutdown_timeout = 1s\n%s",
+              exec_conf("deaf", "tcp://127.0.0.1:0",
+                        "/bin/sh -c \"trap '' TERM; echo started; exec sleep 100\"", STDERR_NULL)),
         NULL);
     int fd = h_connect(h_addr(d, "deaf", "tcp://127"));
     int64_t t0, took;
@@ -1060,8 +1049,8 @@ static void test_stop_ends_when_children_finish(void)
      * Asserted: the child keeps serving during the stop, and usherd exits
      * 0 as soon as it has exited, long before the timeout; end=exit:0. */
     struct h_daemon *d =
-        h_start(fmt("[global]\nshutdown_timeout = 20s\n%s",
-                    exec_conf("cat", "tcp://127.0.0.1:0", probe_cat(), STDERR_NULL)),
+        h_start(h_fmt("[global]\nshutdown_timeout = 20s\n%s",
+                      exec_conf("cat", "tcp://127.0.0.1:0", probe_cat(), STDERR_NULL)),
                 NULL);
     int fd = h_connect(h_addr(d, "cat", "tcp://127"));
     int64_t t0;
@@ -1087,9 +1076,9 @@ static void test_second_sigterm_kills_children_at_once(void)
      * a second or so of the second signal (not 20 s), the child killed:
      * end=signal:9. */
     struct h_daemon *d =
-        h_start(fmt("[global]\nshutdown_timeout = 20s\n%s",
-                    exec_conf("slow", "tcp://127.0.0.1:0", "/bin/sh -c 'echo started; sleep 100'",
-                              STDERR_NULL)),
+        h_start(h_fmt("[global]\nshutdown_timeout = 20s\n%s",
+                      exec_conf("slow", "tcp://127.0.0.1:0", "/bin/sh -c 'echo started; sleep 100'",
+                                STDERR_NULL)),
                 NULL);
     int fd = h_connect(h_addr(d, "slow", "tcp://127"));
 
@@ -1135,7 +1124,7 @@ static void test_reload_removing_service_keeps_child(void)
      * connection is refused), but the running child keeps echoing and ends
      * normally, logged end=exit:0 under its service's name. */
     struct h_daemon *d = h_start(
-        fmt("%s%s", exec_conf("cat", "unix:@DIR@/cat.sock", probe_cat(), NULL), ECHO_SECTION),
+        h_fmt("%s%s", exec_conf("cat", "unix:@DIR@/cat.sock", probe_cat(), NULL), ECHO_SECTION),
         NULL);
     const char *addr = h_addr(d, "cat", "unix:");
     int fd = h_connect(addr);
@@ -1160,7 +1149,8 @@ static void test_reload_removing_exec_service_closes_its_own_listener(void)
      * closed (refused) and echo keeps its own port: echo's listener is
      * unchanged, so it keeps its socket; the removed one closes. */
     struct h_daemon *d = h_start(
-        fmt("%s%s", exec_conf("cat", "tcp://127.0.0.1:0", probe_cat(), NULL), ECHO_SECTION), NULL);
+        h_fmt("%s%s", exec_conf("cat", "tcp://127.0.0.1:0", probe_cat(), NULL), ECHO_SECTION),
+        NULL);
     char *cat_addr = strdup(h_addr(d, "cat", "tcp://127"));
     char *echo_addr = strdup(h_addr(d, "echo", "tcp://127"));
     int fd, refused = -1;

@@ -16,7 +16,6 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,31 +25,18 @@
 
 /* --- helpers ---------------------------------------------------------------- */
 
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...)
-{
-    va_list ap;
-    char *s;
-
-    va_start(ap, f);
-    if (vasprintf(&s, f, ap) < 0)
-        T_FAIL("out of memory");
-    va_end(ap);
-    return s;
-}
-
 /* An echo builtin next to the exec service: proof that usherd still serves. */
 #define ECHO_SECTION "[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n"
 
 /* [NAME] on tcp://127.0.0.1:0 running EXEC with `extra` keys. */
 static char *exec_conf(const char *name, const char *exec, const char *extra)
 {
-    return fmt("[%s]\nlisten = tcp://127.0.0.1:0\nexec = %s\n%s", name, exec, extra ? extra : "");
+    return h_fmt("[%s]\nlisten = tcp://127.0.0.1:0\nexec = %s\n%s", name, exec, extra ? extra : "");
 }
 
 static char *probe_report_cmd(void)
 {
-    return fmt("%s report", h_exec_probe(false));
+    return h_fmt("%s report", h_exec_probe(false));
 }
 
 static char *fetch_report(const char *addr)
@@ -172,7 +158,7 @@ static void expect_closed(const struct h_daemon *d, const char *svc)
 /* usherd (as in h_start) run by setpriv as `uid`:`gid` with no groups. */
 static struct h_daemon *start_as(const char *conf, unsigned uid, unsigned gid)
 {
-    const char *wrapper[] = {"setpriv", fmt("--reuid=%u", uid), fmt("--regid=%u", gid),
+    const char *wrapper[] = {"setpriv", h_fmt("--reuid=%u", uid), h_fmt("--regid=%u", gid),
                              "--clear-groups", NULL};
 
     need_root();
@@ -199,14 +185,14 @@ static void test_user_and_group_drop_privileges(void)
         h_start(exec_conf("drop", probe_report_cmd(), "user = nobody\ngroup = nogroup\n"), NULL);
     char *report = fetch_report(h_addr(d, "drop", "tcp://127"));
 
-    T_EQ_STR(value(report, "uid"), fmt("%u %u %u", pw->pw_uid, pw->pw_uid, pw->pw_uid));
-    T_EQ_STR(value(report, "gid"), fmt("%u %u %u", gr->gr_gid, gr->gr_gid, gr->gr_gid));
+    T_EQ_STR(value(report, "uid"), h_fmt("%u %u %u", pw->pw_uid, pw->pw_uid, pw->pw_uid));
+    T_EQ_STR(value(report, "gid"), h_fmt("%u %u %u", gr->gr_gid, gr->gr_gid, gr->gr_gid));
     if (getgrouplist("nobody", gr->gr_gid, list, &n) < 0)
         T_FAIL("getgrouplist: more than 256 groups");
     for (int i = 0; i < n; i++)
         len += (size_t)snprintf(want + len, sizeof(want) - len, "%s%u", len ? " " : "", list[i]);
     T_EQ_STR(sorted_groups(value(report, "groups")), sorted_groups(want));
-    T_ASSERT(strstr(fmt(" %s ", value(report, "groups")), " 0 ") == NULL);
+    T_ASSERT(strstr(h_fmt(" %s ", value(report, "groups")), " 0 ") == NULL);
 }
 
 static void test_user_alone_takes_primary_group_and_its_groups(void)
@@ -222,8 +208,8 @@ static void test_user_alone_takes_primary_group_and_its_groups(void)
     struct h_daemon *d = h_start(exec_conf("user", probe_report_cmd(), "user = nobody\n"), NULL);
     char *report = fetch_report(h_addr(d, "user", "tcp://127"));
 
-    T_EQ_STR(value(report, "uid"), fmt("%u %u %u", pw->pw_uid, pw->pw_uid, pw->pw_uid));
-    T_EQ_STR(value(report, "gid"), fmt("%u %u %u", pw->pw_gid, pw->pw_gid, pw->pw_gid));
+    T_EQ_STR(value(report, "uid"), h_fmt("%u %u %u", pw->pw_uid, pw->pw_uid, pw->pw_uid));
+    T_EQ_STR(value(report, "gid"), h_fmt("%u %u %u", pw->pw_gid, pw->pw_gid, pw->pw_gid));
     if (getgrouplist("nobody", pw->pw_gid, list, &n) < 0)
         T_FAIL("getgrouplist: more than 256 groups");
     for (int i = 0; i < n; i++)
@@ -265,8 +251,8 @@ static void test_group_alone_replaces_supplementary_groups(void)
     T_EQ_STR(proc_groups(d->pid), "0 4 27");
     report = fetch_report(h_addr(d, "grp", "tcp://127"));
     T_EQ_STR(value(report, "uid"), "0 0 0");
-    T_EQ_STR(value(report, "gid"), fmt("%u %u %u", gr->gr_gid, gr->gr_gid, gr->gr_gid));
-    T_EQ_STR(value(report, "groups"), fmt("%u", gr->gr_gid));
+    T_EQ_STR(value(report, "gid"), h_fmt("%u %u %u", gr->gr_gid, gr->gr_gid, gr->gr_gid));
+    T_EQ_STR(value(report, "groups"), h_fmt("%u", gr->gr_gid));
 }
 
 static void test_group_by_number(void)
@@ -290,18 +276,18 @@ static void test_group_sets_unix_socket_file_group_too(void)
      * Asserted: the socket file belongs to group nogroup, and the child
      * runs with gid nogroup. */
     const struct group *gr = need_group("nogroup");
-    struct h_daemon *d = h_start(fmt("[g]\nlisten = unix:@DIR@/g.sock\nexec = %s\n"
-                                     "group = nogroup\n",
-                                     probe_report_cmd()),
+    struct h_daemon *d = h_start(h_fmt("[g]\nlisten = unix:@DIR@/g.sock\nexec = %s\n"
+                                       "group = nogroup\n",
+                                       probe_report_cmd()),
                                  NULL);
     struct stat st;
     char *report;
 
-    if (stat(fmt("%s/g.sock", d->dir), &st) < 0)
+    if (stat(h_fmt("%s/g.sock", d->dir), &st) < 0)
         T_FAIL("stat %s/g.sock: %s", d->dir, strerror(errno));
     T_EQ_INT(st.st_gid, gr->gr_gid);
     report = fetch_report(h_addr(d, "g", "unix:"));
-    T_EQ_STR(value(report, "gid"), fmt("%u %u %u", gr->gr_gid, gr->gr_gid, gr->gr_gid));
+    T_EQ_STR(value(report, "gid"), h_fmt("%u %u %u", gr->gr_gid, gr->gr_gid, gr->gr_gid));
 }
 
 static void test_unknown_user_or_group_is_config_error(void)
@@ -325,7 +311,7 @@ static void test_unknown_user_or_group_is_config_error(void)
 /* DIR/jail with a static probe in it and a marker file; returns the jail's path. */
 static char *make_jail(void)
 {
-    char *jail = fmt("%s/jail", h_tmpdir());
+    char *jail = h_fmt("%s/jail", h_tmpdir());
     static const char *const flags[] = {"-static", NULL};
 
     need_root();
@@ -333,7 +319,7 @@ static char *make_jail(void)
         T_FAIL("mkdir %s: %s", jail, strerror(errno));
     if (h_compile("tests/lib/exec_probe.c", "jail/probe", flags) == NULL)
         t_skip("static linking is not available here (for a program to run in a chroot)");
-    h_write_file(fmt("%s/marker", jail), "inside\n");
+    h_write_file(h_fmt("%s/marker", jail), "inside\n");
     return jail;
 }
 
@@ -345,7 +331,7 @@ static void test_chroot_confines_the_child(void)
      * directory is "/", and it still has exactly fds 0, 1, 2. */
     char *jail = make_jail();
     struct h_daemon *d =
-        h_start(exec_conf("jail", "/probe report", fmt("chroot = %s\n", jail)), NULL);
+        h_start(exec_conf("jail", "/probe report", h_fmt("chroot = %s\n", jail)), NULL);
     char *report = fetch_report(h_addr(d, "jail", "tcp://127"));
 
     T_EQ_STR(value(report, "rootdir"), "marker probe");
@@ -366,13 +352,13 @@ static void test_chroot_then_user(void)
     char *jail = make_jail();
     struct h_daemon *d =
         h_start(exec_conf("jail", "/probe report",
-                          fmt("chroot = %s\nuser = nobody\ngroup = nogroup\n", jail)),
+                          h_fmt("chroot = %s\nuser = nobody\ngroup = nogroup\n", jail)),
                 NULL);
     char *report = fetch_report(h_addr(d, "jail", "tcp://127"));
 
     T_EQ_STR(value(report, "rootdir"), "marker probe");
-    T_EQ_STR(value(report, "uid"), fmt("%u %u %u", pw->pw_uid, pw->pw_uid, pw->pw_uid));
-    T_EQ_STR(value(report, "gid"), fmt("%u %u %u", gr->gr_gid, gr->gr_gid, gr->gr_gid));
+    T_EQ_STR(value(report, "uid"), h_fmt("%u %u %u", pw->pw_uid, pw->pw_uid, pw->pw_uid));
+    T_EQ_STR(value(report, "gid"), h_fmt("%u %u %u", gr->gr_gid, gr->gr_gid, gr->gr_gid));
 }
 
 static void test_chroot_missing_directory_fails_the_child(void)
@@ -382,15 +368,15 @@ static void test_chroot_missing_directory_fails_the_child(void)
      * file or directory", the exit is end=exit:111, and usherd still
      * serves. */
     struct h_daemon *d = h_start(
-        fmt("%s%s", exec_conf("jail", "/bin/true", "chroot = @DIR@/no-such-dir\n"), ECHO_SECTION),
+        h_fmt("%s%s", exec_conf("jail", "/bin/true", "chroot = @DIR@/no-such-dir\n"), ECHO_SECTION),
         NULL);
     char *line;
 
     expect_closed(d, "jail");
     line = wait_exit_line(d, "jail", "end=exit:111", 5000);
-    T_EQ_INT(h_count_log(d, fmt("usherd: warning: service=jail pid=%lld: unable to chroot: No "
-                                "such file or directory",
-                                h_log_field(line, "pid"))),
+    T_EQ_INT(h_count_log(d, h_fmt("usherd: warning: service=jail pid=%lld: unable to chroot: No "
+                                  "such file or directory",
+                                  h_log_field(line, "pid"))),
              1);
     still_serving(d);
 }
@@ -407,16 +393,17 @@ static void test_setuid_failure_logged_and_closed(void)
     const struct passwd *pw = need_user("nobody");
     const struct group *gr = need_group("nogroup");
     struct h_daemon *d = start_as(
-        fmt("%s%s", exec_conf("su", "/bin/true", "user = root\ngroup = nogroup\n"), ECHO_SECTION),
+        h_fmt("%s%s", exec_conf("su", "/bin/true", "user = root\ngroup = nogroup\n"), ECHO_SECTION),
         pw->pw_uid, gr->gr_gid);
     char *line;
 
     expect_closed(d, "su");
     line = wait_exit_line(d, "su", "end=exit:111", 5000);
-    T_EQ_INT(h_count_log(d, fmt("usherd: warning: service=su pid=%lld: unable to set the user id: "
-                                "Operation not permitted",
-                                h_log_field(line, "pid"))),
-             1);
+    T_EQ_INT(
+        h_count_log(d, h_fmt("usherd: warning: service=su pid=%lld: unable to set the user id: "
+                             "Operation not permitted",
+                             h_log_field(line, "pid"))),
+        1);
     still_serving(d);
 }
 
@@ -428,15 +415,15 @@ static void test_setgid_failure_logged_and_closed(void)
     const struct passwd *pw = need_user("nobody");
     const struct group *gr = need_group("nogroup");
     struct h_daemon *d =
-        start_as(fmt("%s%s", exec_conf("sg", "/bin/true", "group = root\n"), ECHO_SECTION),
+        start_as(h_fmt("%s%s", exec_conf("sg", "/bin/true", "group = root\n"), ECHO_SECTION),
                  pw->pw_uid, gr->gr_gid);
     char *line;
 
     expect_closed(d, "sg");
     line = wait_exit_line(d, "sg", "end=exit:111", 5000);
-    T_EQ_INT(h_count_log(d, fmt("usherd: warning: service=sg pid=%lld: unable to set the group "
-                                "id: Operation not permitted",
-                                h_log_field(line, "pid"))),
+    T_EQ_INT(h_count_log(d, h_fmt("usherd: warning: service=sg pid=%lld: unable to set the group "
+                                  "id: Operation not permitted",
+                                  h_log_field(line, "pid"))),
              1);
     still_serving(d);
 }
@@ -455,8 +442,8 @@ static void test_unprivileged_usherd_may_name_its_own_user(void)
     char *report;
 
     report = fetch_report(h_addr(d, "self", "tcp://127"));
-    T_EQ_STR(value(report, "uid"), fmt("%u %u %u", pw->pw_uid, pw->pw_uid, pw->pw_uid));
-    T_EQ_STR(value(report, "gid"), fmt("%u %u %u", gr->gr_gid, gr->gr_gid, gr->gr_gid));
+    T_EQ_STR(value(report, "uid"), h_fmt("%u %u %u", pw->pw_uid, pw->pw_uid, pw->pw_uid));
+    T_EQ_STR(value(report, "gid"), h_fmt("%u %u %u", gr->gr_gid, gr->gr_gid, gr->gr_gid));
 }
 
 static void test_spawn_eagain_logged_and_survived(void)
@@ -475,7 +462,7 @@ static void test_spawn_eagain_logged_and_survived(void)
         t_skip("uid %u is in use here", uid);
     if (setrlimit(RLIMIT_NPROC, &rl) < 0)
         t_skip("setrlimit(RLIMIT_NPROC): %s", strerror(errno));
-    d = start_as(fmt("%s%s", exec_conf("nproc", "/bin/true", NULL), ECHO_SECTION), uid, uid);
+    d = start_as(h_fmt("%s%s", exec_conf("nproc", "/bin/true", NULL), ECHO_SECTION), uid, uid);
     expect_closed(d, "nproc");
     wait_exit_line(d, "nproc", "end=error:EAGAIN", 5000);
     T_ASSERT(h_count_log(d, "usherd: warning: service=nproc: unable to start a child: Resource "

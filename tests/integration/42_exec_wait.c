@@ -15,31 +15,17 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...)
-{
-    va_list ap;
-    char *s;
-
-    va_start(ap, f);
-    if (vasprintf(&s, f, ap) < 0)
-        T_FAIL("out of memory");
-    va_end(ap);
-    return s;
-}
-
 /* [NAME] wait = yes on LISTEN running "PROBE ARGS", plus `extra` keys. */
 static char *wait_conf(const char *name, const char *listen, const char *args, const char *extra)
 {
-    return fmt("[%s]\nlisten = %s\nwait = yes\nexec = %s %s\n%s", name, listen, h_exec_probe(false),
-               args, extra ? extra : "");
+    return h_fmt("[%s]\nlisten = %s\nwait = yes\nexec = %s %s\n%s", name, listen,
+                 h_exec_probe(false), args, extra ? extra : "");
 }
 
 /* Send `req` on the connected datagram socket `fd`; the reply, or NULL after `ms`. */
@@ -84,10 +70,10 @@ static void test_udp_wait_serves_repeated_requests(void)
     long pids[5];
 
     for (int i = 0; i < 5; i++) {
-        char *req = fmt("request %d", i), *reply = ask(fd, req, 5000);
+        char *req = h_fmt("request %d", i), *reply = ask(fd, req, 5000);
         if (reply == NULL)
             T_FAIL("no answer to request %d:\n%s", i, h_log(d));
-        T_EQ_STR(after_pid(reply), fmt("PROTO=UDP fds=0,1,2 got=%s", req));
+        T_EQ_STR(after_pid(reply), h_fmt("PROTO=UDP fds=0,1,2 got=%s", req));
         pids[i] = pid_of(reply);
         for (int j = 0; j < i; j++)
             if (pids[j] == pids[i])
@@ -133,10 +119,10 @@ static void test_unixgram_wait_child_answers(void)
     int fd = h_connect(h_addr(d, "ug", "unixgram:"));
 
     for (int i = 0; i < 2; i++) {
-        char *req = fmt("u%d", i), *reply = ask(fd, req, 5000);
+        char *req = h_fmt("u%d", i), *reply = ask(fd, req, 5000);
         if (reply == NULL)
             T_FAIL("no answer to datagram %d:\n%s", i, h_log(d));
-        T_EQ_STR(after_pid(reply), fmt("PROTO=UNIX fds=0,1,2 got=%s", req));
+        T_EQ_STR(after_pid(reply), h_fmt("PROTO=UNIX fds=0,1,2 got=%s", req));
     }
 }
 
@@ -198,8 +184,8 @@ static void test_stop_with_waiting_child(void)
      * slack; the child's end is logged end=signal:15.  (stderr = null: a
      * stderr pipe open at the end of the loop is 40_exec's case.) */
     struct h_daemon *d =
-        h_start(fmt("[global]\nshutdown_timeout = 1s\n%s",
-                    wait_conf("dg", "udp://127.0.0.1:0", "udp 30000", "stderr = null\n")),
+        h_start(h_fmt("[global]\nshutdown_timeout = 1s\n%s",
+                      wait_conf("dg", "udp://127.0.0.1:0", "udp 30000", "stderr = null\n")),
                 NULL);
     int fd = h_connect(h_addr(d, "dg", "udp://127"));
     int64_t t0;

@@ -18,33 +18,19 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...)
-{
-    va_list ap;
-    char *s;
-
-    va_start(ap, f);
-    if (vasprintf(&s, f, ap) < 0)
-        T_FAIL("out of memory");
-    va_end(ap);
-    return s;
-}
-
 /* Write `text` ("@PROBE@" -> the probe's path) to DIR/inetd.conf; returns its path. */
 static char *write_inetd(const char *text)
 {
-    char *path = fmt("%s/inetd.conf", h_tmpdir()), *out = strdup(text), *at;
+    char *path = h_fmt("%s/inetd.conf", h_tmpdir()), *out = strdup(text), *at;
 
     while ((at = strstr(out, "@PROBE@")) != NULL) {
-        char *next = fmt("%.*s%s%s", (int)(at - out), out, h_exec_probe(false), at + 7);
+        char *next = h_fmt("%.*s%s%s", (int)(at - out), out, h_exec_probe(false), at + 7);
         free(out);
         out = next;
     }
@@ -162,8 +148,8 @@ static void test_program_line_runs_with_argv0_and_user_group(void)
     T_EQ_STR(value(report, "argv 1"), "report");
     T_EQ_STR(value(report, "argv 2"), "--flag");
     T_ASSERT(h_line_value(report, "argv 3") == NULL);
-    T_EQ_STR(value(report, "uid"), fmt("%u %u %u", pw->pw_uid, pw->pw_uid, pw->pw_uid));
-    T_EQ_STR(value(report, "gid"), fmt("%u %u %u", gr->gr_gid, gr->gr_gid, gr->gr_gid));
+    T_EQ_STR(value(report, "uid"), h_fmt("%u %u %u", pw->pw_uid, pw->pw_uid, pw->pw_uid));
+    T_EQ_STR(value(report, "gid"), h_fmt("%u %u %u", gr->gr_gid, gr->gr_gid, gr->gr_gid));
     T_EQ_STR(report_env(report, "USHER_SERVICE"), "17200-tcp");
     T_EQ_STR(report_env(report, "PROTO"), "TCP");
 }
@@ -265,20 +251,21 @@ static void test_unix_line(void)
      * Asserted: a service listening on unix:DIR/p.sock, named after the
      * path with "-unix"; its child sees PROTO=UNIX and our pid. */
     struct h_daemon *d;
-    char *sock = fmt("%s/p.sock", h_tmpdir()), *report;
+    char *sock = h_fmt("%s/p.sock", h_tmpdir()), *report;
     const char *svc = NULL;
 
     d = h_start("[global]\n", "-I",
-                write_inetd(fmt("%s stream unix nowait root @PROBE@ probe report\n", sock)), NULL);
+                write_inetd(h_fmt("%s stream unix nowait root @PROBE@ probe report\n", sock)),
+                NULL);
     for (int i = 0; i < d->nlistens; i++)
-        if (strcmp(d->listens[i].addr, fmt("unix:%s", sock)) == 0)
+        if (strcmp(d->listens[i].addr, h_fmt("unix:%s", sock)) == 0)
             svc = d->listens[i].service;
     if (svc == NULL)
         T_FAIL("nothing listens on unix:%s:\n%s", sock, h_log(d));
     T_ASSERT(strlen(svc) > 5 && strcmp(svc + strlen(svc) - 5, "-unix") == 0);
-    report = fetch_report(fmt("unix:%s", sock));
+    report = fetch_report(h_fmt("unix:%s", sock));
     T_EQ_STR(report_env(report, "PROTO"), "UNIX");
-    T_EQ_STR(report_env(report, "IPCREMOTEPID"), fmt("%ld", (long)getpid()));
+    T_EQ_STR(report_env(report, "IPCREMOTEPID"), h_fmt("%ld", (long)getpid()));
     T_EQ_STR(report_env(report, "USHER_SERVICE"), svc);
 }
 
@@ -292,7 +279,7 @@ static void test_inetd_key_in_global(void)
 
     h_private_net();
     d = h_start(
-        fmt("[global]\ninetd = %s\n[own]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n", path),
+        h_fmt("[global]\ninetd = %s\n[own]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n", path),
         NULL);
     expect_listening(d, "echo-tcp", "tcp://0.0.0.0:7");
     echo_roundtrip("tcp://127.0.0.1:7", "from inetd.conf");
@@ -350,9 +337,9 @@ static void test_errors_name_file_and_line(void)
     };
 
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
-        char *path = write_inetd(fmt("# line 1\n%s\n", bad[i].line)), *out;
+        char *path = write_inetd(h_fmt("# line 1\n%s\n", bad[i].line)), *out;
         int code = h_usherd_run("[global]\n", &out, "-t", "-I", path, NULL);
-        char *want = fmt("%s:2: %s", path, bad[i].message);
+        char *want = h_fmt("%s:2: %s", path, bad[i].message);
         if (code != 2 || strstr(out, want) == NULL)
             T_FAIL("line \"%s\": exit %d, wanted 2 and \"%s\":\n%s", bad[i].line, code, want, out);
     }

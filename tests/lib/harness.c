@@ -254,6 +254,18 @@ const char *h_tmpdir(void)
     return tmpdir;
 }
 
+char *h_fmt(const char *f, ...)
+{
+    va_list ap;
+    char *s;
+
+    va_start(ap, f);
+    if (vasprintf(&s, f, ap) < 0)
+        T_FAIL("out of memory");
+    va_end(ap);
+    return s;
+}
+
 void h_write_file(const char *path, const char *text)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -60,6 +60,9 @@ const char *h_usher(void);
 /* A fresh private directory for this test, removed when the test ends. */
 const char *h_tmpdir(void);
 
+/* printf into a new string (malloc'd); fails the test if out of memory. */
+char *h_fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+
 /* Write `text` to the file `path`. */
 void h_write_file(const char *path, const char *text);
 
