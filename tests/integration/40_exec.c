@@ -147,23 +147,6 @@ static char *fd_target(const char *report, int fd)
     return strndup(p, strcspn(p, "\n"));
 }
 
-/* Wait for the exit line of service `svc` containing `what`; returns it. */
-static char *wait_exit_line(const struct h_daemon *d, const char *svc, const char *what, int ms)
-{
-    char needle[256];
-
-    snprintf(needle, sizeof(needle), "usherd: service=%s proto=", svc);
-    int64_t deadline = h_now_ms() + ms * (int)t_scale();
-    do {
-        char *line = h_log_line(d, needle);
-        if (line != NULL && strstr(line, what) != NULL)
-            return line;
-        free(line);
-        usleep(5000);
-    } while (h_now_ms() < deadline);
-    T_FAIL("no \"%s ... %s\" line within %d ms:\n%s", needle, what, ms, h_log(d));
-}
-
 /* Read one line from the child (it says it has started). */
 static void expect_line(int fd, const char *want)
 {
@@ -268,7 +251,7 @@ static void test_env_ipv4_mapped_peer_is_ipv4(void)
                       h_fmt("TCPLOCALPORT=%d", sport), "REMOTE_ADDR=127.0.0.1",
                       h_fmt("REMOTE_PORT=%d", cport), "USHER_SERVICE=mapped", NULL));
     close(fd);
-    line = wait_exit_line(d, "mapped", "end=exit:0", 5000);
+    line = h_wait_conn_line(d, "mapped", "end=exit:0", 5000);
     T_CONTAINS(line, h_fmt(" proto=tcp peer=127.0.0.1:%d ", cport));
 }
 
@@ -350,7 +333,7 @@ static void test_program_without_slash_found_on_path(void)
     h_recv_all(fd, buf, sizeof(buf));
     T_EQ_STR(buf, "hello from path\n");
     close(fd);
-    wait_exit_line(d, "echo", "end=exit:0", 5000);
+    h_wait_conn_line(d, "echo", "end=exit:0", 5000);
 }
 
 static void test_exit_logged_as_connection_line(void)
@@ -367,7 +350,7 @@ static void test_exit_logged_as_connection_line(void)
     int len = 0;
 
     T_ASSERT(h_wait_closed(fd, 5000));
-    line = wait_exit_line(d, "three", "end=exit:3", 5000);
+    line = h_wait_conn_line(d, "three", "end=exit:3", 5000);
     snprintf(want, sizeof(want),
              "usherd: service=three proto=tcp peer=127.0.0.1:%d duration_ms=", port);
     if (strncmp(line, want, strlen(want)) != 0 ||
@@ -444,7 +427,7 @@ static void test_cat_service_answers_after_a_pause(void)
     buf[n] = '\0';
     T_EQ_STR(buf, "hello\n");
     shutdown(fd, SHUT_WR);
-    wait_exit_line(d, "cat", "end=exit:0", 5000);
+    h_wait_conn_line(d, "cat", "end=exit:0", 5000);
 }
 
 static char nr_open_saved[32];
@@ -649,7 +632,7 @@ static void test_rlimit_cpu_stops_a_spinning_child(void)
 
     if (!h_wait_closed(fd, 10000))
         T_FAIL("a child over rlimit_cpu = 1 still runs after 10 s");
-    line = wait_exit_line(d, "spin", "end=signal:", 5000);
+    line = h_wait_conn_line(d, "spin", "end=signal:", 5000);
     if (strstr(line, "end=signal:9 ") == NULL && strstr(line, "end=signal:24 ") == NULL)
         T_FAIL("not stopped by the CPU limit: %s", line);
     if (h_log_field(line, "duration_ms") < 900)
@@ -694,7 +677,7 @@ static void test_max_time_terminates_the_process_group(void)
         T_FAIL("closed after %lld ms, before max_time = 1s", (long long)took);
     if (took > 1000 + 1500 * (int64_t)t_scale())
         T_FAIL("closed only after %lld ms with max_time = 1s", (long long)took);
-    wait_exit_line(d, "slow", "end=signal:15 ", 3000);
+    h_wait_conn_line(d, "slow", "end=signal:15 ", 3000);
     T_ASSERT(h_count_log(d, "max_time reached: SIGTERM to its process group") == 1);
 }
 
@@ -721,7 +704,7 @@ static void test_max_time_sigkill_follows_an_ignored_term(void)
         T_FAIL("closed after %lld ms: no 2 s between SIGTERM and SIGKILL", (long long)took);
     if (took > 3000 + 1500 * (int64_t)t_scale())
         T_FAIL("closed only after %lld ms (max_time 1 s + 2 s)", (long long)took);
-    wait_exit_line(d, "stubborn", "end=signal:9 ", 3000);
+    h_wait_conn_line(d, "stubborn", "end=signal:9 ", 3000);
     T_ASSERT(h_count_log(d, "stderr: caught TERM") >= 1);
     T_ASSERT(h_count_log(d, "SIGKILL") >= 1);
 }
@@ -747,7 +730,7 @@ static void test_stderr_lines_logged_with_service_and_pid(void)
 
     h_recv_all(fd, buf, sizeof(buf));
     T_EQ_STR(buf, "out\n");
-    line = wait_exit_line(d, "err", "end=exit:0", 5000);
+    line = h_wait_conn_line(d, "err", "end=exit:0", 5000);
     pid = h_log_field(line, "pid");
     T_ASSERT(h_wait_log(d, h_fmt("usherd: service=err pid=%lld stderr: partial\n", pid), 3000));
     T_EQ_INT(h_count_log(d, h_fmt("usherd: service=err pid=%lld stderr: line one\n", pid)), 1);
@@ -768,7 +751,7 @@ static void test_stderr_to_socket(void)
 
     h_recv_all(fd, buf, sizeof(buf));
     T_EQ_STR(buf, "out\nerr\n");
-    wait_exit_line(d, "sock", "end=exit:0", 5000);
+    h_wait_conn_line(d, "sock", "end=exit:0", 5000);
     T_EQ_INT(h_count_log(d, "stderr:"), 0);
 }
 
@@ -790,7 +773,7 @@ static void test_stderr_to_null(void)
 
     h_recv_all(fd, buf, sizeof(buf));
     T_EQ_STR(buf, "out\n");
-    wait_exit_line(d, "null", "end=exit:0", 5000);
+    h_wait_conn_line(d, "null", "end=exit:0", 5000);
     T_EQ_INT(h_count_log(d, "stderr:"), 0);
     report = fetch_report(h_addr(d, "nullprobe", "tcp://127"));
     T_EQ_STR(fd_target(report, 2), "/dev/null");
@@ -872,7 +855,7 @@ static void test_missing_program_logged_and_closed(void)
 
     if (!h_wait_closed(fd, 5000))
         T_FAIL("the connection of a missing program stays open");
-    line = wait_exit_line(d, "gone", "end=exit:127", 5000);
+    line = h_wait_conn_line(d, "gone", "end=exit:127", 5000);
     T_ASSERT(h_count_log(d, h_fmt("usherd: warning: service=gone pid=%lld: unable to execute "
                                   "%s/no-such-program: No such file or directory",
                                   h_log_field(line, "pid"), d->dir)) == 1);
@@ -894,7 +877,7 @@ static void test_program_not_executable_permission_denied(void)
     fd = h_connect(h_addr(d, "noexec", "tcp://127"));
     if (!h_wait_closed(fd, 5000))
         T_FAIL("the connection of a non-executable program stays open");
-    wait_exit_line(d, "noexec", "end=exit:126", 5000);
+    h_wait_conn_line(d, "noexec", "end=exit:126", 5000);
     T_ASSERT(h_count_log(d, h_fmt("unable to execute %s: Permission denied", path)) == 1);
     still_serving(d);
 }
@@ -975,7 +958,7 @@ static void test_stop_while_a_grandchild_holds_stderr(void)
     h_recv_line(fd, buf, sizeof(buf));
     grandchild = (pid_t)atol(buf);
     t_at_end(kill_grandchild);
-    wait_exit_line(d, "bg", "end=exit:0", 5000);
+    h_wait_conn_line(d, "bg", "end=exit:0", 5000);
     h_kill(d, SIGTERM);
     if (!h_wait_exit(d, 5000))
         T_FAIL("usherd still running 5 s after SIGTERM");
@@ -1113,7 +1096,7 @@ static void test_reload_keeps_running_child(void)
     h_echo_roundtrip(fd, "after");
     shutdown(fd, SHUT_WR);
     T_EQ_INT(h_recv_all(fd, buf, sizeof(buf)), 0);
-    wait_exit_line(d, "cat", "end=exit:0", 5000);
+    h_wait_conn_line(d, "cat", "end=exit:0", 5000);
 }
 
 static void test_reload_removing_service_keeps_child(void)
@@ -1137,7 +1120,7 @@ static void test_reload_removing_service_keeps_child(void)
     T_ASSERT(h_connect_raw(addr) < 0);
     h_echo_roundtrip(fd, "after");
     close(fd);
-    wait_exit_line(d, "cat", "end=exit:0", 5000);
+    h_wait_conn_line(d, "cat", "end=exit:0", 5000);
     still_serving(d);
 }
 

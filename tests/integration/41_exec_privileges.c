@@ -117,23 +117,6 @@ static char *sorted_groups(const char *text)
     return strdup(out);
 }
 
-/* The exit line of service `svc` containing `what`, waited for. */
-static char *wait_exit_line(const struct h_daemon *d, const char *svc, const char *what, int ms)
-{
-    char needle[256];
-    int64_t deadline = h_now_ms() + ms * (int)t_scale();
-
-    snprintf(needle, sizeof(needle), "usherd: service=%s proto=", svc);
-    do {
-        char *line = h_log_line(d, needle);
-        if (line != NULL && strstr(line, what) != NULL)
-            return line;
-        free(line);
-        usleep(5000);
-    } while (h_now_ms() < deadline);
-    T_FAIL("no \"%s ... %s\" line within %d ms:\n%s", needle, what, ms, h_log(d));
-}
-
 static void still_serving(const struct h_daemon *d)
 {
     int fd = h_connect(h_addr(d, "echo", "tcp://127"));
@@ -373,7 +356,7 @@ static void test_chroot_missing_directory_fails_the_child(void)
     char *line;
 
     expect_closed(d, "jail");
-    line = wait_exit_line(d, "jail", "end=exit:111", 5000);
+    line = h_wait_conn_line(d, "jail", "end=exit:111", 5000);
     T_EQ_INT(h_count_log(d, h_fmt("usherd: warning: service=jail pid=%lld: unable to chroot: No "
                                   "such file or directory",
                                   h_log_field(line, "pid"))),
@@ -398,7 +381,7 @@ static void test_setuid_failure_logged_and_closed(void)
     char *line;
 
     expect_closed(d, "su");
-    line = wait_exit_line(d, "su", "end=exit:111", 5000);
+    line = h_wait_conn_line(d, "su", "end=exit:111", 5000);
     T_EQ_INT(
         h_count_log(d, h_fmt("usherd: warning: service=su pid=%lld: unable to set the user id: "
                              "Operation not permitted",
@@ -420,7 +403,7 @@ static void test_setgid_failure_logged_and_closed(void)
     char *line;
 
     expect_closed(d, "sg");
-    line = wait_exit_line(d, "sg", "end=exit:111", 5000);
+    line = h_wait_conn_line(d, "sg", "end=exit:111", 5000);
     T_EQ_INT(h_count_log(d, h_fmt("usherd: warning: service=sg pid=%lld: unable to set the group "
                                   "id: Operation not permitted",
                                   h_log_field(line, "pid"))),
@@ -464,7 +447,7 @@ static void test_spawn_eagain_logged_and_survived(void)
         t_skip("setrlimit(RLIMIT_NPROC): %s", strerror(errno));
     d = start_as(h_fmt("%s%s", exec_conf("nproc", "/bin/true", NULL), ECHO_SECTION), uid, uid);
     expect_closed(d, "nproc");
-    wait_exit_line(d, "nproc", "end=error:EAGAIN", 5000);
+    h_wait_conn_line(d, "nproc", "end=error:EAGAIN", 5000);
     T_ASSERT(h_count_log(d, "usherd: warning: service=nproc: unable to start a child: Resource "
                             "temporarily unavailable") == 1);
     still_serving(d);

@@ -1421,6 +1421,22 @@ char *h_log_line(const struct h_daemon *d, const char *needle)
     return h_file_line(d->log_path, needle);
 }
 
+char *h_wait_conn_line(const struct h_daemon *d, const char *svc, const char *what, int ms)
+{
+    char needle[256];
+    int64_t deadline = h_now_ms() + scaled(ms);
+
+    snprintf(needle, sizeof(needle), "usherd: service=%s proto=", svc);
+    do {
+        char *line = h_log_line(d, needle);
+        if (line != NULL && strstr(line, what) != NULL)
+            return line;
+        free(line);
+        usleep(5000);
+    } while (h_now_ms() < deadline);
+    T_FAIL("no \"%s ... %s\" line within %d ms:\n%s", needle, what, ms, h_log(d));
+}
+
 char *h_file_line(const char *path, const char *needle)
 {
     char *log = h_read_file(path), *found = NULL;

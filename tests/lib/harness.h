@@ -216,6 +216,12 @@ bool h_wait_log_count(const struct h_daemon *d, const char *needle, int n, int m
  * (malloc'd), or NULL if there is none. */
 char *h_log_line(const struct h_daemon *d, const char *needle);
 
+/* Wait up to `ms` (scaled) until the last connection line of service `svc`
+ * ("usherd: service=SVC proto=...", logged as a connection or an exec
+ * child's run ends) contains `what` ("end=exit:0"); returns that line
+ * (malloc'd).  Fails the test, showing the log, if it does not. */
+char *h_wait_conn_line(const struct h_daemon *d, const char *svc, const char *what, int ms);
+
 /* SIGUSR1, then the new "stats service=NAME ..." line (malloc'd).  Fails
  * the test if none comes within 5 s.  When the daemon runs under a
  * multi-process test model (d->model: prefork:N, workers:N), each of its N
