@@ -36,41 +36,6 @@ static char *exec_conf(const char *name, const char *listen, const char *exec, c
     return h_fmt("[%s]\nlisten = %s\nexec = %s\n%s", name, listen, exec, extra ? extra : "");
 }
 
-/* The probe's report, read from `fd` until EOF; fails unless it is complete. */
-static char *fetch_report_fd(int fd)
-{
-    size_t cap = 1 << 16, n;
-    char *buf = malloc(cap);
-
-    if (buf == NULL)
-        T_FAIL("out of memory");
-    n = h_recv_all(fd, buf, cap - 1);
-    buf[n] = '\0';
-    if (n < 4 || strcmp(buf + n - 4, "end\n") != 0)
-        T_FAIL("incomplete report (%zu bytes): \"%s\"", n, buf);
-    return buf;
-}
-
-/* The same from a new connection to `addr`. */
-static char *fetch_report(const char *addr)
-{
-    int fd = h_connect(addr);
-    char *r = fetch_report_fd(fd);
-
-    close(fd);
-    return r;
-}
-
-/* VALUE of the report's "KEY VALUE" line; fails if there is none. */
-static char *value(const char *report, const char *key)
-{
-    char *v = h_line_value(report, key);
-
-    if (v == NULL)
-        T_FAIL("no \"%s\" in the report:\n%s", key, report);
-    return v;
-}
-
 static int by_string(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -195,7 +160,7 @@ static void test_env_tcp4_exact(void)
         NULL);
     const char *addr = h_addr(d, "probe", "tcp://127");
     int fd = h_connect(addr), cport = h_local_port(fd), sport = h_port(addr);
-    char *report = fetch_report_fd(fd);
+    char *report = h_probe_report_fd(fd);
 
     T_EQ_STR(env_of(report),
              env_want("PATH=/usr/local/bin:/usr/bin:/bin", "PROTO=TCP", "TCPREMOTEIP=127.0.0.1",
@@ -222,7 +187,7 @@ static void test_env_tcp6_adds_tcp6_variables(void)
     fd = h_connect(addr);
     cport = h_local_port(fd);
     sport = h_port(addr);
-    report = fetch_report_fd(fd);
+    report = h_probe_report_fd(fd);
     T_EQ_STR(env_of(report),
              env_want("PATH=/usr/local/bin:/usr/bin:/bin", "PROTO=TCP6", "TCPREMOTEIP=::1",
                       h_fmt("TCPREMOTEPORT=%d", cport), "TCPLOCALIP=::1",
@@ -243,7 +208,7 @@ static void test_env_ipv4_mapped_peer_is_ipv4(void)
         exec_conf("mapped", "tcp://*:0", h_fmt("%s report", h_exec_probe(false)), NULL), NULL);
     const char *addr = h_addr(d, "mapped", "tcp://*");
     int fd = h_connect(addr), cport = h_local_port(fd), sport = h_port(addr);
-    char *report = fetch_report_fd(fd), *line;
+    char *report = h_probe_report_fd(fd), *line;
 
     T_EQ_STR(env_of(report),
              env_want("PATH=/usr/local/bin:/usr/bin:/bin", "PROTO=TCP", "TCPREMOTEIP=127.0.0.1",
@@ -263,7 +228,7 @@ static void test_env_unix_peer_credentials(void)
     struct h_daemon *d = h_start(
         exec_conf("ipc", "unix:@DIR@/probe.sock", h_fmt("%s report", h_exec_probe(false)), NULL),
         NULL);
-    char *report = fetch_report(h_addr(d, "ipc", "unix:"));
+    char *report = h_probe_report(h_addr(d, "ipc", "unix:"));
 
     T_EQ_STR(env_of(report),
              env_want("PATH=/usr/local/bin:/usr/bin:/bin", "PROTO=UNIX",
@@ -284,7 +249,7 @@ static void test_env_entries_override_later_wins(void)
                 NULL);
     const char *addr = h_addr(d, "envs", "tcp://127");
     int fd = h_connect(addr), cport = h_local_port(fd), sport = h_port(addr);
-    char *report = fetch_report_fd(fd);
+    char *report = h_probe_report_fd(fd);
 
     T_EQ_STR(env_of(report), env_want("PATH=/opt/bin", "PROTO=TCP", "TCPREMOTEIP=127.0.0.1",
                                       h_fmt("TCPREMOTEPORT=%d", cport), "TCPLOCALIP=127.0.0.1",
@@ -307,16 +272,16 @@ static void test_exec_words_split_like_a_shell(void)
                         h_exec_probe(false)),
                   NULL),
         NULL);
-    char *report = fetch_report(h_addr(d, "words", "tcp://127"));
+    char *report = h_probe_report(h_addr(d, "words", "tcp://127"));
 
-    T_EQ_STR(value(report, "argv 0"), h_exec_probe(false));
-    T_EQ_STR(value(report, "argv 1"), "report");
-    T_EQ_STR(value(report, "argv 2"), "two words");
-    T_EQ_STR(value(report, "argv 3"), "single $HOME");
-    T_EQ_STR(value(report, "argv 4"), "back slash");
-    T_EQ_STR(value(report, "argv 5"), "q\"uote");
-    T_EQ_STR(value(report, "argv 6"), "");
-    T_EQ_STR(value(report, "argv 7"), "x#y");
+    T_EQ_STR(h_probe_value(report, "argv 0"), h_exec_probe(false));
+    T_EQ_STR(h_probe_value(report, "argv 1"), "report");
+    T_EQ_STR(h_probe_value(report, "argv 2"), "two words");
+    T_EQ_STR(h_probe_value(report, "argv 3"), "single $HOME");
+    T_EQ_STR(h_probe_value(report, "argv 4"), "back slash");
+    T_EQ_STR(h_probe_value(report, "argv 5"), "q\"uote");
+    T_EQ_STR(h_probe_value(report, "argv 6"), "");
+    T_EQ_STR(h_probe_value(report, "argv 7"), "x#y");
     T_ASSERT(h_line_value(report, "argv 8") == NULL);
 }
 
@@ -375,14 +340,14 @@ static void test_child_has_exactly_fds_0_1_2(void)
                                        "[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n",
                                        h_exec_probe(false)),
                                  NULL);
-    char *report = fetch_report(h_addr(d, "probe", "tcp://127"));
+    char *report = h_probe_report(h_addr(d, "probe", "tcp://127"));
 
     T_ASSERT(h_count_fds(d->pid) > 5); /* there was something to leak */
     T_EQ_STR(fds_of(report), "0 1 2");
     T_CONTAINS(fd_target(report, 0), "socket:[");
     T_EQ_STR(fd_target(report, 1), fd_target(report, 0));
     T_CONTAINS(fd_target(report, 2), "pipe:[");
-    T_CONTAINS(value(report, "fd0"), "sock=1 listening=0 ");
+    T_CONTAINS(h_probe_value(report, "fd0"), "sock=1 listening=0 ");
 }
 
 static void test_child_socket_is_blocking(void)
@@ -394,9 +359,9 @@ static void test_child_socket_is_blocking(void)
      * inherit that). */
     struct h_daemon *d = h_start(
         exec_conf("blk", "tcp://127.0.0.1:0", h_fmt("%s report", h_exec_probe(false)), NULL), NULL);
-    char *report = fetch_report(h_addr(d, "blk", "tcp://127"));
+    char *report = h_probe_report(h_addr(d, "blk", "tcp://127"));
 
-    T_EQ_STR(value(report, "fd0"), "sock=1 listening=0 nonblock=0");
+    T_EQ_STR(h_probe_value(report, "fd0"), "sock=1 listening=0 nonblock=0");
 }
 
 static void test_cat_service_answers_after_a_pause(void)
@@ -495,9 +460,9 @@ static void test_fds_0_1_2_under_nofile_2_30(void)
     if (prlimit(d->pid, RLIMIT_NOFILE, NULL, &rl) < 0)
         T_FAIL("prlimit: %s", strerror(errno));
     T_EQ_INT(rl.rlim_cur, 1u << 30);
-    report = fetch_report(h_addr(d, "probe", "tcp://127"));
+    report = h_probe_report(h_addr(d, "probe", "tcp://127"));
     T_EQ_STR(fds_of(report), "0 1 2");
-    T_EQ_STR(value(report, "rlimit nofile"), "1073741824 1073741824");
+    T_EQ_STR(h_probe_value(report, "rlimit nofile"), "1073741824 1073741824");
 }
 
 /* Connect to `addr` and wait for the server to close; `n` times, up to `conc` at once. */
@@ -548,12 +513,12 @@ static void test_child_has_own_session_and_group(void)
     struct h_daemon *d = h_start(
         exec_conf("sess", "tcp://127.0.0.1:0", h_fmt("%s report", h_exec_probe(false)), NULL),
         NULL);
-    char *report = fetch_report(h_addr(d, "sess", "tcp://127"));
-    long pid = atol(value(report, "pid"));
+    char *report = h_probe_report(h_addr(d, "sess", "tcp://127"));
+    long pid = atol(h_probe_value(report, "pid"));
 
-    T_EQ_INT(atol(value(report, "pgid")), pid);
-    T_EQ_INT(atol(value(report, "sid")), pid);
-    T_EQ_INT(atol(value(report, "ppid")), d->pid);
+    T_EQ_INT(atol(h_probe_value(report, "pgid")), pid);
+    T_EQ_INT(atol(h_probe_value(report, "sid")), pid);
+    T_EQ_INT(atol(h_probe_value(report, "ppid")), d->pid);
     T_ASSERT(getsid(d->pid) != pid);
 }
 
@@ -585,12 +550,12 @@ static void test_child_signals_default_and_unblocked(void)
     const char *wrapper[] = {probe, "wrap", NULL};
     struct h_daemon *d = h_start_wrapped(
         exec_conf("sigs", "tcp://127.0.0.1:0", h_fmt("%s report", probe), NULL), wrapper);
-    char *report = fetch_report(h_addr(d, "sigs", "tcp://127"));
+    char *report = h_probe_report(h_addr(d, "sigs", "tcp://127"));
 
     T_ASSERT(sig_mask_of(d->pid, "SigIgn:") & (1ull << (SIGUSR2 - 1)));
     T_ASSERT(sig_mask_of(d->pid, "SigIgn:") & (1ull << (SIGTTOU - 1)));
-    T_EQ_STR(value(report, "sigign"), "0000000000000000");
-    T_EQ_STR(value(report, "sigblk"), "0000000000000000");
+    T_EQ_STR(h_probe_value(report, "sigign"), "0000000000000000");
+    T_EQ_STR(h_probe_value(report, "sigblk"), "0000000000000000");
 }
 
 /* --- limits and priority ---------------------------------------------------- */
@@ -606,14 +571,14 @@ static void test_rlimits_applied(void)
                   "rlimit_nofile = 64\nrlimit_cpu = 5\nrlimit_as = 256M\nrlimit_fsize = 1M\n"
                   "rlimit_core = unlimited\nrlimit_nproc = 100\n"),
         NULL);
-    char *report = fetch_report(h_addr(d, "lim", "tcp://127"));
+    char *report = h_probe_report(h_addr(d, "lim", "tcp://127"));
 
-    T_EQ_STR(value(report, "rlimit nofile"), "64 64");
-    T_EQ_STR(value(report, "rlimit cpu"), "5 5");
-    T_EQ_STR(value(report, "rlimit as"), "268435456 268435456");
-    T_EQ_STR(value(report, "rlimit fsize"), "1048576 1048576");
-    T_EQ_STR(value(report, "rlimit core"), "unlimited unlimited");
-    T_EQ_STR(value(report, "rlimit nproc"), "100 100");
+    T_EQ_STR(h_probe_value(report, "rlimit nofile"), "64 64");
+    T_EQ_STR(h_probe_value(report, "rlimit cpu"), "5 5");
+    T_EQ_STR(h_probe_value(report, "rlimit as"), "268435456 268435456");
+    T_EQ_STR(h_probe_value(report, "rlimit fsize"), "1048576 1048576");
+    T_EQ_STR(h_probe_value(report, "rlimit core"), "unlimited unlimited");
+    T_EQ_STR(h_probe_value(report, "rlimit nproc"), "100 100");
 }
 
 static void test_rlimit_cpu_stops_a_spinning_child(void)
@@ -646,9 +611,9 @@ static void test_nice_applied(void)
     struct h_daemon *d = h_start(exec_conf("nice", "tcp://127.0.0.1:0",
                                            h_fmt("%s report", h_exec_probe(false)), "nice = 7\n"),
                                  NULL);
-    char *report = fetch_report(h_addr(d, "nice", "tcp://127"));
+    char *report = h_probe_report(h_addr(d, "nice", "tcp://127"));
 
-    T_EQ_STR(value(report, "nice"), "7");
+    T_EQ_STR(h_probe_value(report, "nice"), "7");
     errno = 0;
     T_EQ_INT(getpriority(PRIO_PROCESS, (id_t)d->pid), 0);
 }
@@ -775,7 +740,7 @@ static void test_stderr_to_null(void)
     T_EQ_STR(buf, "out\n");
     h_wait_conn_line(d, "null", "end=exit:0", 5000);
     T_EQ_INT(h_count_log(d, "stderr:"), 0);
-    report = fetch_report(h_addr(d, "nullprobe", "tcp://127"));
+    report = h_probe_report(h_addr(d, "nullprobe", "tcp://127"));
     T_EQ_STR(fd_target(report, 2), "/dev/null");
 }
 

@@ -39,29 +39,6 @@ static char *probe_report_cmd(void)
     return h_fmt("%s report", h_exec_probe(false));
 }
 
-static char *fetch_report(const char *addr)
-{
-    int fd = h_connect(addr);
-    size_t cap = 1 << 16, n;
-    char *buf = malloc(cap);
-
-    n = h_recv_all(fd, buf, cap - 1);
-    buf[n] = '\0';
-    close(fd);
-    if (n < 4 || strcmp(buf + n - 4, "end\n") != 0)
-        T_FAIL("incomplete report (%zu bytes): \"%s\"", n, buf);
-    return buf;
-}
-
-static char *value(const char *report, const char *key)
-{
-    char *v = h_line_value(report, key);
-
-    if (v == NULL)
-        T_FAIL("no \"%s\" in the report:\n%s", key, report);
-    return v;
-}
-
 /* Changing identities and roots takes root. */
 static void need_root(void)
 {
@@ -166,16 +143,16 @@ static void test_user_and_group_drop_privileges(void)
     size_t len = 0;
     struct h_daemon *d =
         h_start(exec_conf("drop", probe_report_cmd(), "user = nobody\ngroup = nogroup\n"), NULL);
-    char *report = fetch_report(h_addr(d, "drop", "tcp://127"));
+    char *report = h_probe_report(h_addr(d, "drop", "tcp://127"));
 
-    T_EQ_STR(value(report, "uid"), h_fmt("%u %u %u", pw->pw_uid, pw->pw_uid, pw->pw_uid));
-    T_EQ_STR(value(report, "gid"), h_fmt("%u %u %u", gr->gr_gid, gr->gr_gid, gr->gr_gid));
+    T_EQ_STR(h_probe_value(report, "uid"), h_fmt("%u %u %u", pw->pw_uid, pw->pw_uid, pw->pw_uid));
+    T_EQ_STR(h_probe_value(report, "gid"), h_fmt("%u %u %u", gr->gr_gid, gr->gr_gid, gr->gr_gid));
     if (getgrouplist("nobody", gr->gr_gid, list, &n) < 0)
         T_FAIL("getgrouplist: more than 256 groups");
     for (int i = 0; i < n; i++)
         len += (size_t)snprintf(want + len, sizeof(want) - len, "%s%u", len ? " " : "", list[i]);
-    T_EQ_STR(sorted_groups(value(report, "groups")), sorted_groups(want));
-    T_ASSERT(strstr(h_fmt(" %s ", value(report, "groups")), " 0 ") == NULL);
+    T_EQ_STR(sorted_groups(h_probe_value(report, "groups")), sorted_groups(want));
+    T_ASSERT(strstr(h_fmt(" %s ", h_probe_value(report, "groups")), " 0 ") == NULL);
 }
 
 static void test_user_alone_takes_primary_group_and_its_groups(void)
@@ -189,15 +166,15 @@ static void test_user_alone_takes_primary_group_and_its_groups(void)
     char want[2048] = "";
     size_t len = 0;
     struct h_daemon *d = h_start(exec_conf("user", probe_report_cmd(), "user = nobody\n"), NULL);
-    char *report = fetch_report(h_addr(d, "user", "tcp://127"));
+    char *report = h_probe_report(h_addr(d, "user", "tcp://127"));
 
-    T_EQ_STR(value(report, "uid"), h_fmt("%u %u %u", pw->pw_uid, pw->pw_uid, pw->pw_uid));
-    T_EQ_STR(value(report, "gid"), h_fmt("%u %u %u", pw->pw_gid, pw->pw_gid, pw->pw_gid));
+    T_EQ_STR(h_probe_value(report, "uid"), h_fmt("%u %u %u", pw->pw_uid, pw->pw_uid, pw->pw_uid));
+    T_EQ_STR(h_probe_value(report, "gid"), h_fmt("%u %u %u", pw->pw_gid, pw->pw_gid, pw->pw_gid));
     if (getgrouplist("nobody", pw->pw_gid, list, &n) < 0)
         T_FAIL("getgrouplist: more than 256 groups");
     for (int i = 0; i < n; i++)
         len += (size_t)snprintf(want + len, sizeof(want) - len, "%s%u", len ? " " : "", list[i]);
-    T_EQ_STR(sorted_groups(value(report, "groups")), sorted_groups(want));
+    T_EQ_STR(sorted_groups(h_probe_value(report, "groups")), sorted_groups(want));
 }
 
 /* The "Groups:" of a process, from /proc. */
@@ -232,10 +209,10 @@ static void test_group_alone_replaces_supplementary_groups(void)
         t_skip("setgroups: %s", strerror(errno));
     d = h_start(exec_conf("grp", probe_report_cmd(), "group = nogroup\n"), NULL);
     T_EQ_STR(proc_groups(d->pid), "0 4 27");
-    report = fetch_report(h_addr(d, "grp", "tcp://127"));
-    T_EQ_STR(value(report, "uid"), "0 0 0");
-    T_EQ_STR(value(report, "gid"), h_fmt("%u %u %u", gr->gr_gid, gr->gr_gid, gr->gr_gid));
-    T_EQ_STR(value(report, "groups"), h_fmt("%u", gr->gr_gid));
+    report = h_probe_report(h_addr(d, "grp", "tcp://127"));
+    T_EQ_STR(h_probe_value(report, "uid"), "0 0 0");
+    T_EQ_STR(h_probe_value(report, "gid"), h_fmt("%u %u %u", gr->gr_gid, gr->gr_gid, gr->gr_gid));
+    T_EQ_STR(h_probe_value(report, "groups"), h_fmt("%u", gr->gr_gid));
 }
 
 static void test_group_by_number(void)
@@ -247,10 +224,10 @@ static void test_group_by_number(void)
 
     need_root();
     d = h_start(exec_conf("gid", probe_report_cmd(), "group = 4242\n"), NULL);
-    report = fetch_report(h_addr(d, "gid", "tcp://127"));
+    report = h_probe_report(h_addr(d, "gid", "tcp://127"));
 
-    T_EQ_STR(value(report, "gid"), "4242 4242 4242");
-    T_EQ_STR(value(report, "groups"), "4242");
+    T_EQ_STR(h_probe_value(report, "gid"), "4242 4242 4242");
+    T_EQ_STR(h_probe_value(report, "groups"), "4242");
 }
 
 static void test_group_sets_unix_socket_file_group_too(void)
@@ -269,8 +246,8 @@ static void test_group_sets_unix_socket_file_group_too(void)
     if (stat(h_fmt("%s/g.sock", d->dir), &st) < 0)
         T_FAIL("stat %s/g.sock: %s", d->dir, strerror(errno));
     T_EQ_INT(st.st_gid, gr->gr_gid);
-    report = fetch_report(h_addr(d, "g", "unix:"));
-    T_EQ_STR(value(report, "gid"), h_fmt("%u %u %u", gr->gr_gid, gr->gr_gid, gr->gr_gid));
+    report = h_probe_report(h_addr(d, "g", "unix:"));
+    T_EQ_STR(h_probe_value(report, "gid"), h_fmt("%u %u %u", gr->gr_gid, gr->gr_gid, gr->gr_gid));
 }
 
 static void test_unknown_user_or_group_is_config_error(void)
@@ -315,13 +292,13 @@ static void test_chroot_confines_the_child(void)
     char *jail = make_jail();
     struct h_daemon *d =
         h_start(exec_conf("jail", "/probe report", h_fmt("chroot = %s\n", jail)), NULL);
-    char *report = fetch_report(h_addr(d, "jail", "tcp://127"));
+    char *report = h_probe_report(h_addr(d, "jail", "tcp://127"));
 
-    T_EQ_STR(value(report, "rootdir"), "marker probe");
-    T_EQ_STR(value(report, "cwd"), "/");
-    T_EQ_STR(value(report, "fd 0"), "?"); /* no /proc in the jail: probed one by one */
-    T_EQ_STR(value(report, "fd 1"), "?");
-    T_EQ_STR(value(report, "fd 2"), "?");
+    T_EQ_STR(h_probe_value(report, "rootdir"), "marker probe");
+    T_EQ_STR(h_probe_value(report, "cwd"), "/");
+    T_EQ_STR(h_probe_value(report, "fd 0"), "?"); /* no /proc in the jail: probed one by one */
+    T_EQ_STR(h_probe_value(report, "fd 1"), "?");
+    T_EQ_STR(h_probe_value(report, "fd 2"), "?");
     T_ASSERT(h_line_value(report, "fd 3") == NULL);
 }
 
@@ -337,11 +314,11 @@ static void test_chroot_then_user(void)
         h_start(exec_conf("jail", "/probe report",
                           h_fmt("chroot = %s\nuser = nobody\ngroup = nogroup\n", jail)),
                 NULL);
-    char *report = fetch_report(h_addr(d, "jail", "tcp://127"));
+    char *report = h_probe_report(h_addr(d, "jail", "tcp://127"));
 
-    T_EQ_STR(value(report, "rootdir"), "marker probe");
-    T_EQ_STR(value(report, "uid"), h_fmt("%u %u %u", pw->pw_uid, pw->pw_uid, pw->pw_uid));
-    T_EQ_STR(value(report, "gid"), h_fmt("%u %u %u", gr->gr_gid, gr->gr_gid, gr->gr_gid));
+    T_EQ_STR(h_probe_value(report, "rootdir"), "marker probe");
+    T_EQ_STR(h_probe_value(report, "uid"), h_fmt("%u %u %u", pw->pw_uid, pw->pw_uid, pw->pw_uid));
+    T_EQ_STR(h_probe_value(report, "gid"), h_fmt("%u %u %u", gr->gr_gid, gr->gr_gid, gr->gr_gid));
 }
 
 static void test_chroot_missing_directory_fails_the_child(void)
@@ -424,9 +401,9 @@ static void test_unprivileged_usherd_may_name_its_own_user(void)
                  pw->pw_uid, gr->gr_gid);
     char *report;
 
-    report = fetch_report(h_addr(d, "self", "tcp://127"));
-    T_EQ_STR(value(report, "uid"), h_fmt("%u %u %u", pw->pw_uid, pw->pw_uid, pw->pw_uid));
-    T_EQ_STR(value(report, "gid"), h_fmt("%u %u %u", gr->gr_gid, gr->gr_gid, gr->gr_gid));
+    report = h_probe_report(h_addr(d, "self", "tcp://127"));
+    T_EQ_STR(h_probe_value(report, "uid"), h_fmt("%u %u %u", pw->pw_uid, pw->pw_uid, pw->pw_uid));
+    T_EQ_STR(h_probe_value(report, "gid"), h_fmt("%u %u %u", gr->gr_gid, gr->gr_gid, gr->gr_gid));
 }
 
 static void test_spawn_eagain_logged_and_survived(void)

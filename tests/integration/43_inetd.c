@@ -67,29 +67,6 @@ static void echo_roundtrip(const char *addr, const char *msg)
     close(fd);
 }
 
-static char *fetch_report(const char *addr)
-{
-    int fd = h_connect(addr);
-    size_t cap = 1 << 16, n;
-    char *buf = malloc(cap);
-
-    n = h_recv_all(fd, buf, cap - 1);
-    buf[n] = '\0';
-    close(fd);
-    if (n < 4 || strcmp(buf + n - 4, "end\n") != 0)
-        T_FAIL("incomplete report (%zu bytes): \"%s\"", n, buf);
-    return buf;
-}
-
-static char *value(const char *report, const char *key)
-{
-    char *v = h_line_value(report, key);
-
-    if (v == NULL)
-        T_FAIL("no \"%s\" in the report:\n%s", key, report);
-    return v;
-}
-
 /* The env variable NAME of a report, or NULL. */
 static char *report_env(const char *report, const char *name)
 {
@@ -143,13 +120,13 @@ static void test_program_line_runs_with_argv0_and_user_group(void)
         t_skip("no user nobody or group nogroup here");
     d = start_inetd("17200 stream tcp nowait nobody:nogroup @PROBE@ in.probe report --flag\n");
     expect_listening(d, "17200-tcp", "tcp://0.0.0.0:17200");
-    report = fetch_report("tcp://127.0.0.1:17200");
-    T_EQ_STR(value(report, "argv 0"), "in.probe");
-    T_EQ_STR(value(report, "argv 1"), "report");
-    T_EQ_STR(value(report, "argv 2"), "--flag");
+    report = h_probe_report("tcp://127.0.0.1:17200");
+    T_EQ_STR(h_probe_value(report, "argv 0"), "in.probe");
+    T_EQ_STR(h_probe_value(report, "argv 1"), "report");
+    T_EQ_STR(h_probe_value(report, "argv 2"), "--flag");
     T_ASSERT(h_line_value(report, "argv 3") == NULL);
-    T_EQ_STR(value(report, "uid"), h_fmt("%u %u %u", pw->pw_uid, pw->pw_uid, pw->pw_uid));
-    T_EQ_STR(value(report, "gid"), h_fmt("%u %u %u", gr->gr_gid, gr->gr_gid, gr->gr_gid));
+    T_EQ_STR(h_probe_value(report, "uid"), h_fmt("%u %u %u", pw->pw_uid, pw->pw_uid, pw->pw_uid));
+    T_EQ_STR(h_probe_value(report, "gid"), h_fmt("%u %u %u", gr->gr_gid, gr->gr_gid, gr->gr_gid));
     T_EQ_STR(report_env(report, "USHER_SERVICE"), "17200-tcp");
     T_EQ_STR(report_env(report, "PROTO"), "TCP");
 }
@@ -263,7 +240,7 @@ static void test_unix_line(void)
     if (svc == NULL)
         T_FAIL("nothing listens on unix:%s:\n%s", sock, h_log(d));
     T_ASSERT(strlen(svc) > 5 && strcmp(svc + strlen(svc) - 5, "-unix") == 0);
-    report = fetch_report(h_fmt("unix:%s", sock));
+    report = h_probe_report(h_fmt("unix:%s", sock));
     T_EQ_STR(report_env(report, "PROTO"), "UNIX");
     T_EQ_STR(report_env(report, "IPCREMOTEPID"), h_fmt("%ld", (long)getpid()));
     T_EQ_STR(report_env(report, "USHER_SERVICE"), svc);

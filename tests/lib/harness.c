@@ -2126,3 +2126,35 @@ char *h_line_value(const char *text, const char *key)
     }
     return NULL;
 }
+
+char *h_probe_report_fd(int fd)
+{
+    size_t cap = 1 << 16, n;
+    char *buf = malloc(cap);
+
+    if (buf == NULL)
+        T_FAIL("out of memory");
+    n = h_recv_all(fd, buf, cap - 1);
+    buf[n] = '\0';
+    if (n < 4 || strcmp(buf + n - 4, "end\n") != 0)
+        T_FAIL("incomplete report (%zu bytes): \"%s\"", n, buf);
+    return buf;
+}
+
+char *h_probe_report(const char *addr)
+{
+    int fd = h_connect(addr);
+    char *r = h_probe_report_fd(fd);
+
+    close(fd);
+    return r;
+}
+
+char *h_probe_value(const char *report, const char *key)
+{
+    char *v = h_line_value(report, key);
+
+    if (v == NULL)
+        T_FAIL("no \"%s\" in the report:\n%s", key, report);
+    return v;
+}

@@ -410,6 +410,18 @@ const char *h_exec_probe(bool static_link);
  */
 char *h_line_value(const char *text, const char *key);
 
+/*
+ * exec_probe's report, read until EOF from `fd`, or from a new connection to
+ * `addr` (closed afterwards); malloc'd.  Fails the test unless the report is
+ * complete (its last line is "end").
+ */
+char *h_probe_report_fd(int fd);
+char *h_probe_report(const char *addr);
+
+/* The VALUE of a report's "KEY VALUE" line (malloc'd), as h_line_value, but
+ * failing the test, showing the report, if there is none. */
+char *h_probe_value(const char *report, const char *key);
+
 /* Milliseconds, monotonic. */
 int64_t h_now_ms(void);
 
