@@ -29,25 +29,6 @@ static struct h_daemon *start_echo(const char *shutdown_timeout)
     return h_start(conf, NULL);
 }
 
-/* Wait until connecting to `addr` fails (the listener is closed). */
-static void wait_refused(const char *addr)
-{
-    int64_t until = h_now_ms() + 2000 * (int64_t)t_scale();
-
-    for (;;) {
-        int fd = h_connect_raw(addr);
-        if (fd < 0 && (errno == ECONNREFUSED || errno == ENOENT))
-            return;
-        /* Taken, or reset as the listener closed under it: not refused yet. */
-        if (fd >= 0)
-            close(fd);
-        if (h_now_ms() > until)
-            T_FAIL("%s still takes connections 2 s after the stop signal (%s)", addr,
-                   fd >= 0 ? "connected" : strerror(errno));
-        usleep(5000);
-    }
-}
-
 /* --- stopping -------------------------------------------------------------- */
 
 static void test_sigterm_without_connections_exits_at_once(void)
@@ -80,8 +61,8 @@ static void test_graceful_stop_lets_connections_finish(void)
 
     h_echo_roundtrip(fd, "before");
     h_kill(d, SIGTERM);
-    wait_refused(tcp);
-    wait_refused(unix_addr);
+    h_wait_refused(tcp, 2000, "the stop signal");
+    h_wait_refused(unix_addr, 2000, "the stop signal");
     if (h_dgram_exchange(h_addr(d, "echo", "udp://"), "late", 4, buf, sizeof(buf), 300) >= 0)
         T_FAIL("UDP still answered after SIGTERM");
     for (int i = 0; i < 10; i++) {
@@ -134,7 +115,7 @@ static void test_second_sigterm_stops_at_once(void)
 
     h_echo_roundtrip(fd, "hello");
     h_kill(d, SIGTERM);
-    wait_refused(tcp);
+    h_wait_refused(tcp, 2000, "the stop signal");
     T_ASSERT(h_alive(d));
     second = h_now_ms();
     h_kill(d, SIGTERM);
@@ -157,7 +138,7 @@ static void test_sigint_stops_gracefully_too(void)
 
     h_echo_roundtrip(fd, "hello");
     h_kill(d, SIGINT);
-    wait_refused(tcp);
+    h_wait_refused(tcp, 2000, "the stop signal");
     h_echo_roundtrip(fd, "still served");
     T_EQ_INT(h_stream_exchange(fd, "bye", 3, buf, sizeof(buf), 5000), 3);
     if (!h_wait_exit(d, 2000))
@@ -175,7 +156,7 @@ static void test_second_signal_may_be_sigint(void)
 
     h_echo_roundtrip(fd, "hello");
     h_kill(d, SIGTERM);
-    wait_refused(tcp);
+    h_wait_refused(tcp, 2000, "the stop signal");
     h_kill(d, SIGINT);
     if (!h_wait_exit(d, 1000))
         T_FAIL("still running 1 s after SIGINT followed SIGTERM");

@@ -83,24 +83,6 @@ static void ask(int fd, const char *line, const char *want)
     T_EQ_STR(buf, want);
 }
 
-/* Wait until connecting to `addr` is refused (its listener is closed). */
-static void wait_refused(const char *addr)
-{
-    int64_t until = h_now_ms() + 2000 * (int64_t)t_scale();
-
-    for (;;) {
-        int fd = h_connect_raw(addr);
-        if (fd < 0 && (errno == ECONNREFUSED || errno == ENOENT))
-            return;
-        if (fd >= 0)
-            close(fd);
-        if (h_now_ms() > until)
-            T_FAIL("%s still takes connections 2 s after the reload (%s)", addr,
-                   fd >= 0 ? "connected" : strerror(errno));
-        usleep(5000);
-    }
-}
-
 /* --- under load ----------------------------------------------------------------- */
 
 enum { TCP_CLIENTS = 2, UDP_CLIENTS = 1, CLIENTS = TCP_CLIENTS + UDP_CLIENTS };
@@ -383,7 +365,7 @@ static void test_removed_listener_closes_but_its_connection_goes_on(void)
     reload(d, "usherd: reloaded ", 1);
     snprintf(want, sizeof(want), "usherd: closed service=gone addr=%s", addr);
     T_EQ_STR(h_log_line(d, "closed service="), want);
-    wait_refused(addr);
+    h_wait_refused(addr, 2000, "the reload");
     h_echo_roundtrip(fd, "after the reload");
     h_echo_roundtrip(fd, "and still");
     close(fd);

@@ -219,23 +219,6 @@ static void test_stop_waits_until_the_daemon_is_gone(void)
     T_EQ_INT(d->exit_status, 0);
 }
 
-/* Wait until connecting to `addr` is refused (its listener is closed). */
-static void wait_refused(const char *addr)
-{
-    int64_t until = h_now_ms() + 5000 * (int64_t)t_scale();
-
-    for (;;) {
-        int fd = h_connect_raw(addr);
-        if (fd < 0 && errno == ECONNREFUSED)
-            return;
-        if (fd >= 0)
-            close(fd);
-        if (h_now_ms() > until)
-            T_FAIL("%s still takes connections 5 s after -s stop began", addr);
-        usleep(5000);
-    }
-}
-
 /* Start usherd -s ARGS... in the background, output to DIR/ctl.out. */
 static pid_t ctl_async(const char *const argv[])
 {
@@ -304,8 +287,9 @@ static void test_stop_lets_a_slow_transfer_finish(void)
                 T_FAIL("the echo stopped after %zu of %zu bytes", received, off + PIECE);
             received += (size_t)n;
         }
+        /* The stop is under way, the transfer paused meanwhile. */
         if (off == 4 * PIECE)
-            wait_refused(addr); /* the stop is under way, the transfer paused meanwhile */
+            h_wait_refused(addr, 5000, "-s stop began");
     }
     T_EQ_INT(received, TOTAL);
     T_EQ_MEM(got, sent, TOTAL);

@@ -1059,6 +1059,24 @@ void h_recv_line(int fd, char *buf, size_t cap)
     T_FAIL("recv line: longer than %zu bytes", cap);
 }
 
+void h_wait_refused(const char *addr, int ms, const char *after)
+{
+    int64_t until = h_now_ms() + scaled(ms);
+
+    for (;;) {
+        int fd = h_connect_raw(addr);
+        if (fd < 0 && (errno == ECONNREFUSED || errno == ENOENT))
+            return;
+        /* Taken, or reset as the listener closed under it: not refused yet. */
+        if (fd >= 0)
+            close(fd);
+        if (h_now_ms() > until)
+            T_FAIL("%s still takes connections %g s after %s (%s)", addr, ms / 1000.0, after,
+                   fd >= 0 ? "connected" : strerror(errno));
+        usleep(5000);
+    }
+}
+
 bool h_wait_closed(int fd, int ms)
 {
     int64_t deadline = h_now_ms() + scaled(ms);

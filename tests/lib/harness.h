@@ -274,6 +274,12 @@ size_t h_recv_all(int fd, char *buf, size_t cap);
 void h_recv_line(int fd, char *buf, size_t cap);
 /* True if the peer has closed (EOF or reset) within `ms`. */
 bool h_wait_closed(int fd, int ms);
+/* Wait up to `ms` (scaled) until connecting to `addr` is refused
+ * (ECONNREFUSED, or ENOENT for a Unix socket whose file is gone): its
+ * listener is closed.  A connection taken, or reset as the listener closes,
+ * does not count.  Fails the test if `addr` still takes connections after
+ * that, `after` saying since when ("the reload"). */
+void h_wait_refused(const char *addr, int ms, const char *after);
 /* Set SO_RCVTIMEO in ms. */
 void h_set_timeout(int fd, int ms);
 /* One recv, waiting up to `ms` for something to read; -1 if nothing came. */
