@@ -525,19 +525,6 @@ static void test_second_instance_is_refused_at_once(void)
     T_EQ_INT(h_lock_holder(pidfile), first->pid);
 }
 
-/* A pid that was alive a moment ago and is not any more. */
-static pid_t dead_pid(void)
-{
-    pid_t pid = fork();
-
-    if (pid < 0)
-        T_FAIL("fork: %s", strerror(errno));
-    if (pid == 0)
-        _exit(0);
-    waitpid(pid, NULL, 0);
-    return pid;
-}
-
 static void take_over(const char *stale)
 {
     struct h_daemon *d;
@@ -564,7 +551,7 @@ static void test_stale_pidfile_of_dead_pid_is_taken_over(void)
      * warning or error logged), and FILE now holds its pid, locked. */
     char stale[32];
 
-    snprintf(stale, sizeof(stale), "%ld\n", (long)dead_pid());
+    snprintf(stale, sizeof(stale), "%ld\n", (long)h_dead_pid());
     take_over(stale);
 }
 

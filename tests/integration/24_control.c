@@ -115,19 +115,6 @@ static void test_status_without_pidfile_says_not_running(void)
     T_EQ_STR(r.err, want);
 }
 
-/* A pid that was alive a moment ago and is not any more. */
-static pid_t dead_pid(void)
-{
-    pid_t pid = fork();
-
-    if (pid < 0)
-        T_FAIL("fork: %s", strerror(errno));
-    if (pid == 0)
-        _exit(0);
-    waitpid(pid, NULL, 0);
-    return pid;
-}
-
 static void stale_says_not_running(const char *command, pid_t pid)
 {
     char pidfile[400], want[600], text[32];
@@ -149,7 +136,7 @@ static void test_status_with_stale_pidfile_says_not_running(void)
     /* Scenario: FILE names a dead pid and nobody holds its lock; -s status
      * -p FILE.  Asserted: exit 1, "usherd: not running (FILE is missing or
      * held by no process)". */
-    stale_says_not_running("status", dead_pid());
+    stale_says_not_running("status", h_dead_pid());
 }
 
 static void test_stop_with_stale_pidfile_signals_nobody(void)

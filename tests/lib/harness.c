@@ -2054,6 +2054,18 @@ unsigned long h_tcp_listen_inode(int port)
     return found;
 }
 
+pid_t h_dead_pid(void)
+{
+    pid_t pid = fork();
+
+    if (pid < 0)
+        T_FAIL("fork: %s", strerror(errno));
+    if (pid == 0)
+        _exit(0);
+    waitpid(pid, NULL, 0);
+    return pid;
+}
+
 int h_count_zombies(pid_t parent)
 {
     return children_of(parent, true, NULL, 0);

@@ -379,6 +379,10 @@ pid_t h_lock_holder(const char *path);
  * moment ago: for configurations that must name their port in advance. */
 int h_free_port(const char *kind);
 
+/* A pid that was alive a moment ago and is not any more (a child forked,
+ * exited and reaped here), for stale pidfiles; fails the test if fork does. */
+pid_t h_dead_pid(void);
+
 /* Children of `parent` that have exited and not been reaped: zombies. */
 int h_count_zombies(pid_t parent);
 
