@@ -361,20 +361,31 @@ static void test_detached_daemon_without_log_key_uses_syslog(void)
 
 /* --- failed starts ---------------------------------------------------------- */
 
+/* usherd -D (the log on @SYSLOG@, -p DIR/usherd.pid) told to listen on
+ * 127.0.0.1:P, a port the test holds: `bound` gets its address, *taken the
+ * socket holding it (the caller closes it at the end). */
+static struct h_daemon *detach_on_taken_port(struct h_result *front, char *bound, size_t cap,
+                                             int *taken)
+{
+    char conf[512];
+
+    *taken = h_listen_socket("tcp://127.0.0.1:0", bound, cap);
+    snprintf(conf, sizeof(conf), "[global]\nlog = @SYSLOG@\n[echo]\nlisten = %s\nbuiltin = echo\n",
+             bound);
+    return h_start_detached(conf, "@DIR@/usherd.pid", front, "-p", "@DIR@/usherd.pid", NULL);
+}
+
 static void test_bind_failure_exits_1_with_reason(void)
 {
     /* Scenario: the test holds 127.0.0.1:P; usherd -D is told to listen
      * there.  Asserted: the front exits 1 and prints exactly "usherd: unable
      * to bind tcp://127.0.0.1:P: Address already in use"; no process holds
      * the pidfile afterwards. */
-    char bound[160], conf[512], want[256];
-    int taken = h_listen_socket("tcp://127.0.0.1:0", bound, sizeof(bound));
+    char bound[160], want[256];
     struct h_result front;
-    struct h_daemon *d;
+    int taken;
+    struct h_daemon *d = detach_on_taken_port(&front, bound, sizeof(bound), &taken);
 
-    snprintf(conf, sizeof(conf), "[global]\nlog = @SYSLOG@\n[echo]\nlisten = %s\nbuiltin = echo\n",
-             bound);
-    d = h_start_detached(conf, "@DIR@/usherd.pid", &front, "-p", "@DIR@/usherd.pid", NULL);
     snprintf(want, sizeof(want), "usherd: unable to bind %s: Address already in use\n", bound);
     T_EQ_INT(front.exit_code, 1);
     T_EQ_STR(front.err, want);
@@ -388,15 +399,12 @@ static void test_bind_failure_is_logged_to_syslog_too(void)
     /* Scenario: as above, the port taken, with the log on a syslog socket.
      * Asserted: the syslog receives the error too, "error: unable to bind
      * ADDR: Address already in use", at severity err (<27>: daemon*8+3). */
-    char bound[160], conf[512], want[256];
-    int taken = h_listen_socket("tcp://127.0.0.1:0", bound, sizeof(bound));
+    char bound[160], want[256];
     struct h_result front;
-    struct h_daemon *d;
+    int taken;
+    struct h_daemon *d = detach_on_taken_port(&front, bound, sizeof(bound), &taken);
     char *line;
 
-    snprintf(conf, sizeof(conf), "[global]\nlog = @SYSLOG@\n[echo]\nlisten = %s\nbuiltin = echo\n",
-             bound);
-    d = h_start_detached(conf, "@DIR@/usherd.pid", &front, "-p", "@DIR@/usherd.pid", NULL);
     T_EQ_INT(front.exit_code, 1);
     snprintf(want, sizeof(want), "error: unable to bind %s: Address already in use", bound);
     if (!h_wait_log(d, want, 2000))
