@@ -144,6 +144,48 @@ static bool exists(pid_t pid)
     return access(path, F_OK) == 0;
 }
 
+/*
+ * SIGHUP to a daemon under `conf` (prefork:2 or workers = 2) with a
+ * connection X open on one of its two processes.  Asserted: two new
+ * processes come while X's stays and X keeps echoing; a new connection goes
+ * to a new process; once X closes (the new connection still open), the two
+ * new ones are all that is left.
+ * `procs` names the processes in messages ("pool processes", "workers").
+ */
+static void reload_keeps_open_connection(const char *conf, const char *procs)
+{
+    struct h_daemon *d = h_start(conf, NULL);
+    const char *echo = h_addr(d, "echo", "tcp://127");
+    pid_t old[MAX_PIDS], now[MAX_PIDS], fresh[2], xo;
+    int x, y, n, nfresh = 0;
+
+    wait_children(d, 2, old, 5000);
+    x = h_connect(echo);
+    roundtrip(x);
+    xo = owner(d, x);
+    h_kill(d, SIGHUP);
+    T_ASSERT(h_wait_log(d, "reloaded", 5000));
+    /* The new processes, and the old one that still has X: 3 processes. */
+    n = wait_children(d, 3, now, 5000);
+    for (int i = 0; i < n; i++)
+        if (!among(now[i], old, 2) && nfresh < 2)
+            fresh[nfresh++] = now[i];
+    if (nfresh != 2 || !among(xo, now, n))
+        T_FAIL("after the reload: %d new %s, X's process %s", nfresh, procs,
+               among(xo, now, n) ? "still there" : "gone");
+    roundtrip(x);
+    y = h_connect(echo);
+    roundtrip(y);
+    if (!among(owner(d, y), fresh, 2))
+        T_FAIL("a connection after the reload went to one of the old %s", procs);
+    roundtrip(x);
+    close(x);
+    n = wait_children(d, 2, now, 5000);
+    if (!among(fresh[0], now, n) || !among(fresh[1], now, n))
+        T_FAIL("the new %s are not the ones left", procs);
+    close(y);
+}
+
 /* --- fork ------------------------------------------------------------------ */
 
 static void test_fork_serves_each_connection_in_its_own_process(void)
@@ -473,34 +515,7 @@ static void test_prefork_reload_replaces_pool_keeping_open_connection(void)
      * Asserted: two new pool processes come while P stays and A keeps
      * echoing; new connections go to the new processes; once A closes, P
      * exits and the two new ones are all that is left. */
-    struct h_daemon *d = h_start(echo_prefork, NULL);
-    const char *echo = h_addr(d, "echo", "tcp://127");
-    pid_t old[MAX_PIDS], now[MAX_PIDS], fresh[2], p;
-    int a, b, n, nfresh = 0;
-
-    wait_children(d, 2, old, 5000);
-    a = h_connect(echo);
-    roundtrip(a);
-    p = owner(d, a);
-    h_kill(d, SIGHUP);
-    T_ASSERT(h_wait_log(d, "reloaded", 5000));
-    n = wait_children(d, 3, now, 5000);
-    for (int i = 0; i < n; i++)
-        if (!among(now[i], old, 2) && nfresh < 2)
-            fresh[nfresh++] = now[i];
-    if (nfresh != 2 || !among(p, now, n))
-        T_FAIL("after the reload: %d new pool processes, A's process %s", nfresh,
-               among(p, now, n) ? "still there" : "gone");
-    roundtrip(a);
-    b = h_connect(echo);
-    roundtrip(b);
-    if (!among(owner(d, b), fresh, 2))
-        T_FAIL("a connection after the reload went to an old pool process");
-    close(b);
-    close(a);
-    n = wait_children(d, 2, now, 5000);
-    if (!among(fresh[0], now, n) || !among(fresh[1], now, n))
-        T_FAIL("the new pool processes are not the ones left");
+    reload_keeps_open_connection(echo_prefork, "pool processes");
 }
 
 /* --- workers --------------------------------------------------------------- */
@@ -620,36 +635,7 @@ static void test_reload_replaces_workers_keeping_open_connections(void)
      * Asserted: two new workers come (new pids) while X's worker stays and
      * X keeps echoing; a new connection goes to a new worker; once X
      * closes, only the two new workers are left. */
-    struct h_daemon *d = h_start(echo_workers, NULL);
-    const char *echo = h_addr(d, "echo", "tcp://127");
-    pid_t old[MAX_PIDS], now[MAX_PIDS], fresh[2], xo;
-    int x, y, n, nfresh = 0;
-
-    wait_children(d, 2, old, 5000);
-    x = h_connect(echo);
-    roundtrip(x);
-    xo = owner(d, x);
-    h_kill(d, SIGHUP);
-    T_ASSERT(h_wait_log(d, "reloaded", 5000));
-    /* The new workers, and the old one that still has X: 3 processes. */
-    n = wait_children(d, 3, now, 5000);
-    for (int i = 0; i < n; i++)
-        if (!among(now[i], old, 2) && nfresh < 2)
-            fresh[nfresh++] = now[i];
-    if (nfresh != 2 || !among(xo, now, n))
-        T_FAIL("after the reload: %d new workers, X's worker %s", nfresh,
-               among(xo, now, n) ? "still there" : "gone");
-    roundtrip(x);
-    y = h_connect(echo);
-    roundtrip(y);
-    if (!among(owner(d, y), fresh, 2))
-        T_FAIL("a connection after the reload went to an old worker");
-    roundtrip(x);
-    close(x);
-    n = wait_children(d, 2, now, 5000);
-    if (!among(fresh[0], now, n) || !among(fresh[1], now, n))
-        T_FAIL("the new workers are not the ones left");
-    close(y);
+    reload_keeps_open_connection(echo_workers, "workers");
 }
 
 static void test_sigterm_stops_master_and_workers_gracefully(void)
