@@ -98,16 +98,14 @@ static void test_status_through_config(void)
     T_EQ_STR(r.err, "");
 }
 
-static void test_status_without_pidfile_says_not_running(void)
+/* usherd -s COMMAND -p PIDFILE: exit 1, stdout empty, stderr exactly
+ * "usherd: not running (PIDFILE is missing or held by no process)\n". */
+static void expect_not_running(const char *command, const char *pidfile)
 {
-    /* Scenario: -s status -p FILE, FILE missing.  Asserted: exit 1, stdout
-     * empty, stderr exactly "usherd: not running (FILE is missing or held
-     * by no process)\n". */
-    char pidfile[400], want[600];
+    char want[600];
     struct h_result r;
 
-    snprintf(pidfile, sizeof(pidfile), "%s/none.pid", h_tmpdir());
-    ctl(&r, "status", "-p", pidfile, NULL);
+    ctl(&r, command, "-p", pidfile, NULL);
     snprintf(want, sizeof(want), "usherd: not running (%s is missing or held by no process)\n",
              pidfile);
     T_EQ_INT(r.exit_code, 1);
@@ -115,20 +113,25 @@ static void test_status_without_pidfile_says_not_running(void)
     T_EQ_STR(r.err, want);
 }
 
+static void test_status_without_pidfile_says_not_running(void)
+{
+    /* Scenario: -s status -p FILE, FILE missing.  Asserted: exit 1, stdout
+     * empty, stderr exactly "usherd: not running (FILE is missing or held
+     * by no process)\n". */
+    char pidfile[400];
+
+    snprintf(pidfile, sizeof(pidfile), "%s/none.pid", h_tmpdir());
+    expect_not_running("status", pidfile);
+}
+
 static void stale_says_not_running(const char *command, pid_t pid)
 {
-    char pidfile[400], want[600], text[32];
-    struct h_result r;
+    char pidfile[400], text[32];
 
     snprintf(pidfile, sizeof(pidfile), "%s/stale.pid", h_tmpdir());
     snprintf(text, sizeof(text), "%ld\n", (long)pid);
     h_write_file(pidfile, text);
-    ctl(&r, command, "-p", pidfile, NULL);
-    snprintf(want, sizeof(want), "usherd: not running (%s is missing or held by no process)\n",
-             pidfile);
-    T_EQ_INT(r.exit_code, 1);
-    T_EQ_STR(r.out, "");
-    T_EQ_STR(r.err, want);
+    expect_not_running(command, pidfile);
 }
 
 static void test_status_with_stale_pidfile_says_not_running(void)
