@@ -664,15 +664,7 @@ static void test_sigterm_stops_master_and_workers_gracefully(void)
     roundtrip(f);
     close(f);
     h_kill(d, SIGTERM);
-    for (int64_t deadline = h_now_ms() + 3000 * (int64_t)t_scale();; usleep(5000)) {
-        int fd = h_connect_raw(echo);
-        if (fd < 0 && errno == ECONNREFUSED)
-            break;
-        if (fd >= 0)
-            close(fd);
-        if (h_now_ms() > deadline)
-            T_FAIL("still accepting connections 3 s after SIGTERM");
-    }
+    h_wait_refused(echo, 3000, "SIGTERM");
     roundtrip(x);
     close(x);
     if (!h_wait_exit(d, 5000))
