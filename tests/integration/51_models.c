@@ -144,6 +144,16 @@ static bool exists(pid_t pid)
     return access(path, F_OK) == 0;
 }
 
+/* Wait up to `ms` (not scaled) until none of the `n` processes `pids`
+ * exists; fails with "process PID WHAT" for the first one still there. */
+static void wait_gone(const pid_t *pids, int n, int ms, const char *what)
+{
+    for (int i = 0; i < n; i++)
+        for (int64_t deadline = h_now_ms() + ms; exists(pids[i]); usleep(5000))
+            if (h_now_ms() > deadline)
+                T_FAIL("process %ld %s", (long)pids[i], what);
+}
+
 /*
  * SIGHUP to a daemon under `conf` (prefork:2 or workers = 2) with a
  * connection X open on one of its two processes.  Asserted: two new
@@ -670,10 +680,7 @@ static void test_sigterm_stops_master_and_workers_gracefully(void)
     if (!h_wait_exit(d, 5000))
         T_FAIL("usherd did not exit within 5 s of its last connection closing:\n%s", h_log(d));
     T_EQ_INT(d->exit_status, 0);
-    for (int i = 0; i < n; i++)
-        for (int64_t deadline = h_now_ms() + 2000; exists(pids[i]); usleep(5000))
-            if (h_now_ms() > deadline)
-                T_FAIL("process %ld outlived usherd", (long)pids[i]);
+    wait_gone(pids, n, 2000, "outlived usherd");
 }
 
 static void test_sigterm_closes_worker_connections_at_shutdown_timeout(void)
@@ -703,10 +710,7 @@ static void test_sigterm_closes_worker_connections_at_shutdown_timeout(void)
     if (!h_wait_exit(d, 5000))
         T_FAIL("usherd did not exit after shutdown_timeout:\n%s", h_log(d));
     T_EQ_INT(d->exit_status, 0);
-    for (int i = 0; i < n; i++)
-        for (int64_t deadline = h_now_ms() + 2000; exists(pids[i]); usleep(5000))
-            if (h_now_ms() > deadline)
-                T_FAIL("worker %ld outlived usherd", (long)pids[i]);
+    wait_gone(pids, n, 2000, "outlived usherd");
 }
 
 static void test_workers_and_pool_stop_when_the_master_dies(void)
@@ -725,11 +729,7 @@ static void test_workers_and_pool_stop_when_the_master_dies(void)
 
     h_kill(d, SIGKILL);
     T_ASSERT(h_wait_exit(d, 5000));
-    for (int i = 0; i < n; i++)
-        for (int64_t deadline = h_now_ms() + 2000 * (int64_t)t_scale(); exists(pids[i]);
-             usleep(5000))
-            if (h_now_ms() > deadline)
-                T_FAIL("process %ld still runs 2 s after its master was killed", (long)pids[i]);
+    wait_gone(pids, n, 2000 * (int)t_scale(), "still runs 2 s after its master was killed");
 }
 
 static void test_stats_lines_per_worker_and_prefork_process(void)
