@@ -366,6 +366,7 @@ static void test_fork_model_stats_count_bytes(void)
     struct h_daemon *d = h_start(echo_fork, NULL);
     const char *echo = h_addr(d, "echo", "tcp://127");
     char buf[1000], back[1000], *stats;
+    pid_t pids[MAX_PIDS];
 
     memset(buf, 'b', sizeof(buf));
     for (int i = 0; i < 3; i++) {
@@ -376,6 +377,8 @@ static void test_fork_model_stats_count_bytes(void)
     }
     if (!h_wait_log_count(d, "in=1000 out=1000 end=closed", 3, 5000))
         T_FAIL("not 3 connection lines with in=1000 out=1000:\n%s", h_log(d));
+    /* A process logs its line before it exits: its bytes count once it is reaped. */
+    wait_children(d, 0, pids, 5000);
     stats = h_stats(d, "echo");
     T_EQ_INT(h_log_field(stats, "conns_total"), 3);
     if (h_log_field(stats, "bytes_in") != 3000 || h_log_field(stats, "bytes_out") != 3000)
