@@ -3,9 +3,12 @@
 # (bench/ref_echo.c) and the classic super-servers, on loopback, with
 # `usher bench` as the client; writes docs/benchmarks.md.
 #
-# Every figure is the median of BENCH_RUNS short runs (with min and max).
-# Each server is started alone, on its own port, with a private config,
-# checked with two echo round trips, measured, and stopped; every process
+# Every figure is the median of BENCH_RUNS short runs (with min and max),
+# taken in rounds: each round starts every target in turn, alone, on its
+# own port, with a private config, checks it with two echo round trips,
+# runs every workload once, and stops it.  A slow minute of a shared
+# machine then falls on every target alike instead of on one target's
+# figures.  Every process
 # started here is killed by pid on the way out (trap EXIT) and the script
 # checks that none is left.  The peers come from Debian: xinetd,
 # openbsd-inetd and rlinetd conflict as installed packages, so they are
@@ -598,28 +601,24 @@ record() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS"; }
 
 json_num() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" "$2"; }
 
-# One usher bench workload, RUNS times.
+# One usher bench workload, once (run $ROUND).
 bench_workload() {
-    local wl=$1 addr opts field=rate json=$B/run.json i value kinds errs=""
+    local wl=$1 addr opts field=rate json=$B/run.json value kinds
     case $wl in
     udp*) addr=udp://127.0.0.1:$PORT opts=$UDP_OPTS ;;
     *) addr=tcp://127.0.0.1:$PORT opts=$TCP_OPTS ;;
     esac
     [ "$wl" = bulk ] && field=mb_per_s
-    for ((i = 1; i <= RUNS; i++)); do
-        # shellcheck disable=SC2086 # the arguments are lists of words
-        "$USHER" bench --json -d "$SECS" $opts ${WL_ARGS[$wl]} "$addr" >"$json" 2>>"$B/bench.err" || true
-        value=$(json_num "$field" "$json")
-        if [ -z "$value" ]; then
-            problem "$T, $wl, run $i: usher bench gave no result: $(tail -n 1 "$B/bench.err")"
-            continue
-        fi
-        record "$wl" "$T" "$value" "$(json_num p50 "$json")" "$(json_num p99 "$json")" "$(json_num total "$json")"
-        kinds=$(error_kinds "$json")
-        [ -z "$kinds" ] || errs="$errs [run $i:$kinds]"
-    done
-    [ -z "$errs" ] || problem "$T, $wl: usher bench counted errors:$errs"
-    [ -n "$(summary "$wl" "$T")" ] || skip "$wl" "no run gave a result (see the problems)"
+    # shellcheck disable=SC2086 # the arguments are lists of words
+    "$USHER" bench --json -d "$SECS" $opts ${WL_ARGS[$wl]} "$addr" >"$json" 2>>"$B/bench.err" || true
+    value=$(json_num "$field" "$json")
+    if [ -z "$value" ]; then
+        problem "$T, $wl, run $ROUND: usher bench gave no result: $(tail -n 1 "$B/bench.err")"
+        return 0
+    fi
+    record "$wl" "$T" "$value" "$(json_num p50 "$json")" "$(json_num p99 "$json")" "$(json_num total "$json")"
+    kinds=$(error_kinds "$json")
+    [ -z "$kinds" ] || problem "$T, $wl, run $ROUND: usher bench counted errors:$kinds"
 }
 
 # The error kinds of one usher bench run that are not zero: " reset 3 short 1".
@@ -643,49 +642,47 @@ pss_kb() {
 # Start the target afresh for one memory run (nothing new in the report),
 # and serve one echo, so that what is set up once is in the baseline.
 restart() {
+    local was=$RESTART
     RESTART=yes
     "start_${T//-/_}"
-    RESTART=no
+    RESTART=$was
     wait_ready || return 1
     [ "$(printf 'x\n' | "$USHER" -w 2 "tcp://127.0.0.1:$PORT" 2>&1)" = x ] || return 1
     sleep 0.3 # a fork server's child for that echo exits
 }
 
 # Memory: PSS with N idle connections minus PSS with none, per connection,
-# each run on a freshly started server (memory a server keeps after its
-# connections close would make the later runs look free).
+# once (run $ROUND), on a freshly started server (memory a server keeps
+# after its connections close would make the later runs look free).
 hold_workload() {
-    local wl=$1 n=${1#hold} i before after hold_pid open closed=""
-    for ((i = 1; i <= RUNS; i++)); do
-        if ! restart; then
-            stop_servers
-            problem "$T, $wl: did not start again for run $i"
-            break
-        fi
-        before=$(pss_kb)
-        # Not a stale file from the last run: the child truncates it only after the fork.
-        rm -f "$B/hold.out"
-        "$B/hold" 127.0.0.1 "$PORT" "$n" >"$B/hold.out" 2>"$B/hold.err" &
-        hold_pid=$!
-        track $hold_pid
-        if ! hold_ready $hold_pid; then
-            kill $hold_pid 2>/dev/null || true
-            wait $hold_pid 2>/dev/null || true
-            stop_servers
-            problem "$T, $wl, run $i: $(cat "$B/hold.err")"
-            continue
-        fi
-        sleep 0.3 # let fork servers' children settle after their first echo
-        after=$(pss_kb)
-        open=$(still_open $hold_pid)
-        kill $hold_pid
+    local wl=$1 n=${1#hold} before after hold_pid open
+    if ! restart; then
+        stop_servers
+        problem "$T, $wl: did not start again for run $ROUND"
+        return 0
+    fi
+    before=$(pss_kb)
+    # Not a stale file from the last run: the child truncates it only after the fork.
+    rm -f "$B/hold.out"
+    "$B/hold" 127.0.0.1 "$PORT" "$n" >"$B/hold.out" 2>"$B/hold.err" &
+    hold_pid=$!
+    track $hold_pid
+    if ! hold_ready $hold_pid; then
+        kill $hold_pid 2>/dev/null || true
         wait $hold_pid 2>/dev/null || true
         stop_servers
-        record "$wl" "$T" $(((after - before) * 1024 / n)) 0 0 $((n - open))
-        [ "$open" -eq "$n" ] || closed="$closed [run $i: $((n - open))]"
-    done
-    [ -z "$closed" ] || problem "$T, $wl: the server closed idle connections during the measurement, so the figure is too low:$closed"
-    [ -n "$(summary "$wl" "$T")" ] || skip "$wl" "no run succeeded (see the problems)"
+        problem "$T, $wl, run $ROUND: $(cat "$B/hold.err")"
+        return 0
+    fi
+    sleep 0.3 # let fork servers' children settle after their first echo
+    after=$(pss_kb)
+    open=$(still_open $hold_pid)
+    kill $hold_pid
+    wait $hold_pid 2>/dev/null || true
+    stop_servers
+    record "$wl" "$T" $(((after - before) * 1024 / n)) 0 0 $((n - open))
+    [ "$open" -eq "$n" ] ||
+        problem "$T, $wl, run $ROUND: the server closed $((n - open)) idle connections during the measurement, so the figure is too low"
 }
 
 # Wait (at most 2 minutes) until hold says ready; false if it failed or took too long.
@@ -730,19 +727,33 @@ run_workload() {
     say "$(printf '%-16s %-10s' "$T" "$wl") $(summary "$wl" "$T" | cut -f1-3 | tr '\t' ' ') (median min max)"
 }
 
+# Round ROUND of target T: every workload once.  The first round also
+# picks the target's port and records its command line, its config and the
+# workloads it skips; a target that broke is not started again.
+declare -A PORT_OF OUT_OF
 run_target() {
-    T=$1
+    T=$1 ROUND=$2
     BROKEN="" UDP=no UDP_WHY="" NOT_STARTED=no
-    next_port
-    say "target $T"
-    printf '\n**%s** (%s)\n\n' "$T" "${DESC[$T]}" >>"$SERVERS"
+    [ -z "${OUT_OF[$T]:-}" ] || return 0
+    if [ "$ROUND" = 1 ]; then
+        next_port
+        PORT_OF[$T]=$PORT
+        printf '\n**%s** (%s)\n\n' "$T" "${DESC[$T]}" >>"$SERVERS"
+        RESTART=no
+    else
+        PORT=${PORT_OF[$T]}
+        RESTART=yes
+    fi
+    say "target $T, round $ROUND of $RUNS"
     "start_${T//-/_}"
     if [ $NOT_STARTED = yes ]; then
         for wl in $WORKLOADS; do skip "$wl" "not installed"; done
+        OUT_OF[$T]="not installed"
         return 0
     fi
     if [ -z "$SRV_PIDS" ]; then
         for wl in $WORKLOADS; do skip "$wl" "not started"; done
+        OUT_OF[$T]="not started"
         return 0
     fi
     sanity || true
@@ -750,9 +761,20 @@ run_target() {
         case $wl in hold*) ;; *) run_workload "$wl" ;; esac
     done
     stop_servers
-    # The memory runs start the target afresh each time.
+    # The memory runs start the target afresh.
     for wl in $WORKLOADS; do
         case $wl in hold*) run_workload "$wl" ;; esac
+    done
+    [ -z "$BROKEN" ] || OUT_OF[$T]=$BROKEN
+    RESTART=no
+}
+
+# After the last round: the server's log, and the workloads no run measured.
+finish_target() {
+    T=$1 RESTART=no
+    for wl in $WORKLOADS; do
+        [ -n "$(summary "$wl" "$T")" ] || [ -n "$(skipped "$wl")" ] ||
+            skip "$wl" "no run gave a result (see the problems)"
     done
     check_log
 }
@@ -861,14 +883,16 @@ machine() {
     echo "| kernel | $(uname -r) |"
     echo "| usherd | $("$USHERD" -V 2>&1 | head -n 1), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' with local changes in src/') |"
     echo "| peers | $peers|"
-    echo "| runs | $RUNS per figure, $SECS s each |"
+    echo "| runs | $RUNS per figure, $SECS s each, in $RUNS rounds over all targets |"
     echo "| kernel settings | ip_local_port_range $(tr '\t' ' ' </proc/sys/net/ipv4/ip_local_port_range), tcp_tw_reuse $(cat /proc/sys/net/ipv4/tcp_tw_reuse), somaxconn $(cat /proc/sys/net/core/somaxconn), pid_max $(cat /proc/sys/kernel/pid_max), RLIMIT_NOFILE $(ulimit -Hn) |"
 }
 
 notes() {
     cat <<'NOTES'
 - **Reading the tables.** Each figure is the median of the runs, with the
-  lowest and highest run. "× reference" is the median over the reference's
+  lowest and highest run. The runs are taken in rounds: each round starts,
+  measures and stops every target in turn, so each target's runs are spread
+  over the whole bench and a slow spell of the machine touches all alike. "× reference" is the median over the reference's
   median, "× best peer" over the median of the best peer in the same table
   (highest rate; least memory for the memory tables, where a ratio above 1
   means more memory). p50 and p99 are the medians over the runs of each
@@ -977,8 +1001,13 @@ main() {
     trap 'exit 130' INT TERM HUP
     build
     install_peers
+    for ((round = 1; round <= RUNS; round++)); do
+        for t in $TARGETS; do
+            if selected "$t"; then run_target "$t" "$round"; fi
+        done
+    done
     for t in $TARGETS; do
-        if selected "$t"; then run_target "$t"; fi
+        if selected "$t"; then finish_target "$t"; fi
     done
     write_report
     say "done in $(($(date +%s) - START)) s"
