@@ -10,6 +10,7 @@
 #include "bench.h"
 
 #include "addr.h"
+#include "client.h"
 #include "hist.h"
 #include "util.h"
 
@@ -89,7 +90,7 @@ static void usage(FILE *out)
             "usage: usher bench [-c CONNS] [-d SECONDS | -n COUNT] [-s SIZE] [-w SEC] [--reset]\n"
             "                   [--json] connect|pingpong|bulk|udp ADDRESS\n"
             "  -c CONNS   concurrent connections (udp: requests outstanding), default 1\n"
-            "  -d SECONDS how long to run (default 5), or -n COUNT transactions\n"
+            "  -d SECONDS how long to run (default 5; 0.5, 1500ms), or -n COUNT transactions\n"
             "  -s SIZE    request size in bytes (default 64; bulk: chunk, 256K)\n"
             "  -w SEC     a transaction with no progress for this long is an error (5)\n"
             "  --reset    connect: close by reset (SO_LINGER 0), no TIME_WAIT\n"
@@ -478,9 +479,9 @@ static int parse_args(int argc, char **argv, struct bench *b)
             b->conns = (unsigned)v;
             break;
         case 'd':
-            b->seconds = strtod(optarg, NULL);
-            if (!(b->seconds > 0 && b->seconds <= 86400))
-                return usage_error("-d: expected seconds, not", optarg);
+            if (client_parse_wait(optarg, &v) < 0 || v > 86400 * 1000)
+                return usage_error("-d: expected a time up to a day, like 2, 0.5 or 1500ms, not", optarg);
+            b->seconds = (double)v / 1000.0;
             break;
         case 'n':
             if (parse_i64(optarg, 1, INT64_MAX, &v) < 0)
@@ -494,8 +495,8 @@ static int parse_args(int argc, char **argv, struct bench *b)
             size_set = true;
             break;
         case 'w':
-            if (parse_duration_ms(optarg, &v) < 0 || v <= 0)
-                return usage_error("-w: expected a duration, not", optarg);
+            if (client_parse_wait(optarg, &v) < 0)
+                return usage_error("-w: expected a time above zero, like 2, 0.5 or 500ms, not", optarg);
             b->timeout_ns = v * 1000000LL;
             break;
         case 'j':

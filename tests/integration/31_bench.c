@@ -97,6 +97,27 @@ static void test_bulk_mode(void)
     h_result_free(&r);
 }
 
+static void test_duration_takes_units(void)
+{
+    /* Scenario: -d 300ms, then -d 0.3, on pingpong.  Asserted: both run for
+     * about 0.3 s (a unit must not be read as a number of seconds). */
+    static const char *const durations[] = {"300ms", "0.3"};
+    struct h_daemon *d = h_start(conf, NULL);
+
+    for (size_t i = 0; i < ARRAY_LEN(durations); i++) {
+        struct h_result r;
+        double secs;
+
+        bench(&r, (const char *[]){"-d", durations[i], "--json", "pingpong", h_addr(d, "echo", "tcp://"),
+                                   NULL});
+        T_EQ_INT(r.exit_code, 0);
+        secs = json_number(r.out, "seconds");
+        if (secs < 0.29 || secs > 0.3 + 2.0 * t_scale())
+            T_FAIL("-d %s ran for %.3f s", durations[i], secs);
+        h_result_free(&r);
+    }
+}
+
 static void test_udp_mode(void)
 {
     /* Scenario: udp mode with 8 outstanding requests, 500 in all.
@@ -167,6 +188,8 @@ static void test_usage(void)
         {"-c", "0", "connect", "tcp://127.0.0.1:7"},
         {"udp", "tcp://127.0.0.1:7", NULL},
         {"connect", "udp://127.0.0.1:7", NULL},
+        {"-d", "2x", "connect", "tcp://127.0.0.1:7"},
+        {"-d", "0", "connect", "tcp://127.0.0.1:7"},
     };
 
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
@@ -183,6 +206,7 @@ static const struct t_case cases[] = {
     T_CASE(test_bulk_mode),        T_CASE(test_udp_mode),
     T_CASE(test_udp_loss_counted), T_CASE(test_wrong_replies_counted),
     T_CASE(test_refused_counted),  T_CASE(test_usage),
+    T_CASE(test_duration_takes_units),
 };
 
 int main(int argc, char **argv)
