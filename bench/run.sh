@@ -17,8 +17,8 @@
 # Needs root (apt-get, port 7 for openbsd-inetd's internal echo).
 #
 # Environment (all optional):
-#   BENCH_RUNS     runs per figure (3)
-#   BENCH_SECONDS  length of one run (2)
+#   BENCH_RUNS     runs per figure, one per round (5)
+#   BENCH_SECONDS  length of one run in seconds (1)
 #   BENCH_ONLY     target names to run, space-separated (default: all)
 #   BENCH_OUT      the report (docs/benchmarks.md)
 #   CC, CFLAGS     to build the reference and the hold tool (make passes its own)
@@ -28,8 +28,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=$ROOT/build/bench
 USHER=$ROOT/build/usher
 USHERD=$ROOT/build/usherd
-RUNS=${BENCH_RUNS:-3}
-SECS=${BENCH_SECONDS:-2}
+RUNS=${BENCH_RUNS:-5}
+SECS=${BENCH_SECONDS:-1}
 ONLY=${BENCH_ONLY:-}
 OUT=${BENCH_OUT:-$ROOT/docs/benchmarks.md}
 CC=${CC:-cc}
@@ -933,7 +933,7 @@ notes() {
   (usherd event, `workers = 2`, the reference). For a fork-per-connection
   server (usherd `model = fork` and exec, and every peer: xinetd and
   openbsd-inetd fork even for their internal echo, socat and tcpserver fork
-  per connection) 10,000 connections are 10,000 processes per run, three
+  per connection) 10,000 connections are 10,000 processes per run, five
   runs per target: with pid_max at 32,768 on a machine others use too, and
   the 15-minute budget of `make bench`, that is not reasonable; 1,000 shows
   the cost per connection just as well.
