@@ -480,7 +480,8 @@ static int parse_args(int argc, char **argv, struct bench *b)
             break;
         case 'd':
             if (client_parse_wait(optarg, &v) < 0 || v > 86400 * 1000)
-                return usage_error("-d: expected a time up to a day, like 2, 0.5 or 1500ms, not", optarg);
+                return usage_error("-d: expected a time up to a day, like 2, 0.5 or 1500ms, not",
+                                   optarg);
             b->seconds = (double)v / 1000.0;
             break;
         case 'n':
@@ -496,7 +497,8 @@ static int parse_args(int argc, char **argv, struct bench *b)
             break;
         case 'w':
             if (client_parse_wait(optarg, &v) < 0)
-                return usage_error("-w: expected a time above zero, like 2, 0.5 or 500ms, not", optarg);
+                return usage_error("-w: expected a time above zero, like 2, 0.5 or 500ms, not",
+                                   optarg);
             b->timeout_ns = v * 1000000LL;
             break;
         case 'j':

@@ -254,6 +254,18 @@ static void test_reloads_under_load_lose_no_transaction(void)
 
 /* --- what a reload changes ----------------------------------------------------- */
 
+/* Reload `d` to `conf` (its nth reload); its summary line must be
+ * "usherd: reloaded FILE: SUMMARY". */
+static void reload_to(struct h_daemon *d, const char *conf, int nth, const char *summary)
+{
+    char want[PATH_MAX + 200];
+
+    rewrite_conf(d, conf);
+    reload(d, "usherd: reloaded ", nth);
+    snprintf(want, sizeof(want), "usherd: reloaded %s: %s", conf_name(d), summary);
+    T_EQ_STR(h_log_line(d, "usherd: reloaded "), want);
+}
+
 static void test_summary_line_counts_services_and_listeners(void)
 {
     /* Scenario: configuration A (echo on TCP+UDP, extra on TCP+Unix), reload
@@ -263,22 +275,11 @@ static void test_summary_line_counts_services_and_listeners(void)
      * and "reloaded FILE: services 2 (added 1, removed 0, changed 1);
      * listeners kept 2, opened 2, closed 0", FILE the absolute path. */
     struct h_daemon *d = h_start(conf_a, NULL);
-    char want[PATH_MAX + 200];
 
-    rewrite_conf(d, conf_b);
-    reload(d, "usherd: reloaded ", 1);
-    snprintf(want, sizeof(want),
-             "usherd: reloaded %s: services 1 (added 0, removed 1, changed 1); listeners kept 2, "
-             "opened 0, closed 2",
-             conf_name(d));
-    T_EQ_STR(h_log_line(d, "usherd: reloaded "), want);
-    rewrite_conf(d, conf_a);
-    reload(d, "usherd: reloaded ", 2);
-    snprintf(want, sizeof(want),
-             "usherd: reloaded %s: services 2 (added 1, removed 0, changed 1); listeners kept 2, "
-             "opened 2, closed 0",
-             conf_name(d));
-    T_EQ_STR(h_log_line(d, "usherd: reloaded "), want);
+    reload_to(d, conf_b, 1,
+              "services 1 (added 0, removed 1, changed 1); listeners kept 2, opened 0, closed 2");
+    reload_to(d, conf_a, 2,
+              "services 2 (added 1, removed 0, changed 1); listeners kept 2, opened 2, closed 0");
 }
 
 static void test_unchanged_listener_keeps_its_socket(void)

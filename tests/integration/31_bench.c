@@ -37,13 +37,9 @@ static void bench(struct h_result *r, const char *const args[])
 static double json_number(const char *json, const char *key)
 {
     char needle[64];
-    const char *p;
 
     snprintf(needle, sizeof(needle), "\"%s\":", key);
-    p = strstr(json, needle);
-    if (p == NULL)
-        T_FAIL("no %s in %s", key, json);
-    return strtod(p + strlen(needle), NULL);
+    return strtod(h_after(json, needle), NULL);
 }
 
 static void test_connect_mode(void)
@@ -108,8 +104,8 @@ static void test_duration_takes_units(void)
         struct h_result r;
         double secs;
 
-        bench(&r, (const char *[]){"-d", durations[i], "--json", "pingpong", h_addr(d, "echo", "tcp://"),
-                                   NULL});
+        bench(&r, (const char *[]){"-d", durations[i], "--json", "pingpong",
+                                   h_addr(d, "echo", "tcp://"), NULL});
         T_EQ_INT(r.exit_code, 0);
         secs = json_number(r.out, "seconds");
         if (secs < 0.29 || secs > 0.3 + 2.0 * t_scale())
@@ -202,10 +198,14 @@ static void test_usage(void)
 }
 
 static const struct t_case cases[] = {
-    T_CASE(test_connect_mode),     T_CASE(test_pingpong_text_report),
-    T_CASE(test_bulk_mode),        T_CASE(test_udp_mode),
-    T_CASE(test_udp_loss_counted), T_CASE(test_wrong_replies_counted),
-    T_CASE(test_refused_counted),  T_CASE(test_usage),
+    T_CASE(test_connect_mode),
+    T_CASE(test_pingpong_text_report),
+    T_CASE(test_bulk_mode),
+    T_CASE(test_udp_mode),
+    T_CASE(test_udp_loss_counted),
+    T_CASE(test_wrong_replies_counted),
+    T_CASE(test_refused_counted),
+    T_CASE(test_usage),
     T_CASE(test_duration_takes_units),
 };
 

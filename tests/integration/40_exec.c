@@ -94,7 +94,8 @@ static char *fds_of(const char *report)
     size_t len = 0;
 
     for (const char *p = report; (p = strstr(p, "\nfd ")) != NULL; p++)
-        len += (size_t)snprintf(out + len, sizeof(out) - len, "%s%d", len ? " " : "", atoi(p + 4));
+        len += (size_t)snprintf(out + len, sizeof(out) - len, "%s%d", len ? " " : "",
+                                (int)strtol(p + 4, NULL, 10));
     return strdup(out);
 }
 
@@ -105,10 +106,7 @@ static char *fd_target(const char *report, int fd)
     const char *p;
 
     snprintf(key, sizeof(key), "\nfd %d ", fd);
-    p = strstr(report, key);
-    if (p == NULL)
-        T_FAIL("no fd %d in the report:\n%s", fd, report);
-    p += strlen(key);
+    p = h_after(report, key);
     return strndup(p, strcspn(p, "\n"));
 }
 
@@ -514,11 +512,11 @@ static void test_child_has_own_session_and_group(void)
         exec_conf("sess", "tcp://127.0.0.1:0", h_fmt("%s report", h_exec_probe(false)), NULL),
         NULL);
     char *report = h_probe_report(h_addr(d, "sess", "tcp://127"));
-    long pid = atol(h_probe_value(report, "pid"));
+    long pid = strtol(h_probe_value(report, "pid"), NULL, 10);
 
-    T_EQ_INT(atol(h_probe_value(report, "pgid")), pid);
-    T_EQ_INT(atol(h_probe_value(report, "sid")), pid);
-    T_EQ_INT(atol(h_probe_value(report, "ppid")), d->pid);
+    T_EQ_INT(strtol(h_probe_value(report, "pgid"), NULL, 10), pid);
+    T_EQ_INT(strtol(h_probe_value(report, "sid"), NULL, 10), pid);
+    T_EQ_INT(strtol(h_probe_value(report, "ppid"), NULL, 10), d->pid);
     T_ASSERT(getsid(d->pid) != pid);
 }
 
@@ -921,7 +919,7 @@ static void test_stop_while_a_grandchild_holds_stderr(void)
     char buf[64];
 
     h_recv_line(fd, buf, sizeof(buf));
-    grandchild = (pid_t)atol(buf);
+    grandchild = (pid_t)strtol(buf, NULL, 10);
     t_at_end(kill_grandchild);
     h_wait_conn_line(d, "bg", "end=exit:0", 5000);
     h_kill(d, SIGTERM);

@@ -48,7 +48,7 @@ static long pid_of(const char *reply)
 {
     if (strncmp(reply, "pid=", 4) != 0)
         T_FAIL("not a probe's answer: \"%s\"", reply);
-    return atol(reply + 4);
+    return strtol(reply + 4, NULL, 10);
 }
 
 /* The rest of a probe's answer after its pid ("PROTO=UDP fds=0,1,2 got=x"). */

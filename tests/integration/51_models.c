@@ -11,7 +11,6 @@
 #include "t.h"
 #include "util.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <grp.h>
 #include <netinet/in.h>
@@ -23,7 +22,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -154,6 +152,15 @@ static void wait_gone(const pid_t *pids, int n, int ms, const char *what)
                 T_FAIL("process %ld %s", (long)pids[i], what);
 }
 
+/* usherd exits 0 within 5 s of `after`, and its processes `pids` end with it. */
+static void expect_clean_exit(struct h_daemon *d, const pid_t *pids, int n, const char *after)
+{
+    if (!h_wait_exit(d, 5000))
+        T_FAIL("usherd did not exit within 5 s of %s:\n%s", after, h_log(d));
+    T_EQ_INT(d->exit_status, 0);
+    wait_gone(pids, n, 2000, "outlived usherd");
+}
+
 /*
  * SIGHUP to a daemon under `conf` (prefork:2 or workers = 2) with a
  * connection X open on one of its two processes.  Asserted: two new
@@ -280,28 +287,6 @@ static void test_fork_model_honours_max_conns(void)
     close(a), close(b), close(c);
 }
 
-/* Processes of user `uid` now. */
-static int processes_of(uid_t uid)
-{
-    DIR *proc = opendir("/proc");
-    struct dirent *e;
-    int n = 0;
-
-    if (proc == NULL)
-        T_FAIL("opendir /proc: %s", strerror(errno));
-    while ((e = readdir(proc)) != NULL) {
-        char path[300];
-        struct stat st;
-        if (e->d_name[0] < '1' || e->d_name[0] > '9')
-            continue;
-        snprintf(path, sizeof(path), "/proc/%s", e->d_name);
-        if (stat(path, &st) == 0 && st.st_uid == uid)
-            n++;
-    }
-    closedir(proc);
-    return n;
-}
-
 static void test_fork_failure_closes_the_connection_and_recovers(void)
 {
     /* Scenario: usherd runs as nobody with RLIMIT_NPROC leaving room for
@@ -325,7 +310,7 @@ static void test_fork_failure_closes_the_connection_and_recovers(void)
     if ((pw = getpwnam("nobody")) == NULL || getgrnam("nogroup") == NULL)
         t_skip("no user nobody or group nogroup");
     /* Room for what nobody runs already, usherd, and 2 connection processes. */
-    snprintf(nproc, sizeof(nproc), "--nproc=%d", processes_of(pw->pw_uid) + 3);
+    snprintf(nproc, sizeof(nproc), "--nproc=%d", h_processes_of(pw->pw_uid) + 3);
     d = h_start_wrapped(echo_fork, wrapper);
     echo = h_addr(d, "echo", "tcp://127");
     a = h_connect(echo);
@@ -680,10 +665,7 @@ static void test_sigterm_stops_master_and_workers_gracefully(void)
     h_wait_refused(echo, 3000, "SIGTERM");
     roundtrip(x);
     close(x);
-    if (!h_wait_exit(d, 5000))
-        T_FAIL("usherd did not exit within 5 s of its last connection closing:\n%s", h_log(d));
-    T_EQ_INT(d->exit_status, 0);
-    wait_gone(pids, n, 2000, "outlived usherd");
+    expect_clean_exit(d, pids, n, "its last connection closing");
 }
 
 static void test_sigterm_closes_worker_connections_at_shutdown_timeout(void)
@@ -710,10 +692,7 @@ static void test_sigterm_closes_worker_connections_at_shutdown_timeout(void)
     if (h_now_ms() - sent < 800)
         T_FAIL("closed %lld ms after SIGTERM, before shutdown_timeout = 1s",
                (long long)(h_now_ms() - sent));
-    if (!h_wait_exit(d, 5000))
-        T_FAIL("usherd did not exit after shutdown_timeout:\n%s", h_log(d));
-    T_EQ_INT(d->exit_status, 0);
-    wait_gone(pids, n, 2000, "outlived usherd");
+    expect_clean_exit(d, pids, n, "shutdown_timeout");
 }
 
 static void test_workers_and_pool_stop_when_the_master_dies(void)

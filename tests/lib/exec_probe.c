@@ -68,7 +68,7 @@ static void report_fds(void)
         int fd;
         if (e->d_name[0] == '.')
             continue;
-        fd = atoi(e->d_name);
+        fd = (int)strtol(e->d_name, NULL, 10);
         if (fd == dirfd(dir))
             continue;
         snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
@@ -328,7 +328,7 @@ int main(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "report") == 0)
         return report(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "udp") == 0)
-        return udp(argc > 2 ? atol(argv[2]) : 0);
+        return udp(argc > 2 ? strtol(argv[2], NULL, 10) : 0);
     if (argc >= 2 && strcmp(argv[1], "accept") == 0)
         return accept_one();
     if (argc >= 2 && strcmp(argv[1], "cat") == 0)

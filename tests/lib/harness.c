@@ -132,44 +132,67 @@ static bool sanitizer_report(const struct h_daemon *d)
     return found;
 }
 
+/* A test on one /proc/PID (PID as its directory name). */
+typedef bool proc_match(const char *pid, const void *arg);
+
 /*
- * The children of `parent` that are zombies (`zombies`) or alive (not):
- * their count, and their pids in `pids` (up to `max`) unless it is NULL.
+ * The processes that `match` takes: their count, and the first `max` pids
+ * in `pids` unless it is NULL; -1 if /proc cannot be read.
  */
-static int children_of(pid_t parent, bool zombies, pid_t *pids, int max)
+static int scan_procs(proc_match *match, const void *arg, pid_t *pids, int max)
 {
     DIR *dir = opendir("/proc");
     struct dirent *e;
     int n = 0;
 
     if (dir == NULL)
-        return 0;
-    while ((e = readdir(dir)) != NULL && (pids == NULL || n < max)) {
-        char path[300], text[1024], *close_paren, state;
-        long ppid;
-        ssize_t len;
-        int fd;
-        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+        return -1;
+    while ((e = readdir(dir)) != NULL) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9' || !match(e->d_name, arg))
             continue;
-        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-        if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-            continue; /* gone meanwhile */
-        len = read_full(fd, text, sizeof(text) - 1);
-        close(fd);
-        if (len <= 0)
-            continue;
-        text[len] = '\0';
-        /* "pid (comm) S ppid ...": comm may hold anything, ")" too. */
-        close_paren = strrchr(text, ')');
-        if (close_paren == NULL || sscanf(close_paren + 1, " %c %ld", &state, &ppid) != 2 ||
-            ppid != (long)parent || (state == 'Z') != zombies)
-            continue;
-        if (pids != NULL)
-            pids[n] = (pid_t)atol(e->d_name);
+        if (pids != NULL && n < max)
+            pids[n] = (pid_t)strtol(e->d_name, NULL, 10);
         n++;
     }
     closedir(dir);
     return n;
+}
+
+/* Which children of `parent`: any, only zombies, or only the living. */
+struct child_filter {
+    pid_t parent;
+    enum { ANY_CHILD, ZOMBIE_CHILD, LIVE_CHILD } which;
+};
+
+static bool is_child(const char *pid, const void *arg)
+{
+    const struct child_filter *f = arg;
+    char path[300], text[1024], *close_paren, state;
+    long ppid;
+    ssize_t len;
+    int fd;
+
+    snprintf(path, sizeof(path), "/proc/%s/stat", pid);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return false; /* gone meanwhile */
+    len = read_full(fd, text, sizeof(text) - 1);
+    close(fd);
+    if (len <= 0)
+        return false;
+    text[len] = '\0';
+    /* "pid (comm) S ppid ...": comm may hold anything, ")" too. */
+    close_paren = strrchr(text, ')');
+    if (close_paren == NULL || sscanf(close_paren + 1, " %c %ld", &state, &ppid) != 2 ||
+        ppid != (long)f->parent)
+        return false;
+    return f->which == ANY_CHILD || (state == 'Z') == (f->which == ZOMBIE_CHILD);
+}
+
+static int children_of(pid_t parent, int which, pid_t *pids, int max)
+{
+    struct child_filter f = {parent, which};
+
+    return scan_procs(is_child, &f, pids, max);
 }
 
 /*
@@ -180,9 +203,9 @@ static int children_of(pid_t parent, bool zombies, pid_t *pids, int max)
 static void kill_children(pid_t parent)
 {
     pid_t pids[4096];
-    int n = children_of(parent, false, pids, 4096);
+    int n = children_of(parent, LIVE_CHILD, pids, 4096);
 
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n && i < 4096; i++) {
         kill(-pids[i], SIGKILL);
         kill(pids[i], SIGKILL);
     }
@@ -631,36 +654,28 @@ struct h_daemon *h_spawn(const char *conf, ...)
 
 int h_children(pid_t parent, pid_t *pids, int max)
 {
-    DIR *proc = opendir("/proc");
-    struct dirent *e;
-    int n = 0;
+    int n = children_of(parent, ANY_CHILD, pids, max);
 
-    if (proc == NULL)
+    if (n < 0)
         T_FAIL("opendir /proc: %s", strerror(errno));
-    while ((e = readdir(proc)) != NULL) {
-        char path[300], buf[512], *paren;
-        long ppid;
-        int fd;
-        ssize_t len;
-        if (e->d_name[0] < '1' || e->d_name[0] > '9')
-            continue;
-        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-        if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-            continue; /* gone meanwhile */
-        len = read(fd, buf, sizeof(buf) - 1);
-        close(fd);
-        if (len <= 0)
-            continue;
-        buf[len] = '\0';
-        /* "PID (COMM) STATE PPID ...": COMM may hold blanks and parentheses. */
-        paren = strrchr(buf, ')');
-        if (paren == NULL || sscanf(paren + 1, " %*c %ld", &ppid) != 1 || ppid != (long)parent)
-            continue;
-        if (pids != NULL && n < max)
-            pids[n] = (pid_t)strtol(e->d_name, NULL, 10);
-        n++;
-    }
-    closedir(proc);
+    return n;
+}
+
+static bool owned_by(const char *pid, const void *arg)
+{
+    char path[300];
+    struct stat st;
+
+    snprintf(path, sizeof(path), "/proc/%s", pid);
+    return stat(path, &st) == 0 && st.st_uid == *(const uid_t *)arg;
+}
+
+int h_processes_of(uid_t uid)
+{
+    int n = scan_procs(owned_by, &uid, NULL, 0);
+
+    if (n < 0)
+        T_FAIL("opendir /proc: %s", strerror(errno));
     return n;
 }
 
@@ -1580,16 +1595,21 @@ char *h_stats(const struct h_daemon *d, const char *service)
     return line;
 }
 
+const char *h_after(const char *text, const char *key)
+{
+    const char *p = strstr(text, key);
+
+    if (p == NULL)
+        T_FAIL("no \"%s\" in:\n%s", key, text);
+    return p + strlen(key);
+}
+
 long long h_log_field(const char *line, const char *name)
 {
     char key[64];
-    const char *p;
 
     snprintf(key, sizeof(key), " %s=", name);
-    p = strstr(line, key);
-    if (p == NULL)
-        T_FAIL("no %s in \"%s\"", name, line);
-    return strtoll(p + strlen(key), NULL, 10);
+    return strtoll(h_after(line, key), NULL, 10);
 }
 
 int h_port(const char *addr)
@@ -2068,7 +2088,11 @@ pid_t h_dead_pid(void)
 
 int h_count_zombies(pid_t parent)
 {
-    return children_of(parent, true, NULL, 0);
+    int n = children_of(parent, ZOMBIE_CHILD, NULL, 0);
+
+    if (n < 0)
+        T_FAIL("opendir /proc: %s", strerror(errno));
+    return n;
 }
 
 const char *h_compile(const char *src, const char *name, const char *const flags[])

@@ -230,6 +230,10 @@ char *h_wait_conn_line(const struct h_daemon *d, const char *svc, const char *wh
  * field into one untagged line of the same form. */
 char *h_stats(const struct h_daemon *d, const char *service);
 
+/* The text just after the first `key` in `text`; fails the test if `key`
+ * is not in it. */
+const char *h_after(const char *text, const char *key);
+
 /* The number after " NAME=" in a log line ("... in=5 out=5 ...", a stats
  * line from h_stats); fails the test if the line has no " NAME=". */
 long long h_log_field(const char *line, const char *name);
@@ -327,6 +331,9 @@ void h_need(const char *prog, const char *package);
 /* The children of `parent` (from /proc/PID/stat): their count; the first
  * `max` pids into `pids` (may be NULL). */
 int h_children(pid_t parent, pid_t *pids, int max);
+
+/* How many processes user `uid` has now. */
+int h_processes_of(uid_t uid);
 
 /*
  * Has usherd process `pid` settled in its loop: asleep (in epoll_wait) with
