@@ -126,7 +126,9 @@ static void close_slot(struct bench *b, struct slot *s)
         return;
     if (b->reset && b->mode == CONNECT) {
         struct linger lg = {1, 0};
-        setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        /* Without it the close is not the reset the report names: an error. */
+        if (setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) < 0)
+            b->errors[E_OTHER]++;
     }
     close(s->fd); /* also takes it out of the epoll set */
     s->fd = -1;
@@ -174,8 +176,9 @@ static int open_socket(struct bench *b, struct slot *s)
     s->fd = socket(b->addr.ss.ss_family, type, 0);
     if (s->fd < 0)
         return -1;
-    if (b->addr.kind == ADDR_TCP)
-        setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+    if (b->addr.kind == ADDR_TCP &&
+        setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) < 0)
+        return -1;
     if (b->addr.kind == ADDR_UNIXGRAM) {
         struct sockaddr_un sun = {.sun_family = AF_UNIX};
         if (bind(s->fd, (struct sockaddr *)&sun, sizeof(sa_family_t)) < 0)
