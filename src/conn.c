@@ -210,18 +210,20 @@ static int hold(struct conn *c, const char *p, size_t n)
     return 0;
 }
 
-static void start_linger(struct conn *c)
+/* Shut our side, then drain the peer a while.  Returns 0, or -1 if the connection is gone. */
+static int start_linger(struct conn *c)
 {
     int64_t idle = c->svc->conf->idle_timeout_ms;
 
-    if (shutdown(c->fd, SHUT_WR) < 0 && errno != ENOTCONN) {
-        fail(c, errno);
-        return;
-    }
+    if (shutdown(c->fd, SHUT_WR) < 0 && errno != ENOTCONN)
+        return fail(c, errno);
     c->lingering = true;
     if (ev_timer_start(c->srv->loop, &c->timer,
-                       idle > 0 && idle < CONN_LINGER_MS ? idle : CONN_LINGER_MS) < 0)
+                       idle > 0 && idle < CONN_LINGER_MS ? idle : CONN_LINGER_MS) < 0) {
         conn_close(c, "closed");
+        return -1;
+    }
+    return 0;
 }
 
 /* If the builtin is done and the output is out, move on to closing.  -1 if closed. */
@@ -233,8 +235,7 @@ static int check_finished(struct conn *c)
         conn_close(c, "closed");
         return -1;
     }
-    start_linger(c);
-    return c->lingering ? 0 : -1;
+    return start_linger(c);
 }
 
 void conn_finish(struct conn *c)
