@@ -218,11 +218,8 @@ static int start_linger(struct conn *c)
     if (shutdown(c->fd, SHUT_WR) < 0 && errno != ENOTCONN)
         return fail(c, errno);
     c->lingering = true;
-    if (ev_timer_start(c->srv->loop, &c->timer,
-                       idle > 0 && idle < CONN_LINGER_MS ? idle : CONN_LINGER_MS) < 0) {
-        conn_close(c, "closed");
-        return -1;
-    }
+    ev_timer_start(c->srv->loop, &c->timer,
+                   idle > 0 && idle < CONN_LINGER_MS ? idle : CONN_LINGER_MS);
     return 0;
 }
 
@@ -405,21 +402,20 @@ static void on_timer(struct ev_loop *loop, struct ev_timer *t)
         }
         next = next < 0 || left < next ? left : next;
     }
-    if (next >= 0 && ev_timer_start(loop, t, next) < 0)
-        conn_close(c, "error:ENOMEM");
+    if (next >= 0)
+        ev_timer_start(loop, t, next);
 }
 
 /* The first deadline of a new connection, if it has any. */
-static int arm_timer(struct conn *c)
+static void arm_timer(struct conn *c)
 {
     const struct svc_conf *sc = c->svc->conf;
     int64_t first = sc->idle_timeout_ms;
 
     if (sc->max_time_ms > 0 && (first <= 0 || sc->max_time_ms < first))
         first = sc->max_time_ms;
-    if (first <= 0)
-        return 0;
-    return ev_timer_start(c->srv->loop, &c->timer, first);
+    if (first > 0)
+        ev_timer_start(c->srv->loop, &c->timer, first);
 }
 
 static struct conn *conn_new(struct server *srv, struct svc *svc, const struct accepted *a)
@@ -454,10 +450,7 @@ struct conn *conn_start(struct server *srv, struct svc *svc, const struct accept
         return NULL;
     }
     server_conn_opened(srv, c);
-    if (arm_timer(c) < 0) {
-        fail(c, ENOMEM);
-        return NULL;
-    }
+    arm_timer(c);
     o = out_reset();
     if (ops(c)->start != NULL)
         ops(c)->start(c, o);

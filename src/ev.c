@@ -1,5 +1,5 @@
 /*
- * ev: event loop over epoll (level-triggered) with a binary heap of timers.
+ * ev: event loop over epoll (level-triggered) with a pairing heap of timers.
  *
  * Descriptors are kept in a table indexed by fd.  An interest of 0 takes
  * the descriptor out of the epoll set altogether, so a peer's hang-up on a
@@ -32,8 +32,7 @@ struct ev_loop {
     int64_t now;
     struct ev_fd *fds;
     size_t nfds;
-    struct ev_timer **heap;
-    size_t heap_len, heap_cap;
+    struct ev_timer *timers; /* the heap's root: the earliest deadline */
     struct epoll_event batch[EV_BATCH];
 };
 
@@ -58,7 +57,6 @@ void ev_loop_free(struct ev_loop *loop)
         return;
     close_quietly(loop->epfd);
     free(loop->fds);
-    free(loop->heap);
     free(loop);
 }
 
@@ -180,94 +178,103 @@ void ev_io_del(struct ev_loop *loop, int fd)
     memset(e, 0, sizeof(*e));
 }
 
-/* Timer heap: the earliest deadline at index 0. */
+/*
+ * Timers: a pairing heap whose links live in the timers themselves, the
+ * earliest deadline at the root.  Insertion is one comparison; removing
+ * the root or any node re-pairs that node's children (two passes,
+ * amortised logarithmic).  Nothing here allocates.
+ */
 
-static void heap_place(struct ev_loop *loop, size_t i, struct ev_timer *t)
+/* Two detached roots into one: the later one becomes the first child of the earlier. */
+static struct ev_timer *meld(struct ev_timer *a, struct ev_timer *b)
 {
-    loop->heap[i] = t;
-    t->slot = i + 1;
+    if (b->when < a->when) {
+        struct ev_timer *t = a;
+        a = b;
+        b = t;
+    }
+    b->prev = a;
+    b->next = a->child;
+    if (a->child != NULL)
+        a->child->prev = b;
+    a->child = b;
+    return a;
 }
 
-static void heap_up(struct ev_loop *loop, size_t i)
+/* The sibling list from `first` into one heap: pairs left to right, then melds right to left. */
+static struct ev_timer *merge_pairs(struct ev_timer *first)
 {
-    struct ev_timer *t = loop->heap[i];
+    struct ev_timer *pairs = NULL, *root = NULL;
 
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (loop->heap[parent]->when <= t->when)
-            break;
-        heap_place(loop, i, loop->heap[parent]);
-        i = parent;
+    while (first != NULL) {
+        struct ev_timer *a = first, *b = first->next;
+        first = b != NULL ? b->next : NULL;
+        a->prev = a->next = NULL;
+        if (b != NULL) {
+            b->prev = b->next = NULL;
+            a = meld(a, b);
+        }
+        a->next = pairs; /* a stack: the last pair on top */
+        pairs = a;
     }
-    heap_place(loop, i, t);
+    while (pairs != NULL) {
+        struct ev_timer *next = pairs->next;
+        pairs->next = NULL;
+        root = root == NULL ? pairs : meld(root, pairs);
+        pairs = next;
+    }
+    return root;
 }
 
-static void heap_down(struct ev_loop *loop, size_t i)
+/* Take an active timer out of the heap. */
+static void heap_remove(struct ev_loop *loop, struct ev_timer *t)
 {
-    struct ev_timer *t = loop->heap[i];
+    struct ev_timer *sub;
 
-    for (;;) {
-        size_t child = 2 * i + 1;
-        if (child >= loop->heap_len)
-            break;
-        if (child + 1 < loop->heap_len && loop->heap[child + 1]->when < loop->heap[child]->when)
-            child++;
-        if (t->when <= loop->heap[child]->when)
-            break;
-        heap_place(loop, i, loop->heap[child]);
-        i = child;
+    if (t == loop->timers) {
+        loop->timers = merge_pairs(t->child);
+    } else {
+        if (t->prev->child == t)
+            t->prev->child = t->next;
+        else
+            t->prev->next = t->next;
+        if (t->next != NULL)
+            t->next->prev = t->prev;
+        sub = merge_pairs(t->child);
+        if (sub != NULL)
+            loop->timers = meld(loop->timers, sub);
     }
-    heap_place(loop, i, t);
+    t->child = t->next = t->prev = NULL;
+    t->active = false;
 }
 
 void ev_timer_init(struct ev_timer *timer, ev_timer_fn *fn, void *arg)
 {
-    timer->when = 0;
-    timer->slot = 0;
+    memset(timer, 0, sizeof(*timer));
     timer->fn = fn;
     timer->arg = arg;
 }
 
 void ev_timer_stop(struct ev_loop *loop, struct ev_timer *timer)
 {
-    size_t i;
-    struct ev_timer *last;
-
-    if (timer->slot == 0)
-        return;
-    i = timer->slot - 1;
-    timer->slot = 0;
-    last = loop->heap[--loop->heap_len];
-    if (last == timer)
-        return;
-    heap_place(loop, i, last);
-    heap_up(loop, i);
-    heap_down(loop, last->slot - 1);
+    if (timer->active)
+        heap_remove(loop, timer);
 }
 
-int ev_timer_start(struct ev_loop *loop, struct ev_timer *timer, int64_t after_ms)
+/* now + after, saturating: a deadline past the end of time is the end of time. */
+static int64_t deadline(int64_t now, int64_t after_ms)
 {
-    if (timer->slot != 0) {
-        int64_t old = timer->when;
-        timer->when = loop->now + after_ms;
-        if (timer->when < old)
-            heap_up(loop, timer->slot - 1);
-        else
-            heap_down(loop, timer->slot - 1);
-        return 0;
-    }
-    if (loop->heap_len == loop->heap_cap) {
-        size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
-        struct ev_timer **heap = realloc(loop->heap, cap * sizeof(*heap));
-        if (heap == NULL)
-            return -1;
-        loop->heap = heap;
-        loop->heap_cap = cap;
-    }
-    timer->when = loop->now + after_ms;
-    loop->heap[loop->heap_len++] = timer;
-    heap_up(loop, loop->heap_len - 1);
-    return 0;
+    if (after_ms <= 0)
+        return now;
+    return after_ms > INT64_MAX - now ? INT64_MAX : now + after_ms;
+}
+
+void ev_timer_start(struct ev_loop *loop, struct ev_timer *timer, int64_t after_ms)
+{
+    ev_timer_stop(loop, timer);
+    timer->when = deadline(loop->now, after_ms);
+    timer->active = true;
+    loop->timers = loop->timers == NULL ? timer : meld(loop->timers, timer);
 }
 
 /* epoll_wait's timeout: until the next timer, or forever. */
@@ -275,9 +282,9 @@ static int next_timeout(const struct ev_loop *loop)
 {
     int64_t wait;
 
-    if (loop->heap_len == 0)
+    if (loop->timers == NULL)
         return -1;
-    wait = loop->heap[0]->when - loop->now;
+    wait = loop->timers->when - loop->now;
     if (wait <= 0)
         return 0;
     return wait > 60 * 60 * 1000 ? 60 * 60 * 1000 : (int)wait;
@@ -285,9 +292,9 @@ static int next_timeout(const struct ev_loop *loop)
 
 static void run_timers(struct ev_loop *loop)
 {
-    while (loop->heap_len > 0 && loop->heap[0]->when <= loop->now && !loop->stop) {
-        struct ev_timer *t = loop->heap[0];
-        ev_timer_stop(loop, t);
+    while (loop->timers != NULL && loop->timers->when <= loop->now && !loop->stop) {
+        struct ev_timer *t = loop->timers;
+        heap_remove(loop, t);
         t->fn(loop, t);
     }
 }

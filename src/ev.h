@@ -33,9 +33,15 @@ typedef void ev_io_fn(struct ev_loop *loop, int fd, unsigned events, void *arg);
 struct ev_timer;
 typedef void ev_timer_fn(struct ev_loop *loop, struct ev_timer *timer);
 
+/*
+ * A timer is a node of the loop's pairing heap, links and all, so starting
+ * one allocates nothing and cannot fail.
+ */
 struct ev_timer {
     int64_t when; /* deadline, ev_now() scale */
-    size_t slot;  /* 1 + index in the heap; 0 when not running */
+    bool active;
+    struct ev_timer *child, *next; /* first child; next sibling */
+    struct ev_timer *prev;         /* left sibling, or the parent of a first child */
     ev_timer_fn *fn;
     void *arg;
 };
@@ -61,13 +67,16 @@ void ev_io_del(struct ev_loop *loop, int fd);
 
 void ev_timer_init(struct ev_timer *timer, ev_timer_fn *fn, void *arg);
 
-/* (Re)start `timer` to fire `after_ms` from ev_now().  Returns 0 or -1 (ENOMEM). */
-int ev_timer_start(struct ev_loop *loop, struct ev_timer *timer, int64_t after_ms);
+/*
+ * (Re)start `timer` to fire `after_ms` from ev_now() (a negative delay is
+ * 0; the deadline saturates, so a huge delay means "never", not the past).
+ */
+void ev_timer_start(struct ev_loop *loop, struct ev_timer *timer, int64_t after_ms);
 void ev_timer_stop(struct ev_loop *loop, struct ev_timer *timer);
 
 static inline bool ev_timer_active(const struct ev_timer *timer)
 {
-    return timer->slot != 0;
+    return timer->active;
 }
 
 /* Milliseconds (monotonic) at the start of the current round. */

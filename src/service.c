@@ -256,8 +256,7 @@ void server_pause(struct bound *b, int ms)
 {
     b->paused = true;
     ev_io_set(b->srv->loop, b->l.fd, 0);
-    if (ev_timer_start(b->srv->loop, &b->resume_timer, ms) < 0)
-        on_resume(b->srv->loop, &b->resume_timer);
+    ev_timer_start(b->srv->loop, &b->resume_timer, ms);
 }
 
 /*
@@ -823,8 +822,8 @@ static void on_stop_kill(struct ev_loop *loop, struct ev_timer *t)
         spawn_signal_all(SIGKILL);
         procs_signal_all(SIGKILL);
         srv->killing = true;
-        if (ev_timer_start(loop, t, STOP_KILL_MS) == 0)
-            return;
+        ev_timer_start(loop, t, STOP_KILL_MS);
+        return;
     }
     if (left > 0)
         log_warnx("stopping: %u processes would not go; leaving them", left);
@@ -850,8 +849,7 @@ static void end_everything(struct server *srv, int sig)
     procs_signal_workers(SIGTERM);
     srv->killing = false;
     srv->stop_timer.fn = on_stop_kill;
-    if (ev_timer_start(srv->loop, &srv->stop_timer, STOP_KILL_MS) < 0)
-        ev_break(srv->loop);
+    ev_timer_start(srv->loop, &srv->stop_timer, STOP_KILL_MS);
 }
 
 static void on_stop_deadline(struct ev_loop *loop, struct ev_timer *t)
@@ -892,8 +890,7 @@ void server_stop(struct server *srv, bool now)
         log_debug("stopping: waiting up to %lld ms for %u connections",
                   (long long)srv->conf->shutdown_timeout_ms, srv->nconns + srv->nchildren);
     srv->stop_timer.fn = on_stop_deadline;
-    if (ev_timer_start(srv->loop, &srv->stop_timer, srv->conf->shutdown_timeout_ms) < 0)
-        server_stop(srv, true);
+    ev_timer_start(srv->loop, &srv->stop_timer, srv->conf->shutdown_timeout_ms);
 }
 
 /* Forked processes */

@@ -370,10 +370,8 @@ static void track(struct exec_child *c)
     exec_children = c;
     nexec++;
     server_child_opened(c->srv, c->svc);
-    if (c->svc->conf->max_time_ms > 0 &&
-        ev_timer_start(loop, &c->timer, c->svc->conf->max_time_ms) < 0)
-        log_warnx("service=%s pid=%ld: out of memory: no max_time", c->svc->conf->name,
-                  (long)c->pid);
+    if (c->svc->conf->max_time_ms > 0)
+        ev_timer_start(loop, &c->timer, c->svc->conf->max_time_ms);
     if (c->err_fd >= 0 && ev_io_add(loop, c->err_fd, EV_READ, on_stderr, c) < 0) {
         close_quietly(c->err_fd);
         c->err_fd = -1;

@@ -34,7 +34,7 @@ static void test_timers_fire_in_deadline_order(void)
     srand(42);
     for (int i = 0; i < NTIMERS; i++) {
         ev_timer_init(&timers[i], record_timer, (void *)(intptr_t)i);
-        T_EQ_INT(ev_timer_start(loop, &timers[i], rand() % 50), 0);
+        ev_timer_start(loop, &timers[i], rand() % 50);
     }
     T_EQ_INT(ev_run(loop), 0);
     T_EQ_INT(nfired, NTIMERS);
@@ -158,9 +158,86 @@ static void test_delete_in_callback(void)
     ev_loop_free(loop);
 }
 
+static void test_random_starts_and_stops_keep_heap_order(void)
+{
+    /*
+     * Random starts, restarts and stops of 300 timers (moving deadlines both
+     * ways, removing roots and inner nodes): exactly the timers left active
+     * fire, once each, in deadline order.
+     */
+    enum { N = 300 };
+    static struct ev_timer timers[N];
+    struct ev_loop *loop = ev_loop_new();
+    bool active[N] = {false};
+    int expected = 0;
+
+    srand(7);
+    nfired = 0;
+    for (int i = 0; i < N; i++)
+        ev_timer_init(&timers[i], record_timer, (void *)(intptr_t)i);
+    for (int op = 0; op < 5000; op++) {
+        int i = rand() % N;
+        if (rand() % 4 == 0) {
+            ev_timer_stop(loop, &timers[i]);
+            active[i] = false;
+        } else {
+            ev_timer_start(loop, &timers[i], rand() % 40);
+            active[i] = true;
+        }
+        T_ASSERT(ev_timer_active(&timers[i]) == active[i]);
+    }
+    for (int i = 0; i < N; i++)
+        expected += active[i];
+    /* One more timer ends the loop after the others: record_timer stops at NTIMERS. */
+    nfired = NTIMERS - expected;
+    T_EQ_INT(ev_run(loop), 0);
+    T_EQ_INT(nfired, NTIMERS);
+    for (int k = NTIMERS - expected + 1; k < NTIMERS; k++)
+        T_ASSERT(timers[fire_order[k - 1]].when <= timers[fire_order[k]].when);
+    for (int k = NTIMERS - expected; k < NTIMERS; k++) {
+        T_ASSERT(active[fire_order[k]]);
+        active[fire_order[k]] = false; /* fired once, no more */
+    }
+    for (int i = 0; i < N; i++)
+        T_ASSERT(!active[i] && !ev_timer_active(&timers[i]));
+    ev_loop_free(loop);
+}
+
+static void test_huge_and_negative_delays_saturate(void)
+{
+    /*
+     * A delay near INT64_MAX is "never", not an overflow into the past (that
+     * would fire at once and spin); a negative delay fires at once.
+     */
+    struct ev_loop *loop = ev_loop_new();
+    struct ev_timer never, later, now, end;
+    int nnever = 0, nlater = 0, nnow = 0;
+
+    ev_timer_init(&never, count_timer, &nnever);
+    ev_timer_init(&later, count_timer, &nlater);
+    ev_timer_init(&now, count_timer, &nnow);
+    ev_timer_init(&end, stop_loop, NULL);
+    ev_timer_start(loop, &never, INT64_MAX);
+    ev_timer_start(loop, &later, INT64_MAX - 1);
+    ev_timer_start(loop, &now, -5);
+    ev_timer_start(loop, &end, 20);
+    T_EQ_INT(never.when, INT64_MAX);
+    T_EQ_INT(later.when, INT64_MAX);
+    T_EQ_INT(ev_run(loop), 0);
+    T_EQ_INT(nnow, 1);
+    T_EQ_INT(nnever, 0);
+    T_EQ_INT(nlater, 0);
+    T_ASSERT(ev_timer_active(&never) && ev_timer_active(&later));
+    ev_timer_stop(loop, &never);
+    ev_timer_stop(loop, &later);
+    ev_loop_free(loop);
+}
+
 static const struct t_case cases[] = {
     T_CASE(test_timers_fire_in_deadline_order),
     T_CASE(test_stopped_and_restarted_timers),
+    T_CASE(test_random_starts_and_stops_keep_heap_order),
+    T_CASE(test_huge_and_negative_delays_saturate),
     T_CASE(test_io_readiness_and_interest),
     T_CASE(test_delete_in_callback),
 };
