@@ -29,6 +29,11 @@ static pid_t find_daemon(const char *pidfile)
 {
     pid_t pid = pidfile_holder(pidfile);
 
+    if (pid < 0 && errno == ELOOP) {
+        fprintf(stderr, "usherd: pidfile %s is a symbolic link: refused (it is never followed)\n",
+                pidfile);
+        return 0;
+    }
     if (pid < 0) {
         fprintf(stderr, "usherd: unable to read %s: %s\n", pidfile, strerror(errno));
         return 0;

@@ -57,20 +57,50 @@ static pid_t read_pid(int fd)
 }
 
 /* Is the file we locked still the one at `path`?  (Its last owner may have
- * removed it between our open and our lock.) */
+ * removed it between our open and our lock.)  The name is not followed. */
 static bool still_linked(int fd, const char *path)
 {
     struct stat a, b;
 
-    return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+    return fstat(fd, &a) == 0 && lstat(path, &b) == 0 && a.st_dev == b.st_dev &&
            a.st_ino == b.st_ino;
+}
+
+/* A regular file of ours, or -1 with errno EINVAL / EPERM (see pidfile_take). */
+static int check_ours(int fd)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) < 0)
+        return -1;
+    if (!S_ISREG(st.st_mode)) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (st.st_uid != geteuid()) {
+        errno = EPERM;
+        return -1;
+    }
+    return 0;
+}
+
+/* O_NONBLOCK: a FIFO put at the name must not hold us in open(2). */
+static int open_pidfile(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0644);
+
+    if (fd >= 0 && check_ours(fd) < 0) {
+        close_quietly(fd);
+        return -1;
+    }
+    return fd;
 }
 
 int pidfile_take(struct pidfile *pf, const char *path, pid_t *holder)
 {
     for (int attempt = 0; attempt < PIDFILE_RETRIES; attempt++) {
         struct flock fl = whole_file(F_WRLCK);
-        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+        int fd = open_pidfile(path);
 
         if (fd < 0)
             return -1;
@@ -127,7 +157,7 @@ void pidfile_release(struct pidfile *pf)
 pid_t pidfile_holder(const char *path)
 {
     struct flock fl = whole_file(F_WRLCK);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
     pid_t pid;
 
     if (fd < 0)

@@ -28,9 +28,14 @@ struct pidfile {
 };
 
 /*
- * Open and lock `path`, then write our pid into it.  Returns 0; or -1 with
- * errno EWOULDBLOCK and *holder set when another live process holds it;
- * or -1 with another errno.
+ * Open and lock `path`, then write our pid into it.  The path is never
+ * resolved through a symbolic link, and the file must be a regular file
+ * owned by our effective user: anything else at that name may belong to
+ * someone who wants us to overwrite (and at exit remove) a file of theirs.
+ * Returns 0; or -1 with errno EWOULDBLOCK and *holder set when another
+ * live process holds it; ELOOP if `path` is a symbolic link; EPERM if the
+ * file belongs to another user; EINVAL if it is not a regular file; or
+ * another errno.
  */
 int pidfile_take(struct pidfile *pf, const char *path, pid_t *holder);
 
@@ -42,7 +47,8 @@ void pidfile_release(struct pidfile *pf);
 
 /*
  * The pid holding the lock on `path`: > 0; 0 if nobody does (no file, or
- * a stale one); -1 with errno if the file cannot be read.
+ * a stale one); -1 with errno if the file cannot be read (ELOOP: it is a
+ * symbolic link, which is never followed).
  */
 pid_t pidfile_holder(const char *path);
 

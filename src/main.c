@@ -141,15 +141,17 @@ static void parse_options(int argc, char **argv, struct options *opt)
 
 /*
  * `path` made absolute in `out` ("" if NULL), so that after chdir("/") a
- * reload reads, and a clean exit removes, the same file.  A file that does
- * not exist yet (a pidfile) is put under the working directory.
+ * reload reads, and a clean exit removes, the same name.  Only the working
+ * directory is put in front: nothing is resolved (no realpath), so a
+ * symbolic link is seen for what it is where the file is opened, and a
+ * pidfile is never written through one.
  */
 static void absolute(const char *path, char *out, size_t size)
 {
     char cwd[PATH_MAX];
 
     out[0] = '\0';
-    if (path == NULL || realpath(path, out) != NULL)
+    if (path == NULL)
         return;
     if (path[0] != '/' && getcwd(cwd, sizeof(cwd)) != NULL &&
         snprintf(out, size, "%s/%s", cwd, path) < (int)size)
@@ -241,6 +243,12 @@ static void take_pidfile(struct daemon_state *ds, const struct conf *conf)
         return;
     if (errno == EWOULDBLOCK)
         startup_fail(ds, 1, "already running (pid %ld, %s)", (long)holder, path);
+    if (errno == ELOOP)
+        startup_fail(ds, 1, "pidfile %s is a symbolic link: refused (it is never followed)", path);
+    if (errno == EPERM)
+        startup_fail(ds, 1, "pidfile %s belongs to another user: refused", path);
+    if (errno == EINVAL)
+        startup_fail(ds, 1, "pidfile %s is not a regular file: refused", path);
     startup_fail(ds, 1, "unable to take the pidfile %s: %s", path, strerror(errno));
 }
 
