@@ -6,6 +6,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -124,11 +125,36 @@ static int bind_unix(int fd, const struct sockaddr_storage *ss, socklen_t len,
     rc = bind(fd, (const struct sockaddr *)ss, len);
     if (perms->mode >= 0 && !is_abstract(sun))
         umask(old);
-    if (rc < 0 || is_abstract(sun))
-        return rc;
+    return rc;
+}
+
+/* Is the file at our socket's name still the one we made? */
+static bool path_is_ours(const struct listener *l)
+{
+    const struct sockaddr_un *sun = (const struct sockaddr_un *)&l->bound;
+    struct stat st;
+
+    return l->owns_path && lstat(sun->sun_path, &st) == 0 && st.st_dev == l->path_dev &&
+           st.st_ino == l->path_ino;
+}
+
+int listener_set_perms(const struct listener *l, const struct listener_perms *perms)
+{
+    const char *path = ((const struct sockaddr_un *)&l->bound)->sun_path;
+
+    if (!l->owns_path)
+        return 0;
+    if (!path_is_ours(l)) {
+        errno = ESTALE;
+        return -1;
+    }
+    /* AT_SYMLINK_NOFOLLOW: a name swapped for a link since the check changes nothing else. */
+    if (perms->mode >= 0 &&
+        fchmodat(AT_FDCWD, path, (mode_t)perms->mode, AT_SYMLINK_NOFOLLOW) < 0)
+        return -1;
     if ((perms->owner_set || perms->group_set) &&
-        chown(sun->sun_path, perms->owner_set ? perms->owner : (uid_t)-1,
-              perms->group_set ? perms->group : (gid_t)-1) < 0)
+        fchownat(AT_FDCWD, path, perms->owner_set ? perms->owner : (uid_t)-1,
+                 perms->group_set ? perms->group : (gid_t)-1, AT_SYMLINK_NOFOLLOW) < 0)
         return -1;
     return 0;
 }
@@ -152,6 +178,7 @@ int listener_open(struct listener *l, const struct addr *addr, int backlog,
     char text[ADDR_TEXT_MAX];
     bool is_unix = !addr_kind_is_inet(addr->kind);
     const char *reason = NULL;
+    struct listener_perms owner_only;
     struct stat st;
 
     memset(l, 0, sizeof(*l));
@@ -173,7 +200,13 @@ int listener_open(struct listener *l, const struct addr *addr, int backlog,
             l->owns_path = true;
             l->path_dev = st.st_dev;
             l->path_ino = st.st_ino;
+            memcpy(&l->bound, &ss, len); /* listener_set_perms reads the name there */
         }
+        /* The mode came with the bind; an owner or group failing removes the file again. */
+        owner_only = *perms;
+        owner_only.mode = -1;
+        if (listener_set_perms(l, &owner_only) < 0)
+            return fail(l, err, errlen, "set the owner and group of", text, NULL);
     } else {
         if (prepare_inet(l->fd, addr, ss.ss_family) < 0)
             return fail(l, err, errlen, "set socket options on", text, NULL);
@@ -272,10 +305,8 @@ bool listener_matches(const struct listener *l, const struct addr *a)
 void listener_close(struct listener *l)
 {
     struct sockaddr_un *sun = (struct sockaddr_un *)&l->bound;
-    struct stat st;
 
-    if (l->owns_path && lstat(sun->sun_path, &st) == 0 && st.st_dev == l->path_dev &&
-        st.st_ino == l->path_ino)
+    if (path_is_ours(l))
         unlink(sun->sun_path);
     l->owns_path = false;
     close_quietly(l->fd);

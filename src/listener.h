@@ -52,6 +52,14 @@ int listener_adopt(struct listener *l, int fd);
 /* Is `l` bound to what the configured address `a` asks for? */
 bool listener_matches(const struct listener *l, const struct addr *a);
 
+/*
+ * Give the socket file we made (if any) `perms`' mode, owner and group,
+ * never following a symbolic link and only while the file at the name is
+ * still ours.  Returns 0, or -1 with errno (ESTALE: the name now holds
+ * another file).
+ */
+int listener_set_perms(const struct listener *l, const struct listener_perms *perms);
+
 /* Close, and remove the socket file if it is still the one we made. */
 void listener_close(struct listener *l);
 

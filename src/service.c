@@ -690,20 +690,13 @@ nomem:
 static void refresh_kept(struct bound *b)
 {
     const struct svc_conf *sc = b->svc->conf;
-    struct stat st;
+    struct listener_perms perms = perms_of(sc);
 
     if (addr_kind_socktype(b->l.kind) == SOCK_STREAM && listen(b->l.fd, sc->backlog) < 0)
         log_warn("%s: unable to change the backlog", b->l.name);
     tune_listener(b);
-    if (!b->l.owns_path || lstat(((struct sockaddr_un *)&b->l.bound)->sun_path, &st) < 0)
-        return;
-    if (sc->sock_mode >= 0)
-        chmod(((struct sockaddr_un *)&b->l.bound)->sun_path, (mode_t)sc->sock_mode);
-    if (sc->sock_owner_set || sc->sock_group_set)
-        if (chown(((struct sockaddr_un *)&b->l.bound)->sun_path,
-                  sc->sock_owner_set ? sc->sock_owner : (uid_t)-1,
-                  sc->sock_group_set ? sc->sock_group : (gid_t)-1) < 0)
-            log_warn("%s: unable to change the socket file's owner", b->l.name);
+    if (listener_set_perms(&b->l, &perms) < 0)
+        log_warn("%s: unable to change the socket file's mode, owner or group", b->l.name);
 }
 
 static int reload_commit(struct server *srv, struct conf *conf, struct reload *r, char *err,

@@ -151,6 +151,33 @@ static void test_symlink_at_socket_path_is_refused(void)
     expect_untouched(target);
 }
 
+static void test_failed_owner_leaves_no_socket_file(void)
+{
+    /* Scenario (root only, usherd run as nobody): `owner = root` on a Unix
+     * listener, which nobody cannot give away.  Asserted: exit 1 with
+     * "unable to set the owner and group of unix:PATH" (not "unable to
+     * bind"), and no socket file left behind at PATH. */
+    char *sock = h_fmt("%s/echo.sock", h_tmpdir());
+    char *conf = h_fmt("%s/usherd.conf", h_tmpdir());
+    const char *argv[] = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                          h_usherd(), "-f", conf, NULL};
+    struct h_result r;
+
+    if (geteuid() != 0)
+        t_skip("needs root to run usherd as another user");
+    h_need("setpriv", "util-linux");
+    h_write_file(conf, h_fmt("[echo]\nlisten = unix:%s\nbuiltin = echo\nowner = root\n", sock));
+    T_EQ_INT(chmod(h_tmpdir(), 0777), 0);
+    T_EQ_INT(chmod(conf, 0644), 0);
+    h_run(&r, NULL, 0, 5000, argv);
+    if (strstr(r.err, "Permission denied") != NULL && strstr(r.err, "usherd.conf") != NULL)
+        t_skip("nobody cannot read the test directory's parents here");
+    T_EQ_INT(r.exit_code, 1);
+    T_CONTAINS(r.err, h_fmt("unable to set the owner and group of unix:%s", sock));
+    T_ASSERT(access(sock, F_OK) < 0 && errno == ENOENT);
+    h_result_free(&r);
+}
+
 static const struct t_case cases[] = {
     T_CASE(test_symlinked_pidfile_is_refused),
     T_CASE(test_dangling_symlink_pidfile_creates_nothing),
@@ -159,6 +186,7 @@ static const struct t_case cases[] = {
     T_CASE(test_fifo_pidfile_is_refused_at_once),
     T_CASE(test_status_does_not_follow_symlinked_pidfile),
     T_CASE(test_symlink_at_socket_path_is_refused),
+    T_CASE(test_failed_owner_leaves_no_socket_file),
 };
 
 int main(int argc, char **argv)
