@@ -90,11 +90,6 @@ static bool bad_address(const struct server *srv, const struct sockaddr *sa)
     if (sa->sa_family != AF_INET6)
         return false;
     a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-    if (IN6_IS_ADDR_V4MAPPED(a6)) {
-        struct in_addr a4;
-        memcpy(&a4, &a6->s6_addr[12], 4);
-        return bad_ipv4(srv, a4);
-    }
     return IN6_IS_ADDR_UNSPECIFIED(a6) || IN6_IS_ADDR_MULTICAST(a6);
 }
 
@@ -162,36 +157,44 @@ static size_t reply_control(struct msghdr *in, union pktinfo_ctl *out, struct so
     return 0;
 }
 
-static void log_request(const struct bound *b, int i, size_t in, ssize_t out)
+/* A request's source, as every rule and the log see it. */
+struct source {
+    struct sockaddr_storage ss; /* IPv4-mapped IPv6 made IPv4 */
+    socklen_t len;
+};
+
+static void peer_text(const struct source *src, char *buf, size_t size)
+{
+    if (addr_format_peer((const struct sockaddr *)&src->ss, src->len, buf, size) < 0)
+        snprintf(buf, size, "?");
+}
+
+static void log_request(const struct bound *b, const struct source *src, size_t in, ssize_t out)
 {
     char peer[ADDR_TEXT_MAX];
 
     if (!log_enabled(LOG_LVL_DEBUG))
         return;
-    if (addr_format_peer((struct sockaddr *)&names[i], msgs_in[i].msg_hdr.msg_namelen, peer,
-                         sizeof(peer)) < 0)
-        snprintf(peer, sizeof(peer), "?");
+    peer_text(src, peer, sizeof(peer));
     log_debug("service=%s proto=%s peer=%s in=%zu out=%zd", b->svc->conf->name,
               addr_kind_name(b->l.kind), peer, in, out < 0 ? 0 : out);
 }
 
 /* The service's access rules and rates, per request. */
-static bool admitted(struct bound *b, int i)
+static bool admitted(struct bound *b, const struct source *src)
 {
     struct svc *svc = b->svc;
     struct limit_key key;
     enum refusal r;
     char peer[ADDR_TEXT_MAX] = "";
 
-    r = limit_admit(&svc->st->lim, svc->conf, 0, (struct sockaddr *)&names[i], ev_now(b->srv->loop),
-                    false, &key);
+    r = limit_admit(&svc->st->lim, svc->conf, 0, (const struct sockaddr *)&src->ss,
+                    ev_now(b->srv->loop), false, &key);
     if (r == ADMITTED)
         return true;
     svc->st->dgrams_dropped++;
-    if (log_enabled(LOG_LVL_INFO) &&
-        addr_format_peer((struct sockaddr *)&names[i], msgs_in[i].msg_hdr.msg_namelen, peer,
-                         sizeof(peer)) < 0)
-        snprintf(peer, sizeof(peer), "?");
+    if (log_enabled(LOG_LVL_INFO))
+        peer_text(src, peer, sizeof(peer));
     server_note_refusal(b->srv, svc, b->l.kind, peer, r);
     return false;
 }
@@ -203,6 +206,8 @@ static bool answer(struct bound *b, int i, struct mmsghdr *reply)
     struct msghdr *in = &msgs_in[i].msg_hdr;
     size_t len = msgs_in[i].msg_len;
     struct sockaddr_storage dst;
+    socklen_t dst_len = sizeof(dst);
+    struct source src = {.len = in->msg_namelen};
     bool have_dst;
     size_t ctl_len;
     ssize_t n;
@@ -210,17 +215,26 @@ static bool answer(struct bound *b, int i, struct mmsghdr *reply)
     svc->st->dgrams_in++;
     svc->st->bytes_in += len;
     ctl_len = reply_control(in, &ctl_out[i], &dst, &have_dst);
+    /*
+     * On a dual-stack socket an IPv4 peer arrives as ::ffff:a.b.c.d: made
+     * IPv4 here, once, for the loop rule, access rules, rates and the log.
+     * The reply still goes to names[i], the form the socket understands.
+     */
+    memcpy(&src.ss, &names[i], sizeof(src.ss));
+    addr_unmap(&src.ss, &src.len);
+    if (have_dst)
+        addr_unmap(&dst, &dst_len);
     if ((in->msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
         in->msg_namelen <= offsetof(struct sockaddr_un, sun_path) ||
-        !dgram_may_answer(b->srv, (struct sockaddr *)&names[i],
+        !dgram_may_answer(b->srv, (struct sockaddr *)&src.ss,
                           have_dst ? (struct sockaddr *)&dst : NULL)) {
         svc->st->dgrams_dropped++;
         return false;
     }
-    if (!admitted(b, i))
+    if (!admitted(b, &src))
         return false;
     n = svc->builtin->datagram(svc, bufs[i], len, DGRAM_MAX);
-    log_request(b, i, len, n);
+    log_request(b, &src, len, n);
     if (n < 0)
         return false;
     iov_out[i].iov_base = bufs[i];

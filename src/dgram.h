@@ -26,8 +26,8 @@ void dgram_free(struct server *srv);
 void dgram_on_readable(struct ev_loop *loop, int fd, unsigned events, void *arg);
 
 /*
- * May a request from `src` to `dst` (NULL if unknown) be answered?
- * (Exposed for the unit tests.)
+ * May a request from `src` to `dst` (NULL if unknown) be answered?  Both
+ * already unmapped (IPv4-mapped IPv6 as IPv4).  (Exposed for the unit tests.)
  */
 bool dgram_may_answer(const struct server *srv, const struct sockaddr *src,
                       const struct sockaddr *dst);

@@ -159,8 +159,9 @@ static void test_failed_owner_leaves_no_socket_file(void)
      * bind"), and no socket file left behind at PATH. */
     char *sock = h_fmt("%s/echo.sock", h_tmpdir());
     char *conf = h_fmt("%s/usherd.conf", h_tmpdir());
-    const char *argv[] = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                          h_usherd(), "-f", conf, NULL};
+    const char *argv[] = {
+        "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", h_usherd(), "-f", conf,
+        NULL};
     struct h_result r;
 
     if (geteuid() != 0)
