@@ -345,8 +345,10 @@ int systemd_listen_fds(char ***names)
     *names = NULL;
     if (pid_text == NULL || fds_text == NULL)
         return 0;
-    if (parse_i64(pid_text, 1, INT32_MAX, &pid) < 0 || parse_i64(fds_text, 0, 4096, &n) < 0) {
+    if (parse_i64(pid_text, 1, INT32_MAX, &pid) < 0 ||
+        parse_i64(fds_text, 0, SD_LISTEN_FDS_MAX, &n) < 0) {
         unset_listen_env();
+        errno = EINVAL;
         return -1;
     }
     unset_listen_env();

@@ -79,8 +79,11 @@ void notify_systemd(const char *state);
  * Socket activation: when LISTEN_PID is our pid, the number of descriptors
  * passed from 3 on (LISTEN_FDS), with their names (LISTEN_FDNAMES) in
  * *names (malloc'd, NULL entries where unnamed).  Removes the variables
- * from the environment.  Returns the count, 0 if none, -1 on a bad value.
+ * from the environment.  Returns the count, 0 if none; -1 with errno
+ * EINVAL when a variable is not a number in range (LISTEN_FDS 0 to
+ * SD_LISTEN_FDS_MAX), or EBADF when a descriptor it counts is not open.
  */
+#define SD_LISTEN_FDS_MAX 4096
 int systemd_listen_fds(char ***names);
 
 #endif

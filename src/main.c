@@ -367,9 +367,18 @@ static void on_signal(int signo, void *arg)
 
 static void inherit_sockets(struct daemon_state *ds, struct inherited *inh)
 {
+    const char *fds = getenv("LISTEN_FDS");
+    char fds_text[32];
+
+    str_copy(fds_text, sizeof(fds_text), fds ? fds : "");
     inh->n = systemd_listen_fds(&inh->names);
+    if (inh->n < 0 && errno == EBADF)
+        startup_fail(ds, 1,
+                     "LISTEN_FDS=%s: the descriptors from 3 on that it counts are not all open",
+                     fds_text);
     if (inh->n < 0)
-        startup_fail(ds, 1, "LISTEN_PID/LISTEN_FDS: not numbers");
+        startup_fail(ds, 1, "LISTEN_PID and LISTEN_FDS must be numbers: a pid, and 0 to %d sockets",
+                     SD_LISTEN_FDS_MAX);
     inh->fds = calloc((size_t)inh->n + 1, sizeof(*inh->fds));
     if (inh->fds == NULL)
         startup_fail(ds, 1, "out of memory");

@@ -314,6 +314,49 @@ static void test_unmatched_inherited_socket_is_a_startup_error(void)
     T_EQ_INT(h_count_log(d, "usherd: ready"), 0);
 }
 
+static void run_with_listen_fds(const char *fds_value, struct h_result *r)
+{
+    char *conf = h_fmt("%s/usherd.conf", h_tmpdir());
+    char *script =
+        h_fmt("LISTEN_PID=$$ LISTEN_FDS='%s' exec '%s' -f '%s'", fds_value, h_usherd(), conf);
+    const char *argv[] = {"/bin/sh", "-c", script, NULL};
+
+    h_write_file(conf, "[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n");
+    h_run(r, NULL, 0, 5000, argv);
+}
+
+static void test_listen_fds_beyond_open_descriptors_is_said_so(void)
+{
+    /* Scenario: LISTEN_PID is usherd's pid and LISTEN_FDS=1000, but no
+     * descriptor from 3 on is open.  Asserted: exit 1 with "LISTEN_FDS=1000:
+     * the descriptors from 3 on that it counts are not all open" (it is a
+     * number; it used to be reported as not one). */
+    struct h_result r;
+
+    run_with_listen_fds("1000", &r);
+    T_EQ_INT(r.exit_code, 1);
+    T_CONTAINS(r.err, "usherd: LISTEN_FDS=1000: the descriptors from 3 on that it counts are "
+                      "not all open");
+    h_result_free(&r);
+}
+
+static void test_listen_fds_not_a_number_names_the_range(void)
+{
+    /* Scenario: LISTEN_FDS=5000 (above the limit) and LISTEN_FDS=x.
+     * Asserted: exit 1 with "LISTEN_PID and LISTEN_FDS must be numbers: a
+     * pid, and 0 to 4096 sockets". */
+    static const char *const values[] = {"5000", "x", "-1"};
+    struct h_result r;
+
+    for (size_t i = 0; i < ARRAY_LEN(values); i++) {
+        run_with_listen_fds(values[i], &r);
+        T_EQ_INT(r.exit_code, 1);
+        T_CONTAINS(r.err,
+                   "LISTEN_PID and LISTEN_FDS must be numbers: a pid, and 0 to 4096 sockets");
+        h_result_free(&r);
+    }
+}
+
 static void test_sockets_for_another_pid_are_left_alone(void)
 {
     /* Scenario: the launcher passes a TCP socket on Q, but LISTEN_PID names
@@ -371,6 +414,8 @@ static const struct t_case cases[] = {
     T_CASE(test_inherited_sockets_are_matched_by_address),
     T_CASE(test_wildcard_listen_adopts_any_address_socket),
     T_CASE(test_unmatched_inherited_socket_is_a_startup_error),
+    T_CASE(test_listen_fds_beyond_open_descriptors_is_said_so),
+    T_CASE(test_listen_fds_not_a_number_names_the_range),
     T_CASE(test_sockets_for_another_pid_are_left_alone),
     T_CASE(test_inherited_listener_is_kept_across_reload),
 };
