@@ -170,8 +170,11 @@ static size_t sum_input(struct conn *c, const char *p, size_t n, struct out *o)
     struct sum_state *s = &c->st.sum;
     size_t done = 0;
 
-    if (s->line == NULL && (s->line = malloc(SUM_LINE_MAX + 2)) == NULL)
-        return 0;
+    if (s->line == NULL) {
+        if ((s->line = malloc(SUM_LINE_MAX + 2)) == NULL)
+            return 0;
+        s->len = 0; /* so it is already; said here, the analyzer sees len within the new buffer */
+    }
     while (done < n && out_room_copy(o, SUM_REPLY_MAX)) {
         size_t used;
         bool ended = sum_collect(s, p + done, n - done, &used);

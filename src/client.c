@@ -839,13 +839,15 @@ static int sum_line_stream(struct session *ss, const char *line, size_t len, cha
                            size_t errlen)
 {
     int64_t deadline = deadline_after(ss->t->wait_ms);
+    bool ended =
+        len > 0 && line[len - 1] == '\n'; /* lines are never empty; said for the analyzer */
     const char *reply;
     size_t rlen;
     int rc;
 
     /* The server answers at the "\n": a last line without one gets it here. */
     if (send_all(ss->sockfd, line, len, deadline) < 0 ||
-        (line[len - 1] != '\n' && send_all(ss->sockfd, "\n", 1, deadline) < 0))
+        (!ended && send_all(ss->sockfd, "\n", 1, deadline) < 0))
         return stream_failed(ss->t, err, errlen);
     rc = client_lines_next(&ss->reply, deadline, &reply, &rlen);
     if (rc == 0)
