@@ -149,8 +149,7 @@ int listener_set_perms(const struct listener *l, const struct listener_perms *pe
         return -1;
     }
     /* AT_SYMLINK_NOFOLLOW: a name swapped for a link since the check changes nothing else. */
-    if (perms->mode >= 0 &&
-        fchmodat(AT_FDCWD, path, (mode_t)perms->mode, AT_SYMLINK_NOFOLLOW) < 0)
+    if (perms->mode >= 0 && fchmodat(AT_FDCWD, path, (mode_t)perms->mode, AT_SYMLINK_NOFOLLOW) < 0)
         return -1;
     if ((perms->owner_set || perms->group_set) &&
         fchownat(AT_FDCWD, path, perms->owner_set ? perms->owner : (uid_t)-1,

@@ -78,10 +78,14 @@ static void usage(FILE *out)
                  "  -V, --version, -h, --help\n");
 }
 
-static void __attribute__((noreturn)) usage_error(const char *fmt, const char *arg)
+static void __attribute__((noreturn, format(printf, 1, 2))) usage_error(const char *fmt, ...)
 {
+    va_list ap;
+
+    va_start(ap, fmt);
     fprintf(stderr, "usherd: ");
-    fprintf(stderr, fmt, arg);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
     fputc('\n', stderr);
     usage(stderr);
     exit(2);
