@@ -6,6 +6,7 @@
 #include "util.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -49,6 +50,32 @@ static int parse_path(const char *path, struct addr_spec *out, char *err, size_t
     }
     if (str_copy(out->path, sizeof(out->path), path) < 0) {
         snprintf(err, errlen, "socket path longer than %zu bytes", sizeof(out->path) - 1);
+        return -1;
+    }
+    return 0;
+}
+
+int addr_check_port(const char *port, char *err, size_t errlen)
+{
+    int64_t n;
+
+    /*
+     * getaddrinfo reads a leading number with strtoul and keeps it modulo
+     * 2^16 ("99999" binds 34463, "-1" binds 65535): a port that starts
+     * like a number must be one, in range.  Names in /etc/services start
+     * with a letter.
+     */
+    if (isalpha((unsigned char)port[0]))
+        return 0;
+    for (const char *c = port; *c; c++) {
+        if (!isdigit((unsigned char)*c)) {
+            snprintf(err, errlen, "port '%s' is not a number from 0 to 65535 or a service name",
+                     port);
+            return -1;
+        }
+    }
+    if (parse_i64(port, 0, 65535, &n) < 0) {
+        snprintf(err, errlen, "port '%s' is outside the range 0 to 65535", port);
         return -1;
     }
     return 0;
@@ -99,7 +126,7 @@ static int parse_host_port(const char *hp, struct addr_spec *out, char *err, siz
         snprintf(err, errlen, "port too long");
         return -1;
     }
-    return 0;
+    return addr_check_port(out->port, err, errlen);
 }
 
 int addr_parse(const char *text, struct addr_spec *out, char *err, size_t errlen)

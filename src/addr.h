@@ -59,8 +59,16 @@ int addr_kind_socktype(enum addr_kind kind);
 bool addr_kind_is_inet(enum addr_kind kind);
 
 /*
- * Parse `text` into `out`.  Returns 0, or -1 with a message in err
- * (e.g. "IPv6 address must be in brackets").
+ * Check the PORT of an address as written: a decimal number from 0 to
+ * 65535 (never wrapped modulo 2^16), or a service name for /etc/services
+ * (starting with a letter).  Returns 0, or -1 with a message in err.
+ */
+int addr_check_port(const char *port, char *err, size_t errlen);
+
+/*
+ * Parse `text` into `out`, its port checked as addr_check_port says.
+ * Returns 0, or -1 with a message in err (e.g. "IPv6 address must be in
+ * brackets").
  */
 int addr_parse(const char *text, struct addr_spec *out, char *err, size_t errlen);
 

@@ -43,19 +43,30 @@ static int split_fields(char *line, char **fields, int max)
     return n;
 }
 
-/* The port of `name` for protocol `base` ("tcp"/"udp"), through /etc/services. */
-static int service_port(const char *name, const char *base, char *out, size_t size)
+/*
+ * The port of `name` for protocol `base` ("tcp"/"udp"): a number from 0 to
+ * 65535, or a name through /etc/services.  Returns 0, or -1 with the error noted.
+ */
+static int service_port(struct parser *p, const char *name, const char *base, char *out,
+                        size_t size)
 {
     struct servent *se;
+    char err[128];
     int64_t port;
 
-    if (parse_i64(name, 1, 65535, &port) == 0) {
+    if (addr_check_port(name, err, sizeof(err)) < 0) {
+        CONF_ERR(p, "service: %s", err);
+        return -1;
+    }
+    if (parse_i64(name, 0, 65535, &port) == 0) {
         snprintf(out, size, "%lld", (long long)port);
         return 0;
     }
     se = getservbyname(name, base);
-    if (se == NULL)
+    if (se == NULL) {
+        CONF_ERR(p, "service '%s': not in /etc/services for %s", name, base);
         return -1;
+    }
     snprintf(out, size, "%u", (unsigned)ntohs((uint16_t)se->s_port));
     return 0;
 }
@@ -113,10 +124,8 @@ static int listen_address(struct parser *p, const struct inetd_line *l, char *ou
     }
     if (strcmp(host, "*") == 0)
         snprintf(host, sizeof(host), "%s", any);
-    if (service_port(name, base, port, sizeof(port)) < 0) {
-        CONF_ERR(p, "service '%s': not in /etc/services for %s", name, base);
+    if (service_port(p, name, base, port, sizeof(port)) < 0)
         return -1;
-    }
     snprintf(out, size, "%s://%s:%s", base, host, port);
     return 0;
 }

@@ -390,6 +390,32 @@ static void test_connection_refused(void)
     close(fd);
 }
 
+static void test_port_out_of_range(void)
+{
+    /* Scenario: a port above 65535, as an address and as HOST PORT (TCP and
+     * -u).  Assert: exit 2, a message naming the port and the range 0 to
+     * 65535, and no connection to the port it would wrap to (89543 is
+     * 24007 modulo 2^16). */
+    static const char *const cases[][4] = {
+        {"tcp://127.0.0.1:89543", NULL},
+        {"127.0.0.1", "89543", NULL},
+        {"-u", "127.0.0.1", "89543", NULL},
+    };
+
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        const char *argv[6] = {h_usher()};
+        struct h_result r;
+        for (int k = 0; k < 4 && cases[i][k] != NULL; k++)
+            argv[k + 1] = cases[i][k];
+        h_run(&r, "x\n", 2, RUN_MS, argv);
+        if (r.exit_code != 2 ||
+            strstr(r.err, "port '89543' is outside the range 0 to 65535") == NULL)
+            T_FAIL("case %zu: exit %d, stderr \"%s\"", i, r.exit_code, r.err);
+        T_EQ_STR(r.out, "");
+        h_result_free(&r);
+    }
+}
+
 /* Fill a listener's accept queue (backlog 0) so further connects wait. */
 static void fill_queue(const struct sockaddr *sa, socklen_t len)
 {
@@ -841,6 +867,7 @@ static const struct t_case cases[] = {
     T_CASE(test_stdout_closed_is_quiet),
     T_CASE(test_idle_timeout),
     T_CASE(test_connection_refused),
+    T_CASE(test_port_out_of_range),
     T_CASE(test_connect_timeout_tcp),
     T_CASE(test_connect_timeout_unix),
     T_CASE(test_reset_mid_transfer),

@@ -307,6 +307,10 @@ static void test_errors_name_file_and_line(void)
         {"relative.sock stream unix nowait root /bin/cat cat",
          "a unix service must be an absolute path"},
         {"17200 stream tcp nowait root internal", "builtin: unknown service '17200'"},
+        {"99999 stream tcp nowait root /bin/cat cat",
+         "service: port '99999' is outside the range 0 to 65535"},
+        {"127.0.0.1:-1 stream tcp nowait root /bin/cat cat",
+         "service: port '-1' is not a number from 0 to 65535"},
     };
 
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {

@@ -31,6 +31,19 @@ static const struct {
     {"sctp://1.2.3.4:5", -1, 0, NULL, NULL, NULL, "expected tcp://"},
     {"unix:", -1, 0, NULL, NULL, NULL, "empty"},
     {"127.0.0.1:7", -1, 0, NULL, NULL, NULL, "expected"},
+    /* Ports: 0-65535, never wrapped as getaddrinfo's strtoul would. */
+    {"tcp://127.0.0.1:65535", 0, ADDR_TCP, "127.0.0.1", "65535", "", NULL},
+    {"udp://[::1]:00007", 0, ADDR_UDP, "::1", "00007", "", NULL},
+    {"tcp://127.0.0.1:65536", -1, 0, NULL, NULL, NULL,
+     "port '65536' is outside the range 0 to 65535"},
+    {"tcp://127.0.0.1:99999", -1, 0, NULL, NULL, NULL,
+     "port '99999' is outside the range 0 to 65535"},
+    {"udp://[::1]:18446744073709551623", -1, 0, NULL, NULL, NULL, "0 to 65535"},
+    {"tcp://127.0.0.1:-1", -1, 0, NULL, NULL, NULL, "port '-1' is not a number from 0 to 65535"},
+    {"tcp://127.0.0.1:+7", -1, 0, NULL, NULL, NULL, "0 to 65535"},
+    {"tcp://127.0.0.1: 7", -1, 0, NULL, NULL, NULL, "0 to 65535"},
+    {"tcp://127.0.0.1:0x10", -1, 0, NULL, NULL, NULL, "0 to 65535"},
+    {"tcp://127.0.0.1:7s", -1, 0, NULL, NULL, NULL, "0 to 65535"},
 };
 
 static void test_parse(void)

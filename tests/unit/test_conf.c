@@ -159,6 +159,8 @@ static const struct {
     {"[e\n", "test.conf:1: expected [NAME]"},
     {"[e]\njust words\n", "test.conf:2: expected 'key = value'"},
     {"[global]\nlog = /var/log/x\n", "test.conf:2: log: '/var/log/x' is not a log target"},
+    {"[global]\nlog = syslog:udp://127.0.0.1:99999\n",
+     "test.conf:2: log: port '99999' is outside the range 0 to 65535"},
     {"[global]\nmax_conns = -1\n", "test.conf:2: max_conns: '-1' is not a whole number"},
     {"[e]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\nkeepalive = 0s\n",
      "test.conf:4: keepalive: '0s' is not yes, no, or a duration"},
