@@ -47,11 +47,29 @@ static size_t split_list(char *value, char **items, size_t max, bool *overflow)
     return n;
 }
 
+/*
+ * Durations are at most a year: timers add them to the clock, and nothing
+ * usherd times needs more.  A value past that is a mistake, not a wish.
+ */
+#define DURATION_MAX_MS (365LL * 24 * 3600 * 1000)
+
+/* `value` as a duration from `min_ms` to `max_ms`; false if it is not one. */
+static bool parse_duration_in(const char *value, int64_t min_ms, int64_t max_ms, int64_t *out)
+{
+    int64_t ms;
+
+    if (parse_duration_ms(value, &ms) < 0 || ms < min_ms || ms > max_ms)
+        return false;
+    *out = ms;
+    return true;
+}
+
 static bool duration_value(struct parser *p, const char *key, const char *value, int64_t *out)
 {
-    if (parse_duration_ms(value, out) == 0)
+    if (parse_duration_in(value, 0, DURATION_MAX_MS, out))
         return true;
-    CONF_ERR(p, "%s: '%s' is not a duration (e.g. 30s, 500ms, 5m, 1h)", key, value);
+    CONF_ERR(p, "%s: '%s' is not a duration from 0 to 365 days (e.g. 30s, 500ms, 5m, 1h)", key,
+             value);
     return false;
 }
 
@@ -233,8 +251,7 @@ static void key_keepalive(struct parser *p, char *value)
         p->svc->keepalive_ms = DEFAULT_KEEPALIVE_MS;
     else if (strcmp(value, "no") == 0)
         p->svc->keepalive_ms = 0;
-    else if (parse_duration_ms(value, &p->svc->keepalive_ms) < 0 || p->svc->keepalive_ms < 1000 ||
-             p->svc->keepalive_ms > 32767 * 1000LL)
+    else if (!parse_duration_in(value, 1000, 32767 * 1000LL, &p->svc->keepalive_ms))
         CONF_ERR(p, "keepalive: '%s' is not yes, no, or a duration from 1s to 32767s", value);
 }
 
@@ -534,7 +551,7 @@ static void set_rlimit(struct parser *p, int which, const char *key, const char 
         return;
     if (strcmp(value, "unlimited") == 0 || strcmp(value, "infinity") == 0)
         v = RLIM_INFINITY;
-    else if (which == RLIM_CPU && parse_duration_ms(value, &ms) == 0)
+    else if (which == RLIM_CPU && parse_duration_in(value, 0, DURATION_MAX_MS, &ms))
         v = (uint64_t)(ms + 999) / 1000;
     else if ((which == RLIM_AS || which == RLIM_FSIZE || which == RLIM_CORE) &&
              parse_size(value, &v) == 0)
@@ -544,7 +561,7 @@ static void set_rlimit(struct parser *p, int which, const char *key, const char 
         v = (uint64_t)n;
     else {
         CONF_ERR(p, "%s: '%s' is not %s or unlimited", key, value,
-                 which == RLIM_CPU                             ? "a duration"
+                 which == RLIM_CPU                             ? "a duration from 0 to 365 days"
                  : which == RLIM_NOFILE || which == RLIM_NPROC ? "a count"
                                                                : "a size (K, M, G)");
         return;

@@ -204,6 +204,10 @@ static const struct bad_conf bad_confs[] = {
      "[a]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n"
      "idle_timeout = -5s\n",
      4, 0, "-5s"},
+    {"duration past 365 days",
+     "[a]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n"
+     "idle_timeout = 9223372036854775807ms\n",
+     4, 0, "idle_timeout: '9223372036854775807ms' is not a duration from 0 to 365 days"},
     {"bad shutdown_timeout",
      "[global]\nshutdown_timeout = soon\n[a]\n"
      "listen = tcp://127.0.0.1:0\nbuiltin = echo\n",

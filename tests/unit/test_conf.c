@@ -118,6 +118,22 @@ static void test_idle_timeout_zero_is_off(void)
     conf_unref(c);
 }
 
+static void test_durations_up_to_a_year(void)
+{
+    /* 365 days is the longest duration, in every unit. */
+    struct conf *c = parse_ok("[global]\nshutdown_timeout = 31536000s\n"
+                              "[e]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n"
+                              "idle_timeout = 8760h\nmax_time = 31536000000ms\n"
+                              "[x]\nlisten = tcp://127.0.0.1:0\nexec = /bin/cat\n"
+                              "rlimit_cpu = 525600m\n");
+
+    T_EQ_INT(c->shutdown_timeout_ms, 31536000000LL);
+    T_EQ_INT(conf_find(c, "e")->idle_timeout_ms, 31536000000LL);
+    T_EQ_INT(conf_find(c, "e")->max_time_ms, 31536000000LL);
+    T_EQ_INT(conf_find(c, "x")->exec->rlimit[RLIM_CPU], 31536000);
+    conf_unref(c);
+}
+
 /* A bad configuration and the error line it must produce. */
 static const struct {
     const char *text;
@@ -161,6 +177,15 @@ static const struct {
     {"[global]\nlog = /var/log/x\n", "test.conf:2: log: '/var/log/x' is not a log target"},
     {"[global]\nlog = syslog:udp://127.0.0.1:99999\n",
      "test.conf:2: log: port '99999' is outside the range 0 to 65535"},
+    {"[e]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\nidle_timeout = 9223372036854775807ms\n",
+     "test.conf:4: idle_timeout: '9223372036854775807ms' is not a duration from 0 to 365 days"},
+    {"[global]\nshutdown_timeout = 8761h\n",
+     "test.conf:2: shutdown_timeout: '8761h' is not a duration from 0 to 365 days"},
+    {"[e]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\nmax_time = 31536000001ms\n",
+     "test.conf:4: max_time: '31536000001ms' is not a duration from 0 to 365 days"},
+    {"[e]\nlisten = tcp://127.0.0.1:0\nexec = /bin/cat\nrlimit_cpu = 9223372036854775807ms\n",
+     "test.conf:4: rlimit_cpu: '9223372036854775807ms' is not a duration from 0 to 365 days or "
+     "unlimited"},
     {"[global]\nmax_conns = -1\n", "test.conf:2: max_conns: '-1' is not a whole number"},
     {"[e]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\nkeepalive = 0s\n",
      "test.conf:4: keepalive: '0s' is not yes, no, or a duration"},
@@ -236,6 +261,7 @@ static const struct t_case cases[] = {
     T_CASE(test_full_syntax),
     T_CASE(test_listen_repeatable),
     T_CASE(test_idle_timeout_zero_is_off),
+    T_CASE(test_durations_up_to_a_year),
     T_CASE(test_errors_name_file_and_line),
     T_CASE(test_every_error_reported),
     T_CASE(test_bad_section_keys_ignored),
