@@ -540,7 +540,11 @@ static void key_nice(struct parser *p, char *value)
     }
 }
 
-/* rlimit_*: "unlimited", or a number: seconds for cpu, sizes for as/fsize/core, counts else. */
+/*
+ * rlimit_*: "unlimited", or a number: seconds for cpu, sizes for
+ * as/fsize/core, counts else.  Sizes stay below 2^63: RLIM_INFINITY is
+ * 2^64 - 1, and only "unlimited" may say that.
+ */
 static void set_rlimit(struct parser *p, int which, const char *key, const char *value)
 {
     struct exec_conf *ex = exec_of(p);
@@ -554,16 +558,17 @@ static void set_rlimit(struct parser *p, int which, const char *key, const char 
     else if (which == RLIM_CPU && parse_duration_in(value, 0, DURATION_MAX_MS, &ms))
         v = (uint64_t)(ms + 999) / 1000;
     else if ((which == RLIM_AS || which == RLIM_FSIZE || which == RLIM_CORE) &&
-             parse_size(value, &v) == 0)
+             parse_size(value, &v) == 0 && v <= INT64_MAX)
         ;
     else if ((which == RLIM_NOFILE || which == RLIM_NPROC) &&
              parse_i64(value, 0, INT32_MAX, &n) == 0)
         v = (uint64_t)n;
     else {
         CONF_ERR(p, "%s: '%s' is not %s or unlimited", key, value,
-                 which == RLIM_CPU                             ? "a duration from 0 to 365 days"
-                 : which == RLIM_NOFILE || which == RLIM_NPROC ? "a count"
-                                                               : "a size (K, M, G)");
+                 which == RLIM_CPU ? "a duration from 0 to 365 days"
+                 : which == RLIM_NOFILE || which == RLIM_NPROC
+                     ? "a count from 0 to 2147483647"
+                     : "a size from 0 to 2^63-1 bytes (K, M, G)");
         return;
     }
     ex->rlimit_set[which] = true;

@@ -870,7 +870,7 @@ static void test_exec_config_errors_name_file_and_line(void)
         {"[x]\nlisten = tcp://127.0.0.1:0\nexec = /bin/cat\nnice = 20\n",
          ":4: nice: '20' is not a whole number from -20 to 19"},
         {"[x]\nlisten = tcp://127.0.0.1:0\nexec = /bin/cat\nrlimit_nofile = lots\n",
-         ":4: rlimit_nofile: 'lots' is not a count or unlimited"},
+         ":4: rlimit_nofile: 'lots' is not a count from 0 to 2147483647 or unlimited"},
         {"[x]\nlisten = tcp://127.0.0.1:0\nexec = /bin/cat\nenv = NOEQUALS\n",
          ":4: env: 'NOEQUALS' is not NAME=VALUE"},
         {"[x]\nlisten = tcp://127.0.0.1:0\nexec = /bin/cat\nchroot = relative/dir\n",

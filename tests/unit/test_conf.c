@@ -134,6 +134,20 @@ static void test_durations_up_to_a_year(void)
     conf_unref(c);
 }
 
+static void test_sizes_below_2_63(void)
+{
+    /* The largest size is 2^63 - 1 bytes; "unlimited" is RLIM_INFINITY. */
+    struct conf *c = parse_ok("[x]\nlisten = tcp://127.0.0.1:0\nexec = /bin/cat\n"
+                              "rlimit_as = 9223372036854775807\nrlimit_fsize = 8589934591G\n"
+                              "rlimit_core = unlimited\n");
+    const struct exec_conf *ex = conf_find(c, "x")->exec;
+
+    T_ASSERT(ex->rlimit[RLIM_AS] == (rlim_t)INT64_MAX);
+    T_ASSERT(ex->rlimit[RLIM_FSIZE] == (rlim_t)8589934591ULL << 30);
+    T_ASSERT(ex->rlimit[RLIM_CORE] == RLIM_INFINITY);
+    conf_unref(c);
+}
+
 /* A bad configuration and the error line it must produce. */
 static const struct {
     const char *text;
@@ -186,6 +200,13 @@ static const struct {
     {"[e]\nlisten = tcp://127.0.0.1:0\nexec = /bin/cat\nrlimit_cpu = 9223372036854775807ms\n",
      "test.conf:4: rlimit_cpu: '9223372036854775807ms' is not a duration from 0 to 365 days or "
      "unlimited"},
+    {"[e]\nlisten = tcp://127.0.0.1:0\nexec = /bin/cat\nrlimit_as = 18446744073709551615\n",
+     "test.conf:4: rlimit_as: '18446744073709551615' is not a size from 0 to 2^63-1 bytes (K, M, "
+     "G) or unlimited"},
+    {"[e]\nlisten = tcp://127.0.0.1:0\nexec = /bin/cat\nrlimit_core = 8589934592G\n",
+     "test.conf:4: rlimit_core: '8589934592G' is not a size from 0 to 2^63-1 bytes"},
+    {"[e]\nlisten = tcp://127.0.0.1:0\nexec = /bin/cat\nrlimit_nofile = 2147483648\n",
+     "test.conf:4: rlimit_nofile: '2147483648' is not a count from 0 to 2147483647 or unlimited"},
     {"[global]\nmax_conns = -1\n", "test.conf:2: max_conns: '-1' is not a whole number"},
     {"[e]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\nkeepalive = 0s\n",
      "test.conf:4: keepalive: '0s' is not yes, no, or a duration"},
@@ -262,6 +283,7 @@ static const struct t_case cases[] = {
     T_CASE(test_listen_repeatable),
     T_CASE(test_idle_timeout_zero_is_off),
     T_CASE(test_durations_up_to_a_year),
+    T_CASE(test_sizes_below_2_63),
     T_CASE(test_errors_name_file_and_line),
     T_CASE(test_every_error_reported),
     T_CASE(test_bad_section_keys_ignored),
