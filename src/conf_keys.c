@@ -605,6 +605,8 @@ static void key_max_per_ip(struct parser *p, char *value)
         p->svc->max_per_ip = (unsigned)v;
 }
 
+#define RATE_MAX 10000000
+
 /* "N/s", "N/m", "N/h" (a bare N is per second); 0 for no limit. */
 static void rate_value(struct parser *p, const char *key, const char *value, struct conf_rate *out)
 {
@@ -613,20 +615,27 @@ static void rate_value(struct parser *p, const char *key, const char *value, str
         int64_t ms;
     } periods[] = {{"", 1000}, {"/s", 1000}, {"/m", 60000}, {"/h", 3600000}};
     const char *slash = strchr(value, '/');
+    size_t numlen = slash ? (size_t)(slash - value) : strlen(value);
     char num[32];
     int64_t n;
 
-    snprintf(num, sizeof(num), "%.*s", slash ? (int)(slash - value) : (int)strlen(value), value);
-    for (size_t i = 0; i < ARRAY_LEN(periods); i++) {
-        if (strcmp(slash ? slash : "", periods[i].unit) != 0)
-            continue;
-        if (parse_i64(num, 0, 10000000, &n) < 0)
-            break;
-        out->count = (unsigned)n;
-        out->period_ms = periods[i].ms;
-        return;
+    /* A number too long for `num` is too large anyway: never cut it short. */
+    if (numlen < sizeof(num)) {
+        memcpy(num, value, numlen);
+        num[numlen] = '\0';
+        for (size_t i = 0; i < ARRAY_LEN(periods); i++) {
+            if (strcmp(slash ? slash : "", periods[i].unit) != 0)
+                continue;
+            if (parse_i64(num, 0, RATE_MAX, &n) < 0)
+                break;
+            out->count = (unsigned)n;
+            out->period_ms = periods[i].ms;
+            return;
+        }
     }
-    CONF_ERR(p, "%s: '%s' is not a rate like 200/s, 30/m or 0", key, value);
+    CONF_ERR(p,
+             "%s: '%s' is not a rate N/s, N/m or N/h with N from 0 to %d (e.g. 200/s; 0: no limit)",
+             key, value, RATE_MAX);
 }
 
 static void key_rate(struct parser *p, char *value)

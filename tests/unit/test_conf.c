@@ -207,6 +207,12 @@ static const struct {
      "test.conf:4: rlimit_core: '8589934592G' is not a size from 0 to 2^63-1 bytes"},
     {"[e]\nlisten = tcp://127.0.0.1:0\nexec = /bin/cat\nrlimit_nofile = 2147483648\n",
      "test.conf:4: rlimit_nofile: '2147483648' is not a count from 0 to 2147483647 or unlimited"},
+    {"[e]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\nrate = 0000000000000000000000000000005x/s\n",
+     "test.conf:4: rate: '0000000000000000000000000000005x/s' is not a rate N/s, N/m or N/h with "
+     "N from 0 to 10000000"},
+    {"[e]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\nrate_per_ip = 10000001/m\n",
+     "test.conf:4: rate_per_ip: '10000001/m' is not a rate N/s, N/m or N/h with N from 0 to "
+     "10000000"},
     {"[global]\nmax_conns = -1\n", "test.conf:2: max_conns: '-1' is not a whole number"},
     {"[e]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\nkeepalive = 0s\n",
      "test.conf:4: keepalive: '0s' is not yes, no, or a duration"},
