@@ -277,7 +277,8 @@ static bool lookup_uid(const char *value, uid_t *uid)
 static void key_owner(struct parser *p, char *value)
 {
     if (!lookup_uid(value, &p->svc->sock_owner)) {
-        CONF_ERR(p, "owner: no such user '%s'", value);
+        CONF_ERR(p, "owner: no such user '%s' (a user name, or a uid from 0 to %u)", value,
+                 UINT32_MAX - 1);
         return;
     }
     p->svc->sock_owner_set = true;
@@ -294,7 +295,8 @@ static void key_group(struct parser *p, char *value)
     else if (parse_i64(value, 0, UINT32_MAX - 1, &id) == 0)
         p->svc->sock_group = (gid_t)id;
     else {
-        CONF_ERR(p, "group: no such group '%s'", value);
+        CONF_ERR(p, "group: no such group '%s' (a group name, or a gid from 0 to %u)", value,
+                 UINT32_MAX - 1);
         return;
     }
     p->svc->sock_group_set = true;
@@ -705,56 +707,52 @@ static void key_max_time(struct parser *p, char *value)
     duration_value(p, "max_time", value, &p->svc->max_time_ms);
 }
 
-enum key_scope { IN_GLOBAL, IN_SERVICE };
-
-/* `exec_only`: meaningless for a builtin (checked when the section ends). */
-static const struct key {
-    const char *name;
-    enum key_scope scope;
-    bool list; /* may be given more than once; values add up */
-    bool exec_only;
-    void (*parse)(struct parser *p, char *value);
-} keys[] = {
-    {"log", IN_GLOBAL, false, false, key_log},
-    {"log_facility", IN_GLOBAL, false, false, key_log_facility},
-    {"pidfile", IN_GLOBAL, false, false, key_pidfile},
-    {"umask", IN_GLOBAL, false, false, key_umask},
-    {"shutdown_timeout", IN_GLOBAL, false, false, key_shutdown_timeout},
-    {"max_conns", IN_GLOBAL, false, false, key_global_max_conns},
-    {"inetd", IN_GLOBAL, false, false, key_inetd},
-    {"workers", IN_GLOBAL, false, false, key_workers},
-    {"listen", IN_SERVICE, true, false, key_listen},
-    {"builtin", IN_SERVICE, false, false, key_builtin},
-    {"exec", IN_SERVICE, false, true, key_exec},
-    {"model", IN_SERVICE, false, false, key_model},
-    {"wait", IN_SERVICE, false, true, key_wait},
-    {"user", IN_SERVICE, false, true, key_user},
-    {"group", IN_SERVICE, false, false, key_group},
-    {"chroot", IN_SERVICE, false, true, key_chroot},
-    {"env", IN_SERVICE, true, true, key_env},
-    {"stderr", IN_SERVICE, false, true, key_stderr},
-    {"nice", IN_SERVICE, false, true, key_nice},
-    {"rlimit_cpu", IN_SERVICE, false, true, key_rlimit_cpu},
-    {"rlimit_as", IN_SERVICE, false, true, key_rlimit_as},
-    {"rlimit_nofile", IN_SERVICE, false, true, key_rlimit_nofile},
-    {"rlimit_nproc", IN_SERVICE, false, true, key_rlimit_nproc},
-    {"rlimit_fsize", IN_SERVICE, false, true, key_rlimit_fsize},
-    {"rlimit_core", IN_SERVICE, false, true, key_rlimit_core},
-    {"max_time", IN_SERVICE, false, false, key_max_time},
-    {"max_conns", IN_SERVICE, false, false, key_max_conns},
-    {"max_per_ip", IN_SERVICE, false, false, key_max_per_ip},
-    {"rate", IN_SERVICE, false, false, key_rate},
-    {"rate_per_ip", IN_SERVICE, false, false, key_rate_per_ip},
-    {"allow", IN_SERVICE, true, false, key_allow},
-    {"deny", IN_SERVICE, true, false, key_deny},
-    {"idle_timeout", IN_SERVICE, false, false, key_idle_timeout},
-    {"backlog", IN_SERVICE, false, false, key_backlog},
-    {"keepalive", IN_SERVICE, false, false, key_keepalive},
-    {"mode", IN_SERVICE, false, false, key_mode},
-    {"owner", IN_SERVICE, false, false, key_owner},
+static const struct conf_key keys[] = {
+    {"log", IN_GLOBAL, false, false, KEY_TEXT, key_log},
+    {"log_facility", IN_GLOBAL, false, false, KEY_TEXT, key_log_facility},
+    {"pidfile", IN_GLOBAL, false, false, KEY_TEXT, key_pidfile},
+    {"umask", IN_GLOBAL, false, false, KEY_OCTAL, key_umask},
+    {"shutdown_timeout", IN_GLOBAL, false, false, KEY_DURATION, key_shutdown_timeout},
+    {"max_conns", IN_GLOBAL, false, false, KEY_COUNT, key_global_max_conns},
+    {"inetd", IN_GLOBAL, false, false, KEY_TEXT, key_inetd},
+    {"workers", IN_GLOBAL, false, false, KEY_COUNT, key_workers},
+    {"listen", IN_SERVICE, true, false, KEY_TEXT, key_listen},
+    {"builtin", IN_SERVICE, false, false, KEY_TEXT, key_builtin},
+    {"exec", IN_SERVICE, false, true, KEY_TEXT, key_exec},
+    {"model", IN_SERVICE, false, false, KEY_COUNT, key_model},
+    {"wait", IN_SERVICE, false, true, KEY_TEXT, key_wait},
+    {"user", IN_SERVICE, false, true, KEY_TEXT, key_user},
+    {"group", IN_SERVICE, false, false, KEY_ID, key_group},
+    {"chroot", IN_SERVICE, false, true, KEY_TEXT, key_chroot},
+    {"env", IN_SERVICE, true, true, KEY_TEXT, key_env},
+    {"stderr", IN_SERVICE, false, true, KEY_TEXT, key_stderr},
+    {"nice", IN_SERVICE, false, true, KEY_COUNT, key_nice},
+    {"rlimit_cpu", IN_SERVICE, false, true, KEY_DURATION, key_rlimit_cpu},
+    {"rlimit_as", IN_SERVICE, false, true, KEY_SIZE, key_rlimit_as},
+    {"rlimit_nofile", IN_SERVICE, false, true, KEY_COUNT, key_rlimit_nofile},
+    {"rlimit_nproc", IN_SERVICE, false, true, KEY_COUNT, key_rlimit_nproc},
+    {"rlimit_fsize", IN_SERVICE, false, true, KEY_SIZE, key_rlimit_fsize},
+    {"rlimit_core", IN_SERVICE, false, true, KEY_SIZE, key_rlimit_core},
+    {"max_time", IN_SERVICE, false, false, KEY_DURATION, key_max_time},
+    {"max_conns", IN_SERVICE, false, false, KEY_COUNT, key_max_conns},
+    {"max_per_ip", IN_SERVICE, false, false, KEY_COUNT, key_max_per_ip},
+    {"rate", IN_SERVICE, false, false, KEY_RATE, key_rate},
+    {"rate_per_ip", IN_SERVICE, false, false, KEY_RATE, key_rate_per_ip},
+    {"allow", IN_SERVICE, true, false, KEY_TEXT, key_allow},
+    {"deny", IN_SERVICE, true, false, KEY_TEXT, key_deny},
+    {"idle_timeout", IN_SERVICE, false, false, KEY_DURATION, key_idle_timeout},
+    {"backlog", IN_SERVICE, false, false, KEY_COUNT, key_backlog},
+    {"keepalive", IN_SERVICE, false, false, KEY_DURATION, key_keepalive},
+    {"mode", IN_SERVICE, false, false, KEY_OCTAL, key_mode},
+    {"owner", IN_SERVICE, false, false, KEY_ID, key_owner},
 };
 
 _Static_assert(ARRAY_LEN(keys) <= CONF_KEYS_MAX, "raise CONF_KEYS_MAX");
+
+const struct conf_key *conf_key_at(size_t i)
+{
+    return i < ARRAY_LEN(keys) ? &keys[i] : NULL;
+}
 
 /* Remember the key in the service's canonical text (for reload's "changed"). */
 static void note_canon(struct parser *p, const char *key, const char *value)
@@ -775,7 +773,7 @@ void conf_set_key(struct parser *p, const char *name, char *value)
     bool in_service = p->svc != NULL;
 
     for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
-        const struct key *k = &keys[i];
+        const struct conf_key *k = &keys[i];
         if (strcmp(k->name, name) != 0 || (k->scope == IN_SERVICE) != in_service)
             continue;
         if (p->seen[i] != 0 && !k->list) {

@@ -34,6 +34,32 @@ struct parser {
     struct conf_errs *errs;
 };
 
+enum conf_key_scope { IN_GLOBAL, IN_SERVICE };
+
+/* What a key's value is: every kind but text is a number checked against a range. */
+enum conf_key_kind {
+    KEY_TEXT,     /* names, paths, words; listen's ports are addr_parse's */
+    KEY_COUNT,    /* a whole number (model: prefork:N) */
+    KEY_DURATION, /* ms, s, m, h: at most 365 days */
+    KEY_SIZE,     /* K, M, G: below 2^63 */
+    KEY_OCTAL,    /* a file mode */
+    KEY_RATE,     /* N/s, N/m, N/h */
+    KEY_ID,       /* a user or group name, or a numeric id */
+};
+
+/* One entry of the key table (conf_keys.c). */
+struct conf_key {
+    const char *name;
+    enum conf_key_scope scope;
+    bool list;      /* may be given more than once; values add up */
+    bool exec_only; /* meaningless for a builtin (checked when the section ends) */
+    enum conf_key_kind kind;
+    void (*parse)(struct parser *p, char *value);
+};
+
+/* The i-th entry of the key table, or NULL past its end (for tests that go through every key). */
+const struct conf_key *conf_key_at(size_t i);
+
 /* Record an error at `line` of the file being read. */
 void conf_error(struct parser *p, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
