@@ -225,7 +225,7 @@ static void set_wait(struct parser *p, const struct inetd_line *l, bool internal
         return;
     }
     if (dot != NULL && parse_i64(dot + 1, 1, 1000000, &max) < 0) {
-        CONF_ERR(p, "'%s': .max must be a count of spawns per minute", l->wait);
+        CONF_ERR(p, "'%s': .max must be a count of spawns per minute from 1 to 1000000", l->wait);
         return;
     }
     if (dot != NULL) {
