@@ -349,9 +349,27 @@ struct conf *conf_load_default(const char *inetd, char **errors)
     return conf;
 }
 
+static const char *file_type(mode_t mode)
+{
+    if (S_ISFIFO(mode))
+        return "a FIFO";
+    if (S_ISDIR(mode))
+        return "a directory";
+    if (S_ISCHR(mode) || S_ISBLK(mode))
+        return "a device";
+    if (S_ISSOCK(mode))
+        return "a socket";
+    return "a special file";
+}
+
 char *conf_read_file(struct parser *p, const char *path, size_t *len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /*
+     * O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer,
+     * or a reload would stop the daemon there; a regular file ignores it.
+     * O_NOCTTY: a terminal named here does not become ours.
+     */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     struct stat st;
     char *text = NULL;
     ssize_t n;
@@ -360,8 +378,16 @@ char *conf_read_file(struct parser *p, const char *path, size_t *len)
         conf_error(p, 0, "unable to open: %s", strerror(errno));
         return NULL;
     }
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONF_FILE_MAX) {
-        conf_error(p, 0, "not a regular file of at most %d bytes", CONF_FILE_MAX);
+    if (fstat(fd, &st) < 0) {
+        conf_error(p, 0, "unable to stat: %s", strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        conf_error(p, 0, "%s, not a regular file", file_type(st.st_mode));
+        goto out;
+    }
+    if (st.st_size > CONF_FILE_MAX) {
+        conf_error(p, 0, "larger than %d bytes", CONF_FILE_MAX);
         goto out;
     }
     if ((text = malloc((size_t)st.st_size + 1)) == NULL) {

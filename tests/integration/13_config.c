@@ -425,6 +425,25 @@ static void test_missing_config_file(void)
 
 /* --- the command line ------------------------------------------------------ */
 
+static void test_check_on_a_fifo_returns_at_once(void)
+{
+    /* Scenario: -t -f FIFO, a FIFO that no one writes.  Asserted: usherd
+     * does not wait for a writer (the run is bounded to 3 s), exit 2, and
+     * the message names the file and what it is. */
+    char path[512], want[600];
+    const char *argv[] = {h_usherd(), "-t", "-f", path, NULL};
+    struct h_result res;
+
+    snprintf(path, sizeof(path), "%s/fifo.conf", h_tmpdir());
+    if (mkfifo(path, 0600) < 0)
+        T_FAIL("mkfifo %s: %s", path, strerror(errno));
+    h_run(&res, NULL, 0, 3000, argv);
+    T_EQ_INT(res.exit_code, 2);
+    snprintf(want, sizeof(want), "%s: a FIFO, not a regular file\n", path);
+    T_EQ_STR(res.err, want);
+    T_EQ_STR(res.out, "");
+}
+
 static void test_unknown_option_exits_2(void)
 {
     /* Scenario: an unknown option, and a stray argument.  Asserted: exit 2
@@ -561,6 +580,7 @@ static const struct t_case cases[] = {
     T_CASE(test_all_errors_reported_in_one_run),
     T_CASE(test_bad_config_prevents_start),
     T_CASE(test_missing_config_file),
+    T_CASE(test_check_on_a_fifo_returns_at_once),
     T_CASE(test_unknown_option_exits_2),
     T_CASE(test_help_and_version_exit_0),
     T_CASE(test_embedded_default_check),

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -346,6 +347,29 @@ static void test_syntax_error_keeps_old_config_and_logs_file_line(void)
     close(fd);
 }
 
+static void test_fifo_in_place_of_the_file_keeps_serving(void)
+{
+    /* Scenario: A is in force; the file is replaced by a FIFO that no one
+     * writes; SIGHUP.  Asserted: "reload failed" and "FILE: a FIFO, not a
+     * regular file" are logged (the open does not wait for a writer), echo
+     * still echoes, and SIGTERM still stops the daemon, exit 0. */
+    struct h_daemon *d = h_start(conf_a, NULL);
+    char tmp[400], want[PATH_MAX + 100];
+    int fd;
+
+    snprintf(tmp, sizeof(tmp), "%s.fifo", d->conf_path);
+    if (mkfifo(tmp, 0600) < 0 || rename(tmp, d->conf_path) < 0)
+        T_FAIL("a FIFO at %s: %s", d->conf_path, strerror(errno));
+    reload(d, "usherd: error: reload failed: the configuration in force stays", 1);
+    snprintf(want, sizeof(want), "usherd: error: %s: a FIFO, not a regular file", conf_name(d));
+    if (!h_wait_log(d, want, 2000))
+        T_FAIL("no \"%s\" in the log:\n%s", want, h_log(d));
+    fd = h_connect(h_addr(d, "echo", "tcp://"));
+    h_echo_roundtrip(fd, "still serving");
+    close(fd);
+    T_EQ_INT(h_stop(d), 0);
+}
+
 static void test_removed_listener_closes_but_its_connection_goes_on(void)
 {
     /* Scenario: services echo and gone (echo too); a connection to gone is
@@ -516,6 +540,7 @@ static const struct t_case cases[] = {
     T_CASE(test_unchanged_listener_keeps_its_socket),
     T_CASE(test_new_listener_binds_on_reload),
     T_CASE(test_syntax_error_keeps_old_config_and_logs_file_line),
+    T_CASE(test_fifo_in_place_of_the_file_keeps_serving),
     T_CASE(test_removed_listener_closes_but_its_connection_goes_on),
     T_CASE(test_changed_builtin_applies_to_new_connections_only),
     T_CASE(test_changed_idle_timeout_applies_to_new_connections_only),

@@ -2,11 +2,14 @@
  * Unit tests: the configuration parser and validator (conf.c).
  */
 #include "conf.h"
+#include "harness.h"
 #include "t.h"
 #include "util.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static struct conf *parse_ok(const char *text)
 {
@@ -270,6 +273,46 @@ static void test_missing_file(void)
     free(errors);
 }
 
+/* A FIFO in the test's directory, with no writer. */
+static const char *make_fifo(const char *name)
+{
+    char *path = h_fmt("%s/%s", h_tmpdir(), name);
+
+    if (mkfifo(path, 0600) < 0)
+        T_FAIL("mkfifo %s: %s", path, strerror(errno));
+    return path;
+}
+
+static void test_fifo_refused_at_once(void)
+{
+    /* A FIFO as the file, as -I's inetd.conf, or as the inetd key's: each
+     * is refused at once, not waited on for a writer (the case's 5 s
+     * timeout fails it if open(2) blocks). */
+    const char *fifo = make_fifo("usherd.conf");
+    const char *conf = h_fmt("%s/ok.conf", h_tmpdir());
+    char *errors = NULL;
+
+    h_write_file(conf, "[e]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n");
+    T_ASSERT(conf_load(fifo, NULL, &errors) == NULL);
+    T_CONTAINS(errors, h_fmt("%s: a FIFO, not a regular file", fifo));
+    free(errors);
+    T_ASSERT(conf_load(conf, fifo, &errors) == NULL);
+    T_CONTAINS(errors, h_fmt("%s: a FIFO, not a regular file", fifo));
+    free(errors);
+    errors = parse_bad(h_fmt("[global]\ninetd = %s\n", fifo));
+    T_CONTAINS(errors, h_fmt("%s: a FIFO, not a regular file", fifo));
+    free(errors);
+}
+
+static void test_directory_refused(void)
+{
+    char *errors = NULL;
+
+    T_ASSERT(conf_load(h_tmpdir(), NULL, &errors) == NULL);
+    T_CONTAINS(errors, h_fmt("%s: a directory, not a regular file", h_tmpdir()));
+    free(errors);
+}
+
 static void test_builtin_names(void)
 {
     static const char *const names[] = {"echo", "discard", "daytime", "chargen",
@@ -294,6 +337,8 @@ static const struct t_case cases[] = {
     T_CASE(test_every_error_reported),
     T_CASE(test_bad_section_keys_ignored),
     T_CASE(test_missing_file),
+    T_CASE_TIMEOUT(test_fifo_refused_at_once, 5),
+    T_CASE(test_directory_refused),
     T_CASE(test_builtin_names),
 };
 
