@@ -321,13 +321,89 @@ static struct conf *parse(char *text, const char *name, bool embedded, const cha
     return p.conf;
 }
 
+/*
+ * The length of the UTF-8 sequence at `s` (`left` bytes on), or 0 if it is
+ * not one: a stray continuation byte, a sequence cut short, an overlong
+ * form, a surrogate (U+D800-U+DFFF) or a code point past U+10FFFF.
+ */
+static size_t utf8_len(const unsigned char *s, size_t left)
+{
+    static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+    size_t n;
+    uint32_t cp;
+
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        n = 2;
+        cp = s[0] & 0x1fu;
+    } else if ((s[0] & 0xf0) == 0xe0) {
+        n = 3;
+        cp = s[0] & 0x0fu;
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        n = 4;
+        cp = s[0] & 0x07u;
+    } else {
+        return 0;
+    }
+    if (left < n)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3fu);
+    }
+    if (cp < min[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+/*
+ * A file's text must be text: a NUL byte or invalid UTF-8 is an error at
+ * its line (the first bad byte of each line, by its place in the line).
+ * Returns true if there is none.
+ */
+static bool check_text(struct parser *p, const char *text, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t line_start = 0, n;
+    int line = 1;
+    bool ok = true, line_bad = false;
+
+    for (size_t i = 0; i < len; i += n) {
+        n = s[i] == '\0' ? 0 : utf8_len(s + i, len - i);
+        if (n == 0) {
+            if (!line_bad)
+                conf_error(p, line,
+                           s[i] == '\0' ? "a NUL byte at byte %zu of the line: not a text file"
+                                        : "invalid UTF-8 at byte %zu of the line",
+                           i - line_start + 1);
+            line_bad = true;
+            ok = false;
+            n = 1;
+        } else if (s[i] == '\n') {
+            line++;
+            line_start = i + 1;
+            line_bad = false;
+        }
+    }
+    return ok;
+}
+
 struct conf *conf_parse(const char *text, const char *name, char **errors)
 {
+    struct conf_errs errs = {0};
+    struct parser p = {.file = name, .errs = &errs};
     char *copy = strdup(text);
     struct conf *conf;
 
     if (copy == NULL) {
         *errors = strdup("out of memory\n");
+        return NULL;
+    }
+    if (!check_text(&p, copy, strlen(copy))) {
+        *errors = errs.text ? errs.text : strdup("out of memory\n");
+        free(copy);
         return NULL;
     }
     conf = parse(copy, name, false, NULL, errors);
@@ -395,9 +471,9 @@ char *conf_read_file(struct parser *p, const char *path, size_t *len)
         goto out;
     }
     n = read_full(fd, text, (size_t)st.st_size);
-    if (n < 0 || memchr(text, '\0', (size_t)n) != NULL) {
-        conf_error(p, 0, n < 0 ? "unable to read: %s" : "a NUL byte: not a text file%s",
-                   n < 0 ? strerror(errno) : "");
+    if (n < 0)
+        conf_error(p, 0, "unable to read: %s", strerror(errno));
+    if (n < 0 || !check_text(p, text, (size_t)n)) {
         free(text);
         text = NULL;
         goto out;

@@ -7,6 +7,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -313,6 +314,85 @@ static void test_directory_refused(void)
     free(errors);
 }
 
+static void test_utf8_accepted(void)
+{
+    /* Two-, three- and four-byte forms up to U+10FFFF, in values and comments. */
+    struct conf *c =
+        parse_ok("# caf\xc3\xa9 \xe2\x82\xac \xef\xbf\xbd \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf\n"
+                 "[e]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n"
+                 "[x]\nlisten = tcp://127.0.0.1:0\nexec = /bin/echo \xc3\xa9t\xc3\xa9\n");
+
+    T_EQ_STR(conf_find(c, "x")->exec->argv[1], "\xc3\xa9t\xc3\xa9");
+    conf_unref(c);
+}
+
+static const struct {
+    const char *bytes, *what;
+} bad_utf8[] = {
+    {"\x80", "a continuation byte alone"},
+    {"\xff", "a byte that is never UTF-8"},
+    {"\xc0\xaf", "an overlong '/' in two bytes"},
+    {"\xc1\xbf", "an overlong two-byte form"},
+    {"\xe0\x80\xaf", "an overlong '/' in three bytes"},
+    {"\xf0\x80\x80\xaf", "an overlong '/' in four bytes"},
+    {"\xed\xa0\x80", "a surrogate, U+D800"},
+    {"\xed\xbf\xbf", "a surrogate, U+DFFF"},
+    {"\xf4\x90\x80\x80", "U+110000"},
+    {"\xf5\x80\x80\x80", "a lead byte past U+10FFFF"},
+    {"\xe2\x82", "a sequence cut short by the end of the line"},
+    {"\xe2\x82x", "a sequence cut short by an ASCII byte"},
+};
+
+static void test_invalid_utf8_is_an_error_at_its_line(void)
+{
+    for (size_t i = 0; i < ARRAY_LEN(bad_utf8); i++) {
+        char *text =
+            h_fmt("[e]\nlisten = tcp://127.0.0.1:0 # ab%s\nbuiltin = echo\n", bad_utf8[i].bytes);
+        char *errors = NULL;
+        struct conf *c = conf_parse(text, "test.conf", &errors);
+        if (c != NULL)
+            T_FAIL("%s: accepted", bad_utf8[i].what);
+        if (strstr(errors, "test.conf:2: invalid UTF-8 at byte 32 of the line") == NULL)
+            T_FAIL("%s: want the line and byte in:\n%s", bad_utf8[i].what, errors);
+        free(errors);
+    }
+    /* Cut short by the end of the file, on line 1. */
+    {
+        char *errors = parse_bad("# \xf0\x9f\x98");
+        T_CONTAINS(errors, "test.conf:1: invalid UTF-8 at byte 3 of the line");
+        free(errors);
+    }
+}
+
+/* Write `len` bytes of `data` to a new file in the test's directory. */
+static const char *write_bytes(const char *name, const char *data, size_t len)
+{
+    const char *path = h_fmt("%s/%s", h_tmpdir(), name);
+    FILE *f = fopen(path, "w");
+
+    if (f == NULL || fwrite(data, 1, len, f) != len || fclose(f) != 0)
+        T_FAIL("writing %s: %s", path, strerror(errno));
+    return path;
+}
+
+static void test_nul_byte_is_an_error_at_its_line(void)
+{
+    /* A NUL byte on line 3 of the file, and on line 2 of an inetd.conf. */
+    static const char conf[] = "[e]\nlisten = tcp://127.0.0.1:0\nbuil\0tin = echo\n";
+    static const char inetd[] = "# inetd\necho stream tcp nowait root \0internal\n";
+    const char *path = write_bytes("nul.conf", conf, sizeof(conf) - 1);
+    const char *ok = write_bytes("ok.conf", "[global]\n", 9);
+    const char *ipath = write_bytes("inetd.conf", inetd, sizeof(inetd) - 1);
+    char *errors = NULL;
+
+    T_ASSERT(conf_load(path, NULL, &errors) == NULL);
+    T_CONTAINS(errors, h_fmt("%s:3: a NUL byte at byte 5 of the line: not a text file", path));
+    free(errors);
+    T_ASSERT(conf_load(ok, ipath, &errors) == NULL);
+    T_CONTAINS(errors, h_fmt("%s:2: a NUL byte at byte 29 of the line", ipath));
+    free(errors);
+}
+
 static void test_builtin_names(void)
 {
     static const char *const names[] = {"echo", "discard", "daytime", "chargen",
@@ -339,6 +419,9 @@ static const struct t_case cases[] = {
     T_CASE(test_missing_file),
     T_CASE_TIMEOUT(test_fifo_refused_at_once, 5),
     T_CASE(test_directory_refused),
+    T_CASE(test_utf8_accepted),
+    T_CASE(test_invalid_utf8_is_an_error_at_its_line),
+    T_CASE(test_nul_byte_is_an_error_at_its_line),
     T_CASE(test_builtin_names),
 };
 
