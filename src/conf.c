@@ -390,22 +390,37 @@ static bool check_text(struct parser *p, const char *text, size_t len)
     return ok;
 }
 
+/*
+ * A UTF-8 byte order mark at the start, which some editors write, says
+ * nothing but "UTF-8": skipped, so that the first line is read as written.
+ */
+static void skip_bom(char *text, size_t *len)
+{
+    if (*len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) {
+        memmove(text, text + 3, *len - 3 + 1);
+        *len -= 3;
+    }
+}
+
 struct conf *conf_parse(const char *text, const char *name, char **errors)
 {
     struct conf_errs errs = {0};
     struct parser p = {.file = name, .errs = &errs};
     char *copy = strdup(text);
     struct conf *conf;
+    size_t len;
 
     if (copy == NULL) {
         *errors = strdup("out of memory\n");
         return NULL;
     }
-    if (!check_text(&p, copy, strlen(copy))) {
+    len = strlen(copy);
+    if (!check_text(&p, copy, len)) {
         *errors = errs.text ? errs.text : strdup("out of memory\n");
         free(copy);
         return NULL;
     }
+    skip_bom(copy, &len);
     conf = parse(copy, name, false, NULL, errors);
     free(copy);
     return conf;
@@ -480,6 +495,7 @@ char *conf_read_file(struct parser *p, const char *path, size_t *len)
     }
     text[n] = '\0';
     *len = (size_t)n;
+    skip_bom(text, len);
 out:
     close(fd);
     return text;

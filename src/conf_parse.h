@@ -84,7 +84,11 @@ void conf_free_service(struct svc_conf *svc);
 /* Read the inetd.conf `path` into p->conf (see inetd.c). */
 void conf_read_inetd(struct parser *p, const char *path);
 
-/* A whole file into memory (NUL-terminated, no NUL inside); NULL with an error noted. */
+/*
+ * A whole file into memory: a regular file of at most 4 MiB, valid UTF-8
+ * without NUL, a leading byte order mark dropped; NUL-terminated.  NULL
+ * with the errors noted.
+ */
 char *conf_read_file(struct parser *p, const char *path, size_t *len);
 
 #endif

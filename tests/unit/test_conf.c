@@ -393,6 +393,32 @@ static void test_nul_byte_is_an_error_at_its_line(void)
     free(errors);
 }
 
+static void test_byte_order_mark_skipped(void)
+{
+    /* A UTF-8 BOM at the start of the file or of an inetd.conf is skipped:
+     * the first line reads as written, and lines keep their numbers. */
+    static const char conf[] = "\xef\xbb\xbf[e]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n";
+    static const char inetd[] = "\xef\xbb\xbf"
+                                "127.0.0.1:echo stream tcp nowait root internal\n";
+    struct conf *c = parse_ok(conf);
+    char *errors;
+
+    T_ASSERT(conf_find(c, "e") != NULL);
+    conf_unref(c);
+    errors = parse_bad("\xef\xbb\xbf[e]\nlisten = tcp://127.0.0.1:0\ncolour = blue\n");
+    T_CONTAINS(errors, "test.conf:3: unknown key 'colour'");
+    T_ASSERT(strstr(errors, "test.conf:1:") != NULL); /* [e]: no builtin, at its header */
+    T_ASSERT(strstr(errors, "before any section") == NULL);
+    free(errors);
+    c = conf_load(write_bytes("bom.conf", conf, sizeof(conf) - 1),
+                  write_bytes("inetd.conf", inetd, sizeof(inetd) - 1), &errors);
+    if (c == NULL)
+        T_FAIL("refused:\n%s", errors);
+    T_ASSERT(conf_find(c, "e") != NULL);
+    T_ASSERT(conf_find(c, "echo-tcp") != NULL);
+    conf_unref(c);
+}
+
 static void test_builtin_names(void)
 {
     static const char *const names[] = {"echo", "discard", "daytime", "chargen",
@@ -422,6 +448,7 @@ static const struct t_case cases[] = {
     T_CASE(test_utf8_accepted),
     T_CASE(test_invalid_utf8_is_an_error_at_its_line),
     T_CASE(test_nul_byte_is_an_error_at_its_line),
+    T_CASE(test_byte_order_mark_skipped),
     T_CASE(test_builtin_names),
 };
 
