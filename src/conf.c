@@ -74,35 +74,61 @@ enum builtin_id conf_builtin_lookup(const char *name)
     return BUILTIN_NONE;
 }
 
-void conf_error(struct parser *p, int line, const char *fmt, ...)
+/* Add "FILE:LINE: msg" (line 0: about the file as a whole, "FILE: msg"). */
+static void add_error(struct conf_errs *e, const char *file, int line, const char *msg)
 {
-    struct conf_errs *e = p->errs;
-    char msg[512];
-    va_list ap;
     int n;
     char *grown;
 
-    if (++e->count > CONF_ERRORS_MAX)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    if (e->count == CONF_ERRORS_MAX)
-        snprintf(msg, sizeof(msg), "too many errors, giving up");
-    /* Line 0: about the file as a whole. */
     if (line > 0)
-        n = snprintf(NULL, 0, "%s:%d: %s\n", p->file, line, msg);
+        n = snprintf(NULL, 0, "%s:%d: %s\n", file, line, msg);
     else
-        n = snprintf(NULL, 0, "%s: %s\n", p->file, msg);
+        n = snprintf(NULL, 0, "%s: %s\n", file, msg);
     grown = realloc(e->text, e->len + (size_t)n + 1);
     if (grown == NULL)
         return;
     e->text = grown;
     if (line > 0)
-        snprintf(grown + e->len, (size_t)n + 1, "%s:%d: %s\n", p->file, line, msg);
+        snprintf(grown + e->len, (size_t)n + 1, "%s:%d: %s\n", file, line, msg);
     else
-        snprintf(grown + e->len, (size_t)n + 1, "%s: %s\n", p->file, msg);
+        snprintf(grown + e->len, (size_t)n + 1, "%s: %s\n", file, msg);
     e->len += (size_t)n;
+}
+
+static void verror_in(struct parser *p, const char *file, int line, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+
+static void verror_in(struct parser *p, const char *file, int line, const char *fmt, va_list ap)
+{
+    struct conf_errs *e = p->errs;
+    char msg[512];
+
+    if (++e->count > CONF_ERRORS_MAX)
+        return;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (e->count == CONF_ERRORS_MAX)
+        snprintf(msg, sizeof(msg), "too many errors, giving up");
+    add_error(e, file, line, msg);
+}
+
+void conf_error(struct parser *p, int line, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    verror_in(p, p->file, line, fmt, ap);
+    va_end(ap);
+}
+
+/* An error in `file`, which need not be the one being read. */
+static void __attribute__((format(printf, 4, 5)))
+error_in(struct parser *p, const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    verror_in(p, file, line, fmt, ap);
+    va_end(ap);
 }
 
 static void finish_section(struct parser *p)
@@ -246,7 +272,7 @@ static void walk_lines(struct parser *p, char *text)
     finish_section(p);
 }
 
-/* Rules across services: an address is served once. */
+/* Rules across services: an address is served once, whichever file names it. */
 static void check_duplicate_listeners(struct parser *p)
 {
     struct conf *c = p->conf;
@@ -261,8 +287,13 @@ static void check_duplicate_listeners(struct parser *p)
                     const struct conf_listen *b = &c->svcs[k].listens[m];
                     if (!addr_equal(&a->addr, &b->addr))
                         continue;
-                    conf_error(p, b->line, "listen: %s is already used by [%s] on line %d", b->text,
-                               c->svcs[i].name, a->line);
+                    if (a->file == b->file)
+                        error_in(p, b->file, b->line,
+                                 "listen: %s is already used by [%s] on line %d", b->text,
+                                 c->svcs[i].name, a->line);
+                    else
+                        error_in(p, b->file, b->line, "listen: %s is already used by [%s] at %s:%d",
+                                 b->text, c->svcs[i].name, a->file, a->line);
                 }
             }
         }
@@ -305,6 +336,7 @@ static struct conf *parse(char *text, const char *name, bool embedded, const cha
         *errors = strdup("out of memory\n");
         return NULL;
     }
+    p.file = p.conf->path; /* the listeners keep it: the conf's own copy */
     if (text != NULL)
         walk_lines(&p, text);
     if (inetd == NULL && p.conf->inetd[0] != '\0')
@@ -549,6 +581,7 @@ static void conf_free(struct conf *conf)
         conf_free_service(&conf->svcs[i]);
     free(conf->svcs);
     free(conf->path);
+    free(conf->inetd_path);
     free(conf);
 }
 

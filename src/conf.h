@@ -63,6 +63,7 @@ struct conf_access {
 struct conf_listen {
     struct addr addr;
     char text[ADDR_TEXT_MAX]; /* as written */
+    const char *file;         /* where: the conf's path or inetd_path */
     int line;
     bool optional; /* embedded default: skip if the address family is missing */
 };
@@ -138,6 +139,7 @@ struct conf {
     unsigned workers;   /* event-loop processes */
     char pidfile[256];  /* "" when not set */
     char inetd[256];    /* an inetd.conf to serve too, "" when not set */
+    char *inetd_path;   /* the inetd.conf read (-I or `inetd`), or NULL */
     bool log_set;       /* `log` given: --daemon keeps it instead of syslog */
     struct log_target log;
     int log_facility;

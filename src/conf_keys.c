@@ -217,6 +217,7 @@ void conf_add_listen(struct parser *p, const char *text, bool optional)
     for (int i = 0; i < n; i++) {
         struct conf_listen *l = &svc->listens[svc->nlistens++];
         l->addr = addrs[i];
+        l->file = p->file;
         l->line = p->line;
         l->optional = optional && addrs[i].ss.ss_family == AF_INET6;
         str_copy(l->text, sizeof(l->text), text);

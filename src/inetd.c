@@ -296,7 +296,13 @@ void conf_read_inetd(struct parser *p, const char *path)
     size_t len;
     char *text, *line, *next;
 
-    p->file = path;
+    /* The conf's own copy: its listeners name the file they came from. */
+    free(p->conf->inetd_path);
+    if ((p->conf->inetd_path = strdup(path)) == NULL) {
+        conf_error(p, 0, "out of memory");
+        return;
+    }
+    p->file = p->conf->inetd_path;
     p->line = 0;
     text = conf_read_file(p, path, &len);
     for (line = text; line != NULL; line = next) {

@@ -419,6 +419,32 @@ static void test_byte_order_mark_skipped(void)
     conf_unref(c);
 }
 
+static void test_duplicate_listen_names_each_file(void)
+{
+    /* The same address in the file (line 2) and in the inetd.conf (line 2),
+     * then twice in the inetd.conf (lines 3 and 4): each error is at the
+     * FILE:LINE of the second listen and names where the first one is. */
+    static const char text[] = "[e]\nlisten = tcp://127.0.0.1:17310\nbuiltin = echo\n";
+    const char *conf = write_bytes("usherd.conf", text, sizeof(text) - 1);
+    static const char inetd[] = "# inetd\n"
+                                "127.0.0.1:17310 stream tcp nowait root /bin/cat cat\n"
+                                "127.0.0.1:17311 stream tcp nowait root /bin/cat cat\n"
+                                "127.0.0.1:17311 stream tcp nowait root /bin/cat cat\n";
+    const char *ipath = write_bytes("inetd.conf", inetd, sizeof(inetd) - 1);
+    char *errors = NULL;
+
+    T_ASSERT(conf_load(conf, ipath, &errors) == NULL);
+    T_CONTAINS(errors, h_fmt("%s:2: listen: tcp://127.0.0.1:17310 is already used by [e] at %s:2\n",
+                             ipath, conf));
+    T_CONTAINS(
+        errors,
+        h_fmt("%s:4: listen: tcp://127.0.0.1:17311 is already used by [17311-tcp] on line 3\n",
+              ipath));
+    T_ASSERT(strstr(errors, h_fmt("%s:2: listen", conf)) == NULL);
+    T_ASSERT(strstr(errors, h_fmt("%s:4: listen", conf)) == NULL);
+    free(errors);
+}
+
 static void test_builtin_names(void)
 {
     static const char *const names[] = {"echo", "discard", "daytime", "chargen",
@@ -449,6 +475,7 @@ static const struct t_case cases[] = {
     T_CASE(test_invalid_utf8_is_an_error_at_its_line),
     T_CASE(test_nul_byte_is_an_error_at_its_line),
     T_CASE(test_byte_order_mark_skipped),
+    T_CASE(test_duplicate_listen_names_each_file),
     T_CASE(test_builtin_names),
 };
 
