@@ -301,13 +301,22 @@ static int format_unix(const struct sockaddr *sa, socklen_t len, char *buf, size
     size_t pathlen = len > off ? len - off : 0;
     int n;
 
-    if (pathlen == 0)
+    if (pathlen > sizeof(sun->sun_path))
+        pathlen = sizeof(sun->sun_path);
+    if (pathlen == 0) {
         n = snprintf(buf, size, "(unnamed)");
-    else if (sun->sun_path[0] == '\0')
-        n = snprintf(buf, size, "@%.*s", (int)(pathlen - 1), sun->sun_path + 1);
-    else
-        n = snprintf(buf, size, "%.*s", (int)strnlen(sun->sun_path, pathlen), sun->sun_path);
-    return n < 0 || (size_t)n >= size ? -1 : 0;
+        return n < 0 || (size_t)n >= size ? -1 : 0;
+    }
+    /* A peer chooses its name, bytes and all: escaped (cut with "..." if long). */
+    if (sun->sun_path[0] == '\0') {
+        if (size < 2)
+            return -1;
+        buf[0] = '@';
+        str_escape(buf + 1, size - 1, sun->sun_path + 1, pathlen - 1);
+    } else {
+        str_escape(buf, size, sun->sun_path, strnlen(sun->sun_path, pathlen));
+    }
+    return 0;
 }
 
 int addr_format(enum addr_kind kind, const struct sockaddr *sa, socklen_t len, char *buf,

@@ -82,15 +82,18 @@ int addr_resolve(const struct addr_spec *spec, bool passive, struct addr *out, s
 
 /*
  * Format a socket address of `kind` as "tcp://127.0.0.1:7",
- * "udp://[::1]:7", "unix:/run/x.sock" or "unix:@name".
+ * "udp://[::1]:7", "unix:/run/x.sock" or "unix:@name".  A Unix path or
+ * abstract name is escaped for the log (str_escape: its bytes are
+ * anyone's), and cut with "..." if it is too long for `buf`.
  * Returns 0, or -1 if it did not fit.
  */
 int addr_format(enum addr_kind kind, const struct sockaddr *sa, socklen_t len, char *buf,
                 size_t size);
 
 /*
- * Format a peer as "127.0.0.1:54321" or "[::1]:54321".  IPv4-mapped IPv6
- * addresses are shown as IPv4.  Returns 0, or -1 if it did not fit.
+ * Format a peer as "127.0.0.1:54321" or "[::1]:54321" (a Unix peer as its
+ * escaped name, as addr_format).  IPv4-mapped IPv6 addresses are shown as
+ * IPv4.  Returns 0, or -1 if it did not fit.
  */
 int addr_format_peer(const struct sockaddr *sa, socklen_t len, char *buf, size_t size);
 

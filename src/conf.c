@@ -98,17 +98,31 @@ static void add_error(struct conf_errs *e, const char *file, int line, const cha
 static void verror_in(struct parser *p, const char *file, int line, const char *fmt, va_list ap)
     __attribute__((format(printf, 4, 0)));
 
+/*
+ * Messages quote the file's names and values, which may hold any byte but
+ * NUL: the whole message is escaped (str_escape) here, once for every
+ * caller, so that an error is one printable line wherever it is shown
+ * (the terminal at -t, the log at a reload).  The texts of the messages
+ * are ours and printable: escaping leaves them as they are.
+ */
 static void verror_in(struct parser *p, const char *file, int line, const char *fmt, va_list ap)
 {
     struct conf_errs *e = p->errs;
-    char msg[512];
+    char raw[512], msg[1024], name[512];
+    size_t rawlen;
+    int n;
 
     if (++e->count > CONF_ERRORS_MAX)
         return;
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = vsnprintf(raw, sizeof(raw), fmt, ap);
     if (e->count == CONF_ERRORS_MAX)
-        snprintf(msg, sizeof(msg), "too many errors, giving up");
-    add_error(e, file, line, msg);
+        n = snprintf(raw, sizeof(raw), "too many errors, giving up");
+    rawlen = n < 0 ? 0 : (size_t)n;
+    if (rawlen >= sizeof(raw))
+        rawlen = sizeof(raw) - 1;
+    str_escape(msg, sizeof(msg), raw, rawlen);
+    str_escape(name, sizeof(name), file, strlen(file));
+    add_error(e, name, line, msg);
 }
 
 void conf_error(struct parser *p, int line, const char *fmt, ...)

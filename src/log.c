@@ -4,6 +4,7 @@
  *
  * stderr lines are "PROG: [error: |warning: ]MESSAGE\n".  Lines longer than
  * the buffer are cut and marked with "...".  A failed write is not retried.
+ * No message can hold a raw control byte (see defang): one call, one line.
  */
 #include "log.h"
 
@@ -59,7 +60,7 @@ int log_target_parse(const char *text, struct log_target *out, char *err, size_t
     struct addr a;
 
     memset(out, 0, sizeof(*out));
-    str_copy(out->text, sizeof(out->text), text);
+    str_escape(out->text, sizeof(out->text), text, strlen(text));
     if (strcmp(text, "stderr") == 0)
         return 0;
     if (strcmp(text, "syslog") == 0)
@@ -283,6 +284,42 @@ static void to_syslog(enum log_level level, const char *text)
     sink.lost++;
 }
 
+/*
+ * The last line of defence: a byte below 0x20, DEL or a byte above 0x7e
+ * that reached a message unescaped (a path from the command line, say) is
+ * written as "\\xhh", so no message can end its line early, overwrite it
+ * with a carriage return or carry a terminal escape.  Backslashes are left
+ * as they are: bytes from outside are escaped where they enter a message
+ * (str_escape), backslashes included, and doubling them again here would
+ * garble those values.  Copies `src` into `dst` (`size` bytes), cut and
+ * marked with "..." if it does not fit or `cut` says it was cut already.
+ * Returns the length written.
+ */
+static size_t defang(char *dst, size_t size, const char *src, bool cut)
+{
+    size_t out = 0;
+
+    for (; *src != '\0'; src++) {
+        unsigned char c = (unsigned char)*src;
+        bool plain = c >= 0x20 && c < 0x7f;
+        size_t need = plain ? 1 : 4;
+        if (out + need + 4 > size) { /* keep room for "..." and the NUL */
+            cut = true;
+            break;
+        }
+        if (plain)
+            dst[out++] = (char)c;
+        else
+            out += str_escape(dst + out, 5, src, 1);
+    }
+    if (cut) {
+        memcpy(dst + out, "...", 3);
+        out += 3;
+    }
+    dst[out] = '\0';
+    return out;
+}
+
 static void log_emit(enum log_level level, int err, const char *fmt, va_list ap)
 {
     static const char *const tags[] = {
@@ -291,24 +328,25 @@ static void log_emit(enum log_level level, int err, const char *fmt, va_list ap)
         [LOG_LVL_INFO] = "",
         [LOG_LVL_DEBUG] = "debug: ",
     };
-    char line[LOG_LINE_MAX];
+    char body[LOG_LINE_MAX], line[LOG_LINE_MAX];
     size_t start, len;
+    bool cut;
     int n;
 
+    n = vsnprintf(body, sizeof(body), fmt, ap);
+    if (n < 0)
+        body[0] = '\0';
+    len = n < 0 ? 0 : (size_t)n;
+    cut = len >= sizeof(body);
+    if (err != 0 && !cut) {
+        n = snprintf(body + len, sizeof(body) - len, ": %s", strerror(err));
+        cut = n < 0 || (size_t)n >= sizeof(body) - len;
+    }
     n = snprintf(line, sizeof(line), "%s: %s", log_prog, tags[level]);
     start = n < 0 ? 0 : (size_t)n;
-    len = start;
-    n = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
-    len += n < 0 ? 0 : (size_t)n;
-    if (err != 0 && len < sizeof(line))
-        len += (size_t)snprintf(line + len, sizeof(line) - len, ": %s", strerror(err));
-    if (len > sizeof(line) - 2) {
-        len = sizeof(line) - 5;
-        memcpy(line + len, "...", 3);
-        len += 3;
-    }
+    /* One byte kept for the stderr path's newline. */
+    len = start + defang(line + start, sizeof(line) - start - 1, body, cut);
     if (sink.target.kind == LOG_TO_SYSLOG) {
-        line[len] = '\0';
         to_syslog(level, line + start - strlen(tags[level]));
         return;
     }

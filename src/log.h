@@ -41,7 +41,7 @@ struct log_target {
     bool remote; /* UDP: the message carries our host name */
     struct sockaddr_storage addr;
     socklen_t addrlen;
-    char text[192]; /* as written */
+    char text[192]; /* as written, escaped (str_escape): for messages only */
 };
 
 #define LOG_DEFAULT_SYSLOG "/dev/log"

@@ -160,11 +160,15 @@ static void free_child(struct exec_child *c)
     free(c);
 }
 
+/* One line of the child's, escaped: its bytes are the program's, not ours. */
 static void flush_line(struct exec_child *c)
 {
-    if (c->line_len > 0)
-        log_info("service=%s pid=%ld stderr: %.*s", c->name, (long)c->pid, (int)c->line_len,
-                 c->line);
+    char text[STDERR_LINE_MAX * 2];
+
+    if (c->line_len > 0) {
+        str_escape(text, sizeof(text), c->line, c->line_len);
+        log_info("service=%s pid=%ld stderr: %s", c->name, (long)c->pid, text);
+    }
     c->line_len = 0;
 }
 

@@ -29,6 +29,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -345,8 +346,14 @@ static int CHILD_ATTR child_main(void *arg)
 /* A child that failed before its exec: say why (and which program). */
 static pid_t failed(const struct plan *pl, int stage, int err_no, char *err, size_t errlen)
 {
+    char path[PATH_MAX];
+
+    /* The path is the config file's: escaped, for the log (SPEC 9). */
+    path[0] = '\0';
+    if (stage == STAGE_EXEC)
+        str_escape(path, sizeof(path), pl->ex->path, strlen(pl->ex->path));
     snprintf(err, errlen, "unable to %s%s%s: %s", stage_text[stage], stage == STAGE_EXEC ? " " : "",
-             stage == STAGE_EXEC ? pl->ex->path : "", strerror(err_no));
+             path, strerror(err_no));
     errno = err_no;
     return -1;
 }

@@ -1,5 +1,6 @@
 /*
- * util: checked number parsing, whole-buffer I/O, descriptor flags, clock.
+ * util: checked number parsing, whole-buffer I/O, descriptor flags, clock,
+ * escaping for the log.
  */
 #include "util.h"
 
@@ -252,6 +253,56 @@ int str_copy(char *dst, size_t size, const char *src)
     }
     memcpy(dst, src, len + 1);
     return 0;
+}
+
+/* The escaped form of one byte: its length, and the text if `out` is not NULL. */
+static size_t escape_byte(unsigned char c, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    if (c == '\\') {
+        if (out != NULL)
+            memcpy(out, "\\\\", 2);
+        return 2;
+    }
+    if (c >= 0x20 && c < 0x7f) {
+        if (out != NULL)
+            *out = (char)c;
+        return 1;
+    }
+    if (out != NULL) {
+        out[0] = '\\';
+        out[1] = 'x';
+        out[2] = hex[c >> 4];
+        out[3] = hex[c & 0xf];
+    }
+    return 4;
+}
+
+size_t str_escape(char *dst, size_t size, const void *src, size_t len)
+{
+    const unsigned char *s = src;
+    size_t total = 0, room, out = 0;
+
+    for (size_t i = 0; i < len; i++)
+        total += escape_byte(s[i], NULL);
+    if (size == 0)
+        return total;
+    /* Cut: leave room for the "..." that says so (and the NUL). */
+    room = total < size ? total : size >= 4 ? size - 4 : 0;
+    for (size_t i = 0; i < len; i++) {
+        size_t n = escape_byte(s[i], NULL);
+        if (out + n > room)
+            break;
+        escape_byte(s[i], dst + out);
+        out += n;
+    }
+    if (total >= size && size >= 4) {
+        memcpy(dst + out, "...", 3);
+        out += 3;
+    }
+    dst[out] = '\0';
+    return total;
 }
 
 const char *errno_name(int err)

@@ -1,6 +1,7 @@
 /*
  * util: checked number parsing, whole-buffer I/O on blocking descriptors,
- * descriptor flags and the monotonic clock.
+ * descriptor flags, the monotonic clock, and escaping outside bytes for
+ * the log.
  *
  * Every function here is pure or a thin wrapper around one system call;
  * none prints and none exits.  Wrappers return -1 with errno set.
@@ -76,6 +77,21 @@ void close_quietly(int fd);
  * Returns 0, or -1 with errno ENAMETOOLONG if it had to truncate.
  */
 int str_copy(char *dst, size_t size, const char *src);
+
+/*
+ * Escape `len` bytes of `src` (bytes from outside: a peer's name, a
+ * program's stderr, a value from a config file) for the log, as SPEC 9
+ * says: printable ASCII (0x20-0x7e) as it is, the backslash as "\\",
+ * every other byte (NUL included) as "\xhh", two lowercase hex digits.
+ * The result is printable ASCII: no newline, carriage return or terminal
+ * escape can come through.
+ *
+ * `dst` (of `size` bytes, at least 1) always gets a NUL-terminated text.
+ * Returns the length of the whole escaped text, as snprintf does: if that
+ * is `size` or more, the text was cut at an escape's boundary (never in
+ * the middle of one) and ends in "..." when `size` leaves room for it.
+ */
+size_t str_escape(char *dst, size_t size, const void *src, size_t len);
 
 /* Name of an errno value ("ECONNRESET"), or its number as text. */
 const char *errno_name(int err);

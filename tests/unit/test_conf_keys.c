@@ -233,7 +233,7 @@ static void expect_accepted(const struct conf_key *k, const char *value)
 
 static void expect_refused(const struct conf_key *k, const struct range_case *rc, const char *value)
 {
-    char text[512], want[256], quoted[160], *errors = NULL;
+    char text[512], want[256], escaped[400], quoted[420], *errors = NULL;
     struct conf *c;
 
     conf_text(k, value, text, sizeof(text));
@@ -241,7 +241,9 @@ static void expect_refused(const struct conf_key *k, const struct range_case *rc
     if (c != NULL)
         T_FAIL("%s = %s accepted", k->name, value);
     snprintf(want, sizeof(want), "t.conf:2: %s: ", k->name);
-    snprintf(quoted, sizeof(quoted), "'%s'", value);
+    /* Messages quote a value escaped, as they reach the terminal and the log. */
+    str_escape(escaped, sizeof(escaped), value, strlen(value));
+    snprintf(quoted, sizeof(quoted), "'%s'", escaped);
     if (errors == NULL || strncmp(errors, want, strlen(want)) != 0 ||
         strstr(errors, quoted) == NULL || strstr(errors, rc->range) == NULL)
         T_FAIL("%s = %s: want \"%s...%s...%s\" in:\n%s", k->name, value, want, quoted, rc->range,

@@ -1,11 +1,13 @@
 /*
- * Unit tests: checked number, duration and size parsing (util.c).
+ * Unit tests: checked number, duration and size parsing, and escaping
+ * for the log (util.c).
  */
 #include "t.h"
 #include "util.h"
 
 #include <errno.h>
 #include <stdint.h>
+#include <string.h>
 
 static const struct {
     const char *text;
@@ -117,6 +119,57 @@ static void test_str_copy(void)
     T_EQ_STR(buf, "abc");
 }
 
+/* Escaping outside bytes (SPEC 9): what goes in, what the log shows. */
+static const struct {
+    const char *in;
+    size_t len; /* of `in`, NUL bytes included */
+    const char *out;
+} escape_cases[] = {
+    {"plain text ~!", 13, "plain text ~!"},
+    {"", 0, ""},
+    {"a\\b", 3, "a\\\\b"},
+    {"\x1b[31m", 5, "\\x1b[31m"},
+    {"cr\rlf\n", 6, "cr\\x0dlf\\x0a"},
+    {"nul\0after", 9, "nul\\x00after"},
+    {"del\x7f", 4, "del\\x7f"},
+    {"\xc3\xa9\xff\x80", 4, "\\xc3\\xa9\\xff\\x80"},
+    {"tab\there", 8, "tab\\x09here"},
+    {"\\x41", 4, "\\\\x41"}, /* a backslash that looks like an escape stays readable */
+};
+
+static void test_str_escape(void)
+{
+    for (size_t i = 0; i < ARRAY_LEN(escape_cases); i++) {
+        char buf[64];
+        size_t n = str_escape(buf, sizeof(buf), escape_cases[i].in, escape_cases[i].len);
+        T_EQ_STR(buf, escape_cases[i].out);
+        T_EQ_INT(n, strlen(escape_cases[i].out));
+    }
+}
+
+static void test_str_escape_cuts_at_an_escape_and_says_so(void)
+{
+    char buf[10], tiny[3];
+
+    /* "ab" + "\x1b" (6) fits with "..." (9 + NUL); the next escape does not. */
+    T_EQ_INT(str_escape(buf, sizeof(buf),
+                        "ab\x1b\x1b"
+                        "cd",
+                        6),
+             12);
+    T_EQ_STR(buf, "ab\\x1b...");
+    /* Never half an escape: "abcde..." rather than "abcde\\...". */
+    T_EQ_INT(str_escape(buf, sizeof(buf), "abcde\x1b\x1b", 7), 13);
+    T_EQ_STR(buf, "abcde...");
+    /* It fits exactly: no mark. */
+    T_EQ_INT(str_escape(buf, sizeof(buf), "abcdefghi", 9), 9);
+    T_EQ_STR(buf, "abcdefghi");
+    /* No room for the mark: cut short, still terminated, never past the end. */
+    memset(tiny, 'x', sizeof(tiny));
+    T_EQ_INT(str_escape(tiny, sizeof(tiny), "\x1b", 1), 4);
+    T_EQ_STR(tiny, "");
+}
+
 static void test_errno_name(void)
 {
     T_EQ_STR(errno_name(ECONNRESET), "ECONNRESET");
@@ -125,8 +178,10 @@ static void test_errno_name(void)
 }
 
 static const struct t_case cases[] = {
-    T_CASE(test_parse_i64), T_CASE(test_parse_duration), T_CASE(test_parse_size),
-    T_CASE(test_str_copy),  T_CASE(test_errno_name),
+    T_CASE(test_parse_i64),  T_CASE(test_parse_duration),
+    T_CASE(test_parse_size), T_CASE(test_str_copy),
+    T_CASE(test_str_escape), T_CASE(test_str_escape_cuts_at_an_escape_and_says_so),
+    T_CASE(test_errno_name),
 };
 
 int main(int argc, char **argv)

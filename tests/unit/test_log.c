@@ -1,0 +1,111 @@
+/*
+ * Unit tests: the log (log.c): one call is one printable line whatever
+ * the message holds; the rate limiter, on a fake clock.
+ *
+ * Each case runs in a child of its own (t.c), so it may point stderr at a
+ * pipe and read back what the log wrote.
+ */
+#include "log.h"
+#include "t.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int log_pipe = -1; /* the read end; the write end is our stderr */
+
+/* From now on the log's lines go into a pipe that log_text() reads. */
+static void capture_stderr(void)
+{
+    int p[2];
+
+    T_ASSERT(pipe2(p, O_CLOEXEC) == 0);
+    T_ASSERT(dup2(p[1], STDERR_FILENO) == STDERR_FILENO);
+    close(p[1]);
+    T_ASSERT(fd_set_nonblock(p[0]) == 0);
+    log_pipe = p[0];
+    log_init("usherd");
+    log_set_level(LOG_LVL_DEBUG);
+}
+
+/* What the log wrote since the last call (a static buffer). */
+static const char *log_text(void)
+{
+    static char buf[8192];
+    ssize_t n = read(log_pipe, buf, sizeof(buf) - 1);
+
+    buf[n > 0 ? n : 0] = '\0';
+    return buf;
+}
+
+/* --- one printable line per call ------------------------------------------------- */
+
+static void test_control_bytes_cannot_split_or_forge_a_line(void)
+{
+    /* A value that reached a message unescaped: its control bytes and bytes
+     * above 0x7e are escaped at the last moment, its backslashes are not
+     * (values escaped where they enter a message keep their one level). */
+    capture_stderr();
+    log_warnx("pidfile %s", "/run/a\x1b[2J\nusherd: forged\r\x7f\xe9\\x41");
+    T_EQ_STR(log_text(), "usherd: warning: pidfile /run/a\\x1b[2J\\x0ausherd: "
+                         "forged\\x0d\\x7f\\xe9\\x41\n");
+}
+
+static void test_escaped_values_are_not_escaped_twice(void)
+{
+    char value[64];
+
+    capture_stderr();
+    str_escape(value, sizeof(value), "a\\b\n", 4);
+    log_info("service=x stderr: %s", value);
+    T_EQ_STR(log_text(), "usherd: service=x stderr: a\\\\b\\x0a\n");
+}
+
+static void test_long_lines_are_cut_marked_and_ended(void)
+{
+    /* Longer than a line may be, escapes and all: cut, "...", one newline. */
+    char big[3000];
+    const char *text, *body;
+    size_t body_len;
+
+    capture_stderr();
+    memset(big, '\x1b', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    log_warnx("%s", big);
+    text = log_text();
+    T_ASSERT(strlen(text) < 2048);
+    T_ASSERT(strlen(text) > 2000);
+    T_EQ_STR(text + strlen(text) - 4, "...\n");
+    T_ASSERT(strchr(text, '\n') == text + strlen(text) - 1);
+    T_ASSERT(strchr(text, '\x1b') == NULL);
+    /* No escape is cut in half before the mark. */
+    body = text + strlen("usherd: warning: ");
+    body_len = strlen(body) - strlen("...\n");
+    T_EQ_INT(body_len % 4, 0);
+    for (size_t i = 0; i < body_len; i += 4)
+        T_ASSERT(strncmp(body + i, "\\x1b", 4) == 0);
+}
+
+static void test_errno_text_is_appended(void)
+{
+    capture_stderr();
+    errno = ENOENT;
+    log_warn("unable to open %s", "x");
+    T_EQ_STR(log_text(), "usherd: warning: unable to open x: No such file or directory\n");
+}
+
+static const struct t_case cases[] = {
+    T_CASE(test_control_bytes_cannot_split_or_forge_a_line),
+    T_CASE(test_escaped_values_are_not_escaped_twice),
+    T_CASE(test_long_lines_are_cut_marked_and_ended),
+    T_CASE(test_errno_text_is_appended),
+};
+
+int main(int argc, char **argv)
+{
+    return t_main(argc, argv, cases, ARRAY_LEN(cases));
+}
