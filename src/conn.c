@@ -443,7 +443,11 @@ struct conn *conn_start(struct server *srv, struct svc *svc, const struct accept
     struct out *o;
 
     if (c == NULL || ev_io_add(srv->loop, a->fd, 0, on_io, c) < 0) {
-        log_warn("service=%s: unable to take a connection", svc->conf->name);
+        unsigned long suppressed;
+        char note[48];
+        if (log_ratelimit(&svc->st->warn_rl[SVC_WARN_CONN], now_ms(), &suppressed))
+            log_warnx("service=%s: unable to take a connection: %s%s", svc->conf->name,
+                      strerror(errno), log_suppressed_note(note, sizeof(note), suppressed));
         free(c);
         close_quietly(a->fd);
         limit_release(&svc->st->lim, &a->key);

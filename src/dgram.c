@@ -35,7 +35,6 @@ static struct sockaddr_storage names[DGRAM_BATCH];
 static union pktinfo_ctl ctl_in[DGRAM_BATCH], ctl_out[DGRAM_BATCH];
 static struct iovec iov_in[DGRAM_BATCH], iov_out[DGRAM_BATCH];
 static struct mmsghdr msgs_in[DGRAM_BATCH], msgs_out[DGRAM_BATCH];
-static struct log_ratelimit dgram_warn_rl;
 
 int dgram_init(struct server *srv, char *err, size_t errlen)
 {
@@ -305,8 +304,11 @@ void dgram_on_readable(struct ev_loop *loop, int fd, unsigned events, void *arg)
     while (n < 0 && errno == EINTR);
     if (n < 0) {
         unsigned long suppressed;
-        if (errno != EAGAIN && log_ratelimit(&dgram_warn_rl, now_ms(), &suppressed))
-            log_warn("service=%s: unable to receive on %s", b->svc->conf->name, b->l.name);
+        char note[48];
+        if (errno != EAGAIN &&
+            log_ratelimit(&b->svc->st->warn_rl[SVC_WARN_RECV], now_ms(), &suppressed))
+            log_warnx("service=%s: unable to receive on %s: %s%s", b->svc->conf->name, b->l.name,
+                      strerror(errno), log_suppressed_note(note, sizeof(note), suppressed));
         return;
     }
     for (int i = 0; i < n; i++)

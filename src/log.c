@@ -376,12 +376,22 @@ LOG_FN(log_debug, LOG_LVL_DEBUG, 0)
 
 bool log_ratelimit(struct log_ratelimit *rl, int64_t now_ms, unsigned long *suppressed)
 {
-    if (rl->last_ms != 0 && now_ms - rl->last_ms < 1000) {
+    if (rl->used && now_ms - rl->last_ms < 1000) {
         rl->suppressed++;
         return false;
     }
     *suppressed = rl->suppressed;
     rl->suppressed = 0;
     rl->last_ms = now_ms;
+    rl->used = true;
     return true;
+}
+
+const char *log_suppressed_note(char *buf, size_t size, unsigned long suppressed)
+{
+    if (suppressed > 0)
+        snprintf(buf, size, " (%lu more suppressed)", suppressed);
+    else if (size > 0)
+        buf[0] = '\0';
+    return buf;
 }

@@ -93,15 +93,26 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
  * Rate limit for messages that floods could repeat: at most one line per
- * second per limiter.  log_ratelimit() returns true when a line may be
- * written now; *suppressed then holds how many were dropped since the last
- * one, so the line can say so.
+ * second per limiter.  Its user keeps one limiter per site and per object
+ * the message is about (SPEC 9: per site and service), so that one
+ * object's flood never hides another's first line; a zeroed struct is a
+ * limiter that has let nothing through yet.
+ *
+ * log_ratelimit() returns true when a line may be written at `now_ms`;
+ * *suppressed then holds how many were held back since the last line let
+ * through (however long ago: a count is never dropped), for the line to
+ * say so with log_suppressed_note().  False counts one more held back.
  */
 struct log_ratelimit {
-    int64_t last_ms;
+    int64_t last_ms; /* of the last line let through */
+    bool used;       /* a line has been let through */
     unsigned long suppressed;
 };
 
 bool log_ratelimit(struct log_ratelimit *rl, int64_t now_ms, unsigned long *suppressed);
+
+/* The tail of a rate-limited line: " (N more suppressed)", or "" for N = 0.
+ * Written into buf (32 bytes are enough); returns buf. */
+const char *log_suppressed_note(char *buf, size_t size, unsigned long suppressed);
 
 #endif

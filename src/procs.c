@@ -45,8 +45,8 @@ struct pool {
     struct pool *next;
     struct server *srv;
     enum role role;
-    const struct svc_state *st; /* ROLE_POOL: the service */
-    char name[96];              /* "worker", "service=echo prefork process" */
+    struct svc_state *st; /* ROLE_POOL: the service */
+    char name[96];        /* "worker", "service=echo prefork process" */
     unsigned want;
     pid_t *pids; /* 0: an empty slot */
     int64_t *born;
@@ -55,7 +55,7 @@ struct pool {
 };
 
 static struct pool *pools;
-static struct log_ratelimit fork_warn_rl;
+static struct log_ratelimit worker_fork_rl; /* the workers are no service's */
 
 void procs_forget(void)
 {
@@ -75,12 +75,17 @@ static void become_child(const int *keep, size_t n)
         _exit(111);
 }
 
-static void warn_fork(const char *what)
+/* Once a second at most per service (`st`; NULL: the workers), errno saying why. */
+static void warn_fork(struct svc_state *st, const char *what)
 {
+    struct log_ratelimit *rl = st != NULL ? &st->warn_rl[SVC_WARN_FORK] : &worker_fork_rl;
     unsigned long suppressed;
+    char note[48];
+    int err = errno;
 
-    if (log_ratelimit(&fork_warn_rl, now_ms(), &suppressed))
-        log_warn("unable to fork %s%s", what, suppressed ? " (and earlier failures)" : "");
+    if (log_ratelimit(rl, now_ms(), &suppressed))
+        log_warnx("unable to fork %s: %s%s", what, strerror(err),
+                  log_suppressed_note(note, sizeof(note), suppressed));
 }
 
 /* model = fork */
@@ -158,10 +163,12 @@ static void on_conn_exit(pid_t pid, int status, void *arg)
 /* The fork failed: the connection is refused, logged with the reason. */
 static void fork_failed(struct svc *svc, const struct accepted *a, int err)
 {
-    char end[48], peer[ADDR_TEXT_MAX];
+    char end[48], peer[ADDR_TEXT_MAX], what[96];
 
     snprintf(end, sizeof(end), "error:%s", errno_name(err));
-    warn_fork("a connection process");
+    snprintf(what, sizeof(what), "service=%s connection process", svc->conf->name);
+    errno = err;
+    warn_fork(svc->st, what);
     conn_peer_text(a->fd, &a->peer, a->peer_len, peer, sizeof(peer));
     conn_log_line(svc, a->kind, peer, 0, 0, 0, end);
     close_quietly(a->fd);
@@ -274,7 +281,7 @@ static void start_one(struct pool *pool, unsigned slot)
         worker_main(pool, slot + 1, master);
     sig_restore(&old);
     if (pid < 0) {
-        warn_fork(pool->name);
+        warn_fork(pool->st, pool->name);
         if (!ev_timer_active(&pool->respawn))
             ev_timer_start(srv->loop, &pool->respawn, RESPAWN_PAUSE_MS);
         return;

@@ -33,8 +33,6 @@
 #define ACCEPT_PAUSE_MS 100  /* rest after running out of descriptors */
 #define STOP_KILL_MS    2000 /* at the stop deadline: from SIGTERM to SIGKILL for children */
 
-static struct log_ratelimit accept_warn_rl;
-
 /* Services */
 
 static struct svc_state *state_of(struct server *srv, const char *name)
@@ -267,10 +265,12 @@ void server_pause(struct bound *b, int ms)
 static void pause_accepting(struct bound *b, int err)
 {
     unsigned long suppressed;
+    char note[48];
 
-    if (log_ratelimit(&accept_warn_rl, now_ms(), &suppressed))
-        log_warnx("service=%s: unable to accept on %s: %s; pausing %d ms", b->svc->conf->name,
-                  b->l.name, strerror(err), ACCEPT_PAUSE_MS);
+    if (log_ratelimit(&b->svc->st->warn_rl[SVC_WARN_ACCEPT], now_ms(), &suppressed))
+        log_warnx("service=%s: unable to accept on %s: %s; pausing %d ms%s", b->svc->conf->name,
+                  b->l.name, strerror(err), ACCEPT_PAUSE_MS,
+                  log_suppressed_note(note, sizeof(note), suppressed));
     server_pause(b, ACCEPT_PAUSE_MS);
 }
 

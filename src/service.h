@@ -24,6 +24,7 @@
 #include "ev.h"
 #include "limit.h"
 #include "listener.h"
+#include "log.h"
 
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -32,6 +33,20 @@
 struct builtin;
 struct conn;
 struct server;
+
+/*
+ * Where run-time warnings about a service come from.  Each service has a
+ * rate limiter per site (SPEC 9: one line a second at most for each site
+ * and service), so one service's failures never hide another's.
+ */
+enum svc_warn {
+    SVC_WARN_ACCEPT, /* accept failed: out of descriptors or memory */
+    SVC_WARN_CONN,   /* an accepted connection could not be taken on */
+    SVC_WARN_RECV,   /* a datagram listener could not receive */
+    SVC_WARN_SPAWN,  /* an exec service's program did not start */
+    SVC_WARN_FORK,   /* no process for a connection or a prefork slot */
+    SVC_WARN_COUNT,
+};
 
 /* A service's life across reloads, shared by its generations. */
 struct svc_state {
@@ -47,6 +62,7 @@ struct svc_state {
     /* Refusals are logged one a second per reason; the rest are summed up. */
     int64_t refusal_logged_ms[REFUSAL_COUNT];
     unsigned long refusal_unlogged[REFUSAL_COUNT];
+    struct log_ratelimit warn_rl[SVC_WARN_COUNT];
 };
 
 /* A service of one configuration generation. */

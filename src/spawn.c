@@ -137,7 +137,6 @@ struct exec_child {
 static struct exec_child *exec_children;
 static size_t nexec;
 static int null_fd = -1;
-static struct log_ratelimit spawn_warn_rl;
 
 size_t spawn_count(void)
 {
@@ -314,18 +313,19 @@ static struct exec_child *child_new(struct server *srv, struct svc *svc, int kin
     return c;
 }
 
+/* Once a second at most per service: one program that cannot start hides no other. */
 static void warn_spawn(const struct svc *svc, pid_t pid, const char *err)
 {
     unsigned long suppressed;
+    char note[48];
 
-    if (!log_ratelimit(&spawn_warn_rl, now_ms(), &suppressed))
+    if (!log_ratelimit(&svc->st->warn_rl[SVC_WARN_SPAWN], now_ms(), &suppressed))
         return;
+    log_suppressed_note(note, sizeof(note), suppressed);
     if (pid > 0)
-        log_warnx("service=%s pid=%ld: %s", svc->conf->name, (long)pid, err);
+        log_warnx("service=%s pid=%ld: %s%s", svc->conf->name, (long)pid, err, note);
     else
-        log_warnx("service=%s: %s", svc->conf->name, err);
-    if (suppressed > 0)
-        log_warnx("%lu more spawn failures in the last second", suppressed);
+        log_warnx("service=%s: %s%s", svc->conf->name, err, note);
 }
 
 /* Start the child of `c` on `sock`.  Returns 0, or -1 (nothing started, logged). */

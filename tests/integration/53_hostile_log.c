@@ -3,7 +3,9 @@
  * to its stderr, the name a Unix peer binds to and the values of a config
  * file reach the log escaped (printable ASCII as is, "\\" for a backslash,
  * "\xhh" for every other byte), one record per event, with no terminal
- * escape and no carriage return left.
+ * escape and no carriage return left.  Run-time warnings are rate-limited
+ * per site and service, so one service's failures never hide another's,
+ * and what was held back is counted on the next line.
  */
 #include "harness.h"
 #include "t.h"
@@ -17,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -155,11 +158,97 @@ static void test_config_value_is_escaped_at_reload(void)
     free(log);
 }
 
+/* --- rate limits per site and service ---------------------------------------------- */
+
+/* A connection to `addr` that the daemon takes and closes (its program did not start). */
+static void knock(const struct h_daemon *d, const char *svc, int nth)
+{
+    char buf[16];
+    int fd = h_connect(h_addr(d, svc, "tcp://127"));
+
+    h_recv_all(fd, buf, sizeof(buf));
+    close(fd);
+    if (!h_wait_log_count(d, h_fmt("usherd: service=%s proto=tcp ", svc), nth, 5000))
+        T_FAIL("connection %d of %s not logged:\n%s", nth, svc, h_log(d));
+}
+
+/* The N of "(N more suppressed)" summed over the lines holding `needle`; *lines gets their count.
+ */
+static long suppressed_sum(const char *log, const char *needle, int *lines)
+{
+    long sum = 0;
+
+    *lines = 0;
+    for (const char *p = strstr(log, needle); p != NULL; p = strstr(p + 1, needle)) {
+        const char *eol = strchrnul(p, '\n'), *open = strstr(p, " (");
+        long n;
+        (*lines)++;
+        if (open != NULL && open < eol && sscanf(open, " (%ld more suppressed)", &n) == 1)
+            sum += n;
+    }
+    return sum;
+}
+
+static void test_one_service_failing_never_hides_another(void)
+{
+    /* Scenario: two exec services whose programs exist and run when usherd
+     * starts; then one program is removed (exec fails: ENOENT) and the
+     * other made non-executable (EACCES); a connection to each, at once.
+     * Asserted: both warnings are logged ("service=missing pid=N: unable
+     * to execute ...: No such file or directory" and "service=noperm
+     * pid=N: unable to execute ...: Permission denied"), though they come
+     * within the same second.  Then more connections to "missing" until usherd writes
+     * a line of it that ends in "(N more suppressed)": every connection is
+     * either a line of its own or counted in one, none lost, and
+     * "noperm"'s limiter was not touched by them. */
+    const char *dir = h_tmpdir();
+    char *missing = h_fmt("%s/missing.sh", dir), *noperm = h_fmt("%s/noperm.sh", dir), *log;
+    struct h_daemon *d;
+    int knocks = 0, lines;
+    int64_t until;
+    long held;
+
+    h_write_file(missing, "#!/bin/sh\nexit 0\n");
+    h_write_file(noperm, "#!/bin/sh\nexit 0\n");
+    T_ASSERT(chmod(missing, 0755) == 0 && chmod(noperm, 0755) == 0);
+    d = h_start(h_fmt("[missing]\nlisten = tcp://127.0.0.1:0\nexec = %s\n"
+                      "[noperm]\nlisten = tcp://127.0.0.1:0\nexec = %s\n",
+                      missing, noperm),
+                NULL);
+    T_ASSERT(unlink(missing) == 0);
+    T_ASSERT(chmod(noperm, 0644) == 0);
+    knock(d, "missing", ++knocks);
+    knock(d, "noperm", 1);
+    if (!h_wait_log(d, h_fmt(": unable to execute %s: Permission denied", noperm), 3000))
+        T_FAIL("noperm's failure hidden behind missing's:\n%s", h_log(d));
+    T_ASSERT(h_log_line(d, h_fmt(": unable to execute %s: No such file or directory", missing)));
+    T_CONTAINS(h_log_line(d, "Permission denied"), "usherd: warning: service=noperm pid=");
+    T_CONTAINS(h_log_line(d, "No such file"), "usherd: warning: service=missing pid=");
+    /* A flood from one service, until its next second's line says what it held back. */
+    for (until = h_now_ms() + 5000 * (int64_t)t_scale();
+         h_count_log(d, "No such file or directory (") == 0;) {
+        if (h_now_ms() > until)
+            T_FAIL("no \"(N more suppressed)\" within 5 s:\n%s", h_log(d));
+        knock(d, "missing", ++knocks);
+        usleep(20000); /* pacing: a knock every 20 ms until the second is over */
+    }
+    log = h_log(d);
+    held = suppressed_sum(log, "No such file or directory", &lines);
+    t_note("%d connections to missing: %d lines, %ld suppressed", knocks, lines, held);
+    T_CONTAINS(h_log_line(d, "No such file or directory ("), " more suppressed)");
+    T_ASSERT(held >= 1);
+    T_EQ_INT(lines + held, knocks);
+    T_EQ_INT(h_count_log(d, "Permission denied"), 1);
+    T_EQ_INT(h_count_log(d, "Permission denied ("), 0);
+    free(log);
+}
+
 static const struct t_case cases[] = {
     T_CASE(test_child_stderr_is_escaped),
     T_CASE(test_abstract_peer_name_is_escaped),
     T_CASE(test_config_value_is_escaped_at_check),
     T_CASE(test_config_value_is_escaped_at_reload),
+    T_CASE(test_one_service_failing_never_hides_another),
 };
 
 int main(int argc, char **argv)

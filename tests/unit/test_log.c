@@ -98,11 +98,88 @@ static void test_errno_text_is_appended(void)
     T_EQ_STR(log_text(), "usherd: warning: unable to open x: No such file or directory\n");
 }
 
+/* --- the rate limiter, on a fake clock --------------------------------------------- */
+
+static void test_ratelimit_one_line_a_second_then_the_count(void)
+{
+    /* A flood: one line, then silence until a second has passed; the next
+     * line says how many were held back. */
+    struct log_ratelimit rl = {0};
+    unsigned long n = 99;
+
+    T_ASSERT(log_ratelimit(&rl, 5000, &n));
+    T_EQ_INT(n, 0);
+    for (int64_t t = 5001; t < 6000; t += 100)
+        T_ASSERT(!log_ratelimit(&rl, t, &n));
+    T_ASSERT(!log_ratelimit(&rl, 5999, &n));
+    T_ASSERT(log_ratelimit(&rl, 6000, &n));
+    T_EQ_INT(n, 11);
+    T_ASSERT(!log_ratelimit(&rl, 6001, &n));
+}
+
+static void test_ratelimit_count_survives_a_quiet_spell(void)
+{
+    /* The site goes quiet after suppressing: the count waits for the next
+     * line, an hour later, rather than being lost. */
+    struct log_ratelimit rl = {0};
+    unsigned long n;
+
+    T_ASSERT(log_ratelimit(&rl, 1000, &n));
+    T_ASSERT(!log_ratelimit(&rl, 1200, &n));
+    T_ASSERT(!log_ratelimit(&rl, 1300, &n));
+    T_ASSERT(log_ratelimit(&rl, 1000 + 3600 * 1000, &n));
+    T_EQ_INT(n, 2);
+    T_ASSERT(log_ratelimit(&rl, 1000 + 3601 * 1000, &n));
+    T_EQ_INT(n, 0);
+}
+
+static void test_ratelimit_limiters_are_independent(void)
+{
+    /* One limiter per site and service: a flood in one leaves the other's
+     * first line through at the same instant. */
+    struct log_ratelimit missing = {0}, noperm = {0};
+    unsigned long n;
+
+    T_ASSERT(log_ratelimit(&missing, 7000, &n));
+    T_ASSERT(!log_ratelimit(&missing, 7001, &n));
+    T_ASSERT(log_ratelimit(&noperm, 7001, &n));
+    T_EQ_INT(n, 0);
+    T_ASSERT(!log_ratelimit(&noperm, 7002, &n));
+    T_ASSERT(log_ratelimit(&missing, 8000, &n));
+    T_EQ_INT(n, 1);
+}
+
+static void test_ratelimit_clock_at_zero(void)
+{
+    /* A fresh limiter lets the first line through whatever the clock says. */
+    struct log_ratelimit rl = {0};
+    unsigned long n;
+
+    T_ASSERT(log_ratelimit(&rl, 0, &n));
+    T_ASSERT(!log_ratelimit(&rl, 10, &n));
+    T_ASSERT(log_ratelimit(&rl, 1000, &n));
+    T_EQ_INT(n, 1);
+}
+
+static void test_suppressed_note(void)
+{
+    char buf[32];
+
+    T_EQ_STR(log_suppressed_note(buf, sizeof(buf), 0), "");
+    T_EQ_STR(log_suppressed_note(buf, sizeof(buf), 1), " (1 more suppressed)");
+    T_EQ_STR(log_suppressed_note(buf, sizeof(buf), 4294967295UL), " (4294967295 more suppressed)");
+}
+
 static const struct t_case cases[] = {
     T_CASE(test_control_bytes_cannot_split_or_forge_a_line),
     T_CASE(test_escaped_values_are_not_escaped_twice),
     T_CASE(test_long_lines_are_cut_marked_and_ended),
     T_CASE(test_errno_text_is_appended),
+    T_CASE(test_ratelimit_one_line_a_second_then_the_count),
+    T_CASE(test_ratelimit_count_survives_a_quiet_spell),
+    T_CASE(test_ratelimit_limiters_are_independent),
+    T_CASE(test_ratelimit_clock_at_zero),
+    T_CASE(test_suppressed_note),
 };
 
 int main(int argc, char **argv)
