@@ -29,14 +29,39 @@
 static const char *log_prog = "usherd";
 static enum log_level log_threshold = LOG_LVL_INFO;
 
+/*
+ * The syslog target.  Every line it did not take is counted in `lost`
+ * until a note says how many (sent ahead of the next line that gets
+ * through) and in lines_lost for good.  A UDP collector that is not there
+ * is known only from the ICMP error that a later send returns
+ * (ECONNREFUSED): that send counts the datagram before it as lost, so
+ * over UDP the counts are lower bounds, said as "at least N".
+ */
 static struct {
     struct log_target target;
     int facility;
     int fd;
-    bool down;           /* unreachable: lines are being lost */
-    unsigned long lost;  /* since it went down */
-    int64_t last_try_ms; /* of a reconnect */
+    bool down;             /* unreachable: lines are not even tried */
+    bool announced;        /* its loss was said on stderr (once per outage) */
+    unsigned long lost;    /* not delivered, not yet reported */
+    unsigned long carried; /* UDP: reported by the last note, not yet confirmed */
+    int64_t last_try_ms;   /* of a reconnect */
+    int64_t back_ms;       /* when the last note went out */
 } sink = {.target.kind = LOG_TO_STDERR, .facility = LOG_DAEMON, .fd = -1};
+
+static unsigned long lines_lost; /* since start-up, every target */
+
+/* `n` lines not delivered: for the next note, and for the total. */
+static void lose(unsigned long n)
+{
+    sink.lost += n;
+    lines_lost += n;
+}
+
+unsigned long log_lines_lost(void)
+{
+    return lines_lost;
+}
 
 void log_init(const char *prog)
 {
@@ -156,11 +181,14 @@ int log_use(const struct log_target *target, int facility)
     sink.target = *target;
     sink.facility = facility;
     sink.down = false;
+    sink.announced = false;
     sink.lost = 0;
+    sink.carried = 0;
     if (target->kind == LOG_TO_STDERR)
         return 0;
     if (sink_connect() < 0) {
         sink.down = true;
+        sink.announced = true; /* by our caller */
         sink.last_try_ms = now_ms();
         return -1;
     }
@@ -177,13 +205,16 @@ static void write_stderr(const char *line, size_t len)
                          log_prog, stderr_lost);
         if (write(STDERR_FILENO, note, (size_t)n) < 0) {
             stderr_lost++;
+            lines_lost++;
             return;
         }
         stderr_lost = 0;
     }
     /* One attempt: a blocked or broken stderr must not stop the service. */
-    if (write(STDERR_FILENO, line, len) < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+    if (write(STDERR_FILENO, line, len) < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
         stderr_lost++;
+        lines_lost++;
+    }
 }
 
 void log_stderr_nonblocking(void)
@@ -205,22 +236,29 @@ static void note_down(int err)
     if (sink.down)
         return;
     sink.down = true;
-    sink.lost = 0;
     sink.last_try_ms = now_ms();
+    /* (A UDP target back for less than a retry is taken as never back.) */
+    if (sink.announced)
+        return;
+    sink.announced = true;
     n = snprintf(line, sizeof(line),
                  "%s: warning: log target %s unreachable: %s; messages are lost until it is back\n",
                  log_prog, sink.target.text, strerror(err));
     write_stderr(line, n > 0 && (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
 
+/* One datagram; false with errno if it was not sent. */
 static bool try_send(const char *msg, size_t len)
 {
     if (sink.fd < 0 && sink_connect() < 0)
         return false;
     if (send(sink.fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
         return true;
-    /* The syslog daemon restarted: its socket is new, ours points nowhere. */
-    if (errno == ECONNREFUSED || errno == ENOTCONN || errno == EDESTADDRREQ) {
+    /* The syslog daemon restarted: its socket is new, ours points nowhere.
+     * (Over UDP the same error means an earlier datagram was refused; a
+     * second try would be lost the same way, and look as if it were not.) */
+    if (!sink.target.remote &&
+        (errno == ECONNREFUSED || errno == ENOTCONN || errno == EDESTADDRREQ)) {
         log_close();
         if (sink_connect() == 0 && send(sink.fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
             return true;
@@ -256,32 +294,81 @@ static bool send_syslog(enum log_level level, const char *text)
     return try_send(msg, len);
 }
 
+/* Did a remote collector refuse an earlier datagram (an ICMP error, reported now)? */
+static bool refused_before(int err)
+{
+    return sink.target.remote &&
+           (err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH || err == EHOSTDOWN);
+}
+
+/* A send failed with `err`: count what it says about earlier lines, and
+ * whether the target is gone or only full. */
+static void send_failed(int err)
+{
+    if (refused_before(err)) {
+        /* Right after a note: the note was refused, so its count stands.
+         * Otherwise at least one line was. */
+        if (sink.carried > 0)
+            sink.lost += sink.carried;
+        else
+            lose(1);
+        sink.carried = 0;
+    }
+    /* A full socket buffer is a burst, not an outage: no stderr note. */
+    if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS)
+        return;
+    note_down(err);
+}
+
+/* How many lines were lost, ahead of the next line: true if it was sent. */
+static bool send_lost_note(void)
+{
+    const char *least = sink.target.remote ? "at least " : "";
+    char note[320];
+
+    if (sink.down)
+        snprintf(note, sizeof(note),
+                 "warning: log target %s reachable again; %s%lu lines were lost", sink.target.text,
+                 least, sink.lost);
+    else
+        snprintf(note, sizeof(note), "warning: %s%lu log lines lost (log target %s was full)",
+                 least, sink.lost, sink.target.text);
+    if (!send_syslog(LOG_LVL_WARN, note))
+        return false;
+    sink.down = false;
+    sink.carried = sink.target.remote ? sink.lost : 0;
+    sink.lost = 0;
+    sink.back_ms = now_ms();
+    return true;
+}
+
 static void to_syslog(enum log_level level, const char *text)
 {
-    if (sink.down) {
-        char note[256];
-        /* After an outage, retry at most once a second, not on every line. */
-        if (now_ms() - sink.last_try_ms < LOG_RETRY_MS) {
-            sink.lost++;
-            return;
-        }
-        sink.last_try_ms = now_ms();
-        snprintf(note, sizeof(note), "warning: log target %s reachable again; %lu lines were lost",
-                 sink.target.text, sink.lost);
-        if (!send_syslog(LOG_LVL_WARN, note)) {
-            sink.lost++;
-            return;
-        }
-        sink.down = false;
-        sink.lost = 0;
+    int64_t now = now_ms();
+
+    /* After an outage, retry at most once a second, not on every line. */
+    if (sink.down && now - sink.last_try_ms < LOG_RETRY_MS) {
+        lose(1);
+        return;
     }
-    if (send_syslog(level, text))
+    if (sink.down)
+        sink.last_try_ms = now;
+    /* The note first, so the log reads in order; without it, no line. */
+    if ((sink.down || sink.lost > 0) && !send_lost_note()) {
+        send_failed(errno);
+        lose(1);
         return;
-    /* A full socket buffer is a burst, not an outage: lose the line quietly. */
-    if (errno == EAGAIN || errno == ENOBUFS)
+    }
+    if (!send_syslog(level, text)) {
+        send_failed(errno);
+        lose(1);
         return;
-    note_down(errno);
-    sink.lost++;
+    }
+    /* Nothing refused since the note: it arrived.  Back for a retry's
+     * time: a new outage is worth a new word on stderr. */
+    sink.carried = 0;
+    if (sink.announced && now - sink.back_ms >= LOG_RETRY_MS)
+        sink.announced = false;
 }
 
 /*

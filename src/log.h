@@ -9,8 +9,9 @@
  * to a local socket (/dev/log or another path), with the host name after
  * the timestamp when sent to a remote collector over UDP.  The socket is
  * non-blocking: a slow, full or missing syslog daemon loses messages but
- * never holds up the service.  Losing the target is reported once on
- * stderr; finding it again is reported with the count of lost lines.
+ * never holds up the service.  Every lost line is counted: losing the
+ * target is reported once on stderr; finding it again, or room in a full
+ * socket, is reported in the log with the count of lines lost.
  *
  * Nothing here ever exits.
  */
@@ -79,6 +80,15 @@ void log_stderr_nonblocking(void);
 
 /* Do messages go to stderr (not syslog)? */
 bool log_is_stderr(void);
+
+/*
+ * Log lines lost since start-up: not taken by a full stderr pipe or syslog
+ * socket, or while the syslog target was unreachable.  Over UDP a line
+ * that a collector refused is known only from a later send's error, so
+ * this is a lower bound there.  Each loss is also reported in the log, by
+ * one line ahead of the next that gets through.
+ */
+unsigned long log_lines_lost(void);
 
 /* Close the syslog socket (in a child about to exec, say). */
 void log_close(void);

@@ -985,6 +985,8 @@ void server_log_stats(struct server *srv)
                  (unsigned long long)s->dgrams_out, (unsigned long long)s->dgrams_dropped,
                  s->children);
     }
+    /* Each process logs on its own, and loses its own lines. */
+    log_info("stats %slog_lines_lost=%lu", tag, log_lines_lost());
 }
 
 void server_free(struct server *srv)

@@ -754,7 +754,8 @@ static void test_stats_lines_per_worker_and_prefork_process(void)
             T_FAIL("an untagged stats line: %s", line);
         if ((p = strstr(line, "stats worker=")) != NULL && strstr(p, " service=echo ") != NULL)
             echo_total += h_log_field(line, "conns_total");
-        if ((p = strstr(line, "stats prefork=")) != NULL) {
+        /* (Each process's "stats TAG log_lines_lost=N" line names no service.) */
+        if ((p = strstr(line, "stats prefork=")) != NULL && strstr(p, " service=") != NULL) {
             pid_t pid = (pid_t)strtol(p + strlen("stats prefork="), NULL, 10);
             if (!among(pid, pids, n))
                 T_FAIL("stats line of pid %ld, not a child of usherd: %s", (long)pid, line);

@@ -5,7 +5,10 @@
  * "\xhh" for every other byte), one record per event, with no terminal
  * escape and no carriage return left.  Run-time warnings are rate-limited
  * per site and service, so one service's failures never hide another's,
- * and what was held back is counted on the next line.
+ * and what was held back is counted on the next line.  A syslog target
+ * that does not take every line never loses one uncounted: a full socket
+ * and a UDP collector that is not there are both reported, with how many
+ * lines were lost, once lines get through again.
  */
 #include "harness.h"
 #include "t.h"
@@ -19,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -243,12 +247,175 @@ static void test_one_service_failing_never_hides_another(void)
     free(log);
 }
 
+/* --- lost syslog lines are counted ---------------------------------------------------- */
+
+/* The next datagram on `fd` within `ms` into buf (NUL-terminated); false if none came. */
+static bool next_message(int fd, char *buf, size_t cap, int ms)
+{
+    ssize_t n = h_recv_within(fd, buf, cap - 1, ms);
+
+    if (n < 0)
+        return false;
+    buf[n] = '\0';
+    return true;
+}
+
+/* Read messages from `fd` until one contains `needle` (10 s bound); returns it (malloc'd). */
+static char *message_with(int fd, const char *needle)
+{
+    char buf[4096];
+    int64_t until = h_now_ms() + 10000 * (int64_t)t_scale();
+
+    while (h_now_ms() < until)
+        if (next_message(fd, buf, sizeof(buf), 500) && strstr(buf, needle) != NULL)
+            return h_fmt("%s", buf);
+    T_FAIL("no syslog message with \"%s\" within 10 s", needle);
+}
+
+/* A daytime connection to `addr`: the daemon sends the time and closes. */
+static void daytime(const char *addr)
+{
+    char buf[128];
+    int fd = h_connect(addr);
+
+    h_recv_all(fd, buf, sizeof(buf));
+    close(fd);
+}
+
+/* Wait until usherd `pid` holds `fds` descriptors again: every connection
+ * closed, so every connection line written (or lost) before its close. */
+static void wait_fds(pid_t pid, int fds)
+{
+    int64_t until = h_now_ms() + 5000 * (int64_t)t_scale();
+
+    while (h_count_fds(pid) != fds) {
+        if (h_now_ms() > until)
+            T_FAIL("usherd holds %d descriptors, not %d, 5 s on", h_count_fds(pid), fds);
+        usleep(2000);
+    }
+}
+
+static void test_full_syslog_socket_loses_no_line_uncounted(void)
+{
+    /* Scenario: log = syslog:unix:PATH, a socket of the test's that it
+     * stops reading after "ready"; 60 daytime connections, each logging a
+     * line (the socket queue holds about ten); then the test reads all
+     * that is queued (R connection lines) and makes one more connection.
+     * Asserted: that connection's line is preceded by "warning: N log
+     * lines lost (log target syslog:unix:PATH was full)" with N = 60 - R
+     * exactly, N > 0; SIGUSR1's "stats log_lines_lost=N"; nothing on
+     * stderr (a full socket is no outage). */
+    char *path = h_fmt("%s/full.sock", h_tmpdir()), buf[4096], *listening, *addr;
+    int rfd = h_listen_socket(h_fmt("unixgram:%s", path), NULL, 0), fds, got = 0;
+    struct h_daemon *d = h_spawn(h_fmt("[global]\nlog = syslog:unix:%s\n"
+                                       "[day]\nlisten = tcp://127.0.0.1:0\nbuiltin = daytime\n",
+                                       path),
+                                 NULL);
+    const int conns = 60;
+    long lost = -1, stats = -1;
+
+    listening = message_with(rfd, "]: listening service=day addr=");
+    addr = h_fmt("%.*s", (int)strcspn(h_after(listening, "addr="), " \n"),
+                 h_after(listening, "addr="));
+    free(message_with(rfd, "]: ready: "));
+    fds = h_count_fds(d->pid);
+    for (int i = 0; i < conns; i++)
+        daytime(addr);
+    wait_fds(d->pid, fds);
+    while (next_message(rfd, buf, sizeof(buf), 0))
+        got += strstr(buf, "]: service=day proto=tcp ") != NULL;
+    t_note("%d of %d connection lines were taken", got, conns);
+    T_ASSERT(got < conns);
+    daytime(addr);
+    T_ASSERT(next_message(rfd, buf, sizeof(buf), 5000));
+    T_CONTAINS(buf, h_fmt(" log lines lost (log target syslog:unix:%s was full)", path));
+    T_ASSERT(sscanf(h_after(buf, "]: "), "warning: %ld log lines lost", &lost) == 1);
+    T_EQ_INT(lost, conns - got);
+    T_ASSERT(next_message(rfd, buf, sizeof(buf), 5000));
+    T_CONTAINS(buf, "]: service=day proto=tcp ");
+    h_kill(d, SIGUSR1);
+    T_ASSERT(sscanf(h_after(message_with(rfd, "]: stats log_lines_lost="), "log_lines_lost="),
+                    "%ld", &stats) == 1);
+    T_EQ_INT(stats, lost);
+    T_EQ_STR(h_log(d), "");
+}
+
+static void test_udp_collector_missing_then_back_is_counted(void)
+{
+    /* Scenario: log = syslog:udp://127.0.0.1:PORT where nothing listens
+     * (each datagram draws an ICMP port unreachable, which a later send
+     * returns as ECONNREFUSED); daytime connections, one every 20 ms,
+     * for 1.5 s past the first warning (so usherd's retry, once a second,
+     * meets the absent collector too); then a collector on PORT, and
+     * connections until it gets usherd's note.  Asserted: stderr has
+     * exactly one "log target ... unreachable: Connection refused" line;
+     * the collector gets "warning: log target syslog:udp://127.0.0.1:PORT
+     * reachable again; at least N lines were lost" with N no less than the
+     * connections made before the collector came, and no more than every
+     * line usherd wrote until the note; SIGUSR1: "stats log_lines_lost=N"
+     * (nothing lost since). */
+    int port = h_free_port("udp"), tport = h_free_port("tcp"), before = 0, after = 0;
+    char *target = h_fmt("syslog:udp://127.0.0.1:%d", port);
+    char *addr = h_fmt("tcp://127.0.0.1:%d", tport), *needle, *line;
+    struct h_daemon *d = h_spawn(h_fmt("[global]\nlog = %s\n[day]\nlisten = %s\n"
+                                       "builtin = daytime\n",
+                                       target, addr),
+                                 NULL);
+    struct h_syslog *s;
+    int64_t until, down_at;
+    long lost = -1, stats = -1;
+    int fd = -1;
+
+    for (until = h_now_ms() + 5000 * (int64_t)t_scale(); fd < 0; usleep(5000)) {
+        fd = h_connect_raw(addr);
+        if (fd < 0 && h_now_ms() > until)
+            T_FAIL("%s not served within 5 s; stderr:\n%s", addr, h_log(d));
+    }
+    close(fd);
+    needle = h_fmt("usherd: warning: log target %s unreachable: Connection refused; messages "
+                   "are lost until it is back\n",
+                   target);
+    for (until = h_now_ms() + 5000 * (int64_t)t_scale(); h_count_log(d, needle) == 0; before++) {
+        if (h_now_ms() > until)
+            T_FAIL("no \"%s\" on stderr:\n%s", needle, h_log(d));
+        daytime(addr);
+    }
+    for (down_at = h_now_ms(); h_now_ms() - down_at < 1500; before++) {
+        daytime(addr);
+        usleep(20000); /* pacing: past one retry of usherd's, not a line per microsecond */
+    }
+    s = h_syslog_start(h_fmt("udp://127.0.0.1:%d", port), h_fmt("%s/udp.log", h_tmpdir()));
+    needle = h_fmt("]: warning: log target %s reachable again; at least ", target);
+    for (until = h_now_ms() + 5000 * (int64_t)t_scale(); h_count_file(s->file, needle) == 0;
+         after++) {
+        if (h_now_ms() > until)
+            T_FAIL("no \"%s\" within 5 s:\n%s", needle, h_read_file(s->file));
+        daytime(addr);
+        usleep(20000);
+    }
+    line = h_file_line(s->file, needle);
+    T_ASSERT(sscanf(strstr(line, needle) + strlen(needle), "%ld lines were lost", &lost) == 1);
+    t_note("%d connections before the collector, %d after; %ld lines reported lost", before, after,
+           lost);
+    T_ASSERT(lost >= before);
+    T_ASSERT(lost <= 3 + before + after); /* starting, listening, ready, and the connections */
+    h_kill(d, SIGUSR1);
+    if (!h_wait_file(s->file, "]: stats log_lines_lost=", 1, 5000))
+        T_FAIL("no stats line:\n%s", h_read_file(s->file));
+    T_ASSERT(sscanf(h_after(h_file_line(s->file, "]: stats log_lines_lost="), "log_lines_lost="),
+                    "%ld", &stats) == 1);
+    T_EQ_INT(stats, lost);
+    T_EQ_INT(h_count_log(d, "unreachable"), 1);
+}
+
 static const struct t_case cases[] = {
     T_CASE(test_child_stderr_is_escaped),
     T_CASE(test_abstract_peer_name_is_escaped),
     T_CASE(test_config_value_is_escaped_at_check),
     T_CASE(test_config_value_is_escaped_at_reload),
     T_CASE(test_one_service_failing_never_hides_another),
+    T_CASE(test_full_syslog_socket_loses_no_line_uncounted),
+    T_CASE(test_udp_collector_missing_then_back_is_counted),
 };
 
 int main(int argc, char **argv)

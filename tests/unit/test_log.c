@@ -1,6 +1,7 @@
 /*
  * Unit tests: the log (log.c): one call is one printable line whatever
- * the message holds; the rate limiter, on a fake clock.
+ * the message holds; the rate limiter, on a fake clock; lines that a full
+ * syslog socket does not take are counted and reported.
  *
  * Each case runs in a child of its own (t.c), so it may point stderr at a
  * pipe and read back what the log wrote.
@@ -14,6 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <syslog.h>
 #include <unistd.h>
 
 static int log_pipe = -1; /* the read end; the write end is our stderr */
@@ -170,6 +174,58 @@ static void test_suppressed_note(void)
     T_EQ_STR(log_suppressed_note(buf, sizeof(buf), 4294967295UL), " (4294967295 more suppressed)");
 }
 
+/* --- lost syslog lines ----------------------------------------------------------------- */
+
+static void test_full_syslog_socket_lines_counted_and_reported(void)
+{
+    /* A syslog socket nobody reads: lines past its queue are lost, each
+     * counted; once it is read, the next line is preceded by one saying
+     * how many, and log_lines_lost() agrees. */
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    char dir[] = "/tmp/usher-log-XXXXXX", text[256], err[256], buf[4096];
+    struct log_target target;
+    int fd, sent = 0, got = 0;
+    unsigned long before;
+    ssize_t n;
+
+    capture_stderr();
+    T_ASSERT(mkdtemp(dir) != NULL);
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/log.sock", dir);
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    T_ASSERT(fd >= 0 && bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0);
+    snprintf(text, sizeof(text), "syslog:unix:%s", sun.sun_path);
+    T_EQ_INT(log_target_parse(text, &target, err, sizeof(err)), 0);
+    T_EQ_INT(log_use(&target, LOG_DAEMON), 0);
+    before = log_lines_lost();
+    while (log_lines_lost() == before && sent < 100000) {
+        log_info("line %d", sent);
+        sent++;
+    }
+    for (int i = 0; i < 20; i++, sent++)
+        log_info("line %d", sent);
+    while ((n = recv(fd, buf, sizeof(buf) - 1, 0)) > 0)
+        got++;
+    T_ASSERT(got > 0 && got < sent);
+    T_EQ_INT(log_lines_lost() - before, (unsigned long)(sent - got));
+    log_info("after");
+    n = recv(fd, buf, sizeof(buf) - 1, 0);
+    T_ASSERT(n > 0);
+    buf[n] = '\0';
+    T_CONTAINS(buf, "]: warning: ");
+    snprintf(text, sizeof(text),
+             "]: warning: %d log lines lost (log target syslog:unix:%s was full)", sent - got,
+             sun.sun_path);
+    T_CONTAINS(buf, text);
+    n = recv(fd, buf, sizeof(buf) - 1, 0);
+    T_ASSERT(n > 0);
+    buf[n] = '\0';
+    T_CONTAINS(buf, "]: after");
+    T_EQ_INT(log_lines_lost() - before, (unsigned long)(sent - got));
+    T_EQ_STR(log_text(), ""); /* a full socket is no outage: nothing on stderr */
+    unlink(sun.sun_path);
+    rmdir(dir);
+}
+
 static const struct t_case cases[] = {
     T_CASE(test_control_bytes_cannot_split_or_forge_a_line),
     T_CASE(test_escaped_values_are_not_escaped_twice),
@@ -180,6 +236,7 @@ static const struct t_case cases[] = {
     T_CASE(test_ratelimit_limiters_are_independent),
     T_CASE(test_ratelimit_clock_at_zero),
     T_CASE(test_suppressed_note),
+    T_CASE(test_full_syslog_socket_lines_counted_and_reported),
 };
 
 int main(int argc, char **argv)
