@@ -237,7 +237,7 @@ static const char *pidfile_path(const struct daemon_state *ds, const struct conf
 
 static void take_pidfile(struct daemon_state *ds, const struct conf *conf)
 {
-    char buf[PATH_MAX];
+    char buf[PATH_MAX], shown[PATH_MAX];
     const char *path = pidfile_path(ds, conf, buf, sizeof(buf));
     pid_t holder = 0;
 
@@ -245,6 +245,9 @@ static void take_pidfile(struct daemon_state *ds, const struct conf *conf)
         return;
     if (pidfile_take(&ds->pidfile, path, &holder) == 0)
         return;
+    /* The name came from outside (-p, the configuration): escaped in messages. */
+    str_escape(shown, sizeof(shown), path, strlen(path));
+    path = shown;
     if (errno == EWOULDBLOCK)
         startup_fail(ds, 1, "already running (pid %ld, %s)", (long)holder, path);
     if (errno == ELOOP)

@@ -179,12 +179,28 @@ static void test_failed_owner_leaves_no_socket_file(void)
     h_result_free(&r);
 }
 
+static void test_hostile_pidfile_name_is_escaped(void)
+{
+    /* Scenario: -p names a symbolic link whose name holds ESC and CR.
+     * Asserted: refused, and the message shows the name escaped ("\x1b",
+     * "\x0d"): no raw control byte reaches the terminal. */
+    char *target = victim("victim.txt");
+    char *link = h_fmt("%s/bad\x1b[2J\rname.pid", h_tmpdir()), *out;
+
+    T_EQ_INT(symlink(target, link), 0);
+    T_EQ_INT(h_usherd_run(conf_echo, &out, "-p", link, NULL), 1);
+    T_CONTAINS(out, "/bad\\x1b[2J\\x0dname.pid is a symbolic link: refused");
+    T_ASSERT(strchr(out, '\x1b') == NULL && strchr(out, '\r') == NULL);
+    expect_untouched(target);
+}
+
 static const struct t_case cases[] = {
     T_CASE(test_symlinked_pidfile_is_refused),
     T_CASE(test_dangling_symlink_pidfile_creates_nothing),
     T_CASE(test_relative_symlinked_pidfile_is_refused),
     T_CASE(test_pidfile_of_another_user_is_refused),
     T_CASE(test_fifo_pidfile_is_refused_at_once),
+    T_CASE(test_hostile_pidfile_name_is_escaped),
     T_CASE(test_status_does_not_follow_symlinked_pidfile),
     T_CASE(test_symlink_at_socket_path_is_refused),
     T_CASE(test_failed_owner_leaves_no_socket_file),
