@@ -274,21 +274,27 @@ uint16_t addr_port(const struct sockaddr *sa)
 
 static int format_inet(const struct sockaddr *sa, char *buf, size_t size)
 {
-    char host[INET6_ADDRSTRLEN];
+    char host[INET6_ADDRSTRLEN + 16];
     const void *src;
     struct sockaddr_storage ss;
     socklen_t len =
         sa->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    uint32_t scope = 0;
     int n;
 
     memcpy(&ss, sa, len);
     addr_unmap(&ss, &len);
-    if (ss.ss_family == AF_INET)
+    if (ss.ss_family == AF_INET) {
         src = &((struct sockaddr_in *)&ss)->sin_addr;
-    else
+    } else {
         src = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+        scope = ((struct sockaddr_in6 *)&ss)->sin6_scope_id;
+    }
     if (inet_ntop(ss.ss_family, src, host, sizeof(host)) == NULL)
         return -1;
+    /* A link-local address means nothing without its interface: "%N" names it by number. */
+    if (scope != 0)
+        snprintf(host + strlen(host), sizeof(host) - strlen(host), "%%%lu", (unsigned long)scope);
     n = snprintf(buf, size, ss.ss_family == AF_INET ? "%s:%u" : "[%s]:%u", host,
                  (unsigned)addr_port((struct sockaddr *)&ss));
     return n < 0 || (size_t)n >= size ? -1 : 0;

@@ -109,6 +109,32 @@ static void test_resolve_and_format(void)
     }
 }
 
+/* Text that formats back differently, but to the same socket address. */
+static const struct {
+    const char *text, *formatted;
+} format_cases[] = {
+    /* As the fuzzer found it: the scope of a link-local address was dropped. */
+    {"tcp://[::f:1f:1:f:0%02]:8", "tcp://[::f:1f:1:f:0%2]:8"},
+    {"udp://[fe80::1%1]:7", "udp://[fe80::1%1]:7"},
+    {"tcp://[::ffff:10.0.0.1]:80", "tcp://10.0.0.1:80"},
+    {"tcp://127.1:echo", "tcp://127.0.0.1:7"},
+};
+
+static void test_format_round_trip(void)
+{
+    for (size_t i = 0; i < ARRAY_LEN(format_cases); i++) {
+        struct addr a, back;
+        char buf[ADDR_TEXT_MAX];
+        resolve_one(format_cases[i].text, true, &a);
+        T_EQ_INT(addr_format(a.kind, (struct sockaddr *)&a.ss, a.len, buf, sizeof(buf)), 0);
+        T_EQ_STR(buf, format_cases[i].formatted);
+        resolve_one(buf, true, &back);
+        if (a.ss.ss_family == back.ss.ss_family && !addr_equal(&a, &back))
+            T_FAIL("case %zu: %s resolves to another address than %s", i, buf,
+                   format_cases[i].text);
+    }
+}
+
 static void test_resolve_wildcard(void)
 {
     /* "*" is [::] for listening (both families), and refused for connecting. */
@@ -220,6 +246,7 @@ static const struct t_case cases[] = {
     T_CASE(test_parse),
     T_CASE(test_parse_long_path),
     T_CASE(test_resolve_and_format),
+    T_CASE(test_format_round_trip),
     T_CASE(test_resolve_wildcard),
     T_CASE(test_resolve_service_name),
     T_CASE(test_resolve_bad_host),
