@@ -891,11 +891,27 @@ static int sumbin_exchange(struct session *ss, const unsigned char req[SUMBIN_RE
     return 0;
 }
 
+int client_sumbin_text(const unsigned char reply[SUMBIN_REPLY], char text[SUM_REPLY_MAX],
+                       uint32_t *status)
+{
+    int64_t sum;
+
+    sumbin_parse_reply(reply, status, &sum);
+    if (*status == SUMBIN_OVERFLOW) {
+        snprintf(text, SUM_REPLY_MAX, "%s", sum_error_text(SUM_ERR_OVERFLOW));
+        return 0;
+    }
+    if (*status != SUMBIN_OK)
+        return -1;
+    snprintf(text, SUM_REPLY_MAX, "%lld\n", (long long)sum);
+    return 0;
+}
+
 static int sumbin_line(struct session *ss, const char *line, size_t len, char *err, size_t errlen)
 {
     unsigned char req[SUMBIN_REQUEST], reply[SUMBIN_REPLY];
     char text[SUM_REPLY_MAX];
-    int64_t a, b, sum;
+    int64_t a, b;
     uint32_t status;
 
     if (line[len - 1] == '\n')
@@ -906,13 +922,9 @@ static int sumbin_line(struct session *ss, const char *line, size_t len, char *e
     sumbin_request(a, b, req);
     if (sumbin_exchange(ss, req, reply, err, errlen) < 0)
         return -1;
-    sumbin_parse_reply(reply, &status, &sum);
-    if (status == SUMBIN_OVERFLOW)
-        return print_text(ss, sum_error_text(SUM_ERR_OVERFLOW), err, errlen);
-    if (status != SUMBIN_OK)
+    if (client_sumbin_text(reply, text, &status) < 0)
         return fail(err, errlen, "%s: unknown reply status %lu", ss->t->name,
                     (unsigned long)status);
-    snprintf(text, sizeof(text), "%lld\n", (long long)sum);
     return print_text(ss, text, err, errlen);
 }
 

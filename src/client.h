@@ -10,7 +10,7 @@
  *
  * Also the pure pieces that main and the tests share: turning the address
  * operands into a target, parsing -w, reading bounded lines, formatting
- * the time.  Nothing here prints to stderr or exits: failures come back as
+ * the time and a sumbin reply.  Nothing here prints to stderr or exits: failures come back as
  * -1 with a message ("unable to connect to tcp://...: ...") in the caller's
  * buffer.  Data goes to fd 1; a reader of stdout that goes away (EPIPE) ends
  * the work early and quietly, as a success.
@@ -19,6 +19,7 @@
 #define USHER_CLIENT_H
 
 #include "addr.h"
+#include "proto.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -62,6 +63,14 @@ int client_parse_wait(const char *s, int64_t *ms);
  * for values below 1970's).  `size` of 32 is enough.  Returns 0 or -1.
  */
 int client_format_time(uint32_t rfc868, char *buf, size_t size);
+
+/*
+ * A sumbin reply as `usher sumbin` prints it: "SUM\n", or sum's overflow
+ * error line.  `text` needs SUM_REPLY_MAX bytes.  Returns 0, or -1 for a
+ * status that is neither (*status says which it was).
+ */
+int client_sumbin_text(const unsigned char reply[SUMBIN_REPLY], char text[SUM_REPLY_MAX],
+                       uint32_t *status);
 
 /*
  * A bounded line reader over a descriptor (blocking or not).
