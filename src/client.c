@@ -260,13 +260,17 @@ int client_lines_next(struct client_lines *l, int64_t deadline_ms, const char **
                 l->skipping = false;
                 continue;
             }
+            if ((size_t)(nl - start) + 1 > CLIENT_LINE_MAX) {
+                errno = EMSGSIZE; /* the one byte of room past the bound held its "\n" */
+                return -1;
+            }
             *line = start;
             *len = (size_t)(nl - start) + 1;
             return 1;
         }
         if (l->skipping) {
             l->head = l->tail = 0;
-        } else if (avail == sizeof(l->buf)) {
+        } else if (avail > CLIENT_LINE_MAX) {
             /* Report it once, then drop the rest of it as it comes. */
             l->skipping = true;
             l->head = l->tail = 0;

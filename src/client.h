@@ -80,7 +80,7 @@ struct client_lines {
     bool eof;
     bool skipping; /* inside a line that was too long, up to its "\n" */
     size_t head, tail;
-    char buf[CLIENT_LINE_MAX];
+    char buf[CLIENT_LINE_MAX + 1]; /* a byte past the bound: is a full line followed by EOF? */
 };
 
 void client_lines_init(struct client_lines *l, int fd);
@@ -90,8 +90,8 @@ void client_lines_init(struct client_lines *l, int fd);
  * may not).  *line stays valid until the next call.  `deadline_ms` is a
  * now_ms() instant, or -1 to wait as long as it takes.  Returns 1 for a
  * line, 0 at the end of the input, or -1 with errno: EMSGSIZE for a line
- * longer than CLIENT_LINE_MAX (the rest of it is skipped, so the caller may
- * go on), ETIMEDOUT, or read(2)'s.
+ * longer than CLIENT_LINE_MAX, its "\n" included (the rest of it is
+ * skipped, so the caller may go on), ETIMEDOUT, or read(2)'s.
  */
 int client_lines_next(struct client_lines *l, int64_t deadline_ms, const char **line, size_t *len);
 

@@ -187,6 +187,49 @@ static void test_lines_too_long(void)
     free(text);
 }
 
+/* Lines at the bound: `xs` bytes of 'x', then `tail`; what the first call gives, then `next`. */
+static const struct {
+    size_t xs;
+    const char *tail;
+    int rc; /* 1: a line of `len` bytes; -1: EMSGSIZE */
+    size_t len;
+    const char *next; /* the line after it, or NULL for the end */
+} bound_cases[] = {
+    /* As the fuzzer found it: a last line of exactly CLIENT_LINE_MAX bytes, no "\n". */
+    {CLIENT_LINE_MAX, "", 1, CLIENT_LINE_MAX, NULL},
+    {CLIENT_LINE_MAX - 1, "\n1 2\n", 1, CLIENT_LINE_MAX, "1 2\n"},
+    {CLIENT_LINE_MAX, "\n1 2\n", -1, 0, "1 2\n"},
+    {CLIENT_LINE_MAX + 1, "", -1, 0, NULL},
+    {CLIENT_LINE_MAX + 1, "\n3 4", -1, 0, "3 4"},
+};
+
+static void test_lines_at_the_bound(void)
+{
+    for (size_t i = 0; i < ARRAY_LEN(bound_cases); i++) {
+        size_t tlen = strlen(bound_cases[i].tail), len = 0;
+        char *text = malloc(bound_cases[i].xs + tlen);
+        struct client_lines *l;
+        const char *line;
+        int rc;
+
+        T_ASSERT(text != NULL);
+        memset(text, 'x', bound_cases[i].xs);
+        memcpy(text + bound_cases[i].xs, bound_cases[i].tail, tlen);
+        l = lines_over(text, bound_cases[i].xs + tlen);
+        errno = 0;
+        rc = client_lines_next(l, -1, &line, &len);
+        if (rc != bound_cases[i].rc || (rc == 1 && len != bound_cases[i].len) ||
+            (rc < 0 && errno != EMSGSIZE))
+            T_FAIL("case %zu: rc %d (%s), %zu bytes", i, rc, strerror(errno), rc == 1 ? len : 0);
+        if (bound_cases[i].next != NULL)
+            expect_line(l, bound_cases[i].next);
+        T_EQ_INT(client_lines_next(l, -1, &line, &len), 0);
+        close(l->fd);
+        free(l);
+        free(text);
+    }
+}
+
 static void test_lines_timeout(void)
 {
     /* No input before the deadline: ETIMEDOUT, and the line is still read later. */
@@ -211,8 +254,9 @@ static void test_lines_timeout(void)
 }
 
 static const struct t_case cases[] = {
-    T_CASE(test_target_parse), T_CASE(test_parse_wait),     T_CASE(test_format_time),
-    T_CASE(test_lines_split),  T_CASE(test_lines_too_long), T_CASE(test_lines_timeout),
+    T_CASE(test_target_parse),  T_CASE(test_parse_wait),     T_CASE(test_format_time),
+    T_CASE(test_lines_split),   T_CASE(test_lines_too_long), T_CASE(test_lines_at_the_bound),
+    T_CASE(test_lines_timeout),
 };
 
 int main(int argc, char **argv)
