@@ -242,7 +242,8 @@ static void on_resume(struct ev_loop *loop, struct ev_timer *t)
     struct bound *b = t->arg;
 
     b->paused = false;
-    if (!b->watched || b->srv->stopping)
+    /* wait = yes: a program holding the socket has it until it exits (give_back). */
+    if (!b->watched || b->srv->stopping || b->holder != NULL)
         return;
     if (b->srv->max_in_flight && b->srv->nconns + b->srv->nchildren >= b->srv->max_in_flight)
         return; /* busy: the end of the connection in hand resumes it */
@@ -362,13 +363,15 @@ static int watch(struct server *srv, struct bound *b)
 {
     const struct exec_conf *ex = b->svc->conf->exec;
     ev_io_fn *fn = addr_kind_socktype(b->l.kind) == SOCK_STREAM ? on_accept : dgram_on_readable;
+    /* wait = yes: while its program holds the socket, registered but not armed. */
+    unsigned events = b->holder != NULL ? 0 : EV_READ;
 
     if (ex != NULL && ex->wait)
         fn = on_wait_ready;
     if (b->watched || !serves(srv, srv->role, srv->pool_of, b))
         return 0;
     /* Several processes may watch one listener: wake one of them per connection. */
-    if (ev_io_add(srv->loop, b->l.fd, EV_READ | EV_EXCLUSIVE, fn, b) < 0)
+    if (ev_io_add(srv->loop, b->l.fd, events | EV_EXCLUSIVE, fn, b) < 0)
         return -1;
     b->watched = true;
     return 0;

@@ -176,6 +176,50 @@ static void test_reload_while_child_holds_listener(void)
     T_EQ_STR(after_pid(second), "PROTO=UDP fds=0,1,2 got=second");
 }
 
+/*
+ * SIGHUP (the file as it is, or `changed` written first) while a wait = yes
+ * UDP child lingers 1.5 s holding the socket; a datagram sent right after
+ * the reload.  Asserted: it is answered only once the first child's exit is
+ * logged, by a new child: the reload does not give the socket, which the
+ * program still holds, to a second instance.
+ */
+static void reload_keeps_listener_with_its_child(const char *changed)
+{
+    struct h_daemon *d = h_start(wait_conf("dg", "udp://127.0.0.1:0", "udp 1500", NULL), NULL);
+    int fd = h_connect(h_addr(d, "dg", "udp://127"));
+    char *first = ask(fd, "first", 5000), *second;
+
+    if (first == NULL)
+        T_FAIL("no answer to the first datagram:\n%s", h_log(d));
+    if (changed != NULL)
+        h_write_file(d->conf_path, changed);
+    h_kill(d, SIGHUP);
+    if (!h_wait_log(d, "reloaded ", 5000))
+        T_FAIL("no reload logged:\n%s", h_log(d));
+    second = ask(fd, "second", 8000);
+    if (second == NULL)
+        T_FAIL("no answer to the second datagram:\n%s", h_log(d));
+    if (h_count_log(d, "usherd: service=dg proto=udp peer=- ") < 1)
+        T_FAIL("a second program (pid %ld) answered while the first (pid %ld) still held the "
+               "socket:\n%s",
+               pid_of(second), pid_of(first), h_log(d));
+    T_ASSERT(pid_of(second) != pid_of(first));
+}
+
+static void test_reload_starts_no_second_program_on_held_socket(void)
+{
+    /* Scenario and assertions: reload_keeps_listener_with_its_child, the
+     * configuration unchanged. */
+    reload_keeps_listener_with_its_child(NULL);
+}
+
+static void test_changed_reload_starts_no_second_program_on_held_socket(void)
+{
+    /* The same with the service's definition changed (an env entry). */
+    reload_keeps_listener_with_its_child(
+        wait_conf("dg", "udp://127.0.0.1:0", "udp 1500", "env = NEW=1\n"));
+}
+
 static void test_stop_with_waiting_child(void)
 {
     /* Scenario: shutdown_timeout = 1s; a wait = yes UDP child lingers (30 s)
@@ -209,6 +253,8 @@ static const struct t_case cases[] = {
     T_CASE(test_unixgram_wait_child_answers),
     T_CASE(test_tcp_wait_child_gets_listening_socket),
     T_CASE(test_reload_while_child_holds_listener),
+    T_CASE(test_reload_starts_no_second_program_on_held_socket),
+    T_CASE(test_changed_reload_starts_no_second_program_on_held_socket),
     T_CASE(test_stop_with_waiting_child),
 };
 
