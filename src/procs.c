@@ -42,15 +42,18 @@ static struct conn_proc *conn_procs;
 /* Pools: the event workers, or the processes of one prefork service */
 
 struct pool {
-    struct pool *next;
+    struct pool *next; /* newest first */
     struct server *srv;
     enum role role;
     struct svc_state *st; /* ROLE_POOL: the service */
+    char svc_name[64];    /* ROLE_POOL: its name, what a reload looks it up by */
+    struct conf *cf;      /* the configuration its processes were made from */
     char name[96];        /* "worker", "service=echo prefork process" */
     unsigned want;
     pid_t *pids; /* 0: an empty slot */
     int64_t *born;
-    bool retiring; /* replaced by a reload: its processes are not restarted */
+    bool retiring; /* replaced by a reload: finishing its connections, not restarted */
+    bool stopped;  /* retiring, and told to stop (PROCS_RETIRING_MAX passed) */
     struct ev_timer respawn;
 };
 
@@ -238,14 +241,18 @@ static void on_worker_signal(int signo, void *arg)
     case SIGCHLD:
         child_reap();
         break;
+    case PROCS_RETIRE_SIGNAL:
+        server_retire(srv);
+        break;
     default:
-        break; /* SIGHUP: the master reloads, then replaces us */
+        break; /* SIGHUP (killall -HUP usherd, say): the master's business */
     }
 }
 
 static void __attribute__((noreturn)) worker_main(struct pool *pool, unsigned index, pid_t master)
 {
-    static const int signals[] = {SIGTERM, SIGINT, SIGUSR1, SIGCHLD, SIGHUP, 0};
+    static const int signals[] = {SIGTERM, SIGINT, SIGUSR1, SIGCHLD, SIGHUP, PROCS_RETIRE_SIGNAL,
+                                  0};
     struct server *srv = pool->srv;
     int keep[KEEP_FDS_MAX];
     size_t n = server_served_fds(srv, pool->role, pool->st, keep, ARRAY_LEN(keep));
@@ -325,6 +332,7 @@ static void pool_free(struct pool *pool)
     if (*pp == pool)
         *pp = pool->next;
     ev_timer_stop(pool->srv->loop, &pool->respawn);
+    conf_unref(pool->cf);
     free(pool->pids);
     free(pool->born);
     free(pool);
@@ -393,10 +401,12 @@ static struct pool *pool_new(struct server *srv, enum role role, const struct sv
     pool->srv = srv;
     pool->role = role;
     pool->st = svc ? svc->st : NULL;
+    pool->cf = conf_ref(srv->conf);
     pool->want = want;
-    if (svc != NULL)
+    if (svc != NULL) {
+        str_copy(pool->svc_name, sizeof(pool->svc_name), svc->conf->name);
         snprintf(pool->name, sizeof(pool->name), "service=%s prefork process", svc->conf->name);
-    else
+    } else
         snprintf(pool->name, sizeof(pool->name), "worker");
     ev_timer_init(&pool->respawn, on_respawn, pool);
     pool->next = pools;
@@ -404,18 +414,28 @@ static struct pool *pool_new(struct server *srv, enum role role, const struct sv
     return pool;
 }
 
+/* The pool in service (not retiring) of `role` (and, for ROLE_POOL, service `name`). */
+static struct pool *live_pool(enum role role, const char *name)
+{
+    for (struct pool *pool = pools; pool != NULL; pool = pool->next)
+        if (!pool->retiring && pool->role == role &&
+            (role != ROLE_POOL || strcmp(pool->svc_name, name) == 0))
+            return pool;
+    return NULL;
+}
+
 int procs_start(struct server *srv)
 {
     struct pool *pool;
 
-    if (srv->conf->workers > 1) {
+    if (srv->conf->workers > 1 && live_pool(ROLE_WORKER, NULL) == NULL) {
         if ((pool = pool_new(srv, ROLE_WORKER, NULL, srv->conf->workers)) == NULL)
             return -1;
         fill(pool);
     }
     for (size_t i = 0; i < srv->nsvcs; i++) {
         const struct svc *svc = srv->svcs[i];
-        if (svc->conf->model != MODEL_PREFORK)
+        if (svc->conf->model != MODEL_PREFORK || live_pool(ROLE_POOL, svc->conf->name) != NULL)
             continue;
         if ((pool = pool_new(srv, ROLE_POOL, svc, svc->conf->prefork)) == NULL)
             return -1;
@@ -424,23 +444,125 @@ int procs_start(struct server *srv)
     return 0;
 }
 
-void procs_reload(struct server *srv)
+/* The [global] settings a worker or prefork process uses, the same in both? */
+static bool globals_equal(const struct conf *a, const struct conf *b)
+{
+    return a->shutdown_timeout_ms == b->shutdown_timeout_ms && a->max_conns == b->max_conns &&
+           a->log_set == b->log_set && a->log.kind == b->log.kind &&
+           log_target_equal(&a->log, &b->log) && a->log_facility == b->log_facility;
+}
+
+/* Does every service of `a` with a UDP listener have the same UDP listeners in `b`? */
+static bool udp_listens_within(const struct conf *a, const struct conf *b)
+{
+    for (size_t i = 0; i < a->nsvcs; i++) {
+        const struct svc_conf *sa = &a->svcs[i], *sb = conf_find(b, sa->name);
+        size_t ia = 0, ib = 0;
+        for (;; ia++, ib++) {
+            while (ia < sa->nlistens && sa->listens[ia].addr.kind != ADDR_UDP)
+                ia++;
+            while (sb != NULL && ib < sb->nlistens && sb->listens[ib].addr.kind != ADDR_UDP)
+                ib++;
+            if (ia == sa->nlistens)
+                break;
+            if (sb == NULL || ib == sb->nlistens ||
+                !addr_equal(&sa->listens[ia].addr, &sb->listens[ib].addr))
+                return false;
+        }
+    }
+    return true;
+}
+
+/* Does an event worker serve `sc` (see serves() in service.c)? */
+static bool worker_serves(const struct svc_conf *sc)
+{
+    return sc->model != MODEL_PREFORK && !(sc->exec != NULL && sc->exec->wait);
+}
+
+/* Is every service of `a` that workers serve the same in `b`? */
+static bool worker_services_within(const struct conf *a, const struct conf *b)
+{
+    for (size_t i = 0; i < a->nsvcs; i++) {
+        const struct svc_conf *was = conf_find(b, a->svcs[i].name);
+        if (worker_serves(&a->svcs[i]) && (was == NULL || !conf_svc_equal(&a->svcs[i], was)))
+            return false;
+    }
+    return true;
+}
+
+/*
+ * Can the processes of `pool` go on serving under `conf`: is everything
+ * they were made from that they use the same in it?  (The UDP loop rule
+ * of every process knows the ports of all UDP listeners.)
+ */
+static bool pool_fits(const struct pool *pool, const struct conf *conf)
+{
+    const struct conf *was = pool->cf;
+
+    if (!globals_equal(was, conf) || !udp_listens_within(was, conf) ||
+        !udp_listens_within(conf, was))
+        return false;
+    if (pool->role == ROLE_POOL) {
+        const struct svc_conf *now = conf_find(conf, pool->svc_name);
+        const struct svc_conf *then = conf_find(was, pool->svc_name);
+        return now != NULL && then != NULL && conf_svc_equal(now, then);
+    }
+    return conf->workers == pool->want && worker_services_within(was, conf) &&
+           worker_services_within(conf, was);
+}
+
+/* The processes of `pool` finish what they have and go; none is restarted. */
+static void retire(struct pool *pool)
+{
+    pool->retiring = true;
+    ev_timer_stop(pool->srv->loop, &pool->respawn);
+    for (unsigned i = 0; i < pool->want; i++)
+        if (pool->pids[i] != 0)
+            kill(pool->pids[i], PROCS_RETIRE_SIGNAL);
+}
+
+static bool same_kind(const struct pool *a, const struct pool *b)
+{
+    return a->role == b->role && (a->role != ROLE_POOL || strcmp(a->svc_name, b->svc_name) == 0);
+}
+
+/*
+ * A reload storm must not pile up processes: past PROCS_RETIRING_MAX
+ * retiring generations of one kind, the oldest get the graceful stop.
+ */
+static void bound_retiring(struct server *srv)
 {
     for (struct pool *pool = pools; pool != NULL; pool = pool->next) {
-        if (pool->retiring)
+        unsigned newer = 0;
+        if (!pool->retiring || pool->stopped)
             continue;
-        /* Graceful: they stop taking connections and finish the ones they have. */
-        pool->retiring = true;
+        for (struct pool *p = pools; p != pool; p = p->next)
+            newer += p->retiring && !p->stopped && same_kind(p, pool);
+        if (newer < PROCS_RETIRING_MAX)
+            continue;
+        log_warnx("%d retiring generations of %s%s: the oldest stops, its connections get up to "
+                  "%lld ms",
+                  PROCS_RETIRING_MAX + 1, pool->role == ROLE_POOL ? pool->name : "workers",
+                  pool->role == ROLE_POOL ? "es" : "", (long long)srv->conf->shutdown_timeout_ms);
+        pool->stopped = true;
         for (unsigned i = 0; i < pool->want; i++)
             if (pool->pids[i] != 0)
                 kill(pool->pids[i], SIGTERM);
     }
+}
+
+void procs_reload(struct server *srv)
+{
+    for (struct pool *pool = pools; pool != NULL; pool = pool->next)
+        if (!pool->retiring && !pool_fits(pool, srv->conf))
+            retire(pool);
     /* The retiring pools with no process left go now; the others with their last one. */
     for (struct pool *pool = pools, *next; pool != NULL; pool = next) {
         next = pool->next;
         if (pool->retiring && pool_empty(pool))
             pool_free(pool);
     }
+    bound_retiring(srv);
     if (procs_start(srv) < 0)
         log_warnx("reload: out of memory starting the new workers");
 }

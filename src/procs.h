@@ -19,11 +19,35 @@
  * signals, gets a loop of its own, and never touches its parent's (the
  * epoll instance is shared across fork: using it would change the
  * parent's interest list).  Workers get SIGTERM if the master dies.
+ *
+ * Reload.  A pool whose processes would do under the new configuration
+ * exactly what they do now is kept as it is: a prefork pool whose
+ * service's definition is unchanged, the event workers when every service
+ * they serve is (and their number), and for both the [global] settings
+ * they use (shutdown_timeout, max_conns, the log) and the UDP listeners
+ * (the loop rule knows their ports).  Any other pool retires: its
+ * processes get PROCS_RETIRE_SIGNAL, close their listeners, serve the
+ * connections and exec children they have until those end by themselves
+ * (idle_timeout, max_time: no shutdown_timeout, no signal to a child) and
+ * exit once nothing is left, at once if nothing is; new processes take
+ * the listeners meanwhile.  A reload storm is bounded: of one kind (the
+ * workers, one service's prefork pool) at most PROCS_RETIRING_MAX
+ * generations retire at once; past that the oldest is stopped as at
+ * SIGTERM (its connections get shutdown_timeout, then close), logged.  So
+ * at most (1 + PROCS_RETIRING_MAX) x N processes of a kind, plus those
+ * stopping, which are gone shutdown_timeout + 2 s later at most.  The
+ * master's SIGTERM stops the retiring processes too.
  */
 #ifndef USHER_PROCS_H
 #define USHER_PROCS_H
 
+#include <signal.h>
 #include <stddef.h>
+
+/* Master to worker or prefork process: retire (SIGHUP is not it: killall -HUP usherd). */
+#define PROCS_RETIRE_SIGNAL SIGUSR2
+/* Retiring generations of one kind at most (see above). */
+#define PROCS_RETIRING_MAX 3
 
 struct accepted;
 struct server;
@@ -35,7 +59,7 @@ int procs_fork_connection(struct server *srv, struct svc *svc, const struct acce
 /* Start the event workers and prefork pools the configuration in force asks for. */
 int procs_start(struct server *srv);
 
-/* After a reload: the old workers and pools stop gracefully, new ones start. */
+/* After a reload: pools that no longer fit the configuration retire, new ones start. */
 void procs_reload(struct server *srv);
 
 /* Signal every worker and prefork process / every fork-model connection process. */

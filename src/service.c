@@ -129,7 +129,7 @@ static bool all_gone(const struct server *srv)
 
 void server_check_stopped(struct server *srv)
 {
-    if (srv->stopping && all_gone(srv))
+    if ((srv->stopping || srv->retiring) && all_gone(srv))
         ev_break(srv->loop);
 }
 
@@ -141,7 +141,7 @@ static void one_less(struct server *srv, struct svc *svc)
         svc_reap(srv, svc);
     /* One at a time (a prefork process): ready for the next. */
     if (srv->max_in_flight && srv->nconns + srv->nchildren == srv->max_in_flight - 1 &&
-        !srv->stopping)
+        !srv->stopping && !srv->retiring)
         watch_all(srv, EV_READ);
     server_check_stopped(srv);
 }
@@ -891,6 +891,31 @@ void server_stop(struct server *srv, bool now)
 
 /* Forked processes */
 
+void server_retire(struct server *srv)
+{
+    if (srv->stopping || srv->retiring)
+        return;
+    srv->retiring = true;
+    /*
+     * A last look at the listeners still armed: a connection whose wake-up
+     * came to this process (EPOLLEXCLUSIVE wakes one) is served here, not
+     * left in the queue with nobody told of it.
+     */
+    for (size_t i = 0; i < srv->nbound; i++) {
+        struct bound *b = srv->bound[i];
+        if (!b->watched || b->paused || ev_io_events(srv->loop, b->l.fd) == 0)
+            continue;
+        if (addr_kind_socktype(b->l.kind) == SOCK_STREAM)
+            on_accept(srv->loop, b->l.fd, EV_READ, b);
+        else
+            dgram_on_readable(srv->loop, b->l.fd, EV_READ, b);
+    }
+    close_listeners(srv);
+    log_debug("retiring: listeners closed, %u connections and %u children left", srv->nconns,
+              srv->nchildren);
+    server_check_stopped(srv);
+}
+
 size_t server_served_fds(const struct server *srv, enum role role, const struct svc_state *pool_of,
                          int *fds, size_t max)
 {
@@ -919,7 +944,7 @@ static void forget_parent(struct server *srv)
     srv->retired = NULL; /* their connections are not ours */
     srv->conns = NULL;
     srv->nconns = srv->nchildren = srv->nworkers = 0;
-    srv->stopping = srv->killing = false;
+    srv->stopping = srv->retiring = srv->killing = false;
 }
 
 void server_rebase(struct server *srv, struct ev_loop *loop, enum role role,

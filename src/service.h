@@ -128,7 +128,8 @@ struct server {
     struct in_addr *broadcasts;
     size_t nbroadcasts;
     bool stopping;
-    bool killing; /* the stop has sent SIGKILL to the children */
+    bool retiring; /* a worker or prefork process replaced by a reload */
+    bool killing;  /* the stop has sent SIGKILL to the children */
     struct ev_timer stop_timer;
     struct ev_timer refusal_timer; /* writes the refusal summaries */
 };
@@ -165,6 +166,14 @@ int server_reload(struct server *srv, struct conf *conf, char *err, size_t errle
  * or with `now`, it closes everything at once.
  */
 void server_stop(struct server *srv, bool now);
+
+/*
+ * A worker or prefork process replaced by a reload: take what is already
+ * ours in the listen queues, close the listeners, and end the loop once
+ * the open connections and exec children have ended by themselves (at
+ * once if there are none).  A later server_stop still applies.
+ */
+void server_retire(struct server *srv);
 
 /* Log one line of counters per service. */
 void server_log_stats(struct server *srv);

@@ -162,9 +162,10 @@ static void expect_clean_exit(struct h_daemon *d, const pid_t *pids, int n, cons
 }
 
 /*
- * SIGHUP to a daemon under `conf` (prefork:2 or workers = 2) with a
- * connection X open on one of its two processes.  Asserted: two new
- * processes come while X's stays and X keeps echoing; a new connection goes
+ * SIGHUP to a daemon under `conf` (prefork:2 or workers = 2), changed (an
+ * idle_timeout added to its last section, echo), with a connection X open
+ * on one of its two processes.  Asserted: two new processes come while
+ * X's stays (retiring) and X keeps echoing; a new connection goes
  * to a new process; once X closes (the new connection still open), the two
  * new ones are all that is left.
  * `procs` names the processes in messages ("pool processes", "workers").
@@ -180,6 +181,7 @@ static void reload_keeps_open_connection(const char *conf, const char *procs)
     x = h_connect(echo);
     roundtrip(x);
     xo = owner(d, x);
+    h_write_file(d->conf_path, h_fmt("%sidle_timeout = 30s\n", conf));
     h_kill(d, SIGHUP);
     T_ASSERT(h_wait_log(d, "reloaded", 5000));
     /* The new processes, and the old one that still has X: 3 processes. */
@@ -877,10 +879,11 @@ static void test_workers_divide_rate(void)
 
 static void test_stats_signal_right_after_reload_kills_no_worker(void)
 {
-    /* Scenario: workers = 2; 100 times: the master is stopped (SIGSTOP),
-     * gets SIGHUP and SIGUSR1 together (as "usherd -s reload; usherd -s
-     * stats" in a script may do), and continues: it reloads, starting new
-     * workers, then passes SIGUSR1 on to them at once.  Asserted: no worker
+    /* Scenario: workers = 2; 100 times: the configuration changes (so the
+     * workers are replaced), the master is stopped (SIGSTOP), gets SIGHUP
+     * and SIGUSR1 together (as "usherd -s reload; usherd -s stats" in a
+     * script may do), and continues: it reloads, starting new workers,
+     * then passes SIGUSR1 on to them at once.  Asserted: no worker
      * dies of it ("killed by signal 10"): a process must be able to take
      * the signals usherd sends it from the moment it exists. */
     struct h_daemon *d = h_start(echo_workers, NULL);
@@ -888,6 +891,7 @@ static void test_stats_signal_right_after_reload_kills_no_worker(void)
 
     wait_children(d, 2, pids, 5000);
     for (int round = 1; round <= 100; round++) {
+        h_write_file(d->conf_path, h_fmt("%sidle_timeout = %ds\n", echo_workers, 10 + round));
         h_kill(d, SIGSTOP);
         h_kill(d, SIGHUP);
         h_kill(d, SIGUSR1);
