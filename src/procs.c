@@ -52,8 +52,9 @@ struct pool {
     unsigned want;
     pid_t *pids; /* 0: an empty slot */
     int64_t *born;
-    bool retiring; /* replaced by a reload: finishing its connections, not restarted */
-    bool stopped;  /* retiring, and told to stop (PROCS_RETIRING_MAX passed) */
+    struct limit_holds **holds; /* what each process holds in the shared limits */
+    bool retiring;              /* replaced by a reload: finishing its connections, not restarted */
+    bool stopped;               /* retiring, and told to stop (PROCS_RETIRING_MAX passed) */
     struct ev_timer respawn;
 };
 
@@ -74,6 +75,7 @@ static void become_child(const int *keep, size_t n)
     log_close();
     spawn_forget();
     procs_forget();
+    limit_set_holds(NULL); /* the parent's record, not ours */
     if (close_all_except(keep, n) < 0)
         _exit(111);
 }
@@ -249,7 +251,8 @@ static void on_worker_signal(int signo, void *arg)
     }
 }
 
-static void __attribute__((noreturn)) worker_main(struct pool *pool, unsigned index, pid_t master)
+static void __attribute__((noreturn))
+worker_main(struct pool *pool, unsigned index, pid_t master, struct limit_holds *holds)
 {
     static const int signals[] = {SIGTERM, SIGINT, SIGUSR1, SIGCHLD, SIGHUP, PROCS_RETIRE_SIGNAL,
                                   0};
@@ -265,8 +268,7 @@ static void __attribute__((noreturn)) worker_main(struct pool *pool, unsigned in
     if ((loop = ev_loop_new()) == NULL)
         _exit(111);
     server_rebase(srv, loop, pool->role, pool->st, index);
-    if (pool->role == ROLE_WORKER)
-        limit_set_share(srv->conf->workers);
+    limit_set_holds(holds);
     if (sig_init(loop, signals, on_worker_signal, srv) < 0)
         _exit(111);
     ev_run(loop);
@@ -277,22 +279,27 @@ static void __attribute__((noreturn)) worker_main(struct pool *pool, unsigned in
 static void start_one(struct pool *pool, unsigned slot)
 {
     struct server *srv = pool->srv;
-    pid_t master = getpid();
+    pid_t master = getpid(), pid = -1;
+    /* A prefork process serves one connection at a time: a few records are plenty. */
+    struct limit_holds *holds = limit_holds_new(pool->role == ROLE_POOL ? 8 : LIMIT_HOLDS_MAX);
     sigset_t old;
-    pid_t pid;
 
-    /* No signal may reach the worker before it has its own handlers (sig_init). */
-    sig_block_all(&old);
-    pid = fork();
-    if (pid == 0)
-        worker_main(pool, slot + 1, master);
-    sig_restore(&old);
+    if (holds != NULL) {
+        /* No signal may reach the worker before it has its own handlers (sig_init). */
+        sig_block_all(&old);
+        pid = fork();
+        if (pid == 0)
+            worker_main(pool, slot + 1, master, holds);
+        sig_restore(&old);
+    }
     if (pid < 0) {
+        limit_holds_free(holds);
         warn_fork(pool->st, pool->name);
         if (!ev_timer_active(&pool->respawn))
             ev_timer_start(srv->loop, &pool->respawn, RESPAWN_PAUSE_MS);
         return;
     }
+    pool->holds[slot] = holds;
     pool->pids[slot] = pid;
     pool->born[slot] = ev_now(srv->loop);
     srv->nworkers++;
@@ -310,6 +317,8 @@ static void fill(struct pool *pool)
             kill(pool->pids[i], SIGKILL); /* unwatched, it could not be replaced */
             pool->pids[i] = 0;
             pool->srv->nworkers--;
+            limit_holds_free(pool->holds[i]);
+            pool->holds[i] = NULL;
         }
     }
 }
@@ -335,6 +344,7 @@ static void pool_free(struct pool *pool)
     conf_unref(pool->cf);
     free(pool->pids);
     free(pool->born);
+    free(pool->holds);
     free(pool);
 }
 
@@ -360,6 +370,7 @@ static void on_worker_exit(pid_t pid, int status, void *arg)
     struct server *srv = pool->srv;
     char how[64];
     unsigned slot = 0;
+    unsigned long given;
 
     while (slot < pool->want && pool->pids[slot] != pid)
         slot++;
@@ -367,6 +378,12 @@ static void on_worker_exit(pid_t pid, int status, void *arg)
         return;
     pool->pids[slot] = 0;
     srv->nworkers--;
+    /* What it held in the shared limits (nothing, if it ended its connections itself). */
+    if ((given = server_give_back(srv, pool->holds[slot])) > 0)
+        log_info("%s %u (pid %ld): %lu connections it held given back to the limits", pool->name,
+                 slot + 1, (long)pid, given);
+    limit_holds_free(pool->holds[slot]);
+    pool->holds[slot] = NULL;
     if (pool->retiring || srv->stopping) {
         if (pool->retiring && pool_empty(pool))
             pool_free(pool);
@@ -392,9 +409,12 @@ static struct pool *pool_new(struct server *srv, enum role role, const struct sv
     struct pool *pool = calloc(1, sizeof(*pool));
 
     if (pool == NULL || (pool->pids = calloc(want, sizeof(pid_t))) == NULL ||
-        (pool->born = calloc(want, sizeof(int64_t))) == NULL) {
-        if (pool != NULL)
+        (pool->born = calloc(want, sizeof(int64_t))) == NULL ||
+        (pool->holds = calloc(want, sizeof(*pool->holds))) == NULL) {
+        if (pool != NULL) {
             free(pool->pids);
+            free(pool->born);
+        }
         free(pool);
         return NULL;
     }

@@ -55,6 +55,12 @@ static struct svc *svc_new(struct server *srv, struct conf *cf, const struct svc
         free(svc);
         return NULL;
     }
+    /* A new state's limits: mapped now, before the processes that share them are forked. */
+    if (st->refs == 0 && limit_init(&st->lim, ++srv->limit_ids, LIMIT_ADDRS_MAX, &srv->glim) < 0) {
+        free(st);
+        free(svc);
+        return NULL;
+    }
     st->refs++;
     svc->st = st;
     svc->conf = sc;
@@ -283,15 +289,10 @@ static bool accept_error_is_transient(int err)
            err == EOPNOTSUPP || err == ENETUNREACH || err == EINTR;
 }
 
-/* The limits: global max_conns, then the service's own. */
+/* The limits: global max_conns, then the service's own, shared by every process. */
 static enum refusal admit(struct server *srv, struct svc *svc, struct accepted *a)
 {
-    unsigned max = srv->conf->max_conns;
-
-    /* Each worker takes its share of the global limit. */
-    if (max != 0 && srv->nconns + srv->nchildren >= (max + limit_share() - 1) / limit_share())
-        return REFUSED_MAX_CONNS;
-    return limit_admit(&svc->st->lim, svc->conf, svc->st->conns_now,
+    return limit_admit(&svc->st->lim, svc->conf, srv->conf->max_conns,
                        (const struct sockaddr *)&a->peer, ev_now(srv->loop), true, &a->key);
 }
 
@@ -568,7 +569,7 @@ int server_start(struct server *srv, struct ev_loop *loop, struct conf *conf, st
     ev_timer_init(&srv->stop_timer, NULL, srv);
     ev_timer_init(&srv->refusal_timer, on_refusal_summary, srv);
     srv->svcs = calloc(conf->nsvcs + 1, sizeof(*srv->svcs));
-    if (srv->svcs == NULL)
+    if (srv->svcs == NULL || limit_init(&srv->glim, 0, 0, NULL) < 0)
         goto nomem;
     for (size_t i = 0; i < conf->nsvcs; i++) {
         struct svc *svc = svc_new(srv, conf, &conf->svcs[i]);
@@ -934,8 +935,7 @@ static void forget_parent(struct server *srv)
         struct svc *svc = srv->svcs[i];
         struct svc_state *st = svc->st;
         svc->conns = 0;
-        limit_free(&st->lim);
-        st->conns_now = st->children = 0;
+        st->conns_now = st->children = 0; /* st->lim is shared: it stays */
         st->conns_total = st->refused = st->bytes_in = st->bytes_out = 0;
         st->dgrams_in = st->dgrams_out = st->dgrams_dropped = 0;
         memset(st->refusal_logged_ms, 0, sizeof(st->refusal_logged_ms));
@@ -1031,6 +1031,28 @@ void server_free(struct server *srv)
         svc_reap(srv, srv->retired);
     free(srv->bound);
     free(srv->udp_ports);
+    limit_free(&srv->glim);
     conf_unref(srv->conf);
     memset(srv, 0, sizeof(*srv));
+}
+
+/* The state with limiter `id` among the services this process knows, or the global count. */
+static struct limiter *limiter_of(uint32_t id, void *arg)
+{
+    struct server *srv = arg;
+
+    if (id == limit_id(&srv->glim))
+        return &srv->glim;
+    for (size_t i = 0; i < srv->nsvcs; i++)
+        if (limit_id(&srv->svcs[i]->st->lim) == id)
+            return &srv->svcs[i]->st->lim;
+    for (struct svc *svc = srv->retired; svc != NULL; svc = svc->next)
+        if (limit_id(&svc->st->lim) == id)
+            return &svc->st->lim;
+    return NULL;
+}
+
+unsigned long server_give_back(struct server *srv, struct limit_holds *holds)
+{
+    return limit_give_back(holds, limiter_of, srv);
 }

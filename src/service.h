@@ -127,6 +127,8 @@ struct server {
     /* The hosts' IPv4 broadcast addresses, never answered to or from. */
     struct in_addr *broadcasts;
     size_t nbroadcasts;
+    struct limiter glim; /* [global] max_conns: the count of all services, all processes */
+    uint32_t limit_ids;  /* the last limiter id given to a service state */
     bool stopping;
     bool retiring; /* a worker or prefork process replaced by a reload */
     bool killing;  /* the stop has sent SIGKILL to the children */
@@ -174,6 +176,13 @@ void server_stop(struct server *srv, bool now);
  * once if there are none).  A later server_stop still applies.
  */
 void server_retire(struct server *srv);
+
+/*
+ * A worker or prefork process is dead: give back the connections its
+ * holdings record in the limits of the services (and the global count).
+ * Returns how many.
+ */
+unsigned long server_give_back(struct server *srv, struct limit_holds *holds);
 
 /* Log one line of counters per service. */
 void server_log_stats(struct server *srv);

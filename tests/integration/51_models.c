@@ -785,12 +785,13 @@ static bool served_while_stopped(const char *addr, pid_t paused, int *fd)
     return ok;
 }
 
-static void test_workers_divide_max_conns(void)
+static void test_workers_share_max_conns(void)
 {
     /* Scenario: workers = 2 and echo max_conns = 4: three connections held
      * while worker 2 is stopped, then three while worker 1 is.  Asserted:
-     * each worker serves 2 (its share, ceil(4/2)) and refuses its third
-     * (end=refused:max_conns): 4 served in all, never more. */
+     * the limit is the service's, not a worker's: worker 1 serves its 3,
+     * worker 2 serves 1 and refuses the rest (end=refused:max_conns); 4
+     * served in all, never more. */
     struct h_daemon *d = h_start("[global]\nworkers = 2\n"
                                  "[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n"
                                  "max_conns = 4\n",
@@ -807,44 +808,46 @@ static void test_workers_divide_max_conns(void)
         if (served_while_stopped(echo, pids[1 - w], &fds[i]))
             served[w]++;
     }
-    if (served[0] != 2 || served[1] != 2)
-        T_FAIL("the workers served %d and %d of 3 connections each, want 2 and 2", served[0],
-               served[1]);
+    if (served[0] != 3 || served[1] != 1)
+        T_FAIL("the workers served %d and %d of 3 connections each, want 3 and 1 (max_conns = 4 "
+               "for the service)",
+               served[0], served[1]);
     T_ASSERT(h_wait_log(d, "end=refused:max_conns", 5000));
     for (int i = 0; i < 6; i++)
         close(fds[i]);
 }
 
-static void test_workers_divide_global_max_conns(void)
+static void test_workers_share_global_max_conns(void)
 {
-    /* Scenario: workers = 2 and [global] max_conns = 2 (two services):
-     * with worker 2 stopped, one connection to each service, then a second
-     * to echo.  Asserted: worker 1 serves one (its share, ceil(2/2)) and
-     * refuses the next (end=refused:max_conns), whatever the service. */
+    /* Scenario: workers = 2 and [global] max_conns = 2 (two services): with
+     * worker 2 stopped, two connections to echo; then, with worker 1
+     * stopped, one to other.  Asserted: worker 1 serves both, and worker 2
+     * refuses the third (end=refused:max_conns): the limit counts the
+     * connections of every worker. */
     struct h_daemon *d = h_start("[global]\nworkers = 2\nmax_conns = 2\n"
                                  "[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n"
                                  "[other]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n",
                                  NULL);
     pid_t pids[MAX_PIDS];
-    int a, b;
+    int a, b, c;
 
     wait_children(d, 2, pids, 5000);
-    if (!served_while_stopped(h_addr(d, "echo", "tcp://127"), pids[1], &a))
-        T_FAIL("the first connection was refused");
-    if (served_while_stopped(h_addr(d, "other", "tcp://127"), pids[1], &b))
-        T_FAIL("worker 1 served 2 connections with [global] max_conns = 2 and 2 workers");
+    if (!served_while_stopped(h_addr(d, "echo", "tcp://127"), pids[1], &a) ||
+        !served_while_stopped(h_addr(d, "echo", "tcp://127"), pids[1], &b))
+        T_FAIL("one of the first two connections was refused");
+    if (served_while_stopped(h_addr(d, "other", "tcp://127"), pids[0], &c))
+        T_FAIL("worker 2 served a third connection with [global] max_conns = 2");
     T_ASSERT(h_wait_log(d, "service=other proto=tcp", 5000));
     T_CONTAINS(h_log_line(d, "service=other proto=tcp"), "end=refused:max_conns");
-    close(a), close(b);
+    close(a), close(b), close(c);
 }
 
-static void test_workers_divide_rate(void)
+static void test_workers_share_rate(void)
 {
     /* Scenario: workers = 2 and echo rate = 4/s; a burst of 4 connections
      * with worker 2 stopped, then a burst of 4 with worker 1 stopped.
-     * Asserted: each worker serves 2 of its burst (its share, ceil(4/2))
-     * and refuses the rest (end=refused:rate); 4 in all, the service's
-     * rate. */
+     * Asserted: worker 1 serves its 4 and worker 2 none (end=refused:rate):
+     * one bucket for the service, whichever worker takes a connection. */
     struct h_daemon *d = h_start("[global]\nworkers = 2\n"
                                  "[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n"
                                  "rate = 4/s\n",
@@ -852,13 +855,11 @@ static void test_workers_divide_rate(void)
     const char *echo = h_addr(d, "echo", "tcp://127");
     pid_t pids[MAX_PIDS];
     int served[2] = {0, 0};
+    int64_t start;
 
     wait_children(d, 2, pids, 5000);
+    start = h_now_ms();
     for (int w = 0; w < 2; w++) {
-        int64_t start;
-        if (w == 1)
-            wait_children(d, 2, pids, 5000);
-        start = h_now_ms();
         stop_process(pids[1 - w]);
         for (int i = 0; i < 4; i++) {
             int fd = h_connect(echo);
@@ -866,15 +867,120 @@ static void test_workers_divide_rate(void)
             close(fd);
         }
         T_ASSERT(kill(pids[1 - w], SIGCONT) == 0);
-        if (h_now_ms() - start > 200)
-            t_skip("a burst took %lld ms: the buckets refilled meanwhile",
-                   (long long)(h_now_ms() - start));
     }
-    if (served[0] != 2 || served[1] != 2)
-        T_FAIL("the workers served %d and %d of 4 connections each with rate = 4/s, want 2 "
-               "and 2",
+    if (h_now_ms() - start > 200)
+        t_skip("the bursts took %lld ms: the bucket refilled meanwhile",
+               (long long)(h_now_ms() - start));
+    if (served[0] != 4 || served[1] != 0)
+        T_FAIL("the workers served %d and %d of 4 connections each with rate = 4/s, want 4 "
+               "and 0",
                served[0], served[1]);
     T_ASSERT(h_wait_log(d, "end=refused:rate", 5000));
+}
+
+/* --- limits across a prefork pool ------------------------------------------ */
+
+/* Open `n` connections to `addr` one after another (each held); how many were served. */
+static int served_of(const char *addr, int *fds, int n)
+{
+    int served = 0;
+
+    for (int i = 0; i < n; i++) {
+        fds[i] = h_connect(addr);
+        served += try_roundtrip(fds[i], 5000);
+    }
+    return served;
+}
+
+static void test_prefork_max_per_ip_is_the_services(void)
+{
+    /* Scenario: echo with model = prefork:3 and max_per_ip = 2; three
+     * connections from 127.0.0.1 held at once (one per process).
+     * Asserted: 2 are served, the third refused (end=refused:max_per_ip):
+     * the count is the pool's, not a process's. */
+    struct h_daemon *d = h_start("[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n"
+                                 "model = prefork:3\nmax_per_ip = 2\n",
+                                 NULL);
+    pid_t pids[MAX_PIDS];
+    int fds[3];
+
+    wait_children(d, 3, pids, 5000);
+    T_EQ_INT(served_of(h_addr(d, "echo", "tcp://127"), fds, 3), 2);
+    T_ASSERT(h_wait_log(d, "end=refused:max_per_ip", 5000));
+}
+
+static void test_prefork_max_conns_and_global_max_conns_are_the_pools(void)
+{
+    /* Scenario: prefork:3 services, echo with max_conns = 2, and other
+     * under [global] max_conns = 3; 3 connections held to echo, then 2 to
+     * other.  Asserted: echo serves 2 (end=refused:max_conns), other 1 (the
+     * global count, 2 + 1, is full), whichever processes take them. */
+    struct h_daemon *d = h_start("[global]\nmax_conns = 3\n"
+                                 "[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n"
+                                 "model = prefork:3\nmax_conns = 2\n"
+                                 "[other]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n"
+                                 "model = prefork:3\n",
+                                 NULL);
+    pid_t pids[MAX_PIDS];
+    int fds[3];
+
+    wait_children(d, 6, pids, 5000);
+    T_EQ_INT(served_of(h_addr(d, "echo", "tcp://127"), fds, 3), 2);
+    T_EQ_INT(served_of(h_addr(d, "other", "tcp://127"), fds, 2), 1);
+    T_ASSERT(h_wait_log(d, "service=other proto=tcp", 5000));
+    T_CONTAINS(h_log_line(d, "service=other proto=tcp"), "end=refused:max_conns");
+}
+
+static void test_prefork_rate_is_the_pools(void)
+{
+    /* Scenario: echo with model = prefork:3 and rate = 2/m; 6 connections
+     * one after another, each closed after its echo.  Asserted: 2 are
+     * served, 4 refused (end=refused:rate): one bucket for the pool. */
+    struct h_daemon *d = h_start("[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n"
+                                 "model = prefork:3\nrate = 2/m\n",
+                                 NULL);
+    const char *echo = h_addr(d, "echo", "tcp://127");
+    pid_t pids[MAX_PIDS];
+    int served = 0;
+
+    wait_children(d, 3, pids, 5000);
+    for (int i = 0; i < 6; i++) {
+        int fd = h_connect(echo);
+        served += try_roundtrip(fd, 5000);
+        close(fd);
+    }
+    T_EQ_INT(served, 2);
+    T_ASSERT(h_wait_log_count(d, "end=refused:rate", 1, 5000));
+}
+
+static void test_prefork_killed_process_gives_back_its_connection(void)
+{
+    /* Scenario: echo with model = prefork:2 and max_per_ip = 1; A is served,
+     * B (the same address) refused; the process holding A is killed
+     * (SIGKILL: it releases nothing itself).  Asserted: the master gives
+     * A's count back when it reaps the process (logged), and a new
+     * connection from the address is served again. */
+    struct h_daemon *d = h_start("[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n"
+                                 "model = prefork:2\nmax_per_ip = 1\n",
+                                 NULL);
+    const char *echo = h_addr(d, "echo", "tcp://127");
+    pid_t pids[MAX_PIDS];
+    int a, b, c;
+
+    wait_children(d, 2, pids, 5000);
+    a = h_connect(echo);
+    roundtrip(a);
+    b = h_connect(echo);
+    if (try_roundtrip(b, 5000))
+        T_FAIL("a second connection from the address was served with max_per_ip = 1");
+    T_ASSERT(kill(owner(d, a), SIGKILL) == 0);
+    if (!h_wait_log(d, "given back to the limits", 5000))
+        T_FAIL("the dead process's connection was not given back:\n%s", h_log(d));
+    c = h_connect(echo);
+    if (!try_roundtrip(c, 5000))
+        T_FAIL("a connection after the crash was refused: the address is locked out:\n%s",
+               h_log(d));
+    close(a), close(b), close(c);
 }
 
 static void test_stats_signal_right_after_reload_kills_no_worker(void)
@@ -1024,9 +1130,13 @@ static const struct t_case cases[] = {
     T_CASE(test_sigterm_closes_worker_connections_at_shutdown_timeout),
     T_CASE(test_workers_and_pool_stop_when_the_master_dies),
     T_CASE(test_stats_lines_per_worker_and_prefork_process),
-    T_CASE(test_workers_divide_max_conns),
-    T_CASE(test_workers_divide_global_max_conns),
-    T_CASE(test_workers_divide_rate),
+    T_CASE(test_workers_share_max_conns),
+    T_CASE(test_workers_share_global_max_conns),
+    T_CASE(test_workers_share_rate),
+    T_CASE(test_prefork_max_per_ip_is_the_services),
+    T_CASE(test_prefork_max_conns_and_global_max_conns_are_the_pools),
+    T_CASE(test_prefork_rate_is_the_pools),
+    T_CASE(test_prefork_killed_process_gives_back_its_connection),
     T_CASE(test_stats_signal_right_after_reload_kills_no_worker),
     T_CASE_TIMEOUT(test_echo_connection_rate_of_each_model, 60),
 };
