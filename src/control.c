@@ -3,7 +3,7 @@
  */
 #include "control.h"
 
-#include "daemon.h"
+#include "pidfile.h"
 #include "util.h"
 
 #include <errno.h>

@@ -13,7 +13,9 @@
 #include "daemon.h"
 #include "ev.h"
 #include "log.h"
+#include "pidfile.h"
 #include "procs.h"
+#include "sd.h"
 #include "service.h"
 #include "sig.h"
 #include "spawn.h"
@@ -298,10 +300,10 @@ static void notify_status(const char *state)
         /* systemd's notify-reload protocol wants the time of the request. */
         snprintf(buf, sizeof(buf), "RELOADING=1\nMONOTONIC_USEC=%lld",
                  (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000);
-        notify_systemd(buf);
+        sd_notify_state(buf);
         return;
     }
-    notify_systemd(state);
+    sd_notify_state(state);
 }
 
 static void log_conf_errors(const char *errors)
@@ -378,7 +380,7 @@ static void inherit_sockets(struct daemon_state *ds, struct inherited *inh)
     char fds_text[32];
 
     str_copy(fds_text, sizeof(fds_text), fds ? fds : "");
-    inh->n = systemd_listen_fds(&inh->names);
+    inh->n = sd_listen_fds_take(&inh->names);
     if (inh->n < 0 && errno == EBADF)
         startup_fail(ds, 1,
                      "LISTEN_FDS=%s: the descriptors from 3 on that it counts are not all open",
