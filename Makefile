@@ -38,8 +38,8 @@ CPPFLAGS += -DUSHER_VERSION='"$(VERSION)"'
 
 # Modules shared by the daemon and the client, then each program's own.
 COMMON_SRC := util log addr proto
-DAEMON_SRC := ev sig conf conf_keys inetd listener limit service conn dgram builtin spawn spawn_child procs \
-              pidfile sd daemon control
+DAEMON_SRC := ev sig conf conf_keys conf_inetd listener limit service conn dgram builtin spawn \
+              spawn_child procs pidfile sd daemon control
 CLIENT_SRC := client bench hist
 
 COMMON_OBJ := $(COMMON_SRC:%=$(BUILD)/obj/%.o)

@@ -1,6 +1,6 @@
 /*
  * conf_parse: what the configuration readers share (conf.c walks an INI
- * file, conf_keys.c parses each key, inetd.c reads an inetd.conf).  Not
+ * file, conf_keys.c parses each key, conf_inetd.c reads an inetd.conf).  Not
  * for the rest of the daemon.
  */
 #ifndef USHER_CONF_PARSE_H
@@ -81,7 +81,7 @@ void conf_add_listen(struct parser *p, const char *text, bool optional);
 /* Free what a service section holds (not the section itself). */
 void conf_free_service(struct svc_conf *svc);
 
-/* Read the inetd.conf `path` into p->conf (see inetd.c). */
+/* Read the inetd.conf `path` into p->conf (see conf_inetd.c). */
 void conf_read_inetd(struct parser *p, const char *path);
 
 /*

@@ -1,5 +1,5 @@
 /*
- * fuzz_inetd: the inetd.conf reader (inetd.c), on any text.
+ * fuzz_inetd: the inetd.conf reader (conf_inetd.c), on any text.
  *
  * The reader takes a path, as usherd does with -I or an `inetd` key: the
  * input is written to a memfd and read through /proc/self/fd/N by a

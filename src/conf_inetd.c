@@ -1,5 +1,5 @@
 /*
- * inetd: reading a classic inetd.conf, so that a user of inetd can switch
+ * conf_inetd: reading a classic inetd.conf, so that a user of inetd can switch
  * with the file they have.  One service per line:
  *
  *   service  socktype  proto  wait|nowait[.max]  user[:group]  program  [argv0 args...]
