@@ -6,31 +6,10 @@
 
 #include "util.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-/* Close every descriptor from `first` up. */
-static void close_from(int first)
-{
-    DIR *dir;
-    struct dirent *e;
-
-    if (close_range((unsigned)first, ~0U, 0) == 0)
-        return;
-    /* Older kernels: walk the descriptors that exist, not all 2^30 possible. */
-    dir = opendir("/proc/self/fd");
-    if (dir == NULL)
-        return;
-    while ((e = readdir(dir)) != NULL) {
-        int64_t fd;
-        if (parse_i64(e->d_name, first, INT32_MAX, &fd) == 0 && fd != dirfd(dir))
-            close((int)fd);
-    }
-    closedir(dir);
-}
 
 /* In the parent: wait for the child's word, print it, exit with it. */
 static void __attribute__((noreturn)) wait_for_report(int fd, pid_t child)
@@ -81,7 +60,9 @@ int daemon_detach(int keep_fds)
             return -1;
         close(p[1]);
     }
-    close_from(report + 1);
+    if (fd_close_from(report + 1, NULL, 0) < 0) {
+        /* An inherited descriptor left open is no reason not to start. */
+    }
     return report;
 }
 

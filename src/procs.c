@@ -76,7 +76,7 @@ static void become_child(const int *keep, size_t n)
     spawn_forget();
     procs_forget();
     limit_set_holds(NULL); /* the parent's record, not ours */
-    if (close_all_except(keep, n) < 0)
+    if (fd_close_from(3, keep, n) < 0)
         _exit(111);
 }
 

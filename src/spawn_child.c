@@ -263,39 +263,7 @@ static void CHILD_ATTR fail_stage(struct plan *pl, int stage)
 /* Descriptors above 2 but the report pipe.  close_range, or /proc where it is missing. */
 static int close_others(int keep)
 {
-    char buf[1024];
-    int dir;
-    long n;
-
-    if (keep < 0 && syscall(SYS_close_range, 3U, ~0U, 0U) == 0)
-        return 0;
-    if (keep >= 0 && syscall(SYS_close_range, 3U, (unsigned)keep - 1, 0U) == 0 &&
-        syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0U) == 0)
-        return 0;
-    if (errno != ENOSYS)
-        return -1;
-    dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir < 0)
-        return -1;
-    while ((n = syscall(SYS_getdents64, dir, buf, sizeof(buf))) > 0) {
-        for (long off = 0; off < n;) {
-            struct {
-                unsigned long long ino;
-                long long off;
-                unsigned short reclen;
-                unsigned char type;
-                char name[];
-            } *d = (void *)(buf + off);
-            int fd = 0;
-            for (const char *c = d->name; *c >= '0' && *c <= '9'; c++)
-                fd = fd * 10 + (*c - '0');
-            if (fd > 2 && fd != keep && fd != dir && d->name[0] != '.')
-                close(fd);
-            off += d->reclen;
-        }
-    }
-    close(dir);
-    return n < 0 ? -1 : 0;
+    return fd_close_from(3, &keep, keep >= 0 ? 1 : 0);
 }
 
 static void set_identity(struct plan *pl)

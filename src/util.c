@@ -1,16 +1,19 @@
 /*
- * util: checked number parsing, whole-buffer I/O, descriptor flags, clock,
- * escaping for the log.
+ * util: checked number parsing, whole-buffer I/O, descriptor flags and
+ * closing, clock, escaping for the log.
  */
 #include "util.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -188,32 +191,111 @@ int fd_set_cloexec(int fd)
     return fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
 }
 
-static int cmp_int(const void *a, const void *b)
+static int check_close_args(int first, size_t n)
 {
-    int x = *(const int *)a, y = *(const int *)b;
-
-    return (x > y) - (x < y);
-}
-
-int close_all_except(const int *keep, size_t n)
-{
-    int sorted[64];
-    unsigned first = 3;
-
-    if (n > ARRAY_LEN(sorted)) {
-        errno = E2BIG;
+    if (first < 3 || n > FD_KEEP_MAX) {
+        errno = first < 3 ? EINVAL : E2BIG;
         return -1;
     }
-    memcpy(sorted, keep, n * sizeof(*keep));
-    qsort(sorted, n, sizeof(*sorted), cmp_int);
+    return 0;
+}
+
+/* Those of `keep` from `first` up into `out`, in order.  (qsort may allocate.) */
+static size_t sort_keep(int first, const int *keep, size_t n, int *out)
+{
+    size_t m = 0;
+
     for (size_t i = 0; i < n; i++) {
-        if (sorted[i] < (int)first)
+        size_t j;
+        if (keep[i] < first)
             continue;
-        if ((unsigned)sorted[i] > first && close_range(first, (unsigned)sorted[i] - 1, 0) < 0)
-            return -1;
-        first = (unsigned)sorted[i] + 1;
+        for (j = m++; j > 0 && out[j - 1] > keep[i]; j--)
+            out[j] = out[j - 1];
+        out[j] = keep[i];
     }
-    return close_range(first, ~0U, 0);
+    return m;
+}
+
+int fd_close_from(int first, const int *keep, size_t n)
+{
+    int sorted[FD_KEEP_MAX];
+    unsigned lo = (unsigned)first;
+    size_t m;
+
+    if (check_close_args(first, n) < 0)
+        return -1;
+    m = sort_keep(first, keep, n, sorted);
+    for (size_t i = 0; i < m; i++) {
+        unsigned k = (unsigned)sorted[i];
+        if (k > lo && close_range(lo, k - 1, 0) < 0)
+            return fd_close_from_walk(first, keep, n);
+        if (k >= lo)
+            lo = k + 1;
+    }
+    if (close_range(lo, ~0U, 0) < 0)
+        return fd_close_from_walk(first, keep, n);
+    return 0;
+}
+
+/* The descriptor an entry of /proc/self/fd names; -1 for "." and "..". */
+static int fd_of_name(const char *name)
+{
+    int fd = 0;
+
+    if (*name == '\0')
+        return -1;
+    for (; *name != '\0'; name++) {
+        int d = *name - '0';
+        if (d < 0 || d > 9 || fd > (INT_MAX - d) / 10)
+            return -1;
+        fd = fd * 10 + d;
+    }
+    return fd;
+}
+
+static bool is_kept(int fd, const int *keep, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (keep[i] == fd)
+            return true;
+    return false;
+}
+
+/* A record of getdents64 (the kernel's struct linux_dirent64). */
+struct dirent64_rec {
+    uint64_t ino;
+    int64_t off;
+    unsigned short reclen;
+    unsigned char type;
+    char name[];
+};
+
+int fd_close_from_walk(int first, const int *keep, size_t n)
+{
+    /* Records are 8-byte aligned in the buffer; the buffer must be too. */
+    char buf[1024] __attribute__((aligned(8)));
+    int dirfd, saved;
+    long got;
+
+    if (check_close_args(first, n) < 0)
+        return -1;
+    dirfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0)
+        return -1;
+    /* Closing behind the directory's offset skips nothing: it counts descriptors, not entries. */
+    while ((got = syscall(SYS_getdents64, dirfd, buf, sizeof(buf))) > 0) {
+        for (long off = 0; off < got;) {
+            const struct dirent64_rec *d = (const void *)(buf + off);
+            int fd = fd_of_name(d->name);
+            if (fd >= first && fd != dirfd && !is_kept(fd, keep, n))
+                close(fd);
+            off += d->reclen;
+        }
+    }
+    saved = errno;
+    close(dirfd);
+    errno = saved;
+    return got < 0 ? -1 : 0;
 }
 
 int open_std_fds(void)

@@ -1,9 +1,9 @@
 /*
  * util: checked number parsing, whole-buffer I/O on blocking descriptors,
- * descriptor flags, the monotonic clock, and escaping outside bytes for
- * the log.
+ * descriptor flags and closing, the monotonic clock, and escaping outside
+ * bytes for the log.
  *
- * Every function here is pure or a thin wrapper around one system call;
+ * Every function here is pure or a thin wrapper around system calls;
  * none prints and none exits.  Wrappers return -1 with errno set.
  */
 #ifndef USHER_UTIL_H
@@ -56,11 +56,27 @@ int fd_set_nonblock(int fd);
 int fd_set_cloexec(int fd);
 
 /*
- * Close every descriptor but 0, 1, 2 and those in `keep` (a forked child
- * dropping what it inherited).  close_range(2) over the gaps, never a loop
- * over every possible number.  Returns 0 or -1 with errno.
+ * Close every descriptor from `first` (3 or more) up but the `n` in `keep`
+ * (at most FD_KEEP_MAX; numbers below `first` are ignored): a child
+ * dropping what it inherited.  close_range(2) over the gaps; where that
+ * fails (a kernel before 5.9, a filter that refuses it), the walk below.
+ * Never a loop over every possible number.  Async-signal-safe: system
+ * calls only, on the caller's stack (no allocation, no lock, no stdio),
+ * so a child sharing its parent's memory (vfork, clone) may call it.
+ * Returns 0, or -1 with errno: EINVAL (`first` below 3), E2BIG (`n` over
+ * FD_KEEP_MAX), or the walk's.
  */
-int close_all_except(const int *keep, size_t n);
+#define FD_KEEP_MAX 64
+int fd_close_from(int first, const int *keep, size_t n);
+
+/*
+ * The same by walking the descriptors that are open, read from
+ * /proc/self/fd with the raw getdents64 system call (opendir would
+ * allocate), also async-signal-safe.  fd_close_from's fallback; public so
+ * that it can be tested where close_range works.  Returns 0, or -1 with
+ * errno (EINVAL, E2BIG as above; ENOENT: no /proc).
+ */
+int fd_close_from_walk(int first, const int *keep, size_t n);
 
 /*
  * Descriptors 0, 1 and 2 open, on /dev/null where they were closed, so

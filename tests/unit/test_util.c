@@ -1,13 +1,24 @@
 /*
- * Unit tests: checked number, duration and size parsing, and escaping
- * for the log (util.c).
+ * Unit tests: checked number, duration and size parsing, escaping for the
+ * log, and closing every descriptor but some (util.c).
  */
 #include "t.h"
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 static const struct {
     const char *text;
@@ -177,11 +188,162 @@ static void test_errno_name(void)
     T_EQ_STR(errno_name(99999), "E99999");
 }
 
+/* Closing every descriptor but some: fd_close_from and its walk of /proc */
+
+/* The descriptors each case opens (on /dev/null), a gap and a high one among them. */
+static const int open_set[] = {3, 4, 5, 6, 7, 8, 10, 11, 700};
+
+static const struct {
+    int first;
+    int keep[6];
+    size_t nkeep;
+} close_cases[] = {
+    {3, {0}, 0},
+    {3, {5}, 1},
+    {3, {3}, 1},                /* the lowest itself: no gap below it */
+    {3, {10, 4, 700, 4, 1}, 5}, /* unsorted, twice, one below `first` */
+    {3, {11, 12, 9}, 3},        /* 12 and 9 are not open: nothing to keep */
+    {3, {7, 8}, 2},             /* adjacent */
+    {6, {0}, 0},                /* 3-5 stay below `first` (the daemon's sockets) */
+    {6, {8, 4}, 2},
+};
+
+static bool is_open(int fd)
+{
+    return fcntl(fd, F_GETFD) >= 0;
+}
+
+static bool in_list(int fd, const int *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (list[i] == fd)
+            return true;
+    return false;
+}
+
+static void open_fds(void)
+{
+    int null = open("/dev/null", O_RDONLY);
+
+    if (null < 0)
+        T_FAIL("open /dev/null: %s", strerror(errno));
+    for (size_t i = 0; i < ARRAY_LEN(open_set); i++)
+        if (open_set[i] != null && dup2(null, open_set[i]) < 0)
+            T_FAIL("dup2 onto %d: %s", open_set[i], strerror(errno));
+    if (!in_list(null, open_set, ARRAY_LEN(open_set)))
+        close(null);
+}
+
+/* No descriptor from `first` up is open but those kept (all of them, not only ours). */
+static void assert_only_kept(int first, const int *keep, size_t n)
+{
+    DIR *dir = opendir("/proc/self/fd");
+    struct dirent *e;
+
+    if (dir == NULL)
+        T_FAIL("opendir /proc/self/fd: %s", strerror(errno));
+    while ((e = readdir(dir)) != NULL) {
+        int64_t fd;
+        if (parse_i64(e->d_name, first, INT32_MAX, &fd) == 0 && fd != dirfd(dir) &&
+            !in_list((int)fd, keep, n))
+            T_FAIL("descriptor %lld is still open", (long long)fd);
+    }
+    closedir(dir);
+}
+
+static void run_close_cases(int (*close_fn)(int, const int *, size_t), const char *name)
+{
+    for (size_t i = 0; i < ARRAY_LEN(close_cases); i++) {
+        int first = close_cases[i].first;
+        const int *keep = close_cases[i].keep;
+        size_t n = close_cases[i].nkeep;
+
+        open_fds();
+        if (close_fn(first, keep, n) < 0)
+            T_FAIL("%s, case %zu: %s", name, i, strerror(errno));
+        for (size_t j = 0; j < ARRAY_LEN(open_set); j++) {
+            int fd = open_set[j];
+            bool want = fd < first || in_list(fd, keep, n);
+            if (is_open(fd) != want)
+                T_FAIL("%s, case %zu: descriptor %d is %s, want %s", name, i, fd,
+                       is_open(fd) ? "open" : "closed", want ? "open" : "closed");
+        }
+        for (int fd = 0; fd < 3; fd++)
+            T_ASSERT(is_open(fd));
+        assert_only_kept(first, keep, n);
+    }
+}
+
+static void test_fd_close_from_keeps_only_those_asked(void)
+{
+    run_close_cases(fd_close_from, "fd_close_from");
+}
+
+static void test_fd_close_from_walk_keeps_only_those_asked(void)
+{
+    run_close_cases(fd_close_from_walk, "fd_close_from_walk");
+}
+
+#if defined(__x86_64__)
+#define TEST_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define TEST_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+static void test_fd_close_from_walks_where_close_range_is_refused(void)
+{
+#ifdef TEST_AUDIT_ARCH
+    /* close_range(2) fails with ENOSYS in this process, as on a kernel before 5.9. */
+    struct sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TEST_AUDIT_ARCH, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_close_range, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {.len = ARRAY_LEN(filter), .filter = filter};
+
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+        t_skip("no seccomp filter: %s", strerror(errno));
+    T_ASSERT(syscall(SYS_close_range, 3U, 3U, 0U) < 0 && errno == ENOSYS);
+    run_close_cases(fd_close_from, "fd_close_from without close_range");
+#else
+    t_skip("no seccomp filter for this architecture");
+#endif
+}
+
+static void test_fd_close_from_refuses_bad_arguments_and_closes_nothing(void)
+{
+    int (*const fns[])(int, const int *, size_t) = {fd_close_from, fd_close_from_walk};
+    int many[FD_KEEP_MAX + 1] = {0};
+
+    for (size_t i = 0; i < ARRAY_LEN(fns); i++) {
+        open_fds();
+        errno = 0;
+        T_EQ_INT(fns[i](2, NULL, 0), -1);
+        T_EQ_INT(errno, EINVAL);
+        T_EQ_INT(fns[i](3, many, ARRAY_LEN(many)), -1);
+        T_EQ_INT(errno, E2BIG);
+        for (size_t j = 0; j < ARRAY_LEN(open_set); j++)
+            T_ASSERT(is_open(open_set[j]));
+    }
+}
+
 static const struct t_case cases[] = {
-    T_CASE(test_parse_i64),  T_CASE(test_parse_duration),
-    T_CASE(test_parse_size), T_CASE(test_str_copy),
-    T_CASE(test_str_escape), T_CASE(test_str_escape_cuts_at_an_escape_and_says_so),
+    T_CASE(test_parse_i64),
+    T_CASE(test_parse_duration),
+    T_CASE(test_parse_size),
+    T_CASE(test_str_copy),
+    T_CASE(test_str_escape),
+    T_CASE(test_str_escape_cuts_at_an_escape_and_says_so),
     T_CASE(test_errno_name),
+    T_CASE(test_fd_close_from_keeps_only_those_asked),
+    T_CASE(test_fd_close_from_walk_keeps_only_those_asked),
+    T_CASE(test_fd_close_from_walks_where_close_range_is_refused),
+    T_CASE(test_fd_close_from_refuses_bad_arguments_and_closes_nothing),
 };
 
 int main(int argc, char **argv)
