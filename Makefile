@@ -40,7 +40,7 @@ CPPFLAGS += -DUSHER_VERSION='"$(VERSION)"'
 COMMON_SRC := util log addr proto
 DAEMON_SRC := ev sig conf conf_keys conf_inetd listener limit service conn dgram builtin spawn \
               spawn_child procs pidfile sd daemon control
-CLIENT_SRC := client bench hist
+CLIENT_SRC := client client_stream bench hist
 
 COMMON_OBJ := $(COMMON_SRC:%=$(BUILD)/obj/%.o)
 DAEMON_OBJ := $(DAEMON_SRC:%=$(BUILD)/obj/%.o)

@@ -1,18 +1,18 @@
 /*
- * client: connecting, the stream copy, the datagram exchange, and the
- * sum, sumbin and time helpers of `usher` (see client.h).
+ * client: connecting, the datagram exchange, and the sum, sumbin and time
+ * helpers of `usher` (see client.h); the stream copy is client_stream.c's.
  *
  * Invariants.  Our socket is always non-blocking.  stdin and stdout are
  * never made so: O_NONBLOCK belongs to the open file, which the shell and
- * the other programs of a pipeline share.  So the stream copy reads stdin
- * only when poll says it is readable, and writes stdout only in pieces that
- * cannot block (see out_write).  The line-at-a-time modes (datagrams, sum,
+ * the other programs of a pipeline share (client_stream.c says how the
+ * stream copy lives with that).  The line-at-a-time modes (datagrams, sum,
  * sumbin) work in lockstep and may block on stdin and stdout, because while
  * they wait there is nothing else to do.  Every wait on the network has a
  * deadline from -w, or none at all; nothing sleeps blind.
  */
 #include "client.h"
 
+#include "client_stream.h"
 #include "proto.h"
 #include "util.h"
 
@@ -26,16 +26,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
-#define COPY_BUF     (64 * 1024) /* per direction of the stream copy */
-#define DGRAM_MAX    65536       /* the largest datagram a reply can be */
-#define RESOLVE_MAX  16          /* addresses tried per connect */
-#define UNIX_BUSY_MS 10          /* retry step while a Unix listener's queue is full */
-#define WAIT_MAX_MS  INT_MAX     /* poll(2) takes an int */
+#define DGRAM_MAX    65536   /* the largest datagram a reply can be */
+#define RESOLVE_MAX  16      /* addresses tried per connect */
+#define UNIX_BUSY_MS 10      /* retry step while a Unix listener's queue is full */
+#define WAIT_MAX_MS  INT_MAX /* poll(2) takes an int */
 
 /*
  * Returned up the call chain to stop early, quietly, as a success: stdout's
@@ -172,19 +170,6 @@ int client_format_time(uint32_t rfc868, char *buf, size_t size)
 
 /* Waiting */
 
-/* Milliseconds until `deadline` for poll(2): -1 for none, 0 once it has passed. */
-static int ms_left(int64_t deadline)
-{
-    int64_t left;
-
-    if (deadline < 0)
-        return -1;
-    left = deadline - now_ms();
-    if (left < 0)
-        return 0;
-    return left > WAIT_MAX_MS ? WAIT_MAX_MS : (int)left;
-}
-
 /* A deadline `wait_ms` from now, or none (-1) if wait_ms is -1. */
 static int64_t deadline_after(int64_t wait_ms)
 {
@@ -199,7 +184,7 @@ static int wait_fd(int fd, short events, int64_t deadline)
 {
     for (;;) {
         struct pollfd p = {.fd = fd, .events = events};
-        int rc = poll(&p, 1, ms_left(deadline));
+        int rc = poll(&p, 1, ms_until(deadline));
         if (rc > 0)
             return 0;
         if (rc == 0) {
@@ -382,250 +367,6 @@ static bool is_datagram(const struct client_target *t)
     return addr_kind_socktype(t->spec.kind) == SOCK_DGRAM;
 }
 
-/* The stream copy */
-
-struct buf {
-    size_t head, tail; /* bytes [head, tail) wait to be written */
-    char data[COPY_BUF];
-};
-
-static size_t buf_len(const struct buf *b)
-{
-    return b->tail - b->head;
-}
-
-/* Free space after the data, made as large as it can be. */
-static size_t buf_room(struct buf *b)
-{
-    if (b->tail == sizeof(b->data) && b->head > 0) {
-        memmove(b->data, b->data + b->head, buf_len(b));
-        b->tail -= b->head;
-        b->head = 0;
-    }
-    return sizeof(b->data) - b->tail;
-}
-
-static void buf_drop(struct buf *b, size_t n)
-{
-    b->head += n;
-    if (b->head == b->tail)
-        b->head = b->tail = 0;
-}
-
-/* How a write to stdout can be kept from blocking without touching its flags. */
-enum out_kind {
-    OUT_PIPE,   /* at most PIPE_BUF bytes per POLLOUT */
-    OUT_SOCKET, /* send with MSG_DONTWAIT */
-    OUT_OTHER,  /* regular file, terminal: writes complete */
-};
-
-struct stream {
-    const struct client_target *t;
-    int sockfd;
-    enum out_kind out;
-    bool in_done;    /* nothing more from stdin: EOF, or the server takes no more */
-    bool shut;       /* our sending side is shut down */
-    bool sock_eof;   /* the server closed: the copy ends once stdout has it all */
-    int64_t last_io; /* when a byte last moved, for -w */
-    struct buf up;   /* stdin -> socket */
-    struct buf down; /* socket -> stdout */
-};
-
-enum { P_IN, P_SOCK, P_OUT };
-
-static enum out_kind out_kind_of(int fd)
-{
-    struct stat st;
-
-    if (fstat(fd, &st) < 0)
-        return OUT_OTHER; /* the write will say what is wrong */
-    if (S_ISSOCK(st.st_mode))
-        return OUT_SOCKET;
-    if (S_ISFIFO(st.st_mode))
-        return OUT_PIPE;
-    return OUT_OTHER;
-}
-
-static ssize_t out_write(enum out_kind kind, const char *p, size_t len)
-{
-    switch (kind) {
-    case OUT_SOCKET:
-        return send(STDOUT_FILENO, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-    case OUT_PIPE:
-        /* POLLOUT on a pipe promises room for PIPE_BUF bytes, not more. */
-        return write(STDOUT_FILENO, p, len < PIPE_BUF ? len : PIPE_BUF);
-    case OUT_OTHER:
-        break;
-    }
-    return write_all(STDOUT_FILENO, p, len) < 0 ? -1 : (ssize_t)len;
-}
-
-static void stream_interest(struct stream *s, struct pollfd p[3])
-{
-    short sock = 0;
-
-    for (int i = 0; i < 3; i++)
-        p[i] = (struct pollfd){.fd = -1};
-    if (!s->in_done && !s->sock_eof && buf_room(&s->up) > 0)
-        p[P_IN] = (struct pollfd){.fd = STDIN_FILENO, .events = POLLIN};
-    if (!s->sock_eof && buf_room(&s->down) > 0)
-        sock |= POLLIN;
-    if (!s->sock_eof && !s->shut && buf_len(&s->up) > 0)
-        sock |= POLLOUT;
-    /* Not polled at all when it wants nothing: a hang-up would wake us in a loop. */
-    if (sock != 0)
-        p[P_SOCK] = (struct pollfd){.fd = s->sockfd, .events = sock};
-    if (buf_len(&s->down) > 0)
-        p[P_OUT] = (struct pollfd){.fd = STDOUT_FILENO, .events = POLLOUT};
-}
-
-static void moved(struct stream *s, struct buf *b, size_t n, bool in)
-{
-    if (in)
-        b->tail += n;
-    else
-        buf_drop(b, n);
-    s->last_io = now_ms();
-}
-
-static int sock_read(struct stream *s, char *err, size_t errlen)
-{
-    size_t room = buf_room(&s->down);
-    ssize_t n;
-
-    if (room == 0)
-        return 0;
-    n = recv(s->sockfd, s->down.data + s->down.tail, room, 0);
-    if (n > 0)
-        moved(s, &s->down, (size_t)n, true);
-    else if (n == 0)
-        s->sock_eof = true;
-    else if (errno != EAGAIN && errno != EINTR)
-        return stream_failed(s->t, err, errlen);
-    return 0;
-}
-
-static int sock_write(struct stream *s, char *err, size_t errlen)
-{
-    ssize_t n;
-
-    if (s->sock_eof || s->shut || buf_len(&s->up) == 0)
-        return 0;
-    n = send(s->sockfd, s->up.data + s->up.head, buf_len(&s->up), MSG_NOSIGNAL);
-    if (n >= 0) {
-        moved(s, &s->up, (size_t)n, false);
-        return 0;
-    }
-    if (errno == EAGAIN || errno == EINTR)
-        return 0;
-    if (errno == EPIPE) {
-        /*
-         * The server will take no more (it closed, and reset what we sent
-         * after its FIN).  Not an error: what it sent is read up to its EOF.
-         */
-        s->up.head = s->up.tail = 0;
-        s->in_done = s->shut = true;
-        return 0;
-    }
-    return stream_failed(s->t, err, errlen);
-}
-
-static int in_read(struct stream *s, char *err, size_t errlen)
-{
-    size_t room = buf_room(&s->up);
-    ssize_t n;
-
-    if (s->in_done || room == 0)
-        return 0;
-    n = read(STDIN_FILENO, s->up.data + s->up.tail, room);
-    if (n > 0)
-        moved(s, &s->up, (size_t)n, true);
-    else if (n == 0)
-        s->in_done = true;
-    else if (errno != EAGAIN && errno != EINTR)
-        return fail(err, errlen, "stdin: %s", strerror(errno));
-    return 0;
-}
-
-static int out_flush(struct stream *s, char *err, size_t errlen)
-{
-    ssize_t n = out_write(s->out, s->down.data + s->down.head, buf_len(&s->down));
-
-    if (n > 0)
-        moved(s, &s->down, (size_t)n, false);
-    else if (n < 0 && errno != EAGAIN && errno != EINTR)
-        return output_failed(err, errlen);
-    return 0;
-}
-
-/* Once stdin has ended and all of it is sent, tell the server: half-close. */
-static int maybe_shutdown(struct stream *s, char *err, size_t errlen)
-{
-    if (s->shut || !s->in_done || buf_len(&s->up) > 0)
-        return 0;
-    /* ENOTCONN: the connection is already gone; the next recv says how. */
-    if (shutdown(s->sockfd, SHUT_WR) < 0 && errno != ENOTCONN)
-        return stream_failed(s->t, err, errlen);
-    s->shut = true;
-    return 0;
-}
-
-/* Act on what poll reported: the socket's news first, stdin's last. */
-static int stream_step(struct stream *s, const struct pollfd p[3], char *err, size_t errlen)
-{
-    int rc = 0;
-
-    if (p[P_SOCK].revents != 0 && (p[P_SOCK].events & POLLIN))
-        rc = sock_read(s, err, errlen);
-    if (rc == 0 && p[P_OUT].revents != 0)
-        rc = out_flush(s, err, errlen);
-    if (rc == 0 && p[P_IN].revents != 0)
-        rc = in_read(s, err, errlen);
-    if (rc == 0 && p[P_SOCK].revents != 0 && (p[P_SOCK].events & POLLOUT))
-        rc = sock_write(s, err, errlen);
-    return rc;
-}
-
-static int stream_run(struct stream *s, char *err, size_t errlen)
-{
-    for (;;) {
-        struct pollfd p[3];
-        int64_t idle_end = s->t->wait_ms < 0 ? -1 : s->last_io + s->t->wait_ms;
-        int rc;
-
-        if (s->sock_eof && buf_len(&s->down) == 0)
-            return 0;
-        if (maybe_shutdown(s, err, errlen) < 0)
-            return -1;
-        stream_interest(s, p);
-        rc = poll(p, 3, ms_left(idle_end));
-        if (rc < 0 && errno != EINTR)
-            return fail(err, errlen, "poll: %s", strerror(errno));
-        if (rc == 0)
-            return fail(err, errlen, "%s: timed out", s->t->name);
-        if (rc > 0 && (rc = stream_step(s, p, err, errlen)) != 0)
-            return rc;
-    }
-}
-
-static int stream_copy(const struct client_target *t, int sockfd, char *err, size_t errlen)
-{
-    struct stream *s = malloc(sizeof(*s));
-    int rc;
-
-    if (s == NULL)
-        return fail(err, errlen, "out of memory");
-    s->t = t;
-    s->sockfd = sockfd;
-    s->out = out_kind_of(STDOUT_FILENO);
-    s->in_done = s->shut = s->sock_eof = false;
-    s->last_io = now_ms();
-    s->up.head = s->up.tail = s->down.head = s->down.tail = 0;
-    rc = stream_run(s, err, errlen);
-    free(s);
-    return rc;
-}
-
 /* Sessions: a connection and the buffers of the line-at-a-time modes */
 
 struct session {
@@ -770,9 +511,9 @@ int client_copy(const struct client_target *t, char *err, size_t errlen)
         int sockfd = client_connect(t, err, errlen);
         if (sockfd < 0)
             return -1;
-        rc = stream_copy(t, sockfd, err, errlen);
+        rc = client_stream_copy(sockfd, t->name, t->wait_ms, err, errlen);
         close_quietly(sockfd);
-        return rc < 0 ? -1 : 0;
+        return rc;
     }
     if ((ss = session_open(t, err, errlen)) == NULL)
         return -1;

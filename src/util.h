@@ -40,6 +40,13 @@ int parse_size(const char *s, uint64_t *out);
 int64_t now_ms(void);
 
 /*
+ * Milliseconds from now until `deadline` (a now_ms() instant) as poll(2)
+ * takes them: -1 for no deadline (`deadline` negative), 0 once it has
+ * passed, at most INT_MAX.
+ */
+int ms_until(int64_t deadline);
+
+/*
  * Write all `len` bytes to a blocking descriptor, retrying on EINTR and
  * short writes.  Returns 0, or -1 with errno.
  */

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -181,6 +182,17 @@ static void test_str_escape_cuts_at_an_escape_and_says_so(void)
     T_EQ_STR(tiny, "");
 }
 
+static void test_ms_until(void)
+{
+    int64_t now = now_ms();
+    int left = ms_until(now + 60000);
+
+    T_EQ_INT(ms_until(-1), -1);
+    T_EQ_INT(ms_until(now - 5), 0);
+    T_ASSERT(left > 0 && left <= 60000);
+    T_EQ_INT(ms_until(INT64_MAX / 2), INT_MAX);
+}
+
 static void test_errno_name(void)
 {
     T_EQ_STR(errno_name(ECONNRESET), "ECONNRESET");
@@ -339,6 +351,7 @@ static const struct t_case cases[] = {
     T_CASE(test_str_copy),
     T_CASE(test_str_escape),
     T_CASE(test_str_escape_cuts_at_an_escape_and_says_so),
+    T_CASE(test_ms_until),
     T_CASE(test_errno_name),
     T_CASE(test_fd_close_from_keeps_only_those_asked),
     T_CASE(test_fd_close_from_walk_keeps_only_those_asked),
