@@ -8,6 +8,8 @@
 #                     docs/benchmarks.md (about 11 minutes, needs root; not part of test)
 #   make analyze      clang's static analyzer over src/: fails on any report
 #   make check-format every C file as .clang-format says (clang-format --dry-run)
+#   make check-layers every #include of src/ down the layering of STYLE.md, less the known
+#                     exceptions of tools/layers.exceptions (tools/check-layers.sh)
 #   make fuzz         build the libFuzzer targets of tests/fuzz with clang into build/fuzz and
 #                     run each for FUZZ_SECONDS (default 10); fails on any crash, leak, timeout
 #                     or UBSan report.  One target: make fuzz-conf FUZZ_SECONDS=300
@@ -49,11 +51,13 @@ CLIENT_OBJ := $(CLIENT_SRC:%=$(BUILD)/obj/%.o)
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 INTEG_TESTS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(wildcard tests/integration/[0-9]*.c))
 TEST_LIB_OBJ := $(BUILD)/obj/tests/t.o $(BUILD)/obj/tests/harness.o
+# Tests of the tools, as scripts that report as the test binaries do.
+TOOL_TESTS := tests/tools/test_check_layers.sh
 # The builtins' wire tests run once more under each of these models (tests/run.sh --model).
 MODEL_TESTS := $(BUILD)/tests/11_builtins_stream $(BUILD)/tests/12_builtins_dgram
 TEST_MODELS := fork prefork:2 workers:2
 
-.PHONY: all run test unit integration install bench analyze check-format fuzz clean
+.PHONY: all run test unit integration install bench analyze check-format check-layers fuzz clean
 all: $(BUILD)/usherd $(BUILD)/usher
 
 $(BUILD)/usherd: $(BUILD)/obj/main.o $(DAEMON_OBJ) $(COMMON_OBJ)
@@ -90,7 +94,7 @@ run: $(BUILD)/usherd
 	$(BUILD)/usherd
 
 test: all $(UNIT_TESTS) $(INTEG_TESTS)
-	@USHER_BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh $(UNIT_TESTS) $(INTEG_TESTS) \
+	@USHER_BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh $(UNIT_TESTS) $(TOOL_TESTS) $(INTEG_TESTS) \
 		$(foreach m,$(TEST_MODELS),--model=$(m) $(MODEL_TESTS))
 
 install: all
@@ -126,6 +130,10 @@ FORMAT_SRC := $(wildcard src/*.[ch] tests/*.[ch] tests/*/*.[ch] bench/*.c)
 check-format:
 	@clang-format --dry-run --Werror $(FORMAT_SRC) && \
 		echo "check-format: $(words $(FORMAT_SRC)) files formatted as .clang-format says"
+
+check-layers:
+	@tools/check-layers.sh src tools/layers.exceptions
+
 # Fuzzing: every module again, built with clang for libFuzzer in its own tree,
 # so the normal build is untouched.  tests/fuzz/run.sh runs each target on a
 # scratch corpus under build/fuzz (the seeds in tests/fuzz/corpus stay as they are).
