@@ -219,7 +219,7 @@ static int start_linger(struct conn *c)
         return fail(c, errno);
     c->lingering = true;
     ev_timer_start(c->srv->loop, &c->timer,
-                   idle > 0 && idle < CONN_LINGER_MS ? idle : CONN_LINGER_MS);
+                   idle > 0 && idle < grace_ms(CONN_LINGER_MS) ? idle : grace_ms(CONN_LINGER_MS));
     return 0;
 }
 

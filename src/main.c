@@ -472,6 +472,7 @@ int main(int argc, char **argv)
     struct conf *conf;
 
     parse_options(argc, argv, &ds.opt);
+    grace_init();
     if (open_std_fds() < 0) {
         fprintf(stderr, "usherd: unable to open /dev/null: %s\n", strerror(errno));
         return 1;

@@ -296,7 +296,7 @@ static void start_one(struct pool *pool, unsigned slot)
         limit_holds_free(holds);
         warn_fork(pool->st, pool->name);
         if (!ev_timer_active(&pool->respawn))
-            ev_timer_start(srv->loop, &pool->respawn, RESPAWN_PAUSE_MS);
+            ev_timer_start(srv->loop, &pool->respawn, grace_ms(RESPAWN_PAUSE_MS));
         return;
     }
     pool->holds[slot] = holds;
@@ -392,11 +392,11 @@ static void on_worker_exit(pid_t pid, int status, void *arg)
     }
     describe_status(status, how, sizeof(how));
     /* A process that dies young would die again: restart it after a pause. */
-    if (ev_now(srv->loop) - pool->born[slot] < CRASH_WINDOW_MS) {
+    if (ev_now(srv->loop) - pool->born[slot] < grace_ms(CRASH_WINDOW_MS)) {
         log_warnx("%s %u (pid %ld) %s right after starting; restarting in %d ms", pool->name,
-                  slot + 1, (long)pid, how, RESPAWN_PAUSE_MS);
+                  slot + 1, (long)pid, how, grace_ms(RESPAWN_PAUSE_MS));
         if (!ev_timer_active(&pool->respawn))
-            ev_timer_start(srv->loop, &pool->respawn, RESPAWN_PAUSE_MS);
+            ev_timer_start(srv->loop, &pool->respawn, grace_ms(RESPAWN_PAUSE_MS));
         return;
     }
     log_warnx("%s %u (pid %ld) %s; starting another", pool->name, slot + 1, (long)pid, how);

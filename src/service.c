@@ -819,7 +819,7 @@ static void on_stop_kill(struct ev_loop *loop, struct ev_timer *t)
         spawn_signal_all(SIGKILL);
         procs_signal_all(SIGKILL);
         srv->killing = true;
-        ev_timer_start(loop, t, STOP_KILL_MS);
+        ev_timer_start(loop, t, grace_ms(STOP_KILL_MS));
         return;
     }
     if (left > 0)
@@ -846,7 +846,7 @@ static void end_everything(struct server *srv, int sig)
     procs_signal_workers(SIGTERM);
     srv->killing = false;
     srv->stop_timer.fn = on_stop_kill;
-    ev_timer_start(srv->loop, &srv->stop_timer, STOP_KILL_MS);
+    ev_timer_start(srv->loop, &srv->stop_timer, grace_ms(STOP_KILL_MS));
 }
 
 static void on_stop_deadline(struct ev_loop *loop, struct ev_timer *t)

@@ -220,11 +220,11 @@ static void on_max_time(struct ev_loop *loop, struct ev_timer *t)
                   c->svc->conf->name, (long)c->pid);
         kill(-c->pid, SIGTERM);
         c->term_sent = true;
-        ev_timer_start(loop, t, KILL_GRACE_MS);
+        ev_timer_start(loop, t, grace_ms(KILL_GRACE_MS));
         return;
     }
     log_warnx("service=%s pid=%ld: still there %d ms after SIGTERM: SIGKILL", c->svc->conf->name,
-              (long)c->pid, KILL_GRACE_MS);
+              (long)c->pid, grace_ms(KILL_GRACE_MS));
     kill(-c->pid, SIGKILL);
 }
 

@@ -133,6 +133,21 @@ int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int grace_override; /* 0: none */
+
+void grace_init(void)
+{
+    const char *text = getenv(GRACE_TEST_ENV);
+    int64_t ms;
+
+    grace_override = text != NULL && parse_i64(text, 1, GRACE_TEST_MAX_MS, &ms) == 0 ? (int)ms : 0;
+}
+
+int grace_ms(int compiled_default)
+{
+    return grace_override > 0 ? grace_override : compiled_default;
+}
+
 int ms_until(int64_t deadline)
 {
     int64_t left;

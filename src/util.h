@@ -47,6 +47,19 @@ int64_t now_ms(void);
 int ms_until(int64_t deadline);
 
 /*
+ * The daemon's grace periods (SIGTERM to SIGKILL at max_time and at stop,
+ * a closing connection's linger, a pool's crash window and respawn pause)
+ * are compiled in; for the tests only, $USHER_TEST_GRACE_MS (a number of
+ * milliseconds, 1 to GRACE_TEST_MAX_MS) replaces every one of them.
+ * grace_init() reads it (once, at start-up); grace_ms() returns that
+ * value, or `compiled_default` when it was unset or not a number in range.
+ */
+#define GRACE_TEST_ENV    "USHER_TEST_GRACE_MS"
+#define GRACE_TEST_MAX_MS 60000
+void grace_init(void);
+int grace_ms(int compiled_default);
+
+/*
  * Write all `len` bytes to a blocking descriptor, retrying on EINTR and
  * short writes.  Returns 0, or -1 with errno.
  */

@@ -481,13 +481,22 @@ static char *apply_model(const char *conf, char *applied, size_t size)
 }
 
 /* A daemon's record and directory; the config written with the test model if `model`. */
+int h_grace_ms(void)
+{
+    return H_GRACE_MS * (int)t_scale();
+}
+
 static struct h_daemon *prepare_model(const char *conf, bool model)
 {
     struct h_daemon *d = calloc(1, sizeof(*d));
-    char *text, *rewritten;
+    char *text, *rewritten, grace[16];
 
     if (d == NULL)
         T_FAIL("out of memory");
+    /* For this daemon and whatever else the test starts (see h_grace_ms). */
+    snprintf(grace, sizeof(grace), "%d", h_grace_ms());
+    if (setenv(GRACE_TEST_ENV, grace, 1) < 0)
+        T_FAIL("setenv %s: %s", GRACE_TEST_ENV, strerror(errno));
     if (ndaemons == H_MAX_DAEMONS)
         T_FAIL("too many daemons in one test");
     daemons[ndaemons++] = d;

@@ -67,6 +67,16 @@ char *h_fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
 void h_write_file(const char *path, const char *text);
 
 /*
+ * Every usherd the harness starts has grace periods of h_grace_ms() (from
+ * SIGTERM to SIGKILL at max_time and at stop, a closing connection's
+ * linger, a pool's crash window and respawn pause), set through
+ * USHER_TEST_GRACE_MS, rather than the compiled-in 1 and 2 s: H_GRACE_MS
+ * times $T_SCALE.  Tests that time those graces assert against it.
+ */
+#define H_GRACE_MS 200
+int h_grace_ms(void);
+
+/*
  * Start usherd on `conf` (the text of a config file; "@DIR@" in it is
  * replaced by the daemon's directory, "@SYSLOG@" by a syslog target whose
  * messages a collector appends to the daemon's log, as h_start_detached

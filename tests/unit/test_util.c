@@ -193,6 +193,35 @@ static void test_ms_until(void)
     T_EQ_INT(ms_until(INT64_MAX / 2), INT_MAX);
 }
 
+/* $USHER_TEST_GRACE_MS: what grace_ms(2000) is after grace_init() read it (NULL: unset). */
+static const struct {
+    const char *env;
+    int ms;
+} grace_cases[] = {
+    {NULL, 2000}, {"200", 200},  {"1", 1},        {"60000", 60000}, {"60001", 2000}, {"0", 2000},
+    {"-5", 2000}, {"abc", 2000}, {"200ms", 2000}, {"", 2000},       {" 200", 2000},
+};
+
+static void test_grace_ms_takes_the_test_override_only_when_valid(void)
+{
+    for (size_t i = 0; i < ARRAY_LEN(grace_cases); i++) {
+        if (grace_cases[i].env != NULL)
+            T_ASSERT(setenv(GRACE_TEST_ENV, grace_cases[i].env, 1) == 0);
+        else
+            T_ASSERT(unsetenv(GRACE_TEST_ENV) == 0);
+        grace_init();
+        if (grace_ms(2000) != grace_cases[i].ms)
+            T_FAIL("%s=%s: grace_ms(2000) = %d, want %d", GRACE_TEST_ENV,
+                   grace_cases[i].env ? grace_cases[i].env : "(unset)", grace_ms(2000),
+                   grace_cases[i].ms);
+    }
+    /* Read once: a later change of the environment changes nothing. */
+    T_ASSERT(setenv(GRACE_TEST_ENV, "300", 1) == 0);
+    grace_init();
+    T_ASSERT(setenv(GRACE_TEST_ENV, "400", 1) == 0);
+    T_EQ_INT(grace_ms(1000), 300);
+}
+
 static void test_errno_name(void)
 {
     T_EQ_STR(errno_name(ECONNRESET), "ECONNRESET");
@@ -352,6 +381,7 @@ static const struct t_case cases[] = {
     T_CASE(test_str_escape),
     T_CASE(test_str_escape_cuts_at_an_escape_and_says_so),
     T_CASE(test_ms_until),
+    T_CASE(test_grace_ms_takes_the_test_override_only_when_valid),
     T_CASE(test_errno_name),
     T_CASE(test_fd_close_from_keeps_only_those_asked),
     T_CASE(test_fd_close_from_walk_keeps_only_those_asked),
