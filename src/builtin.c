@@ -2,14 +2,13 @@
  * builtin: echo, discard, daytime, chargen, time, sum and sumbin.
  *
  * The wire formats live in proto.c; here is how each service drives a
- * connection (what it does at start, with input, at the peer's EOF) and how
- * it answers a datagram.
+ * session (what it does at start, with input, at the peer's EOF) and how
+ * it answers a datagram.  Nothing here knows sockets, services or the
+ * loop: the engines (stream.c, dgram.c) do the I/O.
  */
 #include "builtin.h"
 
-#include "conn.h"
 #include "proto.h"
-#include "service.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -17,59 +16,59 @@
 
 /* Shared behaviours */
 
-static size_t input_drop(struct conn *c, const char *p, size_t n, struct out *o)
+static size_t input_drop(struct builtin_session *s, const char *p, size_t n, struct out *o)
 {
-    (void)c, (void)p, (void)o;
+    (void)s, (void)p, (void)o;
     return n;
 }
 
-static bool eof_close(struct conn *c, struct out *o)
+static bool eof_close(struct builtin_session *s, struct out *o)
 {
-    (void)c, (void)o;
+    (void)s, (void)o;
     return false;
 }
 
-static bool eof_keep_open(struct conn *c, struct out *o)
+static bool eof_keep_open(struct builtin_session *s, struct out *o)
 {
-    (void)c, (void)o;
+    (void)s, (void)o;
     return true;
 }
 
-static ssize_t dgram_none(struct svc *svc, char *buf, size_t len, size_t cap)
+static ssize_t dgram_none(unsigned *cursor, char *buf, size_t len, size_t cap)
 {
-    (void)svc, (void)buf, (void)len, (void)cap;
+    (void)cursor, (void)buf, (void)len, (void)cap;
     return -1;
 }
 
 /* echo (RFC 862): the input itself goes back out, uncopied. */
 
-static size_t echo_input(struct conn *c, const char *p, size_t n, struct out *o)
+static size_t echo_input(struct builtin_session *s, const char *p, size_t n, struct out *o)
 {
-    (void)c;
+    (void)s;
     out_ref(o, p, n);
     return n;
 }
 
-static ssize_t echo_datagram(struct svc *svc, char *buf, size_t len, size_t cap)
+static ssize_t echo_datagram(unsigned *cursor, char *buf, size_t len, size_t cap)
 {
-    (void)svc, (void)buf, (void)cap;
+    (void)cursor, (void)buf, (void)cap;
     return (ssize_t)len;
 }
 
 /* daytime (RFC 867) and time (RFC 868): one answer, then close. */
 
-static void daytime_start(struct conn *c, struct out *o)
+static void daytime_start(struct builtin_session *s, struct out *o)
 {
     char line[DAYTIME_MAX];
     size_t n = daytime_format(time(NULL), line, sizeof(line));
 
     out_copy(o, line, n);
-    conn_finish(c);
+    s->done = true;
 }
 
-static ssize_t daytime_datagram(struct svc *svc, char *buf, size_t len, size_t cap)
+static ssize_t daytime_datagram(unsigned *cursor, char *buf, size_t len, size_t cap)
 {
-    (void)svc, (void)len;
+    (void)cursor, (void)len;
     return (ssize_t)daytime_format(time(NULL), buf, cap);
 }
 
@@ -78,18 +77,18 @@ static void time_encode(unsigned char out[4])
     put_be32(out, rfc868_from_unix((int64_t)time(NULL)));
 }
 
-static void time_start(struct conn *c, struct out *o)
+static void time_start(struct builtin_session *s, struct out *o)
 {
     unsigned char t[4];
 
     time_encode(t);
     out_copy(o, t, sizeof(t));
-    conn_finish(c);
+    s->done = true;
 }
 
-static ssize_t time_datagram(struct svc *svc, char *buf, size_t len, size_t cap)
+static ssize_t time_datagram(unsigned *cursor, char *buf, size_t len, size_t cap)
 {
-    (void)svc, (void)len;
+    (void)cursor, (void)len;
     if (cap < 4)
         return -1;
     time_encode((unsigned char *)buf);
@@ -100,44 +99,44 @@ static ssize_t time_datagram(struct svc *svc, char *buf, size_t len, size_t cap)
 
 #define CHARGEN_FILL_MAX (64 * 1024)
 
-static void chargen_start(struct conn *c, struct out *o)
+static void chargen_start(struct builtin_session *s, struct out *o)
 {
     (void)o;
-    c->st.chargen_line = 0;
+    s->st.chargen_line = 0;
 }
 
-static void chargen_fill(struct conn *c, struct out *o)
+static void chargen_fill(struct builtin_session *s, struct out *o)
 {
     const char *cycle = chargen_cycle();
     size_t total = CHARGEN_CYCLE * CHARGEN_LINE;
 
     while (o->bytes < CHARGEN_FILL_MAX && out_room_ref(o)) {
-        size_t off = (size_t)c->st.chargen_line * CHARGEN_LINE;
+        size_t off = (size_t)s->st.chargen_line * CHARGEN_LINE;
         out_ref(o, cycle + off, total - off);
-        c->st.chargen_line = 0;
+        s->st.chargen_line = 0;
     }
 }
 
-static ssize_t chargen_datagram(struct svc *svc, char *buf, size_t len, size_t cap)
+static ssize_t chargen_datagram(unsigned *cursor, char *buf, size_t len, size_t cap)
 {
     /* One line per request, each request the next line (as inetd does). */
-    const char *line = chargen_cycle() + (size_t)svc->st->chargen_line * CHARGEN_LINE;
+    const char *line = chargen_cycle() + (size_t)*cursor * CHARGEN_LINE;
 
     (void)len;
     if (cap < CHARGEN_LINE)
         return -1;
     memcpy(buf, line, CHARGEN_LINE);
-    svc->st->chargen_line = (svc->st->chargen_line + 1) % CHARGEN_CYCLE;
+    *cursor = (*cursor + 1) % CHARGEN_CYCLE;
     return CHARGEN_LINE;
 }
 
 /* sum: one reply line per request line. */
 
-static bool sum_reply(struct conn *c, const char *line, size_t len, struct out *o)
+static bool sum_reply(struct builtin_session *s, const char *line, size_t len, struct out *o)
 {
     char reply[SUM_REPLY_MAX];
 
-    (void)c;
+    (void)s;
     out_copy(o, reply, sum_answer(line, len, reply));
     return true;
 }
@@ -165,59 +164,59 @@ static bool sum_too_long(const struct sum_state *s)
     return s->len == SUM_LINE_MAX + 1 && s->line[SUM_LINE_MAX] != '\r';
 }
 
-static size_t sum_input(struct conn *c, const char *p, size_t n, struct out *o)
+static size_t sum_input(struct builtin_session *s, const char *p, size_t n, struct out *o)
 {
-    struct sum_state *s = &c->st.sum;
+    struct sum_state *sm = &s->st.sum;
     size_t done = 0;
 
-    if (s->line == NULL) {
-        if ((s->line = malloc(SUM_LINE_MAX + 2)) == NULL)
+    if (sm->line == NULL) {
+        if ((sm->line = malloc(SUM_LINE_MAX + 2)) == NULL)
             return 0;
-        s->len = 0; /* so it is already; said here, the analyzer sees len within the new buffer */
+        sm->len = 0; /* so it is already; said here, the analyzer sees len within the new buffer */
     }
     while (done < n && out_room_copy(o, SUM_REPLY_MAX)) {
         size_t used;
-        bool ended = sum_collect(s, p + done, n - done, &used);
+        bool ended = sum_collect(sm, p + done, n - done, &used);
         done += used;
-        if (!s->discarding && sum_too_long(s)) {
+        if (!sm->discarding && sum_too_long(sm)) {
             /* Answer now, not at the newline that may never come. */
             out_copy(o, sum_error_text(SUM_ERR_TOO_LONG), strlen(sum_error_text(SUM_ERR_TOO_LONG)));
-            s->discarding = true;
-            s->len = 0;
+            sm->discarding = true;
+            sm->len = 0;
         }
         if (!ended)
             continue;
-        if (!s->discarding)
-            sum_reply(c, s->line, s->len, o);
-        s->discarding = false;
-        s->len = 0;
+        if (!sm->discarding)
+            sum_reply(s, sm->line, sm->len, o);
+        sm->discarding = false;
+        sm->len = 0;
     }
     return done;
 }
 
-static bool sum_eof(struct conn *c, struct out *o)
+static bool sum_eof(struct builtin_session *s, struct out *o)
 {
-    struct sum_state *s = &c->st.sum;
+    struct sum_state *sm = &s->st.sum;
 
     /* A last line without its newline is still a request. */
-    if (s->line != NULL && s->len > 0 && !s->discarding)
-        sum_reply(c, s->line, s->len, o);
-    s->len = 0;
+    if (sm->line != NULL && sm->len > 0 && !sm->discarding)
+        sum_reply(s, sm->line, sm->len, o);
+    sm->len = 0;
     return false;
 }
 
-static void sum_release(struct conn *c)
+static void sum_release(struct builtin_session *s)
 {
-    free(c->st.sum.line);
-    c->st.sum.line = NULL;
+    free(s->st.sum.line);
+    s->st.sum.line = NULL;
 }
 
-static ssize_t sum_datagram(struct svc *svc, char *buf, size_t len, size_t cap)
+static ssize_t sum_datagram(unsigned *cursor, char *buf, size_t len, size_t cap)
 {
     char reply[SUM_REPLY_MAX];
     size_t n;
 
-    (void)svc;
+    (void)cursor;
     /* The newline is optional in a datagram: the datagram is the line. */
     if (len > 0 && buf[len - 1] == '\n')
         len--;
@@ -230,33 +229,33 @@ static ssize_t sum_datagram(struct svc *svc, char *buf, size_t len, size_t cap)
 
 /* sumbin: 16-byte requests, 12-byte replies; records may arrive in pieces. */
 
-static size_t sumbin_input(struct conn *c, const char *p, size_t n, struct out *o)
+static size_t sumbin_input(struct builtin_session *s, const char *p, size_t n, struct out *o)
 {
-    struct sumbin_state *s = &c->st.sumbin;
+    struct sumbin_state *sb = &s->st.sumbin;
     size_t done = 0;
 
     while (done < n && out_room_copy(o, SUMBIN_REPLY)) {
-        size_t take = SUMBIN_REQUEST - s->len;
+        size_t take = SUMBIN_REQUEST - sb->len;
         if (take > n - done)
             take = n - done;
-        memcpy(s->rec + s->len, p + done, take);
-        s->len += take;
+        memcpy(sb->rec + sb->len, p + done, take);
+        sb->len += take;
         done += take;
-        if (s->len == SUMBIN_REQUEST) {
+        if (sb->len == SUMBIN_REQUEST) {
             unsigned char reply[SUMBIN_REPLY];
-            sumbin_answer(s->rec, reply);
+            sumbin_answer(sb->rec, reply);
             out_copy(o, reply, sizeof(reply));
-            s->len = 0;
+            sb->len = 0;
         }
     }
     return done;
 }
 
-static ssize_t sumbin_datagram(struct svc *svc, char *buf, size_t len, size_t cap)
+static ssize_t sumbin_datagram(unsigned *cursor, char *buf, size_t len, size_t cap)
 {
     unsigned char reply[SUMBIN_REPLY];
 
-    (void)svc;
+    (void)cursor;
     /* A datagram is one whole record; anything else gets no answer. */
     if (len != SUMBIN_REQUEST || cap < SUMBIN_REPLY)
         return -1;

@@ -32,44 +32,9 @@
 static char scratch[CONN_READ_MAX];
 static struct out out_buf;
 
-bool out_room_copy(const struct out *o, size_t n)
+static struct out *out_next(void)
 {
-    return o->staged + n <= OUT_STAGE && o->niov < OUT_IOV;
-}
-
-bool out_room_ref(const struct out *o)
-{
-    return o->niov < OUT_IOV;
-}
-
-void out_copy(struct out *o, const void *p, size_t n)
-{
-    char *dst = o->stage + o->staged;
-    struct iovec *last = o->niov > 0 ? &o->iov[o->niov - 1] : NULL;
-
-    memcpy(dst, p, n);
-    o->staged += n;
-    o->bytes += n;
-    if (last != NULL && (char *)last->iov_base + last->iov_len == dst) {
-        last->iov_len += n;
-        return;
-    }
-    o->iov[o->niov].iov_base = dst;
-    o->iov[o->niov++].iov_len = n;
-}
-
-void out_ref(struct out *o, const void *p, size_t n)
-{
-    o->iov[o->niov].iov_base = (void *)p;
-    o->iov[o->niov++].iov_len = n;
-    o->bytes += n;
-}
-
-static struct out *out_reset(void)
-{
-    out_buf.niov = 0;
-    out_buf.bytes = 0;
-    out_buf.staged = 0;
+    out_reset(&out_buf);
     return &out_buf;
 }
 
@@ -118,7 +83,7 @@ void conn_close(struct conn *c, const char *end)
     close_quietly(c->fd);
     ev_timer_stop(srv->loop, &c->timer);
     if (ops(c)->release != NULL)
-        ops(c)->release(c);
+        ops(c)->release(&c->bs);
     free(c->pending);
     free(c->held);
     server_conn_closed(srv, c);
@@ -226,7 +191,7 @@ static int start_linger(struct conn *c)
 /* If the builtin is done and the output is out, move on to closing.  -1 if closed. */
 static int check_finished(struct conn *c)
 {
-    if (!c->finishing || c->lingering || c->pending_len > 0)
+    if (!c->bs.done || c->lingering || c->pending_len > 0)
         return 0;
     if (c->peer_eof) {
         conn_close(c, "closed");
@@ -237,15 +202,15 @@ static int check_finished(struct conn *c)
 
 void conn_finish(struct conn *c)
 {
-    c->finishing = true;
+    c->bs.done = true;
 }
 
 /* Feed input to the builtin, flushing as it answers.  -1 if the connection is gone. */
 static int process(struct conn *c, const char *p, size_t n)
 {
-    while (n > 0 && !c->finishing) {
-        struct out *o = out_reset();
-        size_t used = ops(c)->input(c, p, n, o);
+    while (n > 0 && !c->bs.done) {
+        struct out *o = out_next();
+        size_t used = ops(c)->input(&c->bs, p, n, o);
         if (used == 0 && o->bytes == 0)
             return fail(c, ENOMEM); /* the builtin could not get memory */
         p += used;
@@ -280,10 +245,10 @@ static int on_eof(struct conn *c)
         conn_close(c, "closed");
         return -1;
     }
-    if (c->finishing)
+    if (c->bs.done)
         return check_finished(c);
-    o = out_reset();
-    if (!ops(c)->eof(c, o))
+    o = out_next();
+    if (!ops(c)->eof(&c->bs, o))
         conn_finish(c);
     if (flush(c, o) < 0)
         return -1;
@@ -302,7 +267,7 @@ static int on_readable(struct conn *c)
     if (n == 0)
         return on_eof(c);
     account(c, true, (size_t)n);
-    if (c->lingering || c->finishing)
+    if (c->lingering || c->bs.done)
         return 0; /* the answer is given; input is only drained */
     return process(c, scratch, (size_t)n);
 }
@@ -310,8 +275,8 @@ static int on_readable(struct conn *c)
 static int generate(struct conn *c)
 {
     for (int i = 0; i < FILL_ROUNDS && c->pending_len == 0; i++) {
-        struct out *o = out_reset();
-        ops(c)->fill(c, o);
+        struct out *o = out_next();
+        ops(c)->fill(&c->bs, o);
         if (flush(c, o) < 0)
             return -1;
     }
@@ -336,11 +301,11 @@ static int on_writable(struct conn *c)
         c->pending = NULL;
         c->pending_off = 0;
     }
-    if (c->finishing)
+    if (c->bs.done)
         return check_finished(c);
     if (c->held_len > 0 && process_held(c) < 0)
         return -1;
-    if (ops(c)->fill != NULL && c->pending_len == 0 && !c->finishing)
+    if (ops(c)->fill != NULL && c->pending_len == 0 && !c->bs.done)
         return generate(c);
     return 0;
 }
@@ -349,7 +314,7 @@ static int update_interest(struct conn *c)
 {
     unsigned events = 0;
 
-    if (c->pending_len > 0 || (ops(c)->fill != NULL && !c->finishing))
+    if (c->pending_len > 0 || (ops(c)->fill != NULL && !c->bs.done))
         events |= EV_WRITE;
     if (c->lingering || (!c->peer_eof && c->pending_len == 0 && c->held_len == 0))
         events |= EV_READ;
@@ -455,9 +420,9 @@ struct conn *conn_start(struct server *srv, struct svc *svc, const struct accept
     }
     server_conn_opened(srv, c);
     arm_timer(c);
-    o = out_reset();
+    o = out_next();
     if (ops(c)->start != NULL)
-        ops(c)->start(c, o);
+        ops(c)->start(&c->bs, o);
     if (flush(c, o) < 0 || check_finished(c) < 0 || update_interest(c) < 0)
         return NULL;
     return c;

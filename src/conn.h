@@ -14,49 +14,20 @@
 #ifndef USHER_CONN_H
 #define USHER_CONN_H
 
+#include "builtin.h"
 #include "ev.h"
 #include "limit.h"
+#include "out.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 
 struct server;
 struct svc;
 
 #define CONN_READ_MAX    (64 * 1024) /* one read */
-#define OUT_IOV          32          /* references and copies per flush */
-#define OUT_STAGE        (16 * 1024) /* copied reply bytes per flush */
 #define CONN_PENDING_MAX (OUT_STAGE + CONN_READ_MAX + 64 * 1024)
-
-/* The reply being built in one round. */
-struct out {
-    struct iovec iov[OUT_IOV];
-    int niov;
-    size_t bytes;
-    size_t staged;
-    char stage[OUT_STAGE];
-};
-
-/* Is there room to copy `n` more bytes / add one more reference? */
-bool out_room_copy(const struct out *o, size_t n);
-bool out_room_ref(const struct out *o);
-/* Add bytes (check the room first).  out_ref's data must stay valid until the flush. */
-void out_copy(struct out *o, const void *p, size_t n);
-void out_ref(struct out *o, const void *p, size_t n);
-
-/* State of the line- and record-oriented builtins. */
-struct sum_state {
-    char *line; /* partial request line, allocated on first need */
-    size_t len;
-    bool discarding; /* after "line too long": drop up to the next newline */
-};
-
-struct sumbin_state {
-    unsigned char rec[16];
-    size_t len;
-};
 
 /* A connection just accepted, as the services take it. */
 struct accepted {
@@ -83,14 +54,9 @@ struct conn {
     size_t pending_off, pending_len;
     char *held; /* input read but not yet answered (during backpressure) */
     size_t held_len;
-    bool peer_eof;  /* the peer will send no more */
-    bool finishing; /* close once the output is flushed */
-    bool lingering; /* output done and shut down; draining the peer */
-    union {
-        struct sum_state sum;
-        struct sumbin_state sumbin;
-        unsigned chargen_line;
-    } st;
+    bool peer_eof;             /* the peer will send no more */
+    bool lingering;            /* output done and shut down; draining the peer */
+    struct builtin_session bs; /* bs.done: close once the output is flushed */
 };
 
 /*

@@ -232,7 +232,7 @@ static bool answer(struct bound *b, int i, struct mmsghdr *reply)
     }
     if (!admitted(b, &src))
         return false;
-    n = svc->builtin->datagram(svc, bufs[i], len, DGRAM_MAX);
+    n = svc->builtin->datagram(&svc->st->chargen_line, bufs[i], len, DGRAM_MAX);
     log_request(b, &src, len, n);
     if (n < 0)
         return false;

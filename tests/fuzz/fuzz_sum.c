@@ -1,12 +1,12 @@
 /*
  * fuzz_sum: the stream line machine of `sum` and the record decoder of
- * `sumbin` (builtin.c), driven as conn.c drives them, with the input cut
+ * `sumbin` (builtin.c), driven as stream.c drives them, with the input cut
  * into pieces the fuzzer chooses.
  *
  * Input: byte 0 picks the service (bit 0: sumbin), byte 1 the number of
  * cuts (up to 15), then one byte per cut, the length of that piece (0: a
  * piece of one byte); the rest is what the peer sends.  A connection is a
- * zeroed struct conn: these two builtins use only c->st, never the server.
+ * zeroed struct builtin_session: a builtin knows nothing else.
  *
  * Properties: the replies are the same byte for byte whatever the cuts
  * (compared with the input given whole), and equal to an independent
@@ -16,7 +16,7 @@
  * datagram forms answer as the model does for one request.
  */
 #include "builtin.h"
-#include "conn.h"
+#include "out.h"
 #include "fuzz.h"
 #include "proto.h"
 
@@ -54,19 +54,18 @@ static void reply_take(struct reply *r, const struct out *o)
 
 static struct out out;
 
-static struct out *out_reset(void)
+static struct out *out_next(void)
 {
-    out.niov = 0;
-    out.bytes = 0;
-    out.staged = 0;
+    out_reset(&out);
     return &out;
 }
 
-/* One read's worth, as conn.c's process(): fresh outs until it is all taken. */
-static void feed(const struct builtin *b, struct conn *c, const char *p, size_t n, struct reply *r)
+/* One read's worth, as stream.c's process(): fresh outs until it is all taken. */
+static void feed(const struct builtin *b, struct builtin_session *c, const char *p, size_t n,
+                 struct reply *r)
 {
     while (n > 0) {
-        struct out *o = out_reset();
+        struct out *o = out_next();
         size_t used = b->input(c, p, n, o);
         fuzz_check(used > 0 && used <= n);
         reply_take(r, o);
@@ -79,7 +78,7 @@ static struct reply serve(enum builtin_id id, const char *p, size_t n, const siz
                           size_t ncuts)
 {
     const struct builtin *b = builtin_get(id);
-    struct conn *c = calloc(1, sizeof(*c));
+    struct builtin_session *c = calloc(1, sizeof(*c));
     struct reply r = {0};
     struct out *o;
 
@@ -92,7 +91,7 @@ static struct reply serve(enum builtin_id id, const char *p, size_t n, const siz
     }
     if (n > 0)
         feed(b, c, p, n, &r);
-    o = out_reset();
+    o = out_next();
     fuzz_check(!b->eof(c, o));
     reply_take(&r, o);
     if (b->release != NULL)
