@@ -187,14 +187,13 @@ static bool admitted(struct bound *b, const struct source *src)
     enum refusal r;
     char peer[ADDR_TEXT_MAX] = "";
 
-    r = limit_admit(&svc->st->lim, svc->conf, 0, (const struct sockaddr *)&src->ss,
-                    ev_now(b->srv->loop), false, &key);
+    r = svc_admit(svc, (const struct sockaddr *)&src->ss, false, &key);
     if (r == ADMITTED)
         return true;
     svc->st->dgrams_dropped++;
     if (log_enabled(LOG_LVL_INFO))
         peer_text(src, peer, sizeof(peer));
-    server_note_refusal(b->srv, svc, b->l.kind, peer, r);
+    svc_refused(svc, b->l.kind, peer, r);
     return false;
 }
 
@@ -232,7 +231,7 @@ static bool answer(struct bound *b, int i, struct mmsghdr *reply)
     }
     if (!admitted(b, &src))
         return false;
-    n = svc->builtin->datagram(&svc->st->chargen_line, bufs[i], len, DGRAM_MAX);
+    n = builtin_get(svc->conf->builtin)->datagram(&svc->st->chargen_line, bufs[i], len, DGRAM_MAX);
     log_request(b, &src, len, n);
     if (n < 0)
         return false;
@@ -303,12 +302,9 @@ void dgram_on_readable(struct ev_loop *loop, int fd, unsigned events, void *arg)
         n = recvmmsg(fd, msgs_in, DGRAM_BATCH, MSG_DONTWAIT, NULL);
     while (n < 0 && errno == EINTR);
     if (n < 0) {
-        unsigned long suppressed;
-        char note[48];
-        if (errno != EAGAIN &&
-            log_ratelimit(&b->svc->st->warn_rl[SVC_WARN_RECV], now_ms(), &suppressed))
-            log_warnx("service=%s: unable to receive on %s: %s%s", b->svc->conf->name, b->l.name,
-                      strerror(errno), log_suppressed_note(note, sizeof(note), suppressed));
+        if (errno != EAGAIN)
+            svc_warnx(b->svc, SVC_WARN_RECV, "service=%s: unable to receive on %s: %s",
+                      b->svc->conf->name, b->l.name, strerror(errno));
         return;
     }
     for (int i = 0; i < n; i++)

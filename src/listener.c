@@ -326,3 +326,21 @@ int listener_accept(struct listener *l, bool blocking, struct sockaddr_storage *
         addr_unmap(peer, peer_len);
     return fd;
 }
+
+void listener_peer_text(int fd, const struct sockaddr_storage *peer, socklen_t peer_len, char *buf,
+                        size_t size)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+
+    if (peer->ss_family != AF_UNIX) {
+        if (addr_format_peer((const struct sockaddr *)peer, peer_len, buf, size) < 0)
+            snprintf(buf, size, "?");
+        return;
+    }
+    /* Unix peers are rarely bound to a name: who they are is in their credentials. */
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+        snprintf(buf, size, "pid:%ld,uid:%lu", (long)cred.pid, (unsigned long)cred.uid);
+    else
+        snprintf(buf, size, "unix");
+}

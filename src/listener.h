@@ -1,12 +1,14 @@
 /*
  * listener: listening sockets.  socket/bind/listen with every descriptor
  * non-blocking and close-on-exec, Unix socket files (stale ones replaced,
- * permissions set at bind time, removed on close), and accept4.
+ * permissions set at bind time, removed on close), and accept4; an
+ * accepted connection as the engines take it (struct accepted).
  */
 #ifndef USHER_LISTENER_H
 #define USHER_LISTENER_H
 
 #include "addr.h"
+#include "limit.h"
 
 #include <stdbool.h>
 #include <sys/stat.h>
@@ -71,5 +73,21 @@ void listener_close(struct listener *l);
  */
 int listener_accept(struct listener *l, bool blocking, struct sockaddr_storage *peer,
                     socklen_t *peer_len);
+
+/* A connection just accepted, as the engines take it. */
+struct accepted {
+    int fd;
+    int kind; /* enum addr_kind */
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+    struct limit_key key; /* its admission: given back with svc_release at the end */
+};
+
+/*
+ * A peer for the log: "127.0.0.1:5432", "[::1]:5432", or for Unix peers
+ * (asked of the socket `fd`) "pid:N,uid:N".
+ */
+void listener_peer_text(int fd, const struct sockaddr_storage *peer, socklen_t peer_len, char *buf,
+                        size_t size);
 
 #endif

@@ -497,7 +497,7 @@ int main(int argc, char **argv)
     }
     start(&ds, conf);
     conf_unref(conf); /* the server holds its own reference */
-    log_info("ready: %zu services, %zu listeners", ds.srv.nsvcs, ds.srv.nbound);
+    log_info("ready: %zu services, %zu listeners", ds.srv.set.nsvcs, ds.srv.nbound);
     notify_status("READY=1\nSTATUS=serving");
     if (ev_run(ds.loop) < 0)
         log_err("event loop failed");

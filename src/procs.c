@@ -3,13 +3,13 @@
  */
 #include "procs.h"
 
-#include "conn.h"
 #include "ev.h"
 #include "limit.h"
 #include "log.h"
 #include "service.h"
 #include "sig.h"
 #include "spawn.h"
+#include "stream.h"
 #include "util.h"
 
 #include <errno.h>
@@ -130,7 +130,7 @@ conn_main(struct server *srv, struct svc *svc, const struct accepted *a, int rep
     if (sig_init(loop, signals, on_conn_signal, srv) < 0)
         _exit(111);
     memset(&mine.key, 0, sizeof(mine.key)); /* the parent counts the address */
-    if (conn_start(srv, svc, &mine) != NULL && srv->nconns > 0)
+    if (stream_start(&srv->streams, svc, &mine) != NULL && srv->set.nconns > 0)
         ev_run(loop);
     report_bytes(svc, report_fd);
     _exit(0);
@@ -161,7 +161,7 @@ static void on_conn_exit(pid_t pid, int status, void *arg)
     }
     close(cp->report_fd);
     unlink_conn_proc(cp);
-    server_child_closed(cp->srv, cp->svc, &cp->key);
+    svc_release(cp->svc, &cp->key, SVC_USE_CHILD);
     free(cp);
 }
 
@@ -174,10 +174,10 @@ static void fork_failed(struct svc *svc, const struct accepted *a, int err)
     snprintf(what, sizeof(what), "service=%s connection process", svc->conf->name);
     errno = err;
     warn_fork(svc->st, what);
-    conn_peer_text(a->fd, &a->peer, a->peer_len, peer, sizeof(peer));
-    conn_log_line(svc, a->kind, peer, 0, 0, 0, end);
+    listener_peer_text(a->fd, &a->peer, a->peer_len, peer, sizeof(peer));
+    svc_log_line(svc, a->kind, peer, 0, 0, 0, end);
     close_quietly(a->fd);
-    limit_release(&svc->st->lim, &a->key);
+    svc_release(svc, &a->key, SVC_USE_NONE);
 }
 
 int procs_fork_connection(struct server *srv, struct svc *svc, const struct accepted *a)
@@ -216,7 +216,7 @@ int procs_fork_connection(struct server *srv, struct svc *svc, const struct acce
     if (conn_procs != NULL)
         conn_procs->prev = cp;
     conn_procs = cp;
-    server_child_opened(srv, svc);
+    svc_opened(svc, SVC_USE_CHILD);
     return 0;
 }
 
@@ -421,7 +421,7 @@ static struct pool *pool_new(struct server *srv, enum role role, const struct sv
     pool->srv = srv;
     pool->role = role;
     pool->st = svc ? svc->st : NULL;
-    pool->cf = conf_ref(srv->conf);
+    pool->cf = conf_ref(srv->set.conf);
     pool->want = want;
     if (svc != NULL) {
         str_copy(pool->svc_name, sizeof(pool->svc_name), svc->conf->name);
@@ -448,13 +448,13 @@ int procs_start(struct server *srv)
 {
     struct pool *pool;
 
-    if (srv->conf->workers > 1 && live_pool(ROLE_WORKER, NULL) == NULL) {
-        if ((pool = pool_new(srv, ROLE_WORKER, NULL, srv->conf->workers)) == NULL)
+    if (srv->set.conf->workers > 1 && live_pool(ROLE_WORKER, NULL) == NULL) {
+        if ((pool = pool_new(srv, ROLE_WORKER, NULL, srv->set.conf->workers)) == NULL)
             return -1;
         fill(pool);
     }
-    for (size_t i = 0; i < srv->nsvcs; i++) {
-        const struct svc *svc = srv->svcs[i];
+    for (size_t i = 0; i < srv->set.nsvcs; i++) {
+        const struct svc *svc = srv->set.svcs[i];
         if (svc->conf->model != MODEL_PREFORK || live_pool(ROLE_POOL, svc->conf->name) != NULL)
             continue;
         if ((pool = pool_new(srv, ROLE_POOL, svc, svc->conf->prefork)) == NULL)
@@ -563,7 +563,8 @@ static void bound_retiring(struct server *srv)
         log_warnx("%d retiring generations of %s%s: the oldest stops, its connections get up to "
                   "%lld ms",
                   PROCS_RETIRING_MAX + 1, pool->role == ROLE_POOL ? pool->name : "workers",
-                  pool->role == ROLE_POOL ? "es" : "", (long long)srv->conf->shutdown_timeout_ms);
+                  pool->role == ROLE_POOL ? "es" : "",
+                  (long long)srv->set.conf->shutdown_timeout_ms);
         pool->stopped = true;
         for (unsigned i = 0; i < pool->want; i++)
             if (pool->pids[i] != 0)
@@ -574,7 +575,7 @@ static void bound_retiring(struct server *srv)
 void procs_reload(struct server *srv)
 {
     for (struct pool *pool = pools; pool != NULL; pool = pool->next)
-        if (!pool->retiring && !pool_fits(pool, srv->conf))
+        if (!pool->retiring && !pool_fits(pool, srv->set.conf))
             retire(pool);
     /* The retiring pools with no process left go now; the others with their last one. */
     for (struct pool *pool = pools, *next; pool != NULL; pool = next) {

@@ -11,7 +11,7 @@
 #include "service.h"
 
 #include "builtin.h"
-#include "conn.h"
+#include "stream.h"
 #include "dgram.h"
 #include "log.h"
 #include "procs.h"
@@ -33,76 +33,6 @@
 #define ACCEPT_PAUSE_MS 100  /* rest after running out of descriptors */
 #define STOP_KILL_MS    2000 /* at the stop deadline: from SIGTERM to SIGKILL for children */
 
-/* Services */
-
-static struct svc_state *state_of(struct server *srv, const char *name)
-{
-    for (size_t i = 0; i < srv->nsvcs; i++)
-        if (strcmp(srv->svcs[i]->conf->name, name) == 0)
-            return srv->svcs[i]->st;
-    return NULL;
-}
-
-/* A svc for `sc` of `cf`, continuing the state of a same-named service. */
-static struct svc *svc_new(struct server *srv, struct conf *cf, const struct svc_conf *sc)
-{
-    struct svc *svc = calloc(1, sizeof(*svc));
-    struct svc_state *st = state_of(srv, sc->name);
-
-    if (svc == NULL)
-        return NULL;
-    if (st == NULL && (st = calloc(1, sizeof(*st))) == NULL) {
-        free(svc);
-        return NULL;
-    }
-    /* A new state's limits: mapped now, before the processes that share them are forked. */
-    if (st->refs == 0 && limit_init(&st->lim, ++srv->limit_ids, LIMIT_ADDRS_MAX, &srv->glim) < 0) {
-        free(st);
-        free(svc);
-        return NULL;
-    }
-    st->refs++;
-    svc->st = st;
-    svc->conf = sc;
-    svc->cf = conf_ref(cf);
-    svc->builtin = builtin_get(sc->builtin);
-    svc->srv = srv;
-    return svc;
-}
-
-static void svc_free(struct svc *svc)
-{
-    if (--svc->st->refs == 0) {
-        limit_free(&svc->st->lim);
-        free(svc->st);
-    }
-    conf_unref(svc->cf);
-    free(svc);
-}
-
-/* Unlink from the retired list and free. */
-static void svc_reap(struct server *srv, struct svc *svc)
-{
-    struct svc **pp = &srv->retired;
-
-    while (*pp != NULL && *pp != svc)
-        pp = &(*pp)->next;
-    if (*pp == svc)
-        *pp = svc->next;
-    svc_free(svc);
-}
-
-static void svc_retire(struct server *srv, struct svc *svc)
-{
-    if (svc->conns == 0) {
-        svc_free(svc);
-        return;
-    }
-    svc->retired = true;
-    svc->next = srv->retired;
-    srv->retired = svc;
-}
-
 static void free_svcs(struct svc **svcs, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -111,26 +41,20 @@ static void free_svcs(struct svc **svcs, size_t n)
     free(svcs);
 }
 
-/* Connections */
-
-void server_conn_opened(struct server *srv, struct conn *c)
+/* Connections and children open in this process. */
+static unsigned in_flight(const struct server *srv)
 {
-    c->prev = NULL;
-    c->next = srv->conns;
-    if (srv->conns != NULL)
-        srv->conns->prev = c;
-    srv->conns = c;
-    srv->nconns++;
-    c->svc->conns++;
-    c->svc->st->conns_now++;
+    return srv->set.nconns + srv->set.nchildren;
 }
+
+/* Connections */
 
 static void watch_all(struct server *srv, unsigned events);
 
 /* Is the stop complete: nothing left of ours running? */
 static bool all_gone(const struct server *srv)
 {
-    return srv->nconns == 0 && srv->nchildren == 0 && srv->nworkers == 0;
+    return srv->set.nconns == 0 && srv->set.nchildren == 0 && srv->nworkers == 0;
 }
 
 void server_check_stopped(struct server *srv)
@@ -139,46 +63,17 @@ void server_check_stopped(struct server *srv)
         ev_break(srv->loop);
 }
 
-/* One connection or child less: a retired svc may go, a stop may end. */
-static void one_less(struct server *srv, struct svc *svc)
+/* Installed in the svc set: a connection or child has ended. */
+static void on_svc_end(struct svc_set *set, void *arg)
 {
-    svc->st->conns_now--;
-    if (--svc->conns == 0 && svc->retired)
-        svc_reap(srv, svc);
+    struct server *srv = arg;
+
+    (void)set;
     /* One at a time (a prefork process): ready for the next. */
-    if (srv->max_in_flight && srv->nconns + srv->nchildren == srv->max_in_flight - 1 &&
-        !srv->stopping && !srv->retiring)
+    if (srv->max_in_flight && in_flight(srv) == srv->max_in_flight - 1 && !srv->stopping &&
+        !srv->retiring)
         watch_all(srv, EV_READ);
     server_check_stopped(srv);
-}
-
-void server_conn_closed(struct server *srv, struct conn *c)
-{
-    limit_release(&c->svc->st->lim, &c->key);
-    if (c->prev != NULL)
-        c->prev->next = c->next;
-    else
-        srv->conns = c->next;
-    if (c->next != NULL)
-        c->next->prev = c->prev;
-    srv->nconns--;
-    one_less(srv, c->svc);
-}
-
-void server_child_opened(struct server *srv, struct svc *svc)
-{
-    srv->nchildren++;
-    svc->conns++;
-    svc->st->conns_now++;
-    svc->st->children++;
-}
-
-void server_child_closed(struct server *srv, struct svc *svc, const struct limit_key *key)
-{
-    limit_release(&svc->st->lim, key);
-    srv->nchildren--;
-    svc->st->children--;
-    one_less(srv, svc);
 }
 
 bool server_is_udp_builtin_port(const struct server *srv, uint16_t port)
@@ -191,56 +86,15 @@ bool server_is_udp_builtin_port(const struct server *srv, uint16_t port)
 
 /* Accepting */
 
-#define REFUSAL_LOG_MS 1000
-
-/* The summary of what was not logged one by one, per service and reason. */
-static void on_refusal_summary(struct ev_loop *loop, struct ev_timer *t)
-{
-    struct server *srv = t->arg;
-
-    for (size_t i = 0; i < srv->nsvcs; i++) {
-        struct svc_state *st = srv->svcs[i]->st;
-        for (int r = 0; r < REFUSAL_COUNT; r++) {
-            if (st->refusal_unlogged[r] == 0)
-                continue;
-            log_info("service=%s: %lu more refused in the last second (end=%s)",
-                     srv->svcs[i]->conf->name, st->refusal_unlogged[r],
-                     limit_refusal_text((enum refusal)r));
-            st->refusal_unlogged[r] = 0;
-            st->refusal_logged_ms[r] = ev_now(loop);
-        }
-    }
-}
-
-void server_note_refusal(struct server *srv, struct svc *svc, int kind, const char *peer,
-                         enum refusal r)
-{
-    struct svc_state *st = svc->st;
-    int64_t now = ev_now(srv->loop);
-
-    st->refused++;
-    if (!log_enabled(LOG_LVL_INFO))
-        return;
-    if (st->refusal_logged_ms[r] == 0 || now - st->refusal_logged_ms[r] >= REFUSAL_LOG_MS) {
-        st->refusal_logged_ms[r] = now;
-        conn_log_line(svc, kind, peer, 0, 0, 0, limit_refusal_text(r));
-        return;
-    }
-    st->refusal_unlogged[r]++;
-    if (!ev_timer_active(&srv->refusal_timer))
-        ev_timer_start(srv->loop, &srv->refusal_timer,
-                       st->refusal_logged_ms[r] + REFUSAL_LOG_MS - now);
-}
-
 /* Accepted but over a limit: closed at once, and noted. */
 static void refuse(struct bound *b, struct accepted *a, enum refusal r)
 {
     char text[ADDR_TEXT_MAX] = "";
 
     if (log_enabled(LOG_LVL_INFO))
-        conn_peer_text(a->fd, &a->peer, a->peer_len, text, sizeof(text));
+        listener_peer_text(a->fd, &a->peer, a->peer_len, text, sizeof(text));
     close_quietly(a->fd);
-    server_note_refusal(b->srv, b->svc, a->kind, text, r);
+    svc_refused(b->svc, a->kind, text, r);
 }
 
 static void on_resume(struct ev_loop *loop, struct ev_timer *t)
@@ -251,7 +105,7 @@ static void on_resume(struct ev_loop *loop, struct ev_timer *t)
     /* wait = yes: a program holding the socket has it until it exits (give_back). */
     if (!b->watched || b->srv->stopping || b->holder != NULL)
         return;
-    if (b->srv->max_in_flight && b->srv->nconns + b->srv->nchildren >= b->srv->max_in_flight)
+    if (b->srv->max_in_flight && in_flight(b->srv) >= b->srv->max_in_flight)
         return; /* busy: the end of the connection in hand resumes it */
     if (ev_io_set(loop, b->l.fd, EV_READ) < 0)
         log_warn("service=%s: unable to watch %s", b->svc->conf->name, b->l.name);
@@ -271,13 +125,8 @@ void server_pause(struct bound *b, int ms)
  */
 static void pause_accepting(struct bound *b, int err)
 {
-    unsigned long suppressed;
-    char note[48];
-
-    if (log_ratelimit(&b->svc->st->warn_rl[SVC_WARN_ACCEPT], now_ms(), &suppressed))
-        log_warnx("service=%s: unable to accept on %s: %s; pausing %d ms%s", b->svc->conf->name,
-                  b->l.name, strerror(err), ACCEPT_PAUSE_MS,
-                  log_suppressed_note(note, sizeof(note), suppressed));
+    svc_warnx(b->svc, SVC_WARN_ACCEPT, "service=%s: unable to accept on %s: %s; pausing %d ms",
+              b->svc->conf->name, b->l.name, strerror(err), ACCEPT_PAUSE_MS);
     server_pause(b, ACCEPT_PAUSE_MS);
 }
 
@@ -287,13 +136,6 @@ static bool accept_error_is_transient(int err)
     return err == ECONNABORTED || err == EPROTO || err == EPERM || err == ENETDOWN ||
            err == ENOPROTOOPT || err == EHOSTDOWN || err == ENONET || err == EHOSTUNREACH ||
            err == EOPNOTSUPP || err == ENETUNREACH || err == EINTR;
-}
-
-/* The limits: global max_conns, then the service's own, shared by every process. */
-static enum refusal admit(struct server *srv, struct svc *svc, struct accepted *a)
-{
-    return limit_admit(&svc->st->lim, svc->conf, srv->conf->max_conns,
-                       (const struct sockaddr *)&a->peer, ev_now(srv->loop), true, &a->key);
 }
 
 static void on_accept(struct ev_loop *loop, int fd, unsigned events, void *arg)
@@ -312,16 +154,16 @@ static void on_accept(struct ev_loop *loop, int fd, unsigned events, void *arg)
             pause_accepting(b, errno);
             break;
         }
-        b->svc->st->conns_total++;
-        if ((r = admit(srv, b->svc, &a)) != ADMITTED)
+        r = svc_admit(b->svc, (const struct sockaddr *)&a.peer, true, &a.key);
+        if (r != ADMITTED)
             refuse(b, &a, r);
         else if (b->svc->conf->exec != NULL)
             spawn_connection(srv, b->svc, &a);
         else if (b->svc->conf->model == MODEL_FORK)
             procs_fork_connection(srv, b->svc, &a);
         else
-            conn_start(srv, b->svc, &a);
-        if (srv->max_in_flight && srv->nconns + srv->nchildren >= srv->max_in_flight) {
+            stream_start(&srv->streams, b->svc, &a);
+        if (srv->max_in_flight && in_flight(srv) >= srv->max_in_flight) {
             watch_all(srv, 0); /* busy: the other processes of the pool take the next */
             break;
         }
@@ -335,11 +177,10 @@ static void on_wait_ready(struct ev_loop *loop, int fd, unsigned events, void *a
 
     (void)loop, (void)fd, (void)events;
     /* Over the rate: the program waits its turn (nobody to refuse: it accepts itself). */
-    if (!limit_take_rate(&b->svc->st->lim, b->svc->conf, ev_now(loop))) {
+    if (!svc_admit_waiting(b->svc)) {
         server_pause(b, (int)(b->svc->conf->rate.period_ms / b->svc->conf->rate.count) + 1);
         return;
     }
-    b->svc->st->conns_total++;
     if (spawn_waiting(b->srv, b) < 0)
         pause_accepting(b, errno); /* do not spin on a socket no child could take */
 }
@@ -356,7 +197,7 @@ static bool serves(const struct server *srv, enum role role, const struct svc_st
         return role == ROLE_POOL && b->svc->st == pool_of;
     if (sc->exec != NULL && sc->exec->wait)
         return role == ROLE_MAIN;
-    return role == ROLE_WORKER || (role == ROLE_MAIN && srv->conf->workers <= 1);
+    return role == ROLE_WORKER || (role == ROLE_MAIN && srv->set.conf->workers <= 1);
 }
 
 /* Register `b` in the loop if this process serves it. */
@@ -565,17 +406,18 @@ int server_start(struct server *srv, struct ev_loop *loop, struct conf *conf, st
 {
     memset(srv, 0, sizeof(*srv));
     srv->loop = loop;
-    srv->conf = conf_ref(conf);
     ev_timer_init(&srv->stop_timer, NULL, srv);
-    ev_timer_init(&srv->refusal_timer, on_refusal_summary, srv);
-    srv->svcs = calloc(conf->nsvcs + 1, sizeof(*srv->svcs));
-    if (srv->svcs == NULL || limit_init(&srv->glim, 0, 0, NULL) < 0)
-        goto nomem;
+    if (svc_set_init(&srv->set, loop, conf) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    srv->set.on_end = on_svc_end;
+    srv->set.on_end_arg = srv;
     for (size_t i = 0; i < conf->nsvcs; i++) {
-        struct svc *svc = svc_new(srv, conf, &conf->svcs[i]);
+        struct svc *svc = svc_new(&srv->set, conf, &conf->svcs[i]);
         if (svc == NULL)
             goto nomem;
-        srv->svcs[srv->nsvcs++] = svc;
+        srv->set.svcs[srv->set.nsvcs++] = svc;
         for (size_t j = 0; j < svc->conf->nlistens; j++) {
             struct bound *b = open_bound(srv, svc, &svc->conf->listens[j], inh, err, errlen);
             if (b == NULL && err[0] != '\0')
@@ -666,7 +508,7 @@ static int reload_prepare(struct server *srv, struct conf *conf, struct reload *
     if (r->svcs == NULL || r->bound == NULL || r->owner == NULL || r->fresh == NULL)
         goto nomem;
     for (size_t i = 0; i < conf->nsvcs; i++) {
-        struct svc *svc = svc_new(srv, conf, &conf->svcs[i]);
+        struct svc *svc = svc_new(&srv->set, conf, &conf->svcs[i]);
         if (svc == NULL)
             goto nomem;
         r->svcs[r->nsvcs++] = svc;
@@ -743,18 +585,12 @@ static int reload_commit(struct server *srv, struct conf *conf, struct reload *r
             r->kept++;
         }
     }
-    for (size_t i = 0; i < srv->nsvcs; i++)
-        svc_retire(srv, srv->svcs[i]);
-    free(srv->svcs);
+    svc_set_replace(&srv->set, conf, r->svcs, r->nsvcs);
     free(srv->bound);
     free(r->fresh);
     free(r->owner);
-    srv->svcs = r->svcs;
-    srv->nsvcs = r->nsvcs;
     srv->bound = r->bound;
     srv->nbound = r->nbound;
-    conf_unref(srv->conf);
-    srv->conf = conf_ref(conf);
     return 0;
 }
 
@@ -782,7 +618,7 @@ static void log_reload_summary(const struct conf *old, const struct conf *conf,
 int server_reload(struct server *srv, struct conf *conf, char *err, size_t errlen)
 {
     struct reload r;
-    struct conf *old = conf_ref(srv->conf);
+    struct conf *old = conf_ref(srv->set.conf);
 
     memset(&r, 0, sizeof(r));
     if (reload_prepare(srv, conf, &r, err, errlen) < 0 ||
@@ -804,15 +640,14 @@ int server_reload(struct server *srv, struct conf *conf, char *err, size_t errle
 
 static void close_all_connections(struct server *srv)
 {
-    while (srv->conns != NULL)
-        conn_close(srv->conns, "shutdown");
+    stream_close_all(&srv->streams, "shutdown");
 }
 
 /* The last step of a stop: whatever outlived SIGTERM gets SIGKILL. */
 static void on_stop_kill(struct ev_loop *loop, struct ev_timer *t)
 {
     struct server *srv = t->arg;
-    unsigned left = srv->nchildren + srv->nworkers;
+    unsigned left = srv->set.nchildren + srv->nworkers;
 
     if (left > 0 && !srv->killing) {
         log_warnx("stopping: %u processes still running: SIGKILL", left);
@@ -835,12 +670,12 @@ static void on_stop_kill(struct ev_loop *loop, struct ev_timer *t)
 static void end_everything(struct server *srv, int sig)
 {
     close_all_connections(srv);
-    if (srv->nchildren == 0 && srv->nworkers == 0) {
+    if (srv->set.nchildren == 0 && srv->nworkers == 0) {
         ev_break(srv->loop);
         return;
     }
     log_info("stopping: %s to %u children, SIGTERM to %u workers",
-             sig == SIGKILL ? "SIGKILL" : "SIGTERM", srv->nchildren, srv->nworkers);
+             sig == SIGKILL ? "SIGKILL" : "SIGTERM", srv->set.nchildren, srv->nworkers);
     spawn_signal_all(sig);
     procs_signal_conns(sig);
     procs_signal_workers(SIGTERM);
@@ -854,7 +689,7 @@ static void on_stop_deadline(struct ev_loop *loop, struct ev_timer *t)
     struct server *srv = t->arg;
 
     (void)loop;
-    log_info("shutdown_timeout reached: closing %u connections", srv->nconns);
+    log_info("shutdown_timeout reached: closing %u connections", srv->set.nconns);
     end_everything(srv, SIGTERM);
 }
 
@@ -862,7 +697,7 @@ void server_stop(struct server *srv, bool now)
 {
     if (srv->stopping || now) {
         if (srv->stopping && srv->role == ROLE_MAIN)
-            log_info("stopping now: closing %u connections", srv->nconns);
+            log_info("stopping now: closing %u connections", srv->set.nconns);
         srv->stopping = true;
         close_listeners(srv);
         ev_timer_stop(srv->loop, &srv->stop_timer);
@@ -881,13 +716,14 @@ void server_stop(struct server *srv, bool now)
     }
     if (srv->role == ROLE_MAIN)
         log_info("stopping: listeners closed, waiting up to %lld ms for %u connections%s",
-                 (long long)srv->conf->shutdown_timeout_ms, srv->nconns + srv->nchildren,
-                 srv->nworkers ? " and the workers" : "");
+                 (long long)srv->set.conf->shutdown_timeout_ms,
+                 srv->set.nconns + srv->set.nchildren, srv->nworkers ? " and the workers" : "");
     else
         log_debug("stopping: waiting up to %lld ms for %u connections",
-                  (long long)srv->conf->shutdown_timeout_ms, srv->nconns + srv->nchildren);
+                  (long long)srv->set.conf->shutdown_timeout_ms,
+                  srv->set.nconns + srv->set.nchildren);
     srv->stop_timer.fn = on_stop_deadline;
-    ev_timer_start(srv->loop, &srv->stop_timer, srv->conf->shutdown_timeout_ms);
+    ev_timer_start(srv->loop, &srv->stop_timer, srv->set.conf->shutdown_timeout_ms);
 }
 
 /* Forked processes */
@@ -912,8 +748,8 @@ void server_retire(struct server *srv)
             dgram_on_readable(srv->loop, b->l.fd, EV_READ, b);
     }
     close_listeners(srv);
-    log_debug("retiring: listeners closed, %u connections and %u children left", srv->nconns,
-              srv->nchildren);
+    log_debug("retiring: listeners closed, %u connections and %u children left", srv->set.nconns,
+              srv->set.nchildren);
     server_check_stopped(srv);
 }
 
@@ -929,21 +765,11 @@ size_t server_served_fds(const struct server *srv, enum role role, const struct 
 }
 
 /* What a child must not keep from its parent: counts, buckets, connections. */
-static void forget_parent(struct server *srv)
+static void forget_parent(struct server *srv, struct ev_loop *loop)
 {
-    for (size_t i = 0; i < srv->nsvcs; i++) {
-        struct svc *svc = srv->svcs[i];
-        struct svc_state *st = svc->st;
-        svc->conns = 0;
-        st->conns_now = st->children = 0; /* st->lim is shared: it stays */
-        st->conns_total = st->refused = st->bytes_in = st->bytes_out = 0;
-        st->dgrams_in = st->dgrams_out = st->dgrams_dropped = 0;
-        memset(st->refusal_logged_ms, 0, sizeof(st->refusal_logged_ms));
-        memset(st->refusal_unlogged, 0, sizeof(st->refusal_unlogged));
-    }
-    srv->retired = NULL; /* their connections are not ours */
-    srv->conns = NULL;
-    srv->nconns = srv->nchildren = srv->nworkers = 0;
+    svc_set_forget(&srv->set, loop);
+    srv->streams.head = NULL; /* the parent's connections */
+    srv->nworkers = 0;
     srv->stopping = srv->retiring = srv->killing = false;
 }
 
@@ -958,8 +784,7 @@ void server_rebase(struct server *srv, struct ev_loop *loop, enum role role,
     srv->worker_index = worker_index;
     srv->max_in_flight = role == ROLE_POOL ? 1 : 0;
     ev_timer_init(&srv->stop_timer, NULL, srv);
-    ev_timer_init(&srv->refusal_timer, on_refusal_summary, srv);
-    forget_parent(srv);
+    forget_parent(srv, loop);
     for (size_t i = 0; i < srv->nbound; i++) {
         struct bound *b = srv->bound[i];
         bool mine = serves(srv, role, pool_of, b);
@@ -987,7 +812,7 @@ static bool serves_service(const struct server *srv, const struct svc *svc)
         return srv->role == ROLE_POOL && svc->st == srv->pool_of;
     if (sc->exec != NULL && sc->exec->wait)
         return srv->role == ROLE_MAIN;
-    return srv->role == ROLE_WORKER || (srv->role == ROLE_MAIN && srv->conf->workers <= 1);
+    return srv->role == ROLE_WORKER || (srv->role == ROLE_MAIN && srv->set.conf->workers <= 1);
 }
 
 void server_log_stats(struct server *srv)
@@ -1000,19 +825,9 @@ void server_log_stats(struct server *srv)
         snprintf(tag, sizeof(tag), "worker=%u ", srv->worker_index);
     else if (srv->role == ROLE_POOL)
         snprintf(tag, sizeof(tag), "prefork=%ld ", (long)getpid());
-    for (size_t i = 0; i < srv->nsvcs; i++) {
-        const struct svc *svc = srv->svcs[i];
-        const struct svc_state *s = svc->st;
-        if (!serves_service(srv, svc))
-            continue;
-        log_info("stats %sservice=%s conns_now=%u conns_total=%llu refused=%llu bytes_in=%llu "
-                 "bytes_out=%llu dgrams_in=%llu dgrams_out=%llu dgrams_dropped=%llu children=%u",
-                 tag, svc->conf->name, s->conns_now, (unsigned long long)s->conns_total,
-                 (unsigned long long)s->refused, (unsigned long long)s->bytes_in,
-                 (unsigned long long)s->bytes_out, (unsigned long long)s->dgrams_in,
-                 (unsigned long long)s->dgrams_out, (unsigned long long)s->dgrams_dropped,
-                 s->children);
-    }
+    for (size_t i = 0; i < srv->set.nsvcs; i++)
+        if (serves_service(srv, srv->set.svcs[i]))
+            svc_log_stats(srv->set.svcs[i], tag);
     /* Each process logs on its own, and loses its own lines. */
     log_info("stats %slog_lines_lost=%lu", tag, log_lines_lost());
 }
@@ -1021,38 +836,16 @@ void server_free(struct server *srv)
 {
     close_all_connections(srv);
     close_listeners(srv);
-    if (srv->loop != NULL) {
+    if (srv->loop != NULL)
         ev_timer_stop(srv->loop, &srv->stop_timer);
-        ev_timer_stop(srv->loop, &srv->refusal_timer);
-    }
     dgram_free(srv);
-    free_svcs(srv->svcs, srv->nsvcs);
-    while (srv->retired != NULL)
-        svc_reap(srv, srv->retired);
+    svc_set_free(&srv->set);
     free(srv->bound);
     free(srv->udp_ports);
-    limit_free(&srv->glim);
-    conf_unref(srv->conf);
     memset(srv, 0, sizeof(*srv));
-}
-
-/* The state with limiter `id` among the services this process knows, or the global count. */
-static struct limiter *limiter_of(uint32_t id, void *arg)
-{
-    struct server *srv = arg;
-
-    if (id == limit_id(&srv->glim))
-        return &srv->glim;
-    for (size_t i = 0; i < srv->nsvcs; i++)
-        if (limit_id(&srv->svcs[i]->st->lim) == id)
-            return &srv->svcs[i]->st->lim;
-    for (struct svc *svc = srv->retired; svc != NULL; svc = svc->next)
-        if (limit_id(&svc->st->lim) == id)
-            return &svc->st->lim;
-    return NULL;
 }
 
 unsigned long server_give_back(struct server *srv, struct limit_holds *holds)
 {
-    return limit_give_back(holds, limiter_of, srv);
+    return svc_give_back(&srv->set, holds);
 }

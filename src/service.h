@@ -3,17 +3,10 @@
  * the configuration in force, their listeners and every open connection;
  * it accepts connections, applies the global limits, keeps the counters,
  * reloads a new configuration and runs the graceful stop.
- *
- * Generations.  A struct svc belongs to one configuration and never
- * changes: a connection keeps the svc it was accepted under, so a reload
- * cannot change a connection's behaviour under its feet.  A reload builds
- * new svcs; the old ones retire and are freed with their last connection.
- * What outlives generations, by service name, is the svc_state: counters,
- * open connections, the UDP chargen position.
+ * The services themselves (generations, counters, admission) are svc.h's.
  *
  * Invariants:
- *  - every open connection is on srv->conns, counted in srv->nconns, in
- *    its svc's conns and in its state's conns_now;
+ *  - every open connection is on srv->streams and opened in srv->set;
  *  - a listener keeps its socket across reloads while its address stays in
  *    the configuration: there is never a moment without it.
  */
@@ -25,57 +18,14 @@
 #include "limit.h"
 #include "listener.h"
 #include "log.h"
+#include "stream.h"
+#include "svc.h"
 
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-struct builtin;
-struct conn;
 struct server;
-
-/*
- * Where run-time warnings about a service come from.  Each service has a
- * rate limiter per site (SPEC 9: one line a second at most for each site
- * and service), so one service's failures never hide another's.
- */
-enum svc_warn {
-    SVC_WARN_ACCEPT, /* accept failed: out of descriptors or memory */
-    SVC_WARN_CONN,   /* an accepted connection could not be taken on */
-    SVC_WARN_RECV,   /* a datagram listener could not receive */
-    SVC_WARN_SPAWN,  /* an exec service's program did not start */
-    SVC_WARN_FORK,   /* no process for a connection or a prefork slot */
-    SVC_WARN_COUNT,
-};
-
-/* A service's life across reloads, shared by its generations. */
-struct svc_state {
-    unsigned refs;
-    unsigned conns_now;    /* open connections, all generations (children included) */
-    unsigned children;     /* exec children running */
-    unsigned chargen_line; /* next line of the datagram chargen */
-    uint64_t conns_total;  /* accepted, refusals included */
-    uint64_t refused;      /* by a limit */
-    uint64_t bytes_in, bytes_out;
-    uint64_t dgrams_in, dgrams_out, dgrams_dropped;
-    struct limiter lim;
-    /* Refusals are logged one a second per reason; the rest are summed up. */
-    int64_t refusal_logged_ms[REFUSAL_COUNT];
-    unsigned long refusal_unlogged[REFUSAL_COUNT];
-    struct log_ratelimit warn_rl[SVC_WARN_COUNT];
-};
-
-/* A service of one configuration generation. */
-struct svc {
-    const struct svc_conf *conf;
-    struct conf *cf; /* the configuration it belongs to (a reference) */
-    const struct builtin *builtin;
-    struct server *srv;
-    struct svc_state *st;
-    unsigned conns;   /* open connections of this generation */
-    bool retired;     /* replaced by a reload; freed with its last connection */
-    struct svc *next; /* in srv->retired */
-};
 
 /* A listener serving a service. */
 struct exec_child;
@@ -111,29 +61,21 @@ struct server {
     unsigned max_in_flight;          /* connections at once; 0: no limit */
     unsigned worker_index;           /* ROLE_WORKER: 1..N, for the stats lines */
     struct ev_loop *loop;
-    struct conf *conf; /* in force (a reference) */
-    struct svc **svcs;
-    size_t nsvcs;
-    struct svc *retired; /* older generations with connections still open */
+    struct svc_set set; /* the services in force, their counts and limits */
+    struct stream_set streams;
     struct bound **bound;
     size_t nbound;
-    struct conn *conns; /* doubly linked, newest first */
-    unsigned nconns;
-    unsigned nchildren; /* exec and fork-model children: connections */
-    unsigned nworkers;  /* event workers and prefork processes */
+    unsigned nworkers; /* event workers and prefork processes */
     /* Ports of the UDP builtins, which must never get answers (loops). */
     uint16_t *udp_ports;
     size_t nudp_ports;
     /* The hosts' IPv4 broadcast addresses, never answered to or from. */
     struct in_addr *broadcasts;
     size_t nbroadcasts;
-    struct limiter glim; /* [global] max_conns: the count of all services, all processes */
-    uint32_t limit_ids;  /* the last limiter id given to a service state */
     bool stopping;
     bool retiring; /* a worker or prefork process replaced by a reload */
     bool killing;  /* the stop has sent SIGKILL to the children */
     struct ev_timer stop_timer;
-    struct ev_timer refusal_timer; /* writes the refusal summaries */
 };
 
 /* Sockets handed over at start (systemd socket activation). */
@@ -189,22 +131,6 @@ void server_log_stats(struct server *srv);
 
 /* Release everything (after the loop has ended). */
 void server_free(struct server *srv);
-
-/* A connection has opened / closed: the service's and server's accounting. */
-void server_conn_opened(struct server *srv, struct conn *c);
-void server_conn_closed(struct server *srv, struct conn *c);
-
-/* An exec child has started / been reaped: counted as a connection. */
-void server_child_opened(struct server *srv, struct svc *svc);
-void server_child_closed(struct server *srv, struct svc *svc, const struct limit_key *key);
-
-/*
- * A connection or datagram refused by a limit: counted, and logged as its
- * connection line (end=REASON), at most once a second per service and
- * reason; the rest are summed up in one line a second later.
- */
-void server_note_refusal(struct server *srv, struct svc *svc, int kind, const char *peer,
-                         enum refusal r);
 
 /*
  * In a freshly forked process: make this copy of the server run in `loop`

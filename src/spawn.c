@@ -7,7 +7,7 @@
  */
 #include "spawn.h"
 
-#include "conn.h"
+#include "listener.h"
 #include "log.h"
 #include "service.h"
 #include "spawn_child.h"
@@ -266,7 +266,7 @@ static void on_exit_status(pid_t pid, int status, void *arg)
     ev_timer_stop(c->srv->loop, &c->timer);
     if (c->waiting != NULL)
         give_back(c);
-    server_child_closed(c->srv, c->svc, &c->key);
+    svc_release(c->svc, &c->key, SVC_USE_CHILD);
     c->svc = NULL; /* it may have gone with this child */
     if (c->err_fd < 0)
         free_child(c);
@@ -316,16 +316,10 @@ static struct exec_child *child_new(struct server *srv, struct svc *svc, int kin
 /* Once a second at most per service: one program that cannot start hides no other. */
 static void warn_spawn(const struct svc *svc, pid_t pid, const char *err)
 {
-    unsigned long suppressed;
-    char note[48];
-
-    if (!log_ratelimit(&svc->st->warn_rl[SVC_WARN_SPAWN], now_ms(), &suppressed))
-        return;
-    log_suppressed_note(note, sizeof(note), suppressed);
     if (pid > 0)
-        log_warnx("service=%s pid=%ld: %s%s", svc->conf->name, (long)pid, err, note);
+        svc_warnx(svc, SVC_WARN_SPAWN, "service=%s pid=%ld: %s", svc->conf->name, (long)pid, err);
     else
-        log_warnx("service=%s: %s%s", svc->conf->name, err, note);
+        svc_warnx(svc, SVC_WARN_SPAWN, "service=%s: %s", svc->conf->name, err);
 }
 
 /* Start the child of `c` on `sock`.  Returns 0, or -1 (nothing started, logged). */
@@ -373,7 +367,7 @@ static void track(struct exec_child *c)
         exec_children->prev = c;
     exec_children = c;
     nexec++;
-    server_child_opened(c->srv, c->svc);
+    svc_opened(c->svc, SVC_USE_CHILD);
     if (c->svc->conf->max_time_ms > 0)
         ev_timer_start(loop, &c->timer, c->svc->conf->max_time_ms);
     if (c->err_fd >= 0 && ev_io_add(loop, c->err_fd, EV_READ, on_stderr, c) < 0) {
@@ -389,17 +383,17 @@ int spawn_connection(struct server *srv, struct svc *svc, const struct accepted 
     if (c == NULL) {
         warn_spawn(svc, 0, "out of memory");
         close_quietly(a->fd);
-        limit_release(&svc->st->lim, &a->key);
+        svc_release(svc, &a->key, SVC_USE_NONE);
         return -1;
     }
     c->key = a->key;
-    conn_peer_text(a->fd, &a->peer, a->peer_len, c->peer, sizeof(c->peer));
+    listener_peer_text(a->fd, &a->peer, a->peer_len, c->peer, sizeof(c->peer));
     if (launch(c, a->fd, true, &a->peer, a->peer_len) < 0) {
         char end[48];
         snprintf(end, sizeof(end), "error:%s", errno_name(errno));
-        conn_log_line(svc, a->kind, c->peer, 0, 0, 0, end);
+        svc_log_line(svc, a->kind, c->peer, 0, 0, 0, end);
         close_quietly(a->fd);
-        limit_release(&svc->st->lim, &a->key);
+        svc_release(svc, &a->key, SVC_USE_NONE);
         free(c);
         return -1;
     }

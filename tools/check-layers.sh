@@ -59,7 +59,6 @@ spawn          4     daemon  spawn_child
 builtin        4     daemon
 forward        4     daemon
 tls            4     daemon
-conn           4     daemon
 server         5     daemon
 reload         5     daemon
 service        5     daemon
@@ -72,11 +71,10 @@ bench          1     client
 hist           1     client
 usher          2     client
 EOF
-# out (the builtins' reply) is a module of its own: the stream engine
-# drives the builtins and both fill an out, so it cannot be stream's
-# without a cycle.  conn and service are today's stream connection and
-# running-services hub, being split into stream.c, and svc.c, server.c and
-# reload.c; the engines and the policy hold them meanwhile (see the
+# out (the builtins' reply) is a module of its own: stream drives the
+# builtins and both fill an out, so it cannot be stream's without a cycle.
+# service is today's running-services hub, being split into server.c and
+# reload.c; the engines and the policy hold it meanwhile (see the
 # exception list).
 
 set --

@@ -1,5 +1,5 @@
 /*
- * conn: stream connections in the event loop (see conn.h).
+ * stream: stream connections in the event loop (see stream.h).
  *
  * A connection's life: start (the builtin may answer at once), then rounds
  * of read -> input -> flush; at the peer's EOF the builtin says whether to
@@ -11,11 +11,10 @@
  * Interest in the loop follows the state: read while nothing is pending,
  * write while something is pending or a generator has more to give.
  */
-#include "conn.h"
+#include "stream.h"
 
 #include "builtin.h"
 #include "log.h"
-#include "service.h"
 #include "util.h"
 
 #include <errno.h>
@@ -29,7 +28,7 @@
 #define CONN_LINGER_MS 2000
 #define FILL_ROUNDS    4 /* generator flushes per writable event, for fairness */
 
-static char scratch[CONN_READ_MAX];
+static char scratch[STREAM_READ_MAX];
 static struct out out_buf;
 
 static struct out *out_next(void)
@@ -38,60 +37,56 @@ static struct out *out_next(void)
     return &out_buf;
 }
 
-static const struct builtin *ops(const struct conn *c)
+static const struct builtin *ops(const struct stream *c)
 {
-    return c->svc->builtin;
+    return c->ops;
 }
 
-void conn_peer_text(int fd, const struct sockaddr_storage *peer, socklen_t peer_len, char *buf,
-                    size_t size)
+static struct ev_loop *loop_of(const struct stream *c)
 {
-    struct ucred cred;
-    socklen_t len = sizeof(cred);
+    return c->svc->set->loop;
+}
 
-    if (peer->ss_family != AF_UNIX) {
-        if (addr_format_peer((const struct sockaddr *)peer, peer_len, buf, size) < 0)
-            snprintf(buf, size, "?");
-        return;
-    }
-    /* Unix peers are rarely bound to a name: who they are is in their credentials. */
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
-        snprintf(buf, size, "pid:%ld,uid:%lu", (long)cred.pid, (unsigned long)cred.uid);
+static void unlink_stream(struct stream *c)
+{
+    if (c->prev != NULL)
+        c->prev->next = c->next;
     else
-        snprintf(buf, size, "unix");
+        c->set->head = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
 }
 
-void conn_log_line(const struct svc *svc, int kind, const char *peer, int64_t duration_ms,
-                   uint64_t in, uint64_t out, const char *end)
+void stream_close(struct stream *c, const char *end)
 {
-    log_info("service=%s proto=%s peer=%s duration_ms=%lld in=%llu out=%llu end=%s",
-             svc->conf->name, addr_kind_name(kind), peer, (long long)duration_ms,
-             (unsigned long long)in, (unsigned long long)out, end);
-}
-
-void conn_close(struct conn *c, const char *end)
-{
-    struct server *srv = c->srv;
+    struct ev_loop *loop = loop_of(c);
 
     if (log_enabled(LOG_LVL_INFO)) {
         char peer[ADDR_TEXT_MAX];
-        conn_peer_text(c->fd, &c->peer, c->peer_len, peer, sizeof(peer));
-        conn_log_line(c->svc, c->kind, peer, now_ms() - c->started_ms, c->bytes_in, c->bytes_out,
-                      end);
+        listener_peer_text(c->fd, &c->peer, c->peer_len, peer, sizeof(peer));
+        svc_log_line(c->svc, c->kind, peer, now_ms() - c->started_ms, c->bytes_in, c->bytes_out,
+                     end);
     }
-    ev_io_del(srv->loop, c->fd);
+    ev_io_del(loop, c->fd);
     close_quietly(c->fd);
-    ev_timer_stop(srv->loop, &c->timer);
+    ev_timer_stop(loop, &c->timer);
     if (ops(c)->release != NULL)
         ops(c)->release(&c->bs);
     free(c->pending);
     free(c->held);
-    server_conn_closed(srv, c);
+    unlink_stream(c);
+    svc_release(c->svc, &c->key, SVC_USE_CONN);
     free(c);
 }
 
+void stream_close_all(struct stream_set *set, const char *end)
+{
+    while (set->head != NULL)
+        stream_close(set->head, end);
+}
+
 /* End the connection after an I/O error; returns -1 (it is gone). */
-static int fail(struct conn *c, int err)
+static int fail(struct stream *c, int err)
 {
     char end[48];
 
@@ -99,13 +94,13 @@ static int fail(struct conn *c, int err)
         snprintf(end, sizeof(end), "closed");
     else
         snprintf(end, sizeof(end), "error:%s", errno_name(err));
-    conn_close(c, end);
+    stream_close(c, end);
     return -1;
 }
 
-static void account(struct conn *c, bool in, size_t n)
+static void account(struct stream *c, bool in, size_t n)
 {
-    c->last_io_ms = ev_now(c->srv->loop);
+    c->last_io_ms = ev_now(loop_of(c));
     if (in) {
         c->bytes_in += n;
         c->svc->st->bytes_in += n;
@@ -116,7 +111,7 @@ static void account(struct conn *c, bool in, size_t n)
 }
 
 /* Keep what the socket did not take; the connection stops reading until it drains. */
-static int keep_pending(struct conn *c, const struct out *o, size_t written)
+static int keep_pending(struct stream *c, const struct out *o, size_t written)
 {
     size_t rest = o->bytes - written;
     char *p;
@@ -141,7 +136,7 @@ static int keep_pending(struct conn *c, const struct out *o, size_t written)
 }
 
 /* Send the round's output.  Returns 0, or -1 if the connection is gone. */
-static int flush(struct conn *c, struct out *o)
+static int flush(struct stream *c, struct out *o)
 {
     ssize_t n;
 
@@ -163,7 +158,7 @@ static int flush(struct conn *c, struct out *o)
 }
 
 /* Input left over when output backed up, answered once the output drains. */
-static int hold(struct conn *c, const char *p, size_t n)
+static int hold(struct stream *c, const char *p, size_t n)
 {
     if (n == 0)
         return 0;
@@ -176,37 +171,37 @@ static int hold(struct conn *c, const char *p, size_t n)
 }
 
 /* Shut our side, then drain the peer a while.  Returns 0, or -1 if the connection is gone. */
-static int start_linger(struct conn *c)
+static int start_linger(struct stream *c)
 {
     int64_t idle = c->svc->conf->idle_timeout_ms;
 
     if (shutdown(c->fd, SHUT_WR) < 0 && errno != ENOTCONN)
         return fail(c, errno);
     c->lingering = true;
-    ev_timer_start(c->srv->loop, &c->timer,
+    ev_timer_start(loop_of(c), &c->timer,
                    idle > 0 && idle < grace_ms(CONN_LINGER_MS) ? idle : grace_ms(CONN_LINGER_MS));
     return 0;
 }
 
 /* If the builtin is done and the output is out, move on to closing.  -1 if closed. */
-static int check_finished(struct conn *c)
+static int check_finished(struct stream *c)
 {
     if (!c->bs.done || c->lingering || c->pending_len > 0)
         return 0;
     if (c->peer_eof) {
-        conn_close(c, "closed");
+        stream_close(c, "closed");
         return -1;
     }
     return start_linger(c);
 }
 
-void conn_finish(struct conn *c)
+void stream_finish(struct stream *c)
 {
     c->bs.done = true;
 }
 
 /* Feed input to the builtin, flushing as it answers.  -1 if the connection is gone. */
-static int process(struct conn *c, const char *p, size_t n)
+static int process(struct stream *c, const char *p, size_t n)
 {
     while (n > 0 && !c->bs.done) {
         struct out *o = out_next();
@@ -223,7 +218,7 @@ static int process(struct conn *c, const char *p, size_t n)
     return check_finished(c);
 }
 
-static int process_held(struct conn *c)
+static int process_held(struct stream *c)
 {
     char *held = c->held;
     size_t n = c->held_len;
@@ -236,26 +231,26 @@ static int process_held(struct conn *c)
     return rc;
 }
 
-static int on_eof(struct conn *c)
+static int on_eof(struct stream *c)
 {
     struct out *o;
 
     c->peer_eof = true;
     if (c->lingering) {
-        conn_close(c, "closed");
+        stream_close(c, "closed");
         return -1;
     }
     if (c->bs.done)
         return check_finished(c);
     o = out_next();
     if (!ops(c)->eof(&c->bs, o))
-        conn_finish(c);
+        stream_finish(c);
     if (flush(c, o) < 0)
         return -1;
     return check_finished(c);
 }
 
-static int on_readable(struct conn *c)
+static int on_readable(struct stream *c)
 {
     ssize_t n;
 
@@ -272,7 +267,7 @@ static int on_readable(struct conn *c)
     return process(c, scratch, (size_t)n);
 }
 
-static int generate(struct conn *c)
+static int generate(struct stream *c)
 {
     for (int i = 0; i < FILL_ROUNDS && c->pending_len == 0; i++) {
         struct out *o = out_next();
@@ -283,7 +278,7 @@ static int generate(struct conn *c)
     return 0;
 }
 
-static int on_writable(struct conn *c)
+static int on_writable(struct stream *c)
 {
     if (c->pending_len > 0) {
         ssize_t n;
@@ -310,7 +305,7 @@ static int on_writable(struct conn *c)
     return 0;
 }
 
-static int update_interest(struct conn *c)
+static int update_interest(struct stream *c)
 {
     unsigned events = 0;
 
@@ -318,14 +313,14 @@ static int update_interest(struct conn *c)
         events |= EV_WRITE;
     if (c->lingering || (!c->peer_eof && c->pending_len == 0 && c->held_len == 0))
         events |= EV_READ;
-    if (ev_io_set(c->srv->loop, c->fd, events) < 0)
+    if (ev_io_set(loop_of(c), c->fd, events) < 0)
         return fail(c, errno);
     return 0;
 }
 
 static void on_io(struct ev_loop *loop, int fd, unsigned events, void *arg)
 {
-    struct conn *c = arg;
+    struct stream *c = arg;
 
     (void)loop, (void)fd;
     if ((events & EV_WRITE) && on_writable(c) < 0)
@@ -343,18 +338,18 @@ static void on_io(struct ev_loop *loop, int fd, unsigned events, void *arg)
  */
 static void on_timer(struct ev_loop *loop, struct ev_timer *t)
 {
-    struct conn *c = t->arg;
+    struct stream *c = t->arg;
     const struct svc_conf *sc = c->svc->conf;
     int64_t now = ev_now(loop), next = -1;
 
     if (c->lingering) {
-        conn_close(c, "closed");
+        stream_close(c, "closed");
         return;
     }
     if (sc->max_time_ms > 0) {
         int64_t left = c->started_ms + sc->max_time_ms - now;
         if (left <= 0) {
-            conn_close(c, "max_time");
+            stream_close(c, "max_time");
             return;
         }
         next = left;
@@ -362,7 +357,7 @@ static void on_timer(struct ev_loop *loop, struct ev_timer *t)
     if (sc->idle_timeout_ms > 0) {
         int64_t left = c->last_io_ms + sc->idle_timeout_ms - now;
         if (left <= 0) {
-            conn_close(c, "timeout");
+            stream_close(c, "timeout");
             return;
         }
         next = next < 0 || left < next ? left : next;
@@ -372,7 +367,7 @@ static void on_timer(struct ev_loop *loop, struct ev_timer *t)
 }
 
 /* The first deadline of a new connection, if it has any. */
-static void arm_timer(struct conn *c)
+static void arm_timer(struct stream *c)
 {
     const struct svc_conf *sc = c->svc->conf;
     int64_t first = sc->idle_timeout_ms;
@@ -380,45 +375,53 @@ static void arm_timer(struct conn *c)
     if (sc->max_time_ms > 0 && (first <= 0 || sc->max_time_ms < first))
         first = sc->max_time_ms;
     if (first > 0)
-        ev_timer_start(c->srv->loop, &c->timer, first);
+        ev_timer_start(loop_of(c), &c->timer, first);
 }
 
-static struct conn *conn_new(struct server *srv, struct svc *svc, const struct accepted *a)
+static struct stream *stream_new(struct stream_set *set, struct svc *svc, const struct accepted *a)
 {
-    struct conn *c = calloc(1, sizeof(*c));
+    struct stream *c = calloc(1, sizeof(*c));
 
     if (c == NULL)
         return NULL;
-    c->srv = srv;
+    c->set = set;
     c->svc = svc;
+    c->ops = builtin_get(svc->conf->builtin);
     c->fd = a->fd;
     c->kind = a->kind;
     memcpy(&c->peer, &a->peer, a->peer_len);
     c->peer_len = a->peer_len;
     c->key = a->key;
     c->started_ms = now_ms();
-    c->last_io_ms = ev_now(srv->loop);
+    c->last_io_ms = ev_now(svc->set->loop);
     ev_timer_init(&c->timer, on_timer, c);
     return c;
 }
 
-struct conn *conn_start(struct server *srv, struct svc *svc, const struct accepted *a)
+static void link_stream(struct stream *c)
 {
-    struct conn *c = conn_new(srv, svc, a);
+    c->prev = NULL;
+    c->next = c->set->head;
+    if (c->set->head != NULL)
+        c->set->head->prev = c;
+    c->set->head = c;
+}
+
+struct stream *stream_start(struct stream_set *set, struct svc *svc, const struct accepted *a)
+{
+    struct stream *c = stream_new(set, svc, a);
     struct out *o;
 
-    if (c == NULL || ev_io_add(srv->loop, a->fd, 0, on_io, c) < 0) {
-        unsigned long suppressed;
-        char note[48];
-        if (log_ratelimit(&svc->st->warn_rl[SVC_WARN_CONN], now_ms(), &suppressed))
-            log_warnx("service=%s: unable to take a connection: %s%s", svc->conf->name,
-                      strerror(errno), log_suppressed_note(note, sizeof(note), suppressed));
+    if (c == NULL || ev_io_add(svc->set->loop, a->fd, 0, on_io, c) < 0) {
+        svc_warnx(svc, SVC_WARN_CONN, "service=%s: unable to take a connection: %s",
+                  svc->conf->name, strerror(errno));
         free(c);
         close_quietly(a->fd);
-        limit_release(&svc->st->lim, &a->key);
+        svc_release(svc, &a->key, SVC_USE_NONE);
         return NULL;
     }
-    server_conn_opened(srv, c);
+    link_stream(c);
+    svc_opened(svc, SVC_USE_CONN);
     arm_timer(c);
     o = out_next();
     if (ops(c)->start != NULL)
