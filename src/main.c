@@ -18,7 +18,7 @@
 #include "sd.h"
 #include "service.h"
 #include "sig.h"
-#include "spawn.h"
+#include "reaper.h"
 #include "util.h"
 
 #include <errno.h>
@@ -369,7 +369,7 @@ static void on_signal(int signo, void *arg)
             reload(ds);
         break;
     case SIGCHLD:
-        child_reap();
+        reaper_reap(&ds->srv.reaper);
         break;
     }
 }
@@ -501,9 +501,7 @@ int main(int argc, char **argv)
     notify_status("READY=1\nSTATUS=serving");
     if (ev_run(ds.loop) < 0)
         log_err("event loop failed");
-    /* The children's records use the loop: before the server lets it go. */
-    child_reap();
-    spawn_cleanup();
+    reaper_reap(&ds.srv.reaper);
     server_free(&ds.srv);
     sig_shutdown(ds.loop);
     ev_loop_free(ds.loop);

@@ -73,7 +73,6 @@ static void become_child(const int *keep, size_t n)
 {
     sig_reset_child();
     log_close();
-    spawn_forget();
     procs_forget();
     limit_set_holds(NULL); /* the parent's record, not ours */
     if (fd_close_from(3, keep, n) < 0)
@@ -195,7 +194,7 @@ int procs_fork_connection(struct server *srv, struct svc *svc, const struct acce
             conn_main(srv, svc, a, report[1]);
         sig_restore(&old);
     }
-    if (pid < 0 || child_watch(pid, on_conn_exit, cp) < 0) {
+    if (pid < 0 || reaper_watch(&srv->reaper, pid, on_conn_exit, cp) < 0) {
         int err = pid < 0 ? errno : ENOMEM;
         if (pid > 0)
             kill(pid, SIGKILL);
@@ -241,7 +240,7 @@ static void on_worker_signal(int signo, void *arg)
         server_log_stats(srv);
         break;
     case SIGCHLD:
-        child_reap();
+        reaper_reap(&srv->reaper);
         break;
     case PROCS_RETIRE_SIGNAL:
         server_retire(srv);
@@ -272,7 +271,7 @@ worker_main(struct pool *pool, unsigned index, pid_t master, struct limit_holds 
     if (sig_init(loop, signals, on_worker_signal, srv) < 0)
         _exit(111);
     ev_run(loop);
-    child_reap();
+    reaper_reap(&srv->reaper);
     _exit(0);
 }
 
@@ -313,7 +312,8 @@ static void fill(struct pool *pool)
         if (pool->pids[i] != 0)
             continue;
         start_one(pool, i);
-        if (pool->pids[i] > 0 && child_watch(pool->pids[i], on_worker_exit, pool) < 0) {
+        if (pool->pids[i] > 0 &&
+            reaper_watch(&pool->srv->reaper, pool->pids[i], on_worker_exit, pool) < 0) {
             kill(pool->pids[i], SIGKILL); /* unwatched, it could not be replaced */
             pool->pids[i] = 0;
             pool->srv->nworkers--;

@@ -158,7 +158,7 @@ static void on_accept(struct ev_loop *loop, int fd, unsigned events, void *arg)
         if (r != ADMITTED)
             refuse(b, &a, r);
         else if (b->svc->conf->exec != NULL)
-            spawn_connection(srv, b->svc, &a);
+            spawn_connection(&srv->spawn, b->svc, &a);
         else if (b->svc->conf->model == MODEL_FORK)
             procs_fork_connection(srv, b->svc, &a);
         else
@@ -168,6 +168,18 @@ static void on_accept(struct ev_loop *loop, int fd, unsigned events, void *arg)
             break;
         }
     }
+}
+
+/* wait = yes: the child that had the listener has exited; it is ours again. */
+static void on_wait_done(void *arg, const char *name)
+{
+    struct bound *b = arg;
+
+    b->holder = NULL;
+    if (fd_set_nonblock(b->l.fd) < 0)
+        log_warn("%s: unable to make it non-blocking again", b->l.name);
+    if (!b->srv->stopping && ev_io_set(b->srv->loop, b->l.fd, EV_READ) < 0)
+        log_warn("service=%s: unable to watch %s again", name, b->l.name);
 }
 
 /* wait = yes: the listener is ready; a child takes it and does the rest. */
@@ -181,8 +193,13 @@ static void on_wait_ready(struct ev_loop *loop, int fd, unsigned events, void *a
         server_pause(b, (int)(b->svc->conf->rate.period_ms / b->svc->conf->rate.count) + 1);
         return;
     }
-    if (spawn_waiting(b->srv, b) < 0)
+    b->holder = spawn_waiting(&b->srv->spawn, b->svc, b->l.fd, b->l.kind, on_wait_done, b);
+    if (b->holder == NULL) {
         pause_accepting(b, errno); /* do not spin on a socket no child could take */
+        return;
+    }
+    /* Until this child exits, the listener is its business, not ours. */
+    ev_io_set(loop, b->l.fd, 0);
 }
 
 /* Listeners */
@@ -236,7 +253,9 @@ static void watch_all(struct server *srv, unsigned events)
 
 static void close_bound(struct server *srv, struct bound *b)
 {
-    spawn_forget_bound(b);
+    if (b->holder != NULL)
+        spawn_unhook(b->holder);
+    b->holder = NULL;
     if (b->l.fd >= 0) {
         unwatch(srv, b);
         ev_timer_stop(srv->loop, &b->resume_timer);
@@ -413,6 +432,7 @@ int server_start(struct server *srv, struct ev_loop *loop, struct conf *conf, st
     }
     srv->set.on_end = on_svc_end;
     srv->set.on_end_arg = srv;
+    spawn_set_init(&srv->spawn, loop, &srv->reaper);
     for (size_t i = 0; i < conf->nsvcs; i++) {
         struct svc *svc = svc_new(&srv->set, conf, &conf->svcs[i]);
         if (svc == NULL)
@@ -651,7 +671,7 @@ static void on_stop_kill(struct ev_loop *loop, struct ev_timer *t)
 
     if (left > 0 && !srv->killing) {
         log_warnx("stopping: %u processes still running: SIGKILL", left);
-        spawn_signal_all(SIGKILL);
+        spawn_signal_all(&srv->spawn, SIGKILL);
         procs_signal_all(SIGKILL);
         srv->killing = true;
         ev_timer_start(loop, t, grace_ms(STOP_KILL_MS));
@@ -676,7 +696,7 @@ static void end_everything(struct server *srv, int sig)
     }
     log_info("stopping: %s to %u children, SIGTERM to %u workers",
              sig == SIGKILL ? "SIGKILL" : "SIGTERM", srv->set.nchildren, srv->nworkers);
-    spawn_signal_all(sig);
+    spawn_signal_all(&srv->spawn, sig);
     procs_signal_conns(sig);
     procs_signal_workers(SIGTERM);
     srv->killing = false;
@@ -769,6 +789,8 @@ static void forget_parent(struct server *srv, struct ev_loop *loop)
 {
     svc_set_forget(&srv->set, loop);
     srv->streams.head = NULL; /* the parent's connections */
+    spawn_set_forget(&srv->spawn, loop);
+    reaper_forget(&srv->reaper);
     srv->nworkers = 0;
     srv->stopping = srv->retiring = srv->killing = false;
 }
@@ -836,6 +858,9 @@ void server_free(struct server *srv)
 {
     close_all_connections(srv);
     close_listeners(srv);
+    /* The children's records use the loop: before the caller lets it go. */
+    spawn_set_free(&srv->spawn);
+    reaper_free(&srv->reaper);
     if (srv->loop != NULL)
         ev_timer_stop(srv->loop, &srv->stop_timer);
     dgram_free(srv);

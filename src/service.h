@@ -18,6 +18,8 @@
 #include "limit.h"
 #include "listener.h"
 #include "log.h"
+#include "reaper.h"
+#include "spawn.h"
 #include "stream.h"
 #include "svc.h"
 
@@ -28,8 +30,6 @@
 struct server;
 
 /* A listener serving a service. */
-struct exec_child;
-
 struct bound {
     struct listener l;
     struct svc *svc;
@@ -63,6 +63,8 @@ struct server {
     struct ev_loop *loop;
     struct svc_set set; /* the services in force, their counts and limits */
     struct stream_set streams;
+    struct spawn_set spawn; /* exec children */
+    struct reaper reaper;   /* every child of this process, by pid */
     struct bound **bound;
     size_t nbound;
     unsigned nworkers; /* event workers and prefork processes */

@@ -9,7 +9,6 @@
 
 #include "listener.h"
 #include "log.h"
-#include "service.h"
 #include "spawn_child.h"
 #include "util.h"
 
@@ -25,106 +24,19 @@
 #define KILL_GRACE_MS   2000 /* from SIGTERM to SIGKILL at max_time */
 #define STDERR_LINE_MAX 1024 /* longer lines are logged in pieces */
 
-/* Watched children: pid -> function, in an open-addressing table. */
-
-struct watched {
-    pid_t pid; /* 0: free slot; -1: deleted */
-    child_exit_fn *fn;
-    void *arg;
-};
-
-static struct watched *watch_table;
-static size_t watch_cap, watch_count, watch_used;
-
-static size_t slot_of(pid_t pid, size_t cap)
-{
-    return ((size_t)pid * 2654435761u) & (cap - 1);
-}
-
-static int watch_grow(void)
-{
-    size_t cap = watch_cap ? watch_cap * 2 : 64;
-    struct watched *t = calloc(cap, sizeof(*t));
-
-    if (t == NULL)
-        return -1;
-    for (size_t i = 0; i < watch_cap; i++) {
-        size_t j;
-        if (watch_table[i].pid <= 0)
-            continue;
-        for (j = slot_of(watch_table[i].pid, cap); t[j].pid != 0; j = (j + 1) & (cap - 1))
-            ;
-        t[j] = watch_table[i];
-    }
-    free(watch_table);
-    watch_table = t;
-    watch_cap = cap;
-    watch_used = watch_count;
-    return 0;
-}
-
-int child_watch(pid_t pid, child_exit_fn *fn, void *arg)
-{
-    size_t i;
-
-    if ((watch_used + 1) * 2 > watch_cap && watch_grow() < 0)
-        return -1;
-    for (i = slot_of(pid, watch_cap); watch_table[i].pid > 0; i = (i + 1) & (watch_cap - 1))
-        ;
-    if (watch_table[i].pid == 0)
-        watch_used++;
-    watch_table[i] = (struct watched){pid, fn, arg};
-    watch_count++;
-    return 0;
-}
-
-static struct watched *watch_find(pid_t pid)
-{
-    if (watch_cap == 0)
-        return NULL;
-    for (size_t i = slot_of(pid, watch_cap); watch_table[i].pid != 0; i = (i + 1) & (watch_cap - 1))
-        if (watch_table[i].pid == pid)
-            return &watch_table[i];
-    return NULL;
-}
-
-size_t child_count(void)
-{
-    return watch_count;
-}
-
-void child_reap(void)
-{
-    int status;
-    pid_t pid;
-
-    /* Until none is left exited: one SIGCHLD may stand for many children. */
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        struct watched *w = watch_find(pid);
-        struct watched found;
-        if (w == NULL) {
-            log_debug("reaped unknown child %ld", (long)pid);
-            continue;
-        }
-        found = *w;
-        w->pid = -1;
-        watch_count--;
-        found.fn(pid, status, found.arg);
-    }
-}
-
 /* Exec children */
 
 struct exec_child {
     struct exec_child *prev, *next;
-    struct server *srv;
+    struct spawn_set *sp;
     struct svc *svc; /* valid until the exit: a retired service goes with its last child */
     char name[64];   /* the service's, for stderr lines that come after the exit */
     pid_t pid;
     int kind;
     char peer[ADDR_TEXT_MAX];
     int64_t started_ms;
-    struct bound *waiting; /* wait = yes: the listener to watch again */
+    spawn_done_fn *done; /* wait = yes: told at the exit (NULL: nobody to tell) */
+    void *done_arg;
     struct ev_timer timer; /* max_time: SIGTERM, then SIGKILL */
     bool term_sent;
     bool exited;
@@ -134,13 +46,12 @@ struct exec_child {
     char line[STDERR_LINE_MAX];
 };
 
-static struct exec_child *exec_children;
-static size_t nexec;
-static int null_fd = -1;
-
-size_t spawn_count(void)
+void spawn_set_init(struct spawn_set *sp, struct ev_loop *loop, struct reaper *reaper)
 {
-    return nexec;
+    memset(sp, 0, sizeof(*sp));
+    sp->loop = loop;
+    sp->reaper = reaper;
+    sp->null_fd = -1;
 }
 
 static void unlink_child(struct exec_child *c)
@@ -148,7 +59,7 @@ static void unlink_child(struct exec_child *c)
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
-        exec_children = c->next;
+        c->sp->head = c->next;
     if (c->next != NULL)
         c->next->prev = c->prev;
 }
@@ -174,7 +85,7 @@ static void flush_line(struct exec_child *c)
 static void close_stderr(struct exec_child *c)
 {
     flush_line(c);
-    ev_io_del(c->srv->loop, c->err_fd);
+    ev_io_del(c->sp->loop, c->err_fd);
     close_quietly(c->err_fd);
     c->err_fd = -1;
     if (c->exited)
@@ -238,18 +149,6 @@ static void end_text(int status, char *buf, size_t size)
         snprintf(buf, size, "status:%d", status);
 }
 
-/* wait = yes: the listener is ours again. */
-static void give_back(struct exec_child *c)
-{
-    struct bound *b = c->waiting;
-
-    b->holder = NULL;
-    if (fd_set_nonblock(b->l.fd) < 0)
-        log_warn("%s: unable to make it non-blocking again", b->l.name);
-    if (!c->srv->stopping && ev_io_set(c->srv->loop, b->l.fd, EV_READ) < 0)
-        log_warn("service=%s: unable to watch %s again", c->name, b->l.name);
-}
-
 static void on_exit_status(pid_t pid, int status, void *arg)
 {
     struct exec_child *c = arg;
@@ -262,10 +161,10 @@ static void on_exit_status(pid_t pid, int status, void *arg)
                  c->svc->conf->name, addr_kind_name(c->kind), c->peer,
                  (long long)(now_ms() - c->started_ms), end, (long)c->pid);
     c->exited = true;
-    nexec--;
-    ev_timer_stop(c->srv->loop, &c->timer);
-    if (c->waiting != NULL)
-        give_back(c);
+    c->sp->n--;
+    ev_timer_stop(c->sp->loop, &c->timer);
+    if (c->done != NULL)
+        c->done(c->done_arg, c->name);
     svc_release(c->svc, &c->key, SVC_USE_CHILD);
     c->svc = NULL; /* it may have gone with this child */
     if (c->err_fd < 0)
@@ -275,6 +174,7 @@ static void on_exit_status(pid_t pid, int status, void *arg)
 /* Where the child's fd 2 goes: the write end of a log pipe, the socket (-1), /dev/null. */
 static int stderr_target(struct exec_child *c, int *pipe_w)
 {
+    int *null_fd = &c->sp->null_fd;
     int p[2];
 
     *pipe_w = -1;
@@ -282,14 +182,14 @@ static int stderr_target(struct exec_child *c, int *pipe_w)
     case STDERR_SOCKET:
         return -1;
     case STDERR_NULL:
-        if (null_fd < 0)
-            null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-        return null_fd;
+        if (*null_fd < 0)
+            *null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        return *null_fd;
     case STDERR_LOG:
         break;
     }
     if (pipe2(p, O_CLOEXEC) < 0)
-        return null_fd >= 0 ? null_fd : -2;
+        return *null_fd >= 0 ? *null_fd : -2;
     /* Only our end is non-blocking: the child's writes must not fail with EAGAIN. */
     fd_set_nonblock(p[0]);
     c->err_fd = p[0];
@@ -297,13 +197,13 @@ static int stderr_target(struct exec_child *c, int *pipe_w)
     return p[1];
 }
 
-static struct exec_child *child_new(struct server *srv, struct svc *svc, int kind)
+static struct exec_child *child_new(struct spawn_set *sp, struct svc *svc, int kind)
 {
     struct exec_child *c = calloc(1, sizeof(*c));
 
     if (c == NULL)
         return NULL;
-    c->srv = srv;
+    c->sp = sp;
     c->svc = svc;
     str_copy(c->name, sizeof(c->name), svc->conf->name);
     c->kind = kind;
@@ -344,7 +244,7 @@ static int launch(struct exec_child *c, int sock, bool connected,
     if (spawn_child(&req, &pid, err, sizeof(err)) < 0)
         warn_spawn(c->svc, pid, err);
     close_quietly(pipe_w);
-    if (pid < 0 || child_watch(pid, on_exit_status, c) < 0) {
+    if (pid < 0 || reaper_watch(c->sp->reaper, pid, on_exit_status, c) < 0) {
         int saved = pid < 0 ? errno : ENOMEM;
         if (pid > 0) /* started but untracked: do not leave it running unwatched */
             kill(-pid, SIGKILL);
@@ -360,13 +260,14 @@ static int launch(struct exec_child *c, int sock, bool connected,
 /* A launched child: count it, time it, read its stderr. */
 static void track(struct exec_child *c)
 {
-    struct ev_loop *loop = c->srv->loop;
+    struct spawn_set *sp = c->sp;
+    struct ev_loop *loop = sp->loop;
 
-    c->next = exec_children;
-    if (exec_children != NULL)
-        exec_children->prev = c;
-    exec_children = c;
-    nexec++;
+    c->next = sp->head;
+    if (sp->head != NULL)
+        sp->head->prev = c;
+    sp->head = c;
+    sp->n++;
     svc_opened(c->svc, SVC_USE_CHILD);
     if (c->svc->conf->max_time_ms > 0)
         ev_timer_start(loop, &c->timer, c->svc->conf->max_time_ms);
@@ -376,9 +277,9 @@ static void track(struct exec_child *c)
     }
 }
 
-int spawn_connection(struct server *srv, struct svc *svc, const struct accepted *a)
+int spawn_connection(struct spawn_set *sp, struct svc *svc, const struct accepted *a)
 {
-    struct exec_child *c = child_new(srv, svc, a->kind);
+    struct exec_child *c = child_new(sp, svc, a->kind);
 
     if (c == NULL) {
         warn_spawn(svc, 0, "out of memory");
@@ -402,68 +303,61 @@ int spawn_connection(struct server *srv, struct svc *svc, const struct accepted 
     return 0;
 }
 
-int spawn_waiting(struct server *srv, struct bound *b)
+struct exec_child *spawn_waiting(struct spawn_set *sp, struct svc *svc, int fd, int kind,
+                                 spawn_done_fn *done, void *arg)
 {
-    struct exec_child *c = child_new(srv, b->svc, b->l.kind);
+    struct exec_child *c = child_new(sp, svc, kind);
 
     if (c == NULL) {
-        warn_spawn(b->svc, 0, "out of memory");
-        return -1;
+        warn_spawn(svc, 0, "out of memory");
+        return NULL;
     }
     snprintf(c->peer, sizeof(c->peer), "-");
     /* The program gets the socket as inetd gives it: blocking.  Ours again at its exit. */
-    if (fcntl(b->l.fd, F_SETFL, 0) < 0 || launch(c, b->l.fd, false, NULL, 0) < 0) {
-        fd_set_nonblock(b->l.fd);
+    if (fcntl(fd, F_SETFL, 0) < 0 || launch(c, fd, false, NULL, 0) < 0) {
+        fd_set_nonblock(fd);
         free(c);
-        return -1;
+        return NULL;
     }
-    /* Until this child exits, the listener is its business, not ours. */
-    ev_io_set(srv->loop, b->l.fd, 0);
-    c->waiting = b;
-    b->holder = c;
+    c->done = done;
+    c->done_arg = arg;
     track(c);
-    return 0;
+    return c;
 }
 
-void spawn_forget_bound(struct bound *b)
+void spawn_unhook(struct exec_child *c)
 {
-    if (b->holder != NULL)
-        b->holder->waiting = NULL;
-    b->holder = NULL;
+    c->done = NULL;
 }
 
-void spawn_signal_all(int sig)
+void spawn_signal_all(const struct spawn_set *sp, int sig)
 {
-    for (struct exec_child *c = exec_children; c != NULL; c = c->next)
+    for (struct exec_child *c = sp->head; c != NULL; c = c->next)
         if (!c->exited)
             kill(-c->pid, sig);
 }
 
-void spawn_cleanup(void)
+void spawn_set_free(struct spawn_set *sp)
 {
-    while (exec_children != NULL) {
-        struct exec_child *c = exec_children;
+    while (sp->head != NULL) {
+        struct exec_child *c = sp->head;
         if (c->err_fd >= 0) {
-            ev_io_del(c->srv->loop, c->err_fd);
+            ev_io_del(sp->loop, c->err_fd);
             close_quietly(c->err_fd);
         }
-        ev_timer_stop(c->srv->loop, &c->timer);
+        ev_timer_stop(sp->loop, &c->timer);
         free_child(c);
     }
-    nexec = 0;
-    free(watch_table);
-    watch_table = NULL;
-    watch_cap = watch_count = watch_used = 0;
-    close_quietly(null_fd);
-    null_fd = -1;
+    sp->n = 0;
+    close_quietly(sp->null_fd);
+    sp->null_fd = -1;
 }
 
-void spawn_forget(void)
+void spawn_set_forget(struct spawn_set *sp, struct ev_loop *loop)
 {
     /* In a new child: the records, descriptors and children are the parent's. */
-    exec_children = NULL;
-    nexec = 0;
-    watch_table = NULL;
-    watch_cap = watch_count = watch_used = 0;
-    null_fd = -1;
+    sp->head = NULL;
+    sp->n = 0;
+    sp->null_fd = -1;
+    sp->loop = loop;
 }

@@ -14,61 +14,73 @@
  *
  * Children are made with clone(CLONE_VM | CLONE_VFORK): no copy of the
  * parent's page tables, the parent waits the few microseconds until the
- * exec.  Every child is reaped on SIGCHLD (child_reap), and its end is
- * logged in its connection line (end=exit:N or end=signal:N).
+ * exec.  Every child is reaped on SIGCHLD (through the reaper of the
+ * spawn_set), and its end is logged in its connection line (end=exit:N or
+ * end=signal:N).
+ *
+ * An engine on svc: a connection's child is opened in its svc
+ * (SVC_USE_CHILD) and released at its exit.  The registry of children is
+ * a struct spawn_set of the server's; a listener handed to a wait = yes
+ * child comes back through the function its caller gave (spawn_waiting):
+ * spawn knows no listener and never touches the loop's registration of one.
  */
 #ifndef USHER_SPAWN_H
 #define USHER_SPAWN_H
+
+#include "listener.h"
+#include "reaper.h"
+#include "svc.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
-struct bound;
-struct server;
-struct svc;
+struct exec_child;
+struct ev_loop;
 
-/* Called when a watched child has exited, with its wait status. */
-typedef void child_exit_fn(pid_t pid, int status, void *arg);
+/* The exec children of a process. */
+struct spawn_set {
+    struct ev_loop *loop;
+    struct reaper *reaper;
+    struct exec_child *head; /* doubly linked, newest first */
+    size_t n;                /* not yet exited */
+    int null_fd;             /* /dev/null for stderr = null, opened on first need */
+};
 
-/* Have `fn` called at `pid`'s exit.  Returns 0 or -1 (ENOMEM). */
-int child_watch(pid_t pid, child_exit_fn *fn, void *arg);
-
-/* On SIGCHLD: reap every exited child, calling its function. */
-void child_reap(void);
-
-/* Children started and not yet reaped. */
-size_t child_count(void);
-
-/*
- * Serve the accepted socket a->fd with a child running svc's program.
- * Takes the socket (usherd's copy is closed once the child has it) and the
- * address count.  Returns 0,
- * or -1 if no child could be started (logged; the connection is closed).
- */
-struct accepted;
-int spawn_connection(struct server *srv, struct svc *svc, const struct accepted *a);
-
-/*
- * wait = yes: hand the listening socket of `b` to a child and stop
- * watching it until the child exits.  Returns 0 or -1 (logged).
- */
-int spawn_waiting(struct server *srv, struct bound *b);
-
-/* A listener is going away: its waiting child must not come back to it. */
-void spawn_forget_bound(struct bound *b);
-
-/* Send `sig` to the process group of every exec child (the stop). */
-void spawn_signal_all(int sig);
-
-/* Exec children running, in all. */
-size_t spawn_count(void);
+/* An empty set whose children are reaped by `reaper`, timed in `loop`. */
+void spawn_set_init(struct spawn_set *sp, struct ev_loop *loop, struct reaper *reaper);
 
 /* Free every record (at exit, after the loop). */
-void spawn_cleanup(void);
+void spawn_set_free(struct spawn_set *sp);
 
-/* In a new child: forget the parent's children and records (no system call). */
-void spawn_forget(void);
+/* In a new child process: forget the parent's children and records (no system call). */
+void spawn_set_forget(struct spawn_set *sp, struct ev_loop *loop);
+
+/*
+ * Serve the accepted socket a->fd, admitted for `svc`, with a child
+ * running svc's program.  Takes the socket (usherd's copy is closed once
+ * the child has it) and the admission (released on failure).  Returns 0,
+ * or -1 if no child could be started (logged; the connection is closed).
+ */
+int spawn_connection(struct spawn_set *sp, struct svc *svc, const struct accepted *a);
+
+/* wait = yes: called when the child of service `name` that had the listener has exited. */
+typedef void spawn_done_fn(void *arg, const char *name);
+
+/*
+ * wait = yes: hand the listening socket `fd` (of kind `kind`) to a child
+ * of `svc` (blocking, as inetd gives it); `done(arg)` is called at its
+ * exit, to take the socket back.  The caller stops watching it meanwhile.
+ * Returns the child, or NULL with errno (logged).
+ */
+struct exec_child *spawn_waiting(struct spawn_set *sp, struct svc *svc, int fd, int kind,
+                                 spawn_done_fn *done, void *arg);
+
+/* The listener given to `c` is going away: its exit must not come back to it. */
+void spawn_unhook(struct exec_child *c);
+
+/* Send `sig` to the process group of every exec child (the stop). */
+void spawn_signal_all(const struct spawn_set *sp, int sig);
 
 #endif

@@ -169,21 +169,17 @@ static void ip_port(const struct sockaddr_storage *ss, char *ip, size_t size, un
 }
 
 /* tcpserver's variables (TCP6* too for IPv6, as ucspi-tcp6 has them) and systemd's. */
-static int env_tcp(const struct spawn_req *req)
+static int env_tcp(const struct spawn_env *e)
 {
-    struct sockaddr_storage local;
-    socklen_t len = sizeof(local);
     char rip[INET6_ADDRSTRLEN], lip[INET6_ADDRSTRLEN];
     unsigned rport, lport = 0;
-    bool v6 = req->peer->ss_family == AF_INET6;
+    bool v6 = e->peer->ss_family == AF_INET6;
     int rc = 0;
 
-    ip_port(req->peer, rip, sizeof(rip), &rport);
+    ip_port(e->peer, rip, sizeof(rip), &rport);
     lip[0] = '\0';
-    if (getsockname(req->sock, (struct sockaddr *)&local, &len) == 0) {
-        addr_unmap(&local, &len);
-        ip_port(&local, lip, sizeof(lip), &lport);
-    }
+    if (e->local != NULL)
+        ip_port(e->local, lip, sizeof(lip), &lport);
     rc |= env_add("PROTO", v6 ? "TCP6" : "TCP");
     for (int pass = 0; pass < (v6 ? 2 : 1); pass++) {
         const char *p = pass ? "TCP6" : "TCP";
@@ -202,43 +198,64 @@ static int env_tcp(const struct spawn_req *req)
     return rc;
 }
 
-static int env_unix(const struct spawn_req *req)
+static int env_unix(const struct spawn_env *e)
 {
-    struct ucred cred;
-    socklen_t len = sizeof(cred);
     int rc = env_add("PROTO", "UNIX");
 
-    if (req->connected && getsockopt(req->sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
-        rc |= env_add_uint("IPCREMOTEEUID", cred.uid);
-        rc |= env_add_uint("IPCREMOTEEGID", cred.gid);
-        rc |= env_add_uint("IPCREMOTEPID", (unsigned long)cred.pid);
+    if (e->connected && e->cred != NULL) {
+        rc |= env_add_uint("IPCREMOTEEUID", e->cred->uid);
+        rc |= env_add_uint("IPCREMOTEEGID", e->cred->gid);
+        rc |= env_add_uint("IPCREMOTEPID", (unsigned long)e->cred->pid);
     }
     return rc;
 }
 
-static char **env_build(const struct spawn_req *req)
+char **spawn_child_env(const struct spawn_env *e)
 {
-    const struct exec_conf *ex = req->sc->exec;
+    const struct exec_conf *ex = e->sc->exec;
     int rc;
 
     env.len = 0;
     env.nvars = 0;
     rc = env_add("PATH", "/usr/local/bin:/usr/bin:/bin");
-    if (req->kind == ADDR_TCP && req->connected)
-        rc |= env_tcp(req);
-    else if (req->kind == ADDR_TCP || req->kind == ADDR_UDP)
-        rc |= env_add("PROTO", req->kind == ADDR_TCP ? "TCP" : "UDP");
+    if (e->kind == ADDR_TCP && e->connected)
+        rc |= env_tcp(e);
+    else if (e->kind == ADDR_TCP || e->kind == ADDR_UDP)
+        rc |= env_add("PROTO", e->kind == ADDR_TCP ? "TCP" : "UDP");
     else
-        rc |= env_unix(req);
-    rc |= env_add("USHER_SERVICE", req->sc->name);
+        rc |= env_unix(e);
+    rc |= env_add("USHER_SERVICE", e->sc->name);
     for (size_t i = 0; i < ex->nenv; i++)
         rc |= env_add_assignment(ex->env[i]);
-    if (rc != 0 || env_reserve(0, 1) < 0)
+    if (rc != 0 || env_reserve(0, 1) < 0) {
+        errno = ENOMEM;
         return NULL;
+    }
     for (size_t i = 0; i < env.nvars; i++)
         env.vars[i] = env.strings + (size_t)env.vars[i];
     env.vars[env.nvars] = NULL;
     return env.vars;
+}
+
+/* The environment of the child of `req`: its socket's far and near ends asked here. */
+static char **env_build(const struct spawn_req *req)
+{
+    struct spawn_env e = {
+        .sc = req->sc, .kind = req->kind, .connected = req->connected, .peer = req->peer};
+    struct sockaddr_storage local;
+    socklen_t len = sizeof(local);
+    struct ucred cred;
+    socklen_t clen = sizeof(cred);
+
+    if (req->kind == ADDR_TCP && req->connected &&
+        getsockname(req->sock, (struct sockaddr *)&local, &len) == 0) {
+        addr_unmap(&local, &len);
+        e.local = &local;
+    }
+    if (req->kind != ADDR_TCP && req->kind != ADDR_UDP && req->connected &&
+        getsockopt(req->sock, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0)
+        e.cred = &cred;
+    return spawn_child_env(&e);
 }
 
 /* The child */

@@ -7,6 +7,7 @@
 
 #include "conf.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -20,6 +21,25 @@ struct spawn_req {
     const struct sockaddr_storage *peer;
     socklen_t peer_len;
 };
+
+/* What a child's environment is made of: all given, so making it asks the kernel nothing. */
+struct spawn_env {
+    const struct svc_conf *sc;
+    int kind;                             /* enum addr_kind */
+    bool connected;                       /* a connection (not a listener handed over) */
+    const struct sockaddr_storage *peer;  /* connected TCP: the peer, unmapped */
+    const struct sockaddr_storage *local; /* connected TCP: our end, unmapped; NULL: unknown */
+    const struct ucred *cred;             /* connected Unix: the peer's; NULL: unknown */
+};
+
+/*
+ * The environment of a child: PATH, PROTO, for a TCP connection the
+ * UCSPI TCP* (and TCP6*) variables and REMOTE_ADDR/REMOTE_PORT, for a
+ * Unix one IPCREMOTEEUID/EGID/PID, USHER_SERVICE, then the service's env
+ * (a later setting of a name wins).  A pure function of `e`; the vector
+ * lives in a buffer that the next call reuses.  NULL with errno (ENOMEM).
+ */
+char **spawn_child_env(const struct spawn_env *e);
 
 /*
  * Start the child.  Returns its pid; or -1 with errno and a message in err
