@@ -9,7 +9,6 @@
 
 #include "builtin.h"
 #include "log.h"
-#include "service.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -36,63 +35,96 @@ static union pktinfo_ctl ctl_in[DGRAM_BATCH], ctl_out[DGRAM_BATCH];
 static struct iovec iov_in[DGRAM_BATCH], iov_out[DGRAM_BATCH];
 static struct mmsghdr msgs_in[DGRAM_BATCH], msgs_out[DGRAM_BATCH];
 
-int dgram_init(struct server *srv, char *err, size_t errlen)
+int dgram_guard_reset_ports(struct dgram_guard *g, size_t n)
+{
+    uint16_t *ports = realloc(g->ports, (n + 1) * sizeof(*ports));
+
+    if (ports == NULL)
+        return -1;
+    g->ports = ports;
+    g->cap = n;
+    g->nports = 0;
+    return 0;
+}
+
+void dgram_guard_add_port(struct dgram_guard *g, uint16_t port)
+{
+    if (!dgram_guard_has_port(g, port) && g->nports < g->cap)
+        g->ports[g->nports++] = port;
+}
+
+bool dgram_guard_has_port(const struct dgram_guard *g, uint16_t port)
+{
+    for (size_t i = 0; i < g->nports; i++)
+        if (g->ports[i] == port)
+            return true;
+    return false;
+}
+
+static void forget_broadcasts(struct dgram_guard *g)
+{
+    free(g->broadcasts);
+    g->broadcasts = NULL;
+    g->nbroadcasts = 0;
+}
+
+void dgram_guard_learn(struct dgram_guard *g)
 {
     struct ifaddrs *ifs, *ifa;
 
-    (void)err, (void)errlen;
+    forget_broadcasts(g);
     if (getifaddrs(&ifs) < 0) {
         log_warn("unable to list network interfaces; only 255.255.255.255 counts as broadcast");
-        return 0;
+        return;
     }
     for (ifa = ifs; ifa != NULL; ifa = ifa->ifa_next) {
         struct in_addr *grown;
         if (ifa->ifa_addr == NULL || ifa->ifa_addr->sa_family != AF_INET ||
             !(ifa->ifa_flags & IFF_BROADCAST) || ifa->ifa_broadaddr == NULL)
             continue;
-        grown = realloc(srv->broadcasts, (srv->nbroadcasts + 1) * sizeof(*grown));
+        grown = realloc(g->broadcasts, (g->nbroadcasts + 1) * sizeof(*grown));
         if (grown == NULL)
             break;
-        srv->broadcasts = grown;
-        srv->broadcasts[srv->nbroadcasts++] = ((struct sockaddr_in *)ifa->ifa_broadaddr)->sin_addr;
+        g->broadcasts = grown;
+        g->broadcasts[g->nbroadcasts++] = ((struct sockaddr_in *)ifa->ifa_broadaddr)->sin_addr;
     }
     freeifaddrs(ifs);
-    return 0;
 }
 
-void dgram_free(struct server *srv)
+void dgram_guard_free(struct dgram_guard *g)
 {
-    free(srv->broadcasts);
-    srv->broadcasts = NULL;
-    srv->nbroadcasts = 0;
+    forget_broadcasts(g);
+    free(g->ports);
+    g->ports = NULL;
+    g->nports = g->cap = 0;
 }
 
-static bool bad_ipv4(const struct server *srv, struct in_addr a)
+static bool bad_ipv4(const struct dgram_guard *g, struct in_addr a)
 {
     uint32_t h = ntohl(a.s_addr);
 
     if (h == INADDR_ANY || h == INADDR_BROADCAST || IN_MULTICAST(h))
         return true;
-    for (size_t i = 0; i < srv->nbroadcasts; i++)
-        if (srv->broadcasts[i].s_addr == a.s_addr)
+    for (size_t i = 0; i < g->nbroadcasts; i++)
+        if (g->broadcasts[i].s_addr == a.s_addr)
             return true;
     return false;
 }
 
 /* Unspecified, multicast or broadcast: never an answer to or from those. */
-static bool bad_address(const struct server *srv, const struct sockaddr *sa)
+static bool bad_address(const struct dgram_guard *g, const struct sockaddr *sa)
 {
     const struct in6_addr *a6;
 
     if (sa->sa_family == AF_INET)
-        return bad_ipv4(srv, ((const struct sockaddr_in *)sa)->sin_addr);
+        return bad_ipv4(g, ((const struct sockaddr_in *)sa)->sin_addr);
     if (sa->sa_family != AF_INET6)
         return false;
     a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
     return IN6_IS_ADDR_UNSPECIFIED(a6) || IN6_IS_ADDR_MULTICAST(a6);
 }
 
-bool dgram_may_answer(const struct server *srv, const struct sockaddr *src,
+bool dgram_may_answer(const struct dgram_guard *g, const struct sockaddr *src,
                       const struct sockaddr *dst)
 {
     uint16_t port;
@@ -100,11 +132,11 @@ bool dgram_may_answer(const struct server *srv, const struct sockaddr *src,
     if (src->sa_family == AF_UNIX)
         return true;
     port = addr_port(src);
-    if (port < 1024 || server_is_udp_builtin_port(srv, port))
+    if (port < 1024 || dgram_guard_has_port(g, port))
         return false;
-    if (bad_address(srv, src))
+    if (bad_address(g, src))
         return false;
-    return dst == NULL || !bad_address(srv, dst);
+    return dst == NULL || !bad_address(g, dst);
 }
 
 /*
@@ -156,6 +188,13 @@ static size_t reply_control(struct msghdr *in, union pktinfo_ctl *out, struct so
     return 0;
 }
 
+/* The listener being served, as this file's functions pass it. */
+struct port {
+    const struct listener *l;
+    struct svc *svc;
+    const struct dgram_guard *g;
+};
+
 /* A request's source, as every rule and the log see it. */
 struct source {
     struct sockaddr_storage ss; /* IPv4-mapped IPv6 made IPv4 */
@@ -168,7 +207,7 @@ static void peer_text(const struct source *src, char *buf, size_t size)
         snprintf(buf, size, "?");
 }
 
-static void log_request(const struct bound *b, const struct source *src, size_t in, ssize_t out)
+static void log_request(const struct port *b, const struct source *src, size_t in, ssize_t out)
 {
     char peer[ADDR_TEXT_MAX];
 
@@ -176,11 +215,11 @@ static void log_request(const struct bound *b, const struct source *src, size_t 
         return;
     peer_text(src, peer, sizeof(peer));
     log_debug("service=%s proto=%s peer=%s in=%zu out=%zd", b->svc->conf->name,
-              addr_kind_name(b->l.kind), peer, in, out < 0 ? 0 : out);
+              addr_kind_name(b->l->kind), peer, in, out < 0 ? 0 : out);
 }
 
 /* The service's access rules and rates, per request. */
-static bool admitted(struct bound *b, const struct source *src)
+static bool admitted(const struct port *b, const struct source *src)
 {
     struct svc *svc = b->svc;
     struct limit_key key;
@@ -193,12 +232,12 @@ static bool admitted(struct bound *b, const struct source *src)
     svc->st->dgrams_dropped++;
     if (log_enabled(LOG_LVL_INFO))
         peer_text(src, peer, sizeof(peer));
-    svc_refused(svc, b->l.kind, peer, r);
+    svc_refused(svc, b->l->kind, peer, r);
     return false;
 }
 
 /* Answer request i into the next reply slot; returns true if there is a reply. */
-static bool answer(struct bound *b, int i, struct mmsghdr *reply)
+static bool answer(const struct port *b, int i, struct mmsghdr *reply)
 {
     struct svc *svc = b->svc;
     struct msghdr *in = &msgs_in[i].msg_hdr;
@@ -224,7 +263,7 @@ static bool answer(struct bound *b, int i, struct mmsghdr *reply)
         addr_unmap(&dst, &dst_len);
     if ((in->msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
         in->msg_namelen <= offsetof(struct sockaddr_un, sun_path) ||
-        !dgram_may_answer(b->srv, (struct sockaddr *)&src.ss,
+        !dgram_may_answer(b->g, (struct sockaddr *)&src.ss,
                           have_dst ? (struct sockaddr *)&dst : NULL)) {
         svc->st->dgrams_dropped++;
         return false;
@@ -247,12 +286,12 @@ static bool answer(struct bound *b, int i, struct mmsghdr *reply)
     return true;
 }
 
-static void send_replies(struct bound *b, int count)
+static void send_replies(const struct port *b, int count)
 {
     int off = 0;
 
     while (off < count) {
-        int n = sendmmsg(b->l.fd, msgs_out + off, (unsigned)(count - off), MSG_DONTWAIT);
+        int n = sendmmsg(b->l->fd, msgs_out + off, (unsigned)(count - off), MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -291,20 +330,19 @@ static void prepare_batch(bool control)
     }
 }
 
-void dgram_on_readable(struct ev_loop *loop, int fd, unsigned events, void *arg)
+void dgram_serve(const struct listener *l, struct svc *svc, const struct dgram_guard *g)
 {
-    struct bound *b = arg;
+    const struct port port = {.l = l, .svc = svc, .g = g}, *b = &port;
     int n, replies = 0;
 
-    (void)loop, (void)events;
-    prepare_batch(b->l.pktinfo);
+    prepare_batch(b->l->pktinfo);
     do
-        n = recvmmsg(fd, msgs_in, DGRAM_BATCH, MSG_DONTWAIT, NULL);
+        n = recvmmsg(l->fd, msgs_in, DGRAM_BATCH, MSG_DONTWAIT, NULL);
     while (n < 0 && errno == EINTR);
     if (n < 0) {
         if (errno != EAGAIN)
             svc_warnx(b->svc, SVC_WARN_RECV, "service=%s: unable to receive on %s: %s",
-                      b->svc->conf->name, b->l.name, strerror(errno));
+                      b->svc->conf->name, b->l->name, strerror(errno));
         return;
     }
     for (int i = 0; i < n; i++)

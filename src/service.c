@@ -76,14 +76,6 @@ static void on_svc_end(struct svc_set *set, void *arg)
     server_check_stopped(srv);
 }
 
-bool server_is_udp_builtin_port(const struct server *srv, uint16_t port)
-{
-    for (size_t i = 0; i < srv->nudp_ports; i++)
-        if (srv->udp_ports[i] == port)
-            return true;
-    return false;
-}
-
 /* Accepting */
 
 /* Accepted but over a limit: closed at once, and noted. */
@@ -170,6 +162,15 @@ static void on_accept(struct ev_loop *loop, int fd, unsigned events, void *arg)
     }
 }
 
+/* A datagram listener is readable: the engine takes it with the loop rule's tables. */
+static void on_dgram(struct ev_loop *loop, int fd, unsigned events, void *arg)
+{
+    struct bound *b = arg;
+
+    (void)loop, (void)fd, (void)events;
+    dgram_serve(&b->l, b->svc, &b->srv->guard);
+}
+
 /* wait = yes: the child that had the listener has exited; it is ours again. */
 static void on_wait_done(void *arg, const char *name)
 {
@@ -221,7 +222,7 @@ static bool serves(const struct server *srv, enum role role, const struct svc_st
 static int watch(struct server *srv, struct bound *b)
 {
     const struct exec_conf *ex = b->svc->conf->exec;
-    ev_io_fn *fn = addr_kind_socktype(b->l.kind) == SOCK_STREAM ? on_accept : dgram_on_readable;
+    ev_io_fn *fn = addr_kind_socktype(b->l.kind) == SOCK_STREAM ? on_accept : on_dgram;
     /* wait = yes: while its program holds the socket, registered but not armed. */
     unsigned events = b->holder != NULL ? 0 : EV_READ;
 
@@ -371,25 +372,16 @@ static int add_bound(struct server *srv, struct bound *b)
     return 0;
 }
 
-static void note_udp_ports(struct server *srv)
+/* The loop rule's ports: every UDP listener's. */
+static int guard_ports(struct server *srv)
 {
-    srv->nudp_ports = 0;
+    if (dgram_guard_reset_ports(&srv->guard, srv->nbound) < 0)
+        return -1;
     for (size_t i = 0; i < srv->nbound; i++) {
         const struct bound *b = srv->bound[i];
-        uint16_t port = addr_port((const struct sockaddr *)&b->l.bound);
-        if (b->l.kind == ADDR_UDP && !server_is_udp_builtin_port(srv, port))
-            srv->udp_ports[srv->nudp_ports++] = port;
+        if (b->l.kind == ADDR_UDP)
+            dgram_guard_add_port(&srv->guard, addr_port((const struct sockaddr *)&b->l.bound));
     }
-}
-
-static int size_udp_ports(struct server *srv)
-{
-    uint16_t *ports = realloc(srv->udp_ports, (srv->nbound + 1) * sizeof(*ports));
-
-    if (ports == NULL)
-        return -1;
-    srv->udp_ports = ports;
-    note_udp_ports(srv);
     return 0;
 }
 
@@ -457,8 +449,9 @@ int server_start(struct server *srv, struct ev_loop *loop, struct conf *conf, st
     }
     if (unmatched_inherited(inh, err, errlen) < 0)
         goto fail;
-    if (size_udp_ports(srv) < 0 || dgram_init(srv, err, errlen) < 0)
+    if (guard_ports(srv) < 0)
         goto nomem;
+    dgram_guard_learn(&srv->guard);
     return 0;
 nomem:
     snprintf(err, errlen, "out of memory");
@@ -647,10 +640,9 @@ int server_reload(struct server *srv, struct conf *conf, char *err, size_t errle
         conf_unref(old);
         return -1;
     }
-    if (size_udp_ports(srv) < 0)
+    if (guard_ports(srv) < 0)
         log_warnx("out of memory: the UDP loop rule may miss a port");
-    dgram_free(srv);
-    dgram_init(srv, err, errlen);
+    dgram_guard_learn(&srv->guard);
     log_reload_summary(old, conf, &r);
     conf_unref(old);
     return 0;
@@ -765,7 +757,7 @@ void server_retire(struct server *srv)
         if (addr_kind_socktype(b->l.kind) == SOCK_STREAM)
             on_accept(srv->loop, b->l.fd, EV_READ, b);
         else
-            dgram_on_readable(srv->loop, b->l.fd, EV_READ, b);
+            on_dgram(srv->loop, b->l.fd, EV_READ, b);
     }
     close_listeners(srv);
     log_debug("retiring: listeners closed, %u connections and %u children left", srv->set.nconns,
@@ -863,10 +855,9 @@ void server_free(struct server *srv)
     reaper_free(&srv->reaper);
     if (srv->loop != NULL)
         ev_timer_stop(srv->loop, &srv->stop_timer);
-    dgram_free(srv);
+    dgram_guard_free(&srv->guard);
     svc_set_free(&srv->set);
     free(srv->bound);
-    free(srv->udp_ports);
     memset(srv, 0, sizeof(*srv));
 }
 

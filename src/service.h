@@ -14,6 +14,7 @@
 #define USHER_SERVICE_H
 
 #include "conf.h"
+#include "dgram.h"
 #include "ev.h"
 #include "limit.h"
 #include "listener.h"
@@ -67,13 +68,8 @@ struct server {
     struct reaper reaper;   /* every child of this process, by pid */
     struct bound **bound;
     size_t nbound;
-    unsigned nworkers; /* event workers and prefork processes */
-    /* Ports of the UDP builtins, which must never get answers (loops). */
-    uint16_t *udp_ports;
-    size_t nudp_ports;
-    /* The hosts' IPv4 broadcast addresses, never answered to or from. */
-    struct in_addr *broadcasts;
-    size_t nbroadcasts;
+    unsigned nworkers;        /* event workers and prefork processes */
+    struct dgram_guard guard; /* the UDP loop rule's ports and broadcast addresses */
     bool stopping;
     bool retiring; /* a worker or prefork process replaced by a reload */
     bool killing;  /* the stop has sent SIGKILL to the children */
@@ -153,8 +149,5 @@ void server_pause(struct bound *b, int ms);
 
 /* If stopping and nothing of ours is left running, end the loop. */
 void server_check_stopped(struct server *srv);
-
-/* Is `port` one of the UDP builtins' own ports? */
-bool server_is_udp_builtin_port(const struct server *srv, uint16_t port);
 
 #endif
