@@ -8,6 +8,7 @@
 #define USHER_LISTENER_H
 
 #include "addr.h"
+#include "conf.h"
 #include "limit.h"
 
 #include <stdbool.h>
@@ -73,6 +74,35 @@ void listener_close(struct listener *l);
  */
 int listener_accept(struct listener *l, bool blocking, struct sockaddr_storage *peer,
                     socklen_t *peer_len);
+
+/* A Unix socket file's permissions as a service asks for them. */
+struct listener_perms listener_perms_of(const struct svc_conf *sc);
+
+/*
+ * Options every accepted TCP connection of `sc` should have, set once on
+ * the listener `l` (accepted sockets inherit them): keepalive, and no Nagle
+ * delay for builtins.  A failure is logged.
+ */
+void listener_tune(const struct listener *l, const struct svc_conf *sc);
+
+/* Sockets handed over at start (systemd socket activation). */
+struct inherited {
+    int *fds; /* -1 once adopted */
+    char **names;
+    int n;
+};
+
+/*
+ * Adopt into `l` the inherited socket bound as `a` asks (made -1 in inh).
+ * Returns 1 if there was one, 0 if not (inh may be NULL).
+ */
+int listener_adopt_inherited(struct inherited *inh, const struct addr *a, struct listener *l);
+
+/*
+ * Every inherited socket must have been adopted: returns 0, or -1 with
+ * the ones left over named in err.
+ */
+int listener_unmatched(const struct inherited *inh, char *err, size_t errlen);
 
 /* A connection just accepted, as the engines take it. */
 struct accepted {

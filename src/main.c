@@ -16,7 +16,7 @@
 #include "pidfile.h"
 #include "procs.h"
 #include "sd.h"
-#include "service.h"
+#include "server.h"
 #include "sig.h"
 #include "reaper.h"
 #include "util.h"
@@ -60,6 +60,7 @@ struct daemon_state {
     char pidfile_arg[PATH_MAX]; /* -p, absolute */
     struct ev_loop *loop;
     struct server srv;
+    struct procs procs; /* the worker, prefork and fork-model processes of srv */
     struct pidfile pidfile;
     int report_fd; /* to the waiting parent, until start-up is over */
 };
@@ -344,7 +345,7 @@ static void reload(struct daemon_state *ds)
     } else {
         set_log_target(ds, conf);
         warn_pidfile_change(ds, conf);
-        procs_reload(&ds->srv);
+        procs_reload(&ds->procs);
     }
     conf_unref(conf);
     notify_status("READY=1\nSTATUS=serving");
@@ -427,9 +428,10 @@ static void start(struct daemon_state *ds, struct conf *conf)
     if (server_start(&ds->srv, ds->loop, conf, &inh, err, sizeof(err)) < 0)
         startup_fail(ds, 1, "%s", err);
     free_inherited(&inh);
+    procs_init(&ds->procs, &ds->srv);
     if (sig_init(ds->loop, signals, on_signal, ds) < 0)
         startup_fail(ds, 1, "unable to set up signal handling: %s", strerror(errno));
-    if (procs_start(&ds->srv) < 0)
+    if (procs_start(&ds->procs) < 0)
         startup_fail(ds, 1, "unable to start the worker processes: %s", strerror(errno));
     if (ds->opt.daemonize && daemon_settle() < 0)
         startup_fail(ds, 1, "unable to detach from the terminal: %s", strerror(errno));
@@ -502,6 +504,7 @@ int main(int argc, char **argv)
     if (ev_run(ds.loop) < 0)
         log_err("event loop failed");
     reaper_reap(&ds.srv.reaper);
+    procs_free(&ds.procs);
     server_free(&ds.srv);
     sig_shutdown(ds.loop);
     ev_loop_free(ds.loop);

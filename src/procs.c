@@ -6,9 +6,8 @@
 #include "ev.h"
 #include "limit.h"
 #include "log.h"
-#include "service.h"
+#include "server.h"
 #include "sig.h"
-#include "spawn.h"
 #include "stream.h"
 #include "util.h"
 
@@ -30,19 +29,18 @@
 
 struct conn_proc {
     struct conn_proc *prev, *next;
-    struct server *srv;
+    struct procs *pr;
     struct svc *svc;
     pid_t pid;
     struct limit_key key;
     int report_fd; /* the process writes its byte counts here as it ends */
 };
 
-static struct conn_proc *conn_procs;
-
 /* Pools: the event workers, or the processes of one prefork service */
 
 struct pool {
     struct pool *next; /* newest first */
+    struct procs *pr;
     struct server *srv;
     enum role role;
     struct svc_state *st; /* ROLE_POOL: the service */
@@ -58,31 +56,26 @@ struct pool {
     struct ev_timer respawn;
 };
 
-static struct pool *pools;
-static struct log_ratelimit worker_fork_rl; /* the workers are no service's */
-
-void procs_forget(void)
-{
-    /* The parent's records: memory of the parent, processes of the parent. */
-    conn_procs = NULL;
-    pools = NULL;
-}
-
-/* What every forked process does first: keep only `keep` (and 0-2), reset signals. */
-static void become_child(const int *keep, size_t n)
+/*
+ * What every forked process does first: keep only `keep` (and 0-2), reset
+ * signals, forget the parent's processes (its server forgets the rest in
+ * server_rebase).
+ */
+static void become_child(struct procs *pr, const int *keep, size_t n)
 {
     sig_reset_child();
     log_close();
-    procs_forget();
+    pr->conn_procs = NULL; /* the parent's records: its memory, its processes */
+    pr->pools = NULL;
     limit_set_holds(NULL); /* the parent's record, not ours */
     if (fd_close_from(3, keep, n) < 0)
         _exit(111);
 }
 
 /* Once a second at most per service (`st`; NULL: the workers), errno saying why. */
-static void warn_fork(struct svc_state *st, const char *what)
+static void warn_fork(struct procs *pr, struct svc_state *st, const char *what)
 {
-    struct log_ratelimit *rl = st != NULL ? &st->warn_rl[SVC_WARN_FORK] : &worker_fork_rl;
+    struct log_ratelimit *rl = st != NULL ? &st->warn_rl[SVC_WARN_FORK] : &pr->worker_fork_rl;
     unsigned long suppressed;
     char note[48];
     int err = errno;
@@ -114,14 +107,15 @@ static void report_bytes(const struct svc *svc, int report_fd)
 }
 
 static void __attribute__((noreturn))
-conn_main(struct server *srv, struct svc *svc, const struct accepted *a, int report_fd)
+conn_main(struct procs *pr, struct svc *svc, const struct accepted *a, int report_fd)
 {
+    struct server *srv = pr->srv;
     static const int signals[] = {SIGTERM, SIGINT, 0};
     int keep[2] = {a->fd, report_fd};
     struct accepted mine = *a;
     struct ev_loop *loop;
 
-    become_child(keep, 2);
+    become_child(pr, keep, 2);
     if ((loop = ev_loop_new()) == NULL)
         _exit(111);
     server_rebase(srv, loop, ROLE_CONN, NULL, 0);
@@ -140,7 +134,7 @@ static void unlink_conn_proc(struct conn_proc *cp)
     if (cp->prev != NULL)
         cp->prev->next = cp->next;
     else
-        conn_procs = cp->next;
+        cp->pr->conn_procs = cp->next;
     if (cp->next != NULL)
         cp->next->prev = cp->prev;
 }
@@ -165,22 +159,24 @@ static void on_conn_exit(pid_t pid, int status, void *arg)
 }
 
 /* The fork failed: the connection is refused, logged with the reason. */
-static void fork_failed(struct svc *svc, const struct accepted *a, int err)
+static void fork_failed(struct procs *pr, struct svc *svc, const struct accepted *a, int err)
 {
     char end[48], peer[ADDR_TEXT_MAX], what[96];
 
     snprintf(end, sizeof(end), "error:%s", errno_name(err));
     snprintf(what, sizeof(what), "service=%s connection process", svc->conf->name);
     errno = err;
-    warn_fork(svc->st, what);
+    warn_fork(pr, svc->st, what);
     listener_peer_text(a->fd, &a->peer, a->peer_len, peer, sizeof(peer));
     svc_log_line(svc, a->kind, peer, 0, 0, 0, end);
     close_quietly(a->fd);
     svc_release(svc, &a->key, SVC_USE_NONE);
 }
 
-int procs_fork_connection(struct server *srv, struct svc *svc, const struct accepted *a)
+static void fork_connection(void *arg, struct svc *svc, const struct accepted *a)
 {
+    struct procs *pr = arg;
+    struct server *srv = pr->srv;
     struct conn_proc *cp = calloc(1, sizeof(*cp));
     int report[2] = {-1, -1};
     sigset_t old;
@@ -191,37 +187,38 @@ int procs_fork_connection(struct server *srv, struct svc *svc, const struct acce
         sig_block_all(&old);
         pid = fork();
         if (pid == 0)
-            conn_main(srv, svc, a, report[1]);
+            conn_main(pr, svc, a, report[1]);
         sig_restore(&old);
     }
     if (pid < 0 || reaper_watch(&srv->reaper, pid, on_conn_exit, cp) < 0) {
         int err = pid < 0 ? errno : ENOMEM;
         if (pid > 0)
             kill(pid, SIGKILL);
-        fork_failed(svc, a, err);
+        fork_failed(pr, svc, a, err);
         close_quietly(report[0]);
         close_quietly(report[1]);
         free(cp);
-        return -1;
+        return;
     }
     close(a->fd); /* the process has it */
     close(report[1]);
-    *cp = (struct conn_proc){.srv = srv,
+    *cp = (struct conn_proc){.pr = pr,
                              .svc = svc,
                              .pid = pid,
                              .key = a->key,
                              .report_fd = report[0],
-                             .next = conn_procs};
-    if (conn_procs != NULL)
-        conn_procs->prev = cp;
-    conn_procs = cp;
+                             .next = pr->conn_procs};
+    if (pr->conn_procs != NULL)
+        pr->conn_procs->prev = cp;
+    pr->conn_procs = cp;
     svc_opened(svc, SVC_USE_CHILD);
-    return 0;
 }
 
-void procs_signal_conns(int sig)
+static void signal_conns(void *arg, int sig)
 {
-    for (struct conn_proc *cp = conn_procs; cp != NULL; cp = cp->next)
+    struct procs *pr = arg;
+
+    for (struct conn_proc *cp = pr->conn_procs; cp != NULL; cp = cp->next)
         kill(cp->pid, sig);
 }
 
@@ -260,7 +257,7 @@ worker_main(struct pool *pool, unsigned index, pid_t master, struct limit_holds 
     size_t n = server_served_fds(srv, pool->role, pool->st, keep, ARRAY_LEN(keep));
     struct ev_loop *loop;
 
-    become_child(keep, n);
+    become_child(pool->pr, keep, n);
     /* A worker whose master is gone stops, instead of serving on unsupervised. */
     if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != master)
         _exit(0);
@@ -293,7 +290,7 @@ static void start_one(struct pool *pool, unsigned slot)
     }
     if (pid < 0) {
         limit_holds_free(holds);
-        warn_fork(pool->st, pool->name);
+        warn_fork(pool->pr, pool->st, pool->name);
         if (!ev_timer_active(&pool->respawn))
             ev_timer_start(srv->loop, &pool->respawn, grace_ms(RESPAWN_PAUSE_MS));
         return;
@@ -332,9 +329,9 @@ static void on_respawn(struct ev_loop *loop, struct ev_timer *t)
         fill(pool);
 }
 
-static void pool_free(struct pool *pool)
+static void pool_free(struct procs *pr, struct pool *pool)
 {
-    struct pool **pp = &pools;
+    struct pool **pp = &pr->pools;
 
     while (*pp != NULL && *pp != pool)
         pp = &(*pp)->next;
@@ -386,7 +383,7 @@ static void on_worker_exit(pid_t pid, int status, void *arg)
     pool->holds[slot] = NULL;
     if (pool->retiring || srv->stopping) {
         if (pool->retiring && pool_empty(pool))
-            pool_free(pool);
+            pool_free(pool->pr, pool);
         server_check_stopped(srv);
         return;
     }
@@ -403,9 +400,9 @@ static void on_worker_exit(pid_t pid, int status, void *arg)
     fill(pool);
 }
 
-static struct pool *pool_new(struct server *srv, enum role role, const struct svc *svc,
-                             unsigned want)
+static struct pool *pool_new(struct procs *pr, enum role role, const struct svc *svc, unsigned want)
 {
+    struct server *srv = pr->srv;
     struct pool *pool = calloc(1, sizeof(*pool));
 
     if (pool == NULL || (pool->pids = calloc(want, sizeof(pid_t))) == NULL ||
@@ -418,6 +415,7 @@ static struct pool *pool_new(struct server *srv, enum role role, const struct sv
         free(pool);
         return NULL;
     }
+    pool->pr = pr;
     pool->srv = srv;
     pool->role = role;
     pool->st = svc ? svc->st : NULL;
@@ -429,35 +427,36 @@ static struct pool *pool_new(struct server *srv, enum role role, const struct sv
     } else
         snprintf(pool->name, sizeof(pool->name), "worker");
     ev_timer_init(&pool->respawn, on_respawn, pool);
-    pool->next = pools;
-    pools = pool;
+    pool->next = pr->pools;
+    pr->pools = pool;
     return pool;
 }
 
 /* The pool in service (not retiring) of `role` (and, for ROLE_POOL, service `name`). */
-static struct pool *live_pool(enum role role, const char *name)
+static struct pool *live_pool(const struct procs *pr, enum role role, const char *name)
 {
-    for (struct pool *pool = pools; pool != NULL; pool = pool->next)
+    for (struct pool *pool = pr->pools; pool != NULL; pool = pool->next)
         if (!pool->retiring && pool->role == role &&
             (role != ROLE_POOL || strcmp(pool->svc_name, name) == 0))
             return pool;
     return NULL;
 }
 
-int procs_start(struct server *srv)
+int procs_start(struct procs *pr)
 {
+    struct server *srv = pr->srv;
     struct pool *pool;
 
-    if (srv->set.conf->workers > 1 && live_pool(ROLE_WORKER, NULL) == NULL) {
-        if ((pool = pool_new(srv, ROLE_WORKER, NULL, srv->set.conf->workers)) == NULL)
+    if (srv->set.conf->workers > 1 && live_pool(pr, ROLE_WORKER, NULL) == NULL) {
+        if ((pool = pool_new(pr, ROLE_WORKER, NULL, srv->set.conf->workers)) == NULL)
             return -1;
         fill(pool);
     }
     for (size_t i = 0; i < srv->set.nsvcs; i++) {
         const struct svc *svc = srv->set.svcs[i];
-        if (svc->conf->model != MODEL_PREFORK || live_pool(ROLE_POOL, svc->conf->name) != NULL)
+        if (svc->conf->model != MODEL_PREFORK || live_pool(pr, ROLE_POOL, svc->conf->name) != NULL)
             continue;
-        if ((pool = pool_new(srv, ROLE_POOL, svc, svc->conf->prefork)) == NULL)
+        if ((pool = pool_new(pr, ROLE_POOL, svc, svc->conf->prefork)) == NULL)
             return -1;
         fill(pool);
     }
@@ -493,18 +492,13 @@ static bool udp_listens_within(const struct conf *a, const struct conf *b)
     return true;
 }
 
-/* Does an event worker serve `sc` (see serves() in service.c)? */
-static bool worker_serves(const struct svc_conf *sc)
-{
-    return sc->model != MODEL_PREFORK && !(sc->exec != NULL && sc->exec->wait);
-}
-
 /* Is every service of `a` that workers serve the same in `b`? */
 static bool worker_services_within(const struct conf *a, const struct conf *b)
 {
     for (size_t i = 0; i < a->nsvcs; i++) {
         const struct svc_conf *was = conf_find(b, a->svcs[i].name);
-        if (worker_serves(&a->svcs[i]) && (was == NULL || !conf_svc_equal(&a->svcs[i], was)))
+        if (server_serves(ROLE_WORKER, a->workers, &a->svcs[i], false) &&
+            (was == NULL || !conf_svc_equal(&a->svcs[i], was)))
             return false;
     }
     return true;
@@ -550,13 +544,15 @@ static bool same_kind(const struct pool *a, const struct pool *b)
  * A reload storm must not pile up processes: past PROCS_RETIRING_MAX
  * retiring generations of one kind, the oldest get the graceful stop.
  */
-static void bound_retiring(struct server *srv)
+static void bound_retiring(struct procs *pr)
 {
-    for (struct pool *pool = pools; pool != NULL; pool = pool->next) {
+    struct server *srv = pr->srv;
+
+    for (struct pool *pool = pr->pools; pool != NULL; pool = pool->next) {
         unsigned newer = 0;
         if (!pool->retiring || pool->stopped)
             continue;
-        for (struct pool *p = pools; p != pool; p = p->next)
+        for (struct pool *p = pr->pools; p != pool; p = p->next)
             newer += p->retiring && !p->stopped && same_kind(p, pool);
         if (newer < PROCS_RETIRING_MAX)
             continue;
@@ -572,32 +568,50 @@ static void bound_retiring(struct server *srv)
     }
 }
 
-void procs_reload(struct server *srv)
+void procs_reload(struct procs *pr)
 {
-    for (struct pool *pool = pools; pool != NULL; pool = pool->next)
-        if (!pool->retiring && !pool_fits(pool, srv->set.conf))
+    for (struct pool *pool = pr->pools; pool != NULL; pool = pool->next)
+        if (!pool->retiring && !pool_fits(pool, pr->srv->set.conf))
             retire(pool);
     /* The retiring pools with no process left go now; the others with their last one. */
-    for (struct pool *pool = pools, *next; pool != NULL; pool = next) {
+    for (struct pool *pool = pr->pools, *next; pool != NULL; pool = next) {
         next = pool->next;
         if (pool->retiring && pool_empty(pool))
-            pool_free(pool);
+            pool_free(pr, pool);
     }
-    bound_retiring(srv);
-    if (procs_start(srv) < 0)
+    bound_retiring(pr);
+    if (procs_start(pr) < 0)
         log_warnx("reload: out of memory starting the new workers");
 }
 
-void procs_signal_workers(int sig)
+static void signal_workers(void *arg, int sig)
 {
-    for (struct pool *pool = pools; pool != NULL; pool = pool->next)
+    struct procs *pr = arg;
+
+    for (struct pool *pool = pr->pools; pool != NULL; pool = pool->next)
         for (unsigned i = 0; i < pool->want; i++)
             if (pool->pids[i] != 0)
                 kill(pool->pids[i], sig);
 }
 
-void procs_signal_all(int sig)
+void procs_free(struct procs *pr)
 {
-    procs_signal_conns(sig);
-    procs_signal_workers(sig);
+    while (pr->pools != NULL)
+        pool_free(pr, pr->pools);
+    for (struct conn_proc *cp = pr->conn_procs, *next; cp != NULL; cp = next) {
+        next = cp->next;
+        close_quietly(cp->report_fd);
+        free(cp);
+    }
+    pr->conn_procs = NULL;
+}
+
+void procs_init(struct procs *pr, struct server *srv)
+{
+    memset(pr, 0, sizeof(*pr));
+    pr->srv = srv;
+    srv->procs = (struct server_procs){.fork_connection = fork_connection,
+                                       .signal_workers = signal_workers,
+                                       .signal_conns = signal_conns,
+                                       .arg = pr};
 }

@@ -41,6 +41,8 @@
 #ifndef USHER_PROCS_H
 #define USHER_PROCS_H
 
+#include "log.h"
+
 #include <signal.h>
 #include <stddef.h>
 
@@ -49,25 +51,34 @@
 /* Retiring generations of one kind at most (see above). */
 #define PROCS_RETIRING_MAX 3
 
-struct accepted;
+struct conn_proc;
+struct pool;
 struct server;
-struct svc;
 
-/* model = fork: serve the accepted connection in a new process.  Returns 0 or -1 (logged). */
-int procs_fork_connection(struct server *srv, struct svc *svc, const struct accepted *a);
+/* The processes of the models, kept by the process that made them (main's, passed down). */
+struct procs {
+    struct server *srv;
+    struct conn_proc *conn_procs;        /* model = fork: a process per connection */
+    struct pool *pools;                  /* the event workers and the prefork pools, newest first */
+    struct log_ratelimit worker_fork_rl; /* the workers are no service's */
+};
+
+/*
+ * Start keeping the processes of `srv`, and install in it the functions
+ * through which it forks a connection's process and signals them all.
+ */
+void procs_init(struct procs *pr, struct server *srv);
+
+/*
+ * Free the records (at exit, after the loop, before the server is freed):
+ * the processes are not waited for, nor told anything.
+ */
+void procs_free(struct procs *pr);
 
 /* Start the event workers and prefork pools the configuration in force asks for. */
-int procs_start(struct server *srv);
+int procs_start(struct procs *pr);
 
 /* After a reload: pools that no longer fit the configuration retire, new ones start. */
-void procs_reload(struct server *srv);
-
-/* Signal every worker and prefork process / every fork-model connection process. */
-void procs_signal_workers(int sig);
-void procs_signal_conns(int sig);
-void procs_signal_all(int sig);
-
-/* In a new child: forget the parent's process records (no system call). */
-void procs_forget(void);
+void procs_reload(struct procs *pr);
 
 #endif

@@ -339,15 +339,16 @@ void spawn_signal_all(const struct spawn_set *sp, int sig)
 
 void spawn_set_free(struct spawn_set *sp)
 {
-    while (sp->head != NULL) {
-        struct exec_child *c = sp->head;
+    for (struct exec_child *c = sp->head, *next; c != NULL; c = next) {
+        next = c->next;
         if (c->err_fd >= 0) {
             ev_io_del(sp->loop, c->err_fd);
             close_quietly(c->err_fd);
         }
         ev_timer_stop(sp->loop, &c->timer);
-        free_child(c);
+        free(c);
     }
+    sp->head = NULL;
     sp->n = 0;
     close_quietly(sp->null_fd);
     sp->null_fd = -1;

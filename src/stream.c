@@ -81,8 +81,11 @@ void stream_close(struct stream *c, const char *end)
 
 void stream_close_all(struct stream_set *set, const char *end)
 {
-    while (set->head != NULL)
-        stream_close(set->head, end);
+    /* Closing one stream never closes another: the next one is still there. */
+    for (struct stream *c = set->head, *next; c != NULL; c = next) {
+        next = c->next;
+        stream_close(c, end);
+    }
 }
 
 /* End the connection after an I/O error; returns -1 (it is gone). */

@@ -61,7 +61,6 @@ forward        4     daemon
 tls            4     daemon
 server         5     daemon
 reload         5     daemon
-service        5     daemon
 procs          6     daemon
 main           7     daemon
 control        7     daemon
@@ -73,9 +72,6 @@ usher          2     client
 EOF
 # out (the builtins' reply) is a module of its own: stream drives the
 # builtins and both fill an out, so it cannot be stream's without a cycle.
-# service is today's running-services hub, being split into server.c and
-# reload.c; the engines and the policy hold it meanwhile (see the
-# exception list).
 
 set --
 for f in "$src"/*.c "$src"/*.h; do

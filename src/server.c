@@ -1,20 +1,24 @@
 /*
- * service: the running daemon's services, listeners and connections
- * (see service.h).
+ * server: the running daemon's listeners, accepting, dispatch and the
+ * stop (see server.h).
  *
- * A reload is mark and sweep, in two phases so that it is all or nothing:
- * prepare (new svcs; for each new address, the listener that already has it
- * or a freshly bound one) and, only if every bind worked, commit (point the
- * kept listeners at the new svcs, close the ones no longer wanted, retire
+ * Dispatch: an accepted connection is admitted by its svc, then given to
+ * one engine (stream, spawn, or the fork model installed by procs), which
+ * owns it from there and releases it in its svc at the end; the server
+ * hears of the end only through the svc_set's on_end (on_svc_end).
+ *
+ * A reload applies reload_plan()'s plan in two phases so that it is all or
+ * nothing: prepare (new svcs; the listeners the plan keeps, and fresh ones
+ * bound for the rest) and, only if every bind worked, commit (point the
+ * kept listeners at the new svcs, close the ones the plan closes, retire
  * the old svcs).
  */
-#include "service.h"
+#include "server.h"
 
-#include "builtin.h"
 #include "stream.h"
 #include "dgram.h"
 #include "log.h"
-#include "procs.h"
+#include "reload.h"
 #include "spawn.h"
 #include "util.h"
 
@@ -45,6 +49,30 @@ static void free_svcs(struct svc **svcs, size_t n)
 static unsigned in_flight(const struct server *srv)
 {
     return srv->set.nconns + srv->set.nchildren;
+}
+
+/* The process models above, through the functions they installed (none: none to tell). */
+static void signal_workers(const struct server *srv, int sig)
+{
+    if (srv->procs.signal_workers != NULL)
+        srv->procs.signal_workers(srv->procs.arg, sig);
+}
+
+static void signal_conns(const struct server *srv, int sig)
+{
+    if (srv->procs.signal_conns != NULL)
+        srv->procs.signal_conns(srv->procs.arg, sig);
+}
+
+/* model = fork: the connection in a process of its own.  Takes the socket and the admission. */
+static void fork_connection(struct server *srv, struct svc *svc, const struct accepted *a)
+{
+    if (srv->procs.fork_connection != NULL) {
+        srv->procs.fork_connection(srv->procs.arg, svc, a);
+        return;
+    }
+    close_quietly(a->fd);
+    svc_release(svc, &a->key, SVC_USE_NONE);
 }
 
 /* Connections */
@@ -152,7 +180,7 @@ static void on_accept(struct ev_loop *loop, int fd, unsigned events, void *arg)
         else if (b->svc->conf->exec != NULL)
             spawn_connection(&srv->spawn, b->svc, &a);
         else if (b->svc->conf->model == MODEL_FORK)
-            procs_fork_connection(srv, b->svc, &a);
+            fork_connection(srv, b->svc, &a);
         else
             stream_start(&srv->streams, b->svc, &a);
         if (srv->max_in_flight && in_flight(srv) >= srv->max_in_flight) {
@@ -205,17 +233,20 @@ static void on_wait_ready(struct ev_loop *loop, int fd, unsigned events, void *a
 
 /* Listeners */
 
-/* Does a process in `role` serve the listener `b`? */
-static bool serves(const struct server *srv, enum role role, const struct svc_state *pool_of,
-                   const struct bound *b)
+bool server_serves(enum role role, unsigned workers, const struct svc_conf *sc, bool own_pool)
 {
-    const struct svc_conf *sc = b->svc->conf;
-
     if (sc->model == MODEL_PREFORK)
-        return role == ROLE_POOL && b->svc->st == pool_of;
+        return role == ROLE_POOL && own_pool;
     if (sc->exec != NULL && sc->exec->wait)
         return role == ROLE_MAIN;
-    return role == ROLE_WORKER || (role == ROLE_MAIN && srv->set.conf->workers <= 1);
+    return role == ROLE_WORKER || (role == ROLE_MAIN && workers <= 1);
+}
+
+/* Does a process in `role` (a pool's: of pool_of) serve `svc`? */
+static bool serves(const struct server *srv, enum role role, const struct svc_state *pool_of,
+                   const struct svc *svc)
+{
+    return server_serves(role, srv->set.conf->workers, svc->conf, svc->st == pool_of);
 }
 
 /* Register `b` in the loop if this process serves it. */
@@ -228,7 +259,7 @@ static int watch(struct server *srv, struct bound *b)
 
     if (ex != NULL && ex->wait)
         fn = on_wait_ready;
-    if (b->watched || !serves(srv, srv->role, srv->pool_of, b))
+    if (b->watched || !serves(srv, srv->role, srv->pool_of, b->svc))
         return 0;
     /* Several processes may watch one listener: wake one of them per connection. */
     if (ev_io_add(srv->loop, b->l.fd, events | EV_EXCLUSIVE, fn, b) < 0)
@@ -278,62 +309,13 @@ static bool missing_family(int err)
 }
 
 /*
- * Options every accepted TCP connection should have, set once on the
- * listener: Linux's accepted sockets inherit them, which saves three
- * system calls per connection.  Keepalive, so connections from crashed or
- * rebooted hosts end; no Nagle delay for builtins' replies (a program's
- * socket is left as a program expects it).
- */
-static void tune_listener(const struct bound *b)
-{
-    const struct svc_conf *sc = b->svc->conf;
-    int on = sc->keepalive_ms > 0, idle_s = (int)(sc->keepalive_ms / 1000);
-    int nodelay = sc->exec == NULL;
-
-    if (b->l.kind != ADDR_TCP)
-        return;
-    if (setsockopt(b->l.fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) < 0 ||
-        (on && setsockopt(b->l.fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle_s, sizeof(idle_s)) < 0) ||
-        setsockopt(b->l.fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, sizeof(nodelay)) < 0)
-        log_warn("%s: unable to set keepalive and TCP_NODELAY", b->l.name);
-}
-
-static struct listener_perms perms_of(const struct svc_conf *sc)
-{
-    struct listener_perms perms = {
-        .mode = sc->sock_mode,
-        .owner_set = sc->sock_owner_set,
-        .group_set = sc->sock_group_set,
-        .owner = sc->sock_owner,
-        .group = sc->sock_group,
-    };
-    return perms;
-}
-
-/* An inherited socket for `cl`, if systemd passed one. */
-static int adopt(struct inherited *inh, const struct conf_listen *cl, struct listener *l)
-{
-    for (int i = 0; inh != NULL && i < inh->n; i++) {
-        struct listener cand;
-        if (inh->fds[i] < 0 || listener_adopt(&cand, inh->fds[i]) < 0)
-            continue;
-        if (!listener_matches(&cand, &cl->addr))
-            continue;
-        *l = cand;
-        inh->fds[i] = -1;
-        return 1;
-    }
-    return 0;
-}
-
-/*
  * Open the listener of `cl`.  Returns the new bound (not yet watched), NULL
  * with err, or NULL with err empty when an optional address was skipped.
  */
 static struct bound *open_bound(struct server *srv, struct svc *svc, const struct conf_listen *cl,
                                 struct inherited *inh, char *err, size_t errlen)
 {
-    struct listener_perms perms = perms_of(svc->conf);
+    struct listener_perms perms = listener_perms_of(svc->conf);
     struct bound *b = calloc(1, sizeof(*b));
 
     err[0] = '\0';
@@ -345,8 +327,8 @@ static struct bound *open_bound(struct server *srv, struct svc *svc, const struc
     b->srv = srv;
     b->addr = cl->addr;
     ev_timer_init(&b->resume_timer, on_resume, b);
-    if (adopt(inh, cl, &b->l) > 0) {
-        tune_listener(b);
+    if (listener_adopt_inherited(inh, &cl->addr, &b->l) > 0) {
+        listener_tune(&b->l, b->svc->conf);
         return b;
     }
     if (listener_open(&b->l, &cl->addr, svc->conf->backlog, &perms, err, errlen) < 0) {
@@ -357,7 +339,7 @@ static struct bound *open_bound(struct server *srv, struct svc *svc, const struc
         free(b);
         return NULL;
     }
-    tune_listener(b);
+    listener_tune(&b->l, b->svc->conf);
     return b;
 }
 
@@ -383,28 +365,6 @@ static int guard_ports(struct server *srv)
             dgram_guard_add_port(&srv->guard, addr_port((const struct sockaddr *)&b->l.bound));
     }
     return 0;
-}
-
-static int unmatched_inherited(const struct inherited *inh, char *err, size_t errlen)
-{
-    size_t len = 0;
-
-    err[0] = '\0';
-    for (int i = 0; inh != NULL && i < inh->n; i++) {
-        struct listener l;
-        if (inh->fds[i] < 0)
-            continue;
-        if (len == 0)
-            len += (size_t)snprintf(err, errlen, "inherited sockets match no listen address:");
-        if (len < errlen && listener_adopt(&l, inh->fds[i]) == 0)
-            len += (size_t)snprintf(err + len, errlen - len, " fd %d %s%s%s", inh->fds[i], l.name,
-                                    inh->names && inh->names[i] ? " name=" : "",
-                                    inh->names && inh->names[i] ? inh->names[i] : "");
-        else if (len < errlen)
-            len += (size_t)snprintf(err + len, errlen - len, " fd %d (not a socket we serve)",
-                                    inh->fds[i]);
-    }
-    return len > 0 ? -1 : 0;
 }
 
 static void log_listening(const struct bound *b)
@@ -447,7 +407,7 @@ int server_start(struct server *srv, struct ev_loop *loop, struct conf *conf, st
             log_listening(b);
         }
     }
-    if (unmatched_inherited(inh, err, errlen) < 0)
+    if (listener_unmatched(inh, err, errlen) < 0)
         goto fail;
     if (guard_ports(srv) < 0)
         goto nomem;
@@ -462,7 +422,7 @@ fail:
 
 /* Reload */
 
-/* The plan of a reload, built before anything changes. */
+/* A reload being applied: what it has made so far. */
 struct reload {
     struct svc **svcs; /* new generation, one per service of the new conf */
     size_t nsvcs;
@@ -470,31 +430,10 @@ struct reload {
     struct svc **owner;   /* the new svc each one serves */
     bool *fresh;          /* bound[i] was opened by this reload */
     size_t nbound;
-    unsigned kept, opened, closed;
+    struct bound **closing; /* the listeners in force that the plan closes */
+    size_t nclosing;
+    unsigned opened;
 };
-
-/*
- * The listener already serving address `a` for service `name`, if a
- * reload keeps it.  A port-0 address says nothing about which socket it
- * got: only the same service's is the same listener.
- */
-static struct bound *find_bound(struct server *srv, const struct addr *a, const char *name,
-                                const struct reload *r)
-{
-    bool any_port = addr_kind_is_inet(a->kind) && addr_port((const struct sockaddr *)&a->ss) == 0;
-
-    for (size_t i = 0; i < srv->nbound; i++) {
-        struct bound *b = srv->bound[i];
-        bool taken = false;
-        if (!addr_equal(&b->addr, a) || (any_port && strcmp(b->svc->conf->name, name) != 0))
-            continue;
-        for (size_t j = 0; j < r->nbound && !taken; j++)
-            taken = r->bound[j] == b;
-        if (!taken)
-            return b;
-    }
-    return NULL;
-}
 
 static void reload_abort(struct server *srv, struct reload *r)
 {
@@ -505,39 +444,57 @@ static void reload_abort(struct server *srv, struct reload *r)
     free(r->bound);
     free(r->owner);
     free(r->fresh);
+    free(r->closing);
 }
 
-static int reload_prepare(struct server *srv, struct conf *conf, struct reload *r, char *err,
-                          size_t errlen)
+/* The plan, from what each listener in force was configured as and serves. */
+static int plan(const struct server *srv, const struct conf *conf, struct reload_plan *p)
 {
-    size_t total = 0;
+    struct reload_have *have = calloc(srv->nbound + 1, sizeof(*have));
+    int rc;
 
-    for (size_t i = 0; i < conf->nsvcs; i++)
-        total += conf->svcs[i].nlistens;
+    if (have == NULL)
+        return -1;
+    for (size_t i = 0; i < srv->nbound; i++)
+        have[i] = (struct reload_have){&srv->bound[i]->addr, srv->bound[i]->svc->conf->name};
+    rc = reload_plan(have, srv->nbound, conf, p);
+    free(have);
+    return rc;
+}
+
+/* The new svcs, and the plan's listeners: kept, or bound now (nothing else changes yet). */
+static int reload_prepare(struct server *srv, struct conf *conf, const struct reload_plan *p,
+                          struct reload *r, char *err, size_t errlen)
+{
     r->svcs = calloc(conf->nsvcs + 1, sizeof(*r->svcs));
-    r->bound = calloc(total + 1, sizeof(*r->bound));
-    r->owner = calloc(total + 1, sizeof(*r->owner));
-    r->fresh = calloc(total + 1, sizeof(*r->fresh));
-    if (r->svcs == NULL || r->bound == NULL || r->owner == NULL || r->fresh == NULL)
+    r->bound = calloc(p->nsteps + 1, sizeof(*r->bound));
+    r->owner = calloc(p->nsteps + 1, sizeof(*r->owner));
+    r->fresh = calloc(p->nsteps + 1, sizeof(*r->fresh));
+    r->closing = calloc(srv->nbound + 1, sizeof(*r->closing));
+    if (r->svcs == NULL || r->bound == NULL || r->owner == NULL || r->fresh == NULL ||
+        r->closing == NULL)
         goto nomem;
-    for (size_t i = 0; i < conf->nsvcs; i++) {
-        struct svc *svc = svc_new(&srv->set, conf, &conf->svcs[i]);
-        if (svc == NULL)
+    for (size_t i = 0; i < srv->nbound; i++)
+        if (p->close[i])
+            r->closing[r->nclosing++] = srv->bound[i];
+    for (size_t i = 0; i < conf->nsvcs; i++)
+        if ((r->svcs[r->nsvcs++] = svc_new(&srv->set, conf, &conf->svcs[i])) == NULL)
             goto nomem;
-        r->svcs[r->nsvcs++] = svc;
-        for (size_t j = 0; j < svc->conf->nlistens; j++) {
-            const struct conf_listen *cl = &svc->conf->listens[j];
-            struct bound *b = find_bound(srv, &cl->addr, svc->conf->name, r);
-            bool fresh = b == NULL;
-            if (fresh && (b = open_bound(srv, svc, cl, NULL, err, errlen)) == NULL) {
-                if (err[0] != '\0')
-                    return -1;
-                continue;
-            }
-            r->fresh[r->nbound] = fresh;
-            r->owner[r->nbound] = svc;
-            r->bound[r->nbound++] = b;
+    for (size_t i = 0; i < p->nsteps; i++) {
+        const struct reload_step *st = &p->steps[i];
+        struct svc *svc = r->svcs[st->svc];
+        struct bound *b;
+        if (st->keep != RELOAD_OPEN)
+            b = srv->bound[st->keep];
+        else if ((b = open_bound(srv, svc, &svc->conf->listens[st->listen], NULL, err, errlen)) ==
+                 NULL) {
+            if (err[0] != '\0')
+                return -1;
+            continue; /* an optional address this host has no family for */
         }
+        r->fresh[r->nbound] = st->keep == RELOAD_OPEN;
+        r->owner[r->nbound] = svc;
+        r->bound[r->nbound++] = b;
     }
     return 0;
 nomem:
@@ -549,13 +506,24 @@ nomem:
 static void refresh_kept(struct bound *b)
 {
     const struct svc_conf *sc = b->svc->conf;
-    struct listener_perms perms = perms_of(sc);
+    struct listener_perms perms = listener_perms_of(sc);
 
     if (addr_kind_socktype(b->l.kind) == SOCK_STREAM && listen(b->l.fd, sc->backlog) < 0)
         log_warn("%s: unable to change the backlog", b->l.name);
-    tune_listener(b);
+    listener_tune(&b->l, sc);
     if (listener_set_perms(&b->l, &perms) < 0)
         log_warn("%s: unable to change the socket file's mode, owner or group", b->l.name);
+}
+
+static void rewatch_kept(struct server *srv, struct bound *b)
+{
+    refresh_kept(b);
+    /* The service's model may have changed who serves this listener. */
+    ev_timer_stop(srv->loop, &b->resume_timer);
+    b->paused = false;
+    unwatch(srv, b);
+    if (watch(srv, b) < 0)
+        log_warn("unable to watch %s", b->l.name);
 }
 
 static int reload_commit(struct server *srv, struct conf *conf, struct reload *r, char *err,
@@ -571,79 +539,54 @@ static int reload_commit(struct server *srv, struct conf *conf, struct reload *r
             return -1;
         }
     }
-    for (size_t i = 0; i < srv->nbound; i++) {
-        bool kept = false;
-        for (size_t j = 0; j < r->nbound && !kept; j++)
-            kept = r->bound[j] == srv->bound[i];
-        if (!kept) {
-            log_info("closed service=%s addr=%s", srv->bound[i]->svc->conf->name,
-                     srv->bound[i]->l.name);
-            close_bound(srv, srv->bound[i]);
-            r->closed++;
-        }
+    for (size_t i = 0; i < r->nclosing; i++) {
+        log_info("closed service=%s addr=%s", r->closing[i]->svc->conf->name,
+                 r->closing[i]->l.name);
+        close_bound(srv, r->closing[i]);
     }
     for (size_t i = 0; i < r->nbound; i++) {
         r->bound[i]->svc = r->owner[i];
         if (r->fresh[i]) {
             log_listening(r->bound[i]);
             r->opened++;
-        } else {
-            refresh_kept(r->bound[i]);
-            /* The service's model may have changed who serves this listener. */
-            ev_timer_stop(srv->loop, &r->bound[i]->resume_timer);
-            r->bound[i]->paused = false;
-            unwatch(srv, r->bound[i]);
-            if (watch(srv, r->bound[i]) < 0)
-                log_warn("unable to watch %s", r->bound[i]->l.name);
-            r->kept++;
-        }
+        } else
+            rewatch_kept(srv, r->bound[i]);
     }
     svc_set_replace(&srv->set, conf, r->svcs, r->nsvcs);
     free(srv->bound);
     free(r->fresh);
     free(r->owner);
+    free(r->closing);
     srv->bound = r->bound;
     srv->nbound = r->nbound;
     return 0;
 }
 
-/* "services: +new -gone ~changed" from the old and new definitions. */
-static void log_reload_summary(const struct conf *old, const struct conf *conf,
-                               const struct reload *r)
-{
-    unsigned added = 0, removed = 0, changed = 0;
-
-    for (size_t i = 0; i < conf->nsvcs; i++) {
-        const struct svc_conf *was = conf_find(old, conf->svcs[i].name);
-        if (was == NULL)
-            added++;
-        else if (!conf_svc_equal(was, &conf->svcs[i]))
-            changed++;
-    }
-    for (size_t i = 0; i < old->nsvcs; i++)
-        if (conf_find(conf, old->svcs[i].name) == NULL)
-            removed++;
-    log_info("reloaded %s: services %zu (added %u, removed %u, changed %u); listeners kept %u, "
-             "opened %u, closed %u",
-             conf->path, conf->nsvcs, added, removed, changed, r->kept, r->opened, r->closed);
-}
-
 int server_reload(struct server *srv, struct conf *conf, char *err, size_t errlen)
 {
     struct reload r;
-    struct conf *old = conf_ref(srv->set.conf);
+    struct reload_plan p;
+    struct conf *old;
 
+    /* The plan first, apart from r: nothing is opened or changed before it is made. */
+    if (plan(srv, conf, &p) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     memset(&r, 0, sizeof(r));
-    if (reload_prepare(srv, conf, &r, err, errlen) < 0 ||
+    old = conf_ref(srv->set.conf);
+    if (reload_prepare(srv, conf, &p, &r, err, errlen) < 0 ||
         reload_commit(srv, conf, &r, err, errlen) < 0) {
         reload_abort(srv, &r);
+        reload_plan_free(&p);
         conf_unref(old);
         return -1;
     }
     if (guard_ports(srv) < 0)
         log_warnx("out of memory: the UDP loop rule may miss a port");
     dgram_guard_learn(&srv->guard);
-    log_reload_summary(old, conf, &r);
+    reload_log_summary(old, conf, p.kept, r.opened, p.to_close);
+    reload_plan_free(&p);
     conf_unref(old);
     return 0;
 }
@@ -664,7 +607,8 @@ static void on_stop_kill(struct ev_loop *loop, struct ev_timer *t)
     if (left > 0 && !srv->killing) {
         log_warnx("stopping: %u processes still running: SIGKILL", left);
         spawn_signal_all(&srv->spawn, SIGKILL);
-        procs_signal_all(SIGKILL);
+        signal_conns(srv, SIGKILL);
+        signal_workers(srv, SIGKILL);
         srv->killing = true;
         ev_timer_start(loop, t, grace_ms(STOP_KILL_MS));
         return;
@@ -689,8 +633,8 @@ static void end_everything(struct server *srv, int sig)
     log_info("stopping: %s to %u children, SIGTERM to %u workers",
              sig == SIGKILL ? "SIGKILL" : "SIGTERM", srv->set.nchildren, srv->nworkers);
     spawn_signal_all(&srv->spawn, sig);
-    procs_signal_conns(sig);
-    procs_signal_workers(SIGTERM);
+    signal_conns(srv, sig);
+    signal_workers(srv, SIGTERM);
     srv->killing = false;
     srv->stop_timer.fn = on_stop_kill;
     ev_timer_start(srv->loop, &srv->stop_timer, grace_ms(STOP_KILL_MS));
@@ -719,7 +663,7 @@ void server_stop(struct server *srv, bool now)
     srv->stopping = true;
     close_listeners(srv);
     /* Workers stop as we do: their listeners first, their connections given time. */
-    procs_signal_workers(SIGTERM);
+    signal_workers(srv, SIGTERM);
     if (all_gone(srv)) {
         if (srv->role == ROLE_MAIN)
             log_info("stopping: no connections open");
@@ -771,7 +715,7 @@ size_t server_served_fds(const struct server *srv, enum role role, const struct 
     size_t n = 0;
 
     for (size_t i = 0; i < srv->nbound && n < max; i++)
-        if (srv->bound[i]->l.fd >= 0 && serves(srv, role, pool_of, srv->bound[i]))
+        if (srv->bound[i]->l.fd >= 0 && serves(srv, role, pool_of, srv->bound[i]->svc))
             fds[n++] = srv->bound[i]->l.fd;
     return n;
 }
@@ -801,7 +745,7 @@ void server_rebase(struct server *srv, struct ev_loop *loop, enum role role,
     forget_parent(srv, loop);
     for (size_t i = 0; i < srv->nbound; i++) {
         struct bound *b = srv->bound[i];
-        bool mine = serves(srv, role, pool_of, b);
+        bool mine = serves(srv, role, pool_of, b->svc);
         b->paused = b->watched = false;
         b->holder = NULL;
         b->l.owns_path = false; /* the socket file is the parent's to remove */
@@ -817,30 +761,18 @@ void server_rebase(struct server *srv, struct ev_loop *loop, enum role role,
     srv->nbound = kept;
 }
 
-/* Does this process serve `svc` (so its counters mean something here)? */
-static bool serves_service(const struct server *srv, const struct svc *svc)
-{
-    const struct svc_conf *sc = svc->conf;
-
-    if (sc->model == MODEL_PREFORK)
-        return srv->role == ROLE_POOL && svc->st == srv->pool_of;
-    if (sc->exec != NULL && sc->exec->wait)
-        return srv->role == ROLE_MAIN;
-    return srv->role == ROLE_WORKER || (srv->role == ROLE_MAIN && srv->set.conf->workers <= 1);
-}
-
 void server_log_stats(struct server *srv)
 {
     char tag[32] = "";
 
     if (srv->role == ROLE_MAIN)
-        procs_signal_workers(SIGUSR1); /* each process counts its own */
+        signal_workers(srv, SIGUSR1); /* each process counts its own */
     if (srv->role == ROLE_WORKER)
         snprintf(tag, sizeof(tag), "worker=%u ", srv->worker_index);
     else if (srv->role == ROLE_POOL)
         snprintf(tag, sizeof(tag), "prefork=%ld ", (long)getpid());
     for (size_t i = 0; i < srv->set.nsvcs; i++)
-        if (serves_service(srv, srv->set.svcs[i]))
+        if (serves(srv, srv->role, srv->pool_of, srv->set.svcs[i]))
             svc_log_stats(srv->set.svcs[i], tag);
     /* Each process logs on its own, and loses its own lines. */
     log_info("stats %slog_lines_lost=%lu", tag, log_lines_lost());

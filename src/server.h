@@ -1,17 +1,19 @@
 /*
- * service: the running daemon.  A server holds the loop, the services of
- * the configuration in force, their listeners and every open connection;
- * it accepts connections, applies the global limits, keeps the counters,
- * reloads a new configuration and runs the graceful stop.
- * The services themselves (generations, counters, admission) are svc.h's.
+ * server: the policy of a running process.  A server holds the loop, the
+ * services in force (a svc_set), their listeners and the engines' state
+ * (streams, exec children, the reaper, the datagram guard); it accepts,
+ * admits and dispatches each connection to its engine, applies a reload's
+ * plan (reload.h) and runs the graceful stop.  The services themselves
+ * (generations, counters, admission and release) are svc.h's; the process
+ * models above (procs.h) reach it through struct server_procs.
  *
  * Invariants:
  *  - every open connection is on srv->streams and opened in srv->set;
  *  - a listener keeps its socket across reloads while its address stays in
  *    the configuration: there is never a moment without it.
  */
-#ifndef USHER_SERVICE_H
-#define USHER_SERVICE_H
+#ifndef USHER_SERVER_H
+#define USHER_SERVER_H
 
 #include "conf.h"
 #include "dgram.h"
@@ -56,6 +58,19 @@ enum role {
     ROLE_CONN,
 };
 
+/*
+ * What the process models (procs.c, a layer above) install in the server,
+ * so that the server never calls them by name.
+ */
+struct server_procs {
+    /* model = fork: serve the admitted connection a->fd in a new process (takes it). */
+    void (*fork_connection)(void *arg, struct svc *svc, const struct accepted *a);
+    /* Signal every worker and prefork process / every fork-model connection process. */
+    void (*signal_workers)(void *arg, int sig);
+    void (*signal_conns)(void *arg, int sig);
+    void *arg;
+};
+
 struct server {
     enum role role;
     const struct svc_state *pool_of; /* ROLE_POOL: the service served */
@@ -68,19 +83,13 @@ struct server {
     struct reaper reaper;   /* every child of this process, by pid */
     struct bound **bound;
     size_t nbound;
-    unsigned nworkers;        /* event workers and prefork processes */
-    struct dgram_guard guard; /* the UDP loop rule's ports and broadcast addresses */
+    unsigned nworkers;         /* event workers and prefork processes */
+    struct server_procs procs; /* installed from above; the stop signals through it */
+    struct dgram_guard guard;  /* the UDP loop rule's ports and broadcast addresses */
     bool stopping;
     bool retiring; /* a worker or prefork process replaced by a reload */
     bool killing;  /* the stop has sent SIGKILL to the children */
     struct ev_timer stop_timer;
-};
-
-/* Sockets handed over at start (systemd socket activation). */
-struct inherited {
-    int *fds; /* -1 once adopted */
-    char **names;
-    int n;
 };
 
 /*
@@ -143,6 +152,14 @@ void server_rebase(struct server *srv, struct ev_loop *loop, enum role role,
 /* The listening descriptors `role` serves, into fds (at most max).  Returns the count. */
 size_t server_served_fds(const struct server *srv, enum role role, const struct svc_state *pool_of,
                          int *fds, size_t max);
+
+/*
+ * Does a process in `role` serve services like `sc` (`own_pool`: a pool
+ * process of that very service), `workers` being [global] workers?  The
+ * main process serves wait = yes services always and the rest only
+ * without workers; event workers all but prefork services.
+ */
+bool server_serves(enum role role, unsigned workers, const struct svc_conf *sc, bool own_pool);
 
 /* Stop watching the listener `b` for `ms` (a timer brings it back). */
 void server_pause(struct bound *b, int ms);
