@@ -16,7 +16,7 @@
 # not place, and an exception that no longer occurs.  Exit 1 on any error.
 #
 # EXCEPTIONS lists the violations that are known and being fixed, one per
-# line as `FILE -> INCLUDE` (e.g. `conn.c -> service.h`; # starts a
+# line as `FILE -> INCLUDE` (e.g. `stream.c -> server.h`; # starts a
 # comment).  They are not reported; one that no longer occurs is an error,
 # "stale exception", so the list can only shrink.
 set -u
