@@ -21,7 +21,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,40 +40,27 @@
  */
 #define STOPPED 1
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 /* A write to stdout failed: EPIPE means the reader is done with us (`usher ... | head -1`). */
 static int output_failed(char *err, size_t errlen)
 {
     if (errno == EPIPE)
         return STOPPED;
-    return fail(err, errlen, "stdout: %s", strerror(errno));
+    return err_set(err, errlen, "stdout: %s", strerror(errno));
 }
 
 static int input_failed(char *err, size_t errlen)
 {
     if (errno == EMSGSIZE)
-        return fail(err, errlen, "stdin: line longer than %d bytes", CLIENT_LINE_MAX);
-    return fail(err, errlen, "stdin: %s", strerror(errno));
+        return err_set(err, errlen, "stdin: line longer than %d bytes", CLIENT_LINE_MAX);
+    return err_set(err, errlen, "stdin: %s", strerror(errno));
 }
 
 /* An error on the connection, in the words of section 10: the address, then the cause. */
 static int stream_failed(const struct client_target *t, char *err, size_t errlen)
 {
     if (errno == ETIMEDOUT)
-        return fail(err, errlen, "%s: timed out", t->name);
-    return fail(err, errlen, "%s: %s", t->name, strerror(errno));
+        return err_set(err, errlen, "%s: timed out", t->name);
+    return err_set(err, errlen, "%s: %s", t->name, strerror(errno));
 }
 
 /* Target and option parsing */
@@ -87,11 +73,11 @@ static int join_host_port(const char *host, const char *port, bool udp, char *bu
     int n;
 
     if (strchr(host, '/') != NULL)
-        return fail(err, errlen, "'%s': expected a host name or address before PORT", host);
+        return err_set(err, errlen, "'%s': expected a host name or address before PORT", host);
     n = snprintf(buf, size, "%s://%s%s%s:%s", udp ? "udp" : "tcp", bracket ? "[" : "", host,
                  bracket ? "]" : "", port);
     if (n < 0 || (size_t)n >= size)
-        return fail(err, errlen, "address too long");
+        return err_set(err, errlen, "address too long");
     return 0;
 }
 
@@ -103,16 +89,17 @@ int client_target_parse(int nargs, char *const args[], bool udp, struct client_t
             return -1;
     } else if (nargs == 1) {
         if (str_copy(t->name, sizeof(t->name), args[0]) < 0)
-            return fail(err, errlen, "address too long");
+            return err_set(err, errlen, "address too long");
     } else {
-        return fail(err, errlen, "%s", nargs == 0 ? "missing ADDRESS" : "too many operands");
+        return err_set(err, errlen, "%s", nargs == 0 ? "missing ADDRESS" : "too many operands");
     }
     if (addr_parse(t->name, &t->spec, err, errlen) < 0)
         return -1;
     if (nargs == 1 && udp && t->spec.kind != ADDR_UDP)
-        return fail(err, errlen, "-u goes with HOST PORT (or a udp:// address), not %s", t->name);
+        return err_set(err, errlen, "-u goes with HOST PORT (or a udp:// address), not %s",
+                       t->name);
     if (addr_kind_is_inet(t->spec.kind) && strcmp(t->spec.host, "*") == 0)
-        return fail(err, errlen, "'*' is for listening; name a host to connect to");
+        return err_set(err, errlen, "'*' is for listening; name a host to connect to");
     return 0;
 }
 
@@ -351,14 +338,14 @@ static int client_connect(const struct client_target *t, char *err, size_t errle
     int fd = -1, last = 0;
 
     if (n < 0)
-        return fail(err, errlen, "unable to resolve %s", why);
+        return err_set(err, errlen, "unable to resolve %s", why);
     for (int i = 0; i < n && fd < 0; i++) {
         fd = open_connected(&addrs[i], t->wait_ms);
         if (fd < 0)
             last = errno;
     }
     if (fd < 0)
-        return fail(err, errlen, "unable to connect to %s: %s", t->name, strerror(last));
+        return err_set(err, errlen, "unable to connect to %s: %s", t->name, strerror(last));
     return fd;
 }
 
@@ -390,7 +377,7 @@ static struct session *session_open(const struct client_target *t, char *err, si
     int on = 1;
 
     if (ss == NULL) {
-        fail(err, errlen, "out of memory");
+        err_set(err, errlen, "out of memory");
         return NULL;
     }
     ss->t = t;
@@ -405,7 +392,7 @@ static struct session *session_open(const struct client_target *t, char *err, si
     /* Lockstep requests: Nagle would hold a request's last piece back for an ACK. */
     if (t->spec.kind == ADDR_TCP &&
         setsockopt(ss->sockfd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) < 0) {
-        fail(err, errlen, "%s: unable to set TCP_NODELAY: %s", t->name, strerror(errno));
+        err_set(err, errlen, "%s: unable to set TCP_NODELAY: %s", t->name, strerror(errno));
         session_close(ss);
         return NULL;
     }
@@ -481,9 +468,9 @@ static ssize_t dgram_exchange(struct session *ss, const void *req, size_t len)
 static int dgram_failed(const struct client_target *t, char *err, size_t errlen)
 {
     if (errno == ETIMEDOUT)
-        return fail(err, errlen, "%s: no reply after %u %s", t->name, t->tries,
-                    t->tries == 1 ? "try" : "tries");
-    return fail(err, errlen, "%s: %s", t->name, strerror(errno));
+        return err_set(err, errlen, "%s: no reply after %u %s", t->name, t->tries,
+                       t->tries == 1 ? "try" : "tries");
+    return err_set(err, errlen, "%s: %s", t->name, strerror(errno));
 }
 
 static int dgram_copy(struct session *ss, char *err, size_t errlen)
@@ -596,7 +583,7 @@ static int sum_line_stream(struct session *ss, const char *line, size_t len, cha
         return stream_failed(ss->t, err, errlen);
     rc = client_lines_next(&ss->reply, deadline, &reply, &rlen);
     if (rc == 0)
-        return fail(err, errlen, "%s: connection closed before the reply", ss->t->name);
+        return err_set(err, errlen, "%s: connection closed before the reply", ss->t->name);
     if (rc < 0)
         return stream_failed(ss->t, err, errlen);
     return print_reply(ss, reply, rlen, err, errlen);
@@ -623,8 +610,8 @@ static int sumbin_exchange(struct session *ss, const unsigned char req[SUMBIN_RE
         if ((n = dgram_exchange(ss, req, SUMBIN_REQUEST)) < 0)
             return dgram_failed(ss->t, err, errlen);
         if (n != SUMBIN_REPLY)
-            return fail(err, errlen, "%s: reply of %zd bytes, expected %d", ss->t->name, n,
-                        SUMBIN_REPLY);
+            return err_set(err, errlen, "%s: reply of %zd bytes, expected %d", ss->t->name, n,
+                           SUMBIN_REPLY);
         memcpy(reply, ss->dgram, SUMBIN_REPLY);
         return 0;
     }
@@ -632,7 +619,7 @@ static int sumbin_exchange(struct session *ss, const unsigned char req[SUMBIN_RE
         (n = recv_full(ss->sockfd, reply, SUMBIN_REPLY, deadline)) < 0)
         return stream_failed(ss->t, err, errlen);
     if (n < SUMBIN_REPLY)
-        return fail(err, errlen, "%s: connection closed before the reply", ss->t->name);
+        return err_set(err, errlen, "%s: connection closed before the reply", ss->t->name);
     return 0;
 }
 
@@ -668,8 +655,8 @@ static int sumbin_line(struct session *ss, const char *line, size_t len, char *e
     if (sumbin_exchange(ss, req, reply, err, errlen) < 0)
         return -1;
     if (client_sumbin_text(reply, text, &status) < 0)
-        return fail(err, errlen, "%s: unknown reply status %lu", ss->t->name,
-                    (unsigned long)status);
+        return err_set(err, errlen, "%s: unknown reply status %lu", ss->t->name,
+                       (unsigned long)status);
     return print_text(ss, text, err, errlen);
 }
 
@@ -722,13 +709,13 @@ static int time_stream(struct session *ss, unsigned char value[4], char *err, si
     if (n < 0)
         return stream_failed(ss->t, err, errlen);
     if (n < 4)
-        return fail(err, errlen, "%s: short reply: %zd of 4 bytes", ss->t->name, n);
+        return err_set(err, errlen, "%s: short reply: %zd of 4 bytes", ss->t->name, n);
     /* RFC 868: the 4 bytes, then the close.  Anything else is not a time server. */
     n = recv_full(ss->sockfd, &extra, 1, deadline);
     if (n < 0)
         return stream_failed(ss->t, err, errlen);
     if (n > 0)
-        return fail(err, errlen, "%s: reply longer than 4 bytes", ss->t->name);
+        return err_set(err, errlen, "%s: reply longer than 4 bytes", ss->t->name);
     return 0;
 }
 
@@ -740,7 +727,7 @@ static int time_dgram(struct session *ss, unsigned char value[4], char *err, siz
     if (n < 0)
         return dgram_failed(ss->t, err, errlen);
     if (n != 4)
-        return fail(err, errlen, "%s: reply of %zd bytes, expected 4", ss->t->name, n);
+        return err_set(err, errlen, "%s: reply of %zd bytes, expected 4", ss->t->name, n);
     memcpy(value, ss->dgram, 4);
     return 0;
 }
@@ -761,8 +748,8 @@ int client_time(const struct client_target *t, char *err, size_t errlen)
         return -1;
     /* One byte kept for the "\n". */
     if (client_format_time(get_be32(value), text, sizeof(text) - 1) < 0)
-        return fail(err, errlen, "%s: time %lu cannot be shown", t->name,
-                    (unsigned long)get_be32(value));
+        return err_set(err, errlen, "%s: time %lu cannot be shown", t->name,
+                       (unsigned long)get_be32(value));
     len = strlen(text);
     text[len++] = '\n';
     if (write_all(STDOUT_FILENO, text, len) < 0)

@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,25 +27,12 @@
 /* Returned up the call chain to stop early, quietly, as a success: stdout's reader has gone. */
 #define STOPPED 1
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 /* A write to stdout failed: EPIPE means the reader is done with us (`usher ... | head -1`). */
 static int output_failed(char *err, size_t errlen)
 {
     if (errno == EPIPE)
         return STOPPED;
-    return fail(err, errlen, "stdout: %s", strerror(errno));
+    return err_set(err, errlen, "stdout: %s", strerror(errno));
 }
 
 struct buf {
@@ -103,8 +89,8 @@ enum { P_IN, P_SOCK, P_OUT };
 static int stream_failed(const struct stream *s, char *err, size_t errlen)
 {
     if (errno == ETIMEDOUT)
-        return fail(err, errlen, "%s: timed out", s->name);
-    return fail(err, errlen, "%s: %s", s->name, strerror(errno));
+        return err_set(err, errlen, "%s: timed out", s->name);
+    return err_set(err, errlen, "%s: %s", s->name, strerror(errno));
 }
 
 static enum out_kind out_kind_of(int fd)
@@ -217,7 +203,7 @@ static int in_read(struct stream *s, char *err, size_t errlen)
     else if (n == 0)
         s->in_done = true;
     else if (errno != EAGAIN && errno != EINTR)
-        return fail(err, errlen, "stdin: %s", strerror(errno));
+        return err_set(err, errlen, "stdin: %s", strerror(errno));
     return 0;
 }
 
@@ -274,9 +260,9 @@ static int stream_run(struct stream *s, char *err, size_t errlen)
         stream_interest(s, p);
         rc = poll(p, 3, ms_until(idle_end));
         if (rc < 0 && errno != EINTR)
-            return fail(err, errlen, "poll: %s", strerror(errno));
+            return err_set(err, errlen, "poll: %s", strerror(errno));
         if (rc == 0)
-            return fail(err, errlen, "%s: timed out", s->name);
+            return err_set(err, errlen, "%s: timed out", s->name);
         if (rc > 0 && (rc = stream_step(s, p, err, errlen)) != 0)
             return rc;
     }
@@ -288,7 +274,7 @@ int client_stream_copy(int sockfd, const char *name, int64_t wait_ms, char *err,
     int rc;
 
     if (s == NULL)
-        return fail(err, errlen, "out of memory");
+        return err_set(err, errlen, "out of memory");
     s->name = name;
     s->wait_ms = wait_ms;
     s->sockfd = sockfd;

@@ -109,6 +109,13 @@ int open_std_fds(void);
 void close_quietly(int fd);
 
 /*
+ * printf into a caller's error buffer `err` (`errlen` bytes), for the
+ * functions that report failure that way.  Returns -1, so that a failure
+ * reads `return err_set(err, errlen, "...", ...);`.
+ */
+int err_set(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/*
  * Copy `src` into `dst` of size `size`, always NUL-terminating.
  * Returns 0, or -1 with errno ENAMETOOLONG if it had to truncate.
  */
