@@ -69,48 +69,11 @@ static void roundtrip(int fd)
         T_FAIL("the connection was closed, want an echo");
 }
 
-/* The daemon's children now (at most MAX_PIDS). */
-static int children(const struct h_daemon *d, pid_t *pids)
-{
-    int n = h_children(d->pid, pids, MAX_PIDS);
-
-    if (n > MAX_PIDS)
-        T_FAIL("usherd has %d children", n);
-    return n;
-}
-
-/* Wait until the daemon has exactly `n` children, each settled in its loop. */
-static int wait_children(const struct h_daemon *d, int n, pid_t *pids, int ms)
-{
-    int64_t deadline = h_now_ms() + ms * (int64_t)t_scale();
-    int got;
-
-    for (;; usleep(5000)) {
-        bool settled = true;
-        got = children(d, pids);
-        for (int i = 0; i < got && settled; i++)
-            settled = h_proc_settled(pids[i]);
-        if (got == n && settled)
-            return got;
-        if (h_now_ms() > deadline)
-            T_FAIL("usherd has %d children (settled: %s), want %d after %d ms:\n%s", got,
-                   settled ? "yes" : "no", n, ms, h_log(d));
-    }
-}
-
-static bool among(pid_t pid, const pid_t *pids, int n)
-{
-    for (int i = 0; i < n; i++)
-        if (pids[i] == pid)
-            return true;
-    return false;
-}
-
 /* The child of the daemon that holds our connection `fd`; fails if none does. */
 static pid_t owner(const struct h_daemon *d, int fd)
 {
     pid_t pids[MAX_PIDS + 1];
-    int n = children(d, pids);
+    int n = h_daemon_children(d, pids, MAX_PIDS);
     pid_t who;
 
     pids[n] = d->pid;
@@ -178,7 +141,7 @@ static void reload_keeps_open_connection(const char *conf, const char *procs)
     pid_t old[MAX_PIDS], now[MAX_PIDS], fresh[2], xo;
     int x, y, n, nfresh = 0;
 
-    wait_children(d, 2, old, 5000);
+    h_wait_children(d, 2, true, old, MAX_PIDS, 5000);
     x = h_connect(echo);
     roundtrip(x);
     xo = owner(d, x);
@@ -186,22 +149,22 @@ static void reload_keeps_open_connection(const char *conf, const char *procs)
     h_kill(d, SIGHUP);
     T_ASSERT(h_wait_log(d, "reloaded", 5000));
     /* The new processes, and the old one that still has X: 3 processes. */
-    n = wait_children(d, 3, now, 5000);
+    n = h_wait_children(d, 3, true, now, MAX_PIDS, 5000);
     for (int i = 0; i < n; i++)
-        if (!among(now[i], old, 2) && nfresh < 2)
+        if (!h_pid_among(now[i], old, 2) && nfresh < 2)
             fresh[nfresh++] = now[i];
-    if (nfresh != 2 || !among(xo, now, n))
+    if (nfresh != 2 || !h_pid_among(xo, now, n))
         T_FAIL("after the reload: %d new %s, X's process %s", nfresh, procs,
-               among(xo, now, n) ? "still there" : "gone");
+               h_pid_among(xo, now, n) ? "still there" : "gone");
     roundtrip(x);
     y = h_connect(echo);
     roundtrip(y);
-    if (!among(owner(d, y), fresh, 2))
+    if (!h_pid_among(owner(d, y), fresh, 2))
         T_FAIL("a connection after the reload went to one of the old %s", procs);
     roundtrip(x);
     close(x);
-    n = wait_children(d, 2, now, 5000);
-    if (!among(fresh[0], now, n) || !among(fresh[1], now, n))
+    n = h_wait_children(d, 2, true, now, MAX_PIDS, 5000);
+    if (!h_pid_among(fresh[0], now, n) || !h_pid_among(fresh[1], now, n))
         T_FAIL("the new %s are not the ones left", procs);
     close(y);
 }
@@ -223,7 +186,7 @@ static void test_fork_serves_each_connection_in_its_own_process(void)
         fds[i] = h_connect(echo);
         roundtrip(fds[i]);
     }
-    T_EQ_INT(children(d, pids), 5);
+    T_EQ_INT(h_daemon_children(d, pids, MAX_PIDS), 5);
     for (int i = 0; i < 5; i++) {
         owners[i] = owner(d, fds[i]);
         for (int j = 0; j < i; j++)
@@ -235,7 +198,7 @@ static void test_fork_serves_each_connection_in_its_own_process(void)
     if (!h_wait_log_count(d, "usherd: service=echo proto=tcp", 5, 5000))
         T_FAIL("not 5 connection lines:\n%s", h_log(d));
     T_EQ_INT(h_count_log(d, "end=closed"), 5);
-    wait_children(d, 0, pids, 5000);
+    h_wait_children(d, 0, true, pids, MAX_PIDS, 5000);
 }
 
 static void test_fork_leaves_no_zombies_after_200_connections(void)
@@ -260,7 +223,7 @@ static void test_fork_leaves_no_zombies_after_200_connections(void)
     }
     if (!h_wait_log_count(d, "usherd: service=echo proto=tcp", 200, 10000))
         T_FAIL("%d of 200 connection lines", h_count_log(d, "usherd: service=echo proto=tcp"));
-    wait_children(d, 0, pids, 5000);
+    h_wait_children(d, 0, true, pids, MAX_PIDS, 5000);
     stats = h_stats(d, "echo");
     T_EQ_INT(h_log_field(stats, "conns_total"), 200);
     T_EQ_INT(h_log_field(stats, "conns_now"), 0);
@@ -285,7 +248,7 @@ static void test_fork_model_honours_max_conns(void)
     if (try_roundtrip(c, 5000))
         T_FAIL("a third connection was served with max_conns = 2");
     T_ASSERT(h_wait_log(d, "end=refused:max_conns", 5000));
-    T_EQ_INT(children(d, pids), 2);
+    T_EQ_INT(h_daemon_children(d, pids, MAX_PIDS), 2);
     T_EQ_INT(h_log_field(h_stats(d, "echo"), "children"), 2);
     close(a), close(b), close(c);
 }
@@ -366,7 +329,7 @@ static void test_fork_model_stats_count_bytes(void)
     if (!h_wait_log_count(d, "in=1000 out=1000 end=closed", 3, 5000))
         T_FAIL("not 3 connection lines with in=1000 out=1000:\n%s", h_log(d));
     /* A process logs its line before it exits: its bytes count once it is reaped. */
-    wait_children(d, 0, pids, 5000);
+    h_wait_children(d, 0, true, pids, MAX_PIDS, 5000);
     stats = h_stats(d, "echo");
     T_EQ_INT(h_log_field(stats, "conns_total"), 3);
     if (h_log_field(stats, "bytes_in") != 3000 || h_log_field(stats, "bytes_out") != 3000)
@@ -418,14 +381,14 @@ static void test_prefork_two_processes_one_connection_each(void)
     int a, b, c;
     char buf[8];
 
-    wait_children(d, 2, pids, 5000);
+    h_wait_children(d, 2, true, pids, MAX_PIDS, 5000);
     a = h_connect(echo);
     roundtrip(a);
     b = h_connect(echo);
     roundtrip(b);
     pa = owner(d, a);
     pb = owner(d, b);
-    if (pa == pb || !among(pa, pids, 2) || !among(pb, pids, 2))
+    if (pa == pb || !h_pid_among(pa, pids, 2) || !h_pid_among(pb, pids, 2))
         T_FAIL("A and B held by %ld and %ld; the pool is %ld and %ld", (long)pa, (long)pb,
                (long)pids[0], (long)pids[1]);
     c = h_connect(echo);
@@ -453,7 +416,7 @@ static void test_prefork_killed_process_replaced_losing_only_its_connection(void
     int a, b, c;
     char want[128];
 
-    wait_children(d, 2, pids, 5000);
+    h_wait_children(d, 2, true, pids, MAX_PIDS, 5000);
     wait_older_than_crash_window(pids[0]);
     wait_older_than_crash_window(pids[1]);
     a = h_connect(echo);
@@ -467,8 +430,8 @@ static void test_prefork_killed_process_replaced_losing_only_its_connection(void
         T_FAIL("A is still open after its process was killed");
     roundtrip(b);
     roundtrip(c);
-    wait_children(d, 2, after, 1000);
-    if (among(pa, after, 2))
+    h_wait_children(d, 2, true, after, MAX_PIDS, 1000);
+    if (h_pid_among(pa, after, 2))
         T_FAIL("the killed process %ld is still counted", (long)pa);
     snprintf(want, sizeof(want), "(pid %ld) was killed by signal 9; starting another", (long)pa);
     T_ASSERT(h_wait_log(d, want, 2000));
@@ -488,7 +451,7 @@ static void test_prefork_process_dying_young_restarts_after_a_pause(void)
     int64_t killed, back;
     int n;
 
-    wait_children(d, 2, pids, 5000);
+    h_wait_children(d, 2, true, pids, MAX_PIDS, 5000);
     if (h_proc_age_ms(pids[0]) > h_grace_ms() / 2)
         t_skip("the pool took %ld ms to come up: near the crash window", h_proc_age_ms(pids[0]));
     T_ASSERT(kill(pids[0], SIGKILL) == 0);
@@ -498,7 +461,7 @@ static void test_prefork_process_dying_young_restarts_after_a_pause(void)
     roundtrip(h_connect(h_addr(d, "echo", "tcp://127")));
     for (;; usleep(5000)) {
         pid_t now[MAX_PIDS];
-        n = children(d, now);
+        n = h_daemon_children(d, now, MAX_PIDS);
         if (n == 2)
             break;
         if (h_now_ms() - killed > 3000 * (int64_t)t_scale())
@@ -573,9 +536,9 @@ static void test_workers_each_take_connections(void)
     pid_t pids[MAX_PIDS];
     int fds[20];
 
-    wait_children(d, 2, pids, 5000);
+    h_wait_children(d, 2, true, pids, MAX_PIDS, 5000);
     connect_while_stopped(echo, pids[0], fds, 10);
-    wait_children(d, 2, pids, 5000);
+    h_wait_children(d, 2, true, pids, MAX_PIDS, 5000);
     connect_while_stopped(echo, pids[1], fds + 10, 10);
     for (int i = 0; i < 20; i++) {
         pid_t who = owner(d, fds[i]), want = pids[i < 10 ? 1 : 0];
@@ -599,11 +562,11 @@ static void test_worker_killed_replaced_losing_only_its_connections(void)
     int fds[20];
     char want[128];
 
-    wait_children(d, 2, pids, 5000);
+    h_wait_children(d, 2, true, pids, MAX_PIDS, 5000);
     wait_older_than_crash_window(pids[0]);
     wait_older_than_crash_window(pids[1]);
     connect_while_stopped(echo, pids[1], fds, 10); /* on A = pids[0] */
-    wait_children(d, 2, pids, 5000);
+    h_wait_children(d, 2, true, pids, MAX_PIDS, 5000);
     connect_while_stopped(echo, pids[0], fds + 10, 10); /* on B */
     victim = pids[0];
     T_EQ_INT(owner(d, fds[0]), victim);
@@ -614,8 +577,8 @@ static void test_worker_killed_replaced_losing_only_its_connections(void)
     for (int i = 10; i < 20; i++)
         if (!try_roundtrip(fds[i], 5000))
             T_FAIL("connection %d of the other worker was lost", i);
-    wait_children(d, 2, after, 1000);
-    if (among(victim, after, 2))
+    h_wait_children(d, 2, true, after, MAX_PIDS, 1000);
+    if (h_pid_among(victim, after, 2))
         T_FAIL("the killed worker %ld is still counted", (long)victim);
     snprintf(want, sizeof(want), "(pid %ld) was killed by signal 9; starting another",
              (long)victim);
@@ -658,7 +621,7 @@ static void test_sigterm_stops_master_and_workers_gracefully(void)
     int x, f, n;
 
     snprintf(echo, sizeof(echo), "%s", h_addr(d, "echo", "tcp://127"));
-    n = wait_children(d, 4, pids, 5000);
+    n = h_wait_children(d, 4, true, pids, MAX_PIDS, 5000);
     x = h_connect(echo);
     roundtrip(x);
     f = h_connect(h_addr(d, "fk", "tcp://127"));
@@ -684,7 +647,7 @@ static void test_sigterm_closes_worker_connections_at_shutdown_timeout(void)
     int x, n;
     int64_t sent;
 
-    n = wait_children(d, 2, pids, 5000);
+    n = h_wait_children(d, 2, true, pids, MAX_PIDS, 5000);
     x = h_connect(h_addr(d, "echo", "tcp://127"));
     roundtrip(x);
     h_kill(d, SIGTERM);
@@ -710,7 +673,7 @@ static void test_workers_and_pool_stop_when_the_master_dies(void)
                                  "model = prefork:2\n",
                                  NULL);
     pid_t pids[MAX_PIDS];
-    int n = wait_children(d, 4, pids, 5000);
+    int n = h_wait_children(d, 4, true, pids, MAX_PIDS, 5000);
 
     h_kill(d, SIGKILL);
     T_ASSERT(h_wait_exit(d, 5000));
@@ -735,7 +698,7 @@ static void test_stats_lines_per_worker_and_prefork_process(void)
     int n, pf_lines = 0;
     char *log;
 
-    n = wait_children(d, 4, pids, 5000);
+    n = h_wait_children(d, 4, true, pids, MAX_PIDS, 5000);
     for (int i = 0; i < 6; i++) {
         int fd = h_connect(h_addr(d, i < 4 ? "echo" : "pf", "tcp://127"));
         roundtrip(fd);
@@ -760,7 +723,7 @@ static void test_stats_lines_per_worker_and_prefork_process(void)
         /* (Each process's "stats TAG log_lines_lost=N" line names no service.) */
         if ((p = strstr(line, "stats prefork=")) != NULL && strstr(p, " service=") != NULL) {
             pid_t pid = (pid_t)strtol(p + strlen("stats prefork="), NULL, 10);
-            if (!among(pid, pids, n))
+            if (!h_pid_among(pid, pids, n))
                 T_FAIL("stats line of pid %ld, not a child of usherd: %s", (long)pid, line);
             if (strstr(line, " service=pf ") == NULL)
                 T_FAIL("a prefork process reports another service: %s", line);
@@ -801,11 +764,11 @@ static void test_workers_share_max_conns(void)
     pid_t pids[MAX_PIDS];
     int fds[6], served[2] = {0, 0};
 
-    wait_children(d, 2, pids, 5000);
+    h_wait_children(d, 2, true, pids, MAX_PIDS, 5000);
     for (int i = 0; i < 6; i++) {
         int w = i < 3 ? 0 : 1; /* the worker left running */
         if (i == 3)
-            wait_children(d, 2, pids, 5000);
+            h_wait_children(d, 2, true, pids, MAX_PIDS, 5000);
         if (served_while_stopped(echo, pids[1 - w], &fds[i]))
             served[w]++;
     }
@@ -832,7 +795,7 @@ static void test_workers_share_global_max_conns(void)
     pid_t pids[MAX_PIDS];
     int a, b, c;
 
-    wait_children(d, 2, pids, 5000);
+    h_wait_children(d, 2, true, pids, MAX_PIDS, 5000);
     if (!served_while_stopped(h_addr(d, "echo", "tcp://127"), pids[1], &a) ||
         !served_while_stopped(h_addr(d, "echo", "tcp://127"), pids[1], &b))
         T_FAIL("one of the first two connections was refused");
@@ -858,7 +821,7 @@ static void test_workers_share_rate(void)
     int served[2] = {0, 0};
     int64_t start;
 
-    wait_children(d, 2, pids, 5000);
+    h_wait_children(d, 2, true, pids, MAX_PIDS, 5000);
     start = h_now_ms();
     for (int w = 0; w < 2; w++) {
         stop_process(pids[1 - w]);
@@ -905,7 +868,7 @@ static void test_prefork_max_per_ip_is_the_services(void)
     pid_t pids[MAX_PIDS];
     int fds[3];
 
-    wait_children(d, 3, pids, 5000);
+    h_wait_children(d, 3, true, pids, MAX_PIDS, 5000);
     T_EQ_INT(served_of(h_addr(d, "echo", "tcp://127"), fds, 3), 2);
     T_ASSERT(h_wait_log(d, "end=refused:max_per_ip", 5000));
 }
@@ -925,7 +888,7 @@ static void test_prefork_max_conns_and_global_max_conns_are_the_pools(void)
     pid_t pids[MAX_PIDS];
     int fds[3];
 
-    wait_children(d, 6, pids, 5000);
+    h_wait_children(d, 6, true, pids, MAX_PIDS, 5000);
     T_EQ_INT(served_of(h_addr(d, "echo", "tcp://127"), fds, 3), 2);
     T_EQ_INT(served_of(h_addr(d, "other", "tcp://127"), fds, 2), 1);
     T_ASSERT(h_wait_log(d, "service=other proto=tcp", 5000));
@@ -944,7 +907,7 @@ static void test_prefork_rate_is_the_pools(void)
     pid_t pids[MAX_PIDS];
     int served = 0;
 
-    wait_children(d, 3, pids, 5000);
+    h_wait_children(d, 3, true, pids, MAX_PIDS, 5000);
     for (int i = 0; i < 6; i++) {
         int fd = h_connect(echo);
         served += try_roundtrip(fd, 5000);
@@ -968,7 +931,7 @@ static void test_prefork_killed_process_gives_back_its_connection(void)
     pid_t pids[MAX_PIDS];
     int a, b, c;
 
-    wait_children(d, 2, pids, 5000);
+    h_wait_children(d, 2, true, pids, MAX_PIDS, 5000);
     a = h_connect(echo);
     roundtrip(a);
     b = h_connect(echo);
@@ -996,7 +959,7 @@ static void test_stats_signal_right_after_reload_kills_no_worker(void)
     struct h_daemon *d = h_start(echo_workers, NULL);
     pid_t pids[MAX_PIDS];
 
-    wait_children(d, 2, pids, 5000);
+    h_wait_children(d, 2, true, pids, MAX_PIDS, 5000);
     for (int round = 1; round <= 100; round++) {
         h_write_file(d->conf_path, h_fmt("%sidle_timeout = %ds\n", echo_workers, 10 + round));
         h_kill(d, SIGSTOP);
@@ -1008,7 +971,7 @@ static void test_stats_signal_right_after_reload_kills_no_worker(void)
         if (h_count_log(d, "was killed by signal 10") > 0)
             T_FAIL("round %d: a worker died of the SIGUSR1 passed on right after the reload:\n%s",
                    round, h_log_line(d, "was killed by signal 10"));
-        wait_children(d, 2, pids, 5000);
+        h_wait_children(d, 2, true, pids, MAX_PIDS, 5000);
     }
     T_EQ_INT(h_count_log(d, "was killed by signal"), 0);
 }
@@ -1103,7 +1066,7 @@ static void test_echo_connection_rate_of_each_model(void)
         pid_t pids[MAX_PIDS];
         long errors;
         double rate;
-        wait_children(d, models[m].procs, pids, 5000);
+        h_wait_children(d, models[m].procs, true, pids, MAX_PIDS, 5000);
         rate = measure_rate(d, 2500, &errors);
         t_note("model %-11s %8.0f connections/s (16 clients, %ld errors, %ld cores)",
                models[m].name, rate, errors, sysconf(_SC_NPROCESSORS_ONLN));

@@ -43,38 +43,6 @@ static char *echo_and_cat(const char *model, const char *echo_extra)
                  model, echo_extra);
 }
 
-static int children(const struct h_daemon *d, pid_t *pids)
-{
-    int n = h_children(d->pid, pids, MAX_PIDS);
-
-    if (n > MAX_PIDS)
-        T_FAIL("usherd has %d children", n);
-    return n;
-}
-
-/* Wait until the daemon has exactly `n` children, each settled in its loop or exec'd. */
-static int wait_children(const struct h_daemon *d, int n, pid_t *pids, int ms)
-{
-    int64_t deadline = h_now_ms() + ms * (int64_t)t_scale();
-    int got;
-
-    for (;; usleep(5000)) {
-        got = children(d, pids);
-        if (got == n)
-            return got;
-        if (h_now_ms() > deadline)
-            T_FAIL("usherd has %d children, want %d after %d ms:\n%s", got, n, ms, h_log(d));
-    }
-}
-
-static bool among(pid_t pid, const pid_t *pids, int n)
-{
-    for (int i = 0; i < n; i++)
-        if (pids[i] == pid)
-            return true;
-    return false;
-}
-
 /* The same processes (in any order)? */
 static bool same_set(const pid_t *a, int na, const pid_t *b, int nb)
 {
@@ -116,9 +84,9 @@ static int wait_new_pool(const struct h_daemon *d, const pid_t *old, int nold, i
     int64_t deadline = h_now_ms() + 5000 * (int64_t)t_scale();
 
     for (;; usleep(5000)) {
-        int got = children(d, pids), nfresh = 0;
+        int got = h_daemon_children(d, pids, MAX_PIDS), nfresh = 0;
         for (int i = 0; i < got; i++)
-            nfresh += !among(pids[i], old, nold);
+            nfresh += !h_pid_among(pids[i], old, nold);
         if (got == n && nfresh == fresh)
             return got;
         if (h_now_ms() > deadline)
@@ -149,7 +117,7 @@ static void reloads_keep_connections(const char *conf_a, const char *conf_b, int
     pid_t pids[MAX_PIDS];
     int fds[3], fd, n = 0;
 
-    wait_children(d, settled, pids, 5000);
+    h_wait_children(d, settled, false, pids, MAX_PIDS, 5000);
     fds[0] = h_connect(h_addr(d, "echo", "tcp://127"));
     fds[1] = h_connect(h_addr(d, "echo", "tcp://127"));
     fds[2] = h_connect(h_addr(d, "cat", "tcp://127"));
@@ -171,7 +139,7 @@ static void reloads_keep_connections(const char *conf_a, const char *conf_b, int
     all_echo(fds, 3, "the configuration changed back");
     for (int i = 0; i < 3; i++)
         close(fds[i]);
-    wait_children(d, settled, pids, 5000);
+    h_wait_children(d, settled, false, pids, MAX_PIDS, 5000);
     T_EQ_INT(h_count_log(d, "end=shutdown"), 0);
     T_EQ_INT(h_stop(d), 0);
 }
@@ -219,19 +187,19 @@ static void test_storm_of_unchanged_reloads_keeps_the_workers(void)
     pid_t before[MAX_PIDS], after[MAX_PIDS];
     int fds[2], n;
 
-    wait_children(d, 2, before, 5000);
+    h_wait_children(d, 2, false, before, MAX_PIDS, 5000);
     for (int i = 0; i < 2; i++) {
         fds[i] = h_connect(h_addr(d, "echo", "tcp://127"));
         h_echo_roundtrip(fds[i], "before\n");
     }
     for (int i = 1; i <= 20; i++)
         reload(d, i);
-    n = children(d, after);
+    n = h_daemon_children(d, after, MAX_PIDS);
     if (!same_set(before, 2, after, n))
         T_FAIL("%d processes after 20 reloads of the same file, not the 2 workers there were", n);
     nothing_dropped(d, "20 reloads of the same file");
     all_echo(fds, 2, "20 reloads of the same file");
-    T_ASSERT(same_set(before, 2, after, children(d, after)));
+    T_ASSERT(same_set(before, 2, after, h_daemon_children(d, after, MAX_PIDS)));
 }
 
 static void test_workers_kept_when_only_a_prefork_service_changes(void)
@@ -244,11 +212,11 @@ static void test_workers_kept_when_only_a_prefork_service_changes(void)
     pid_t before[MAX_PIDS], after[MAX_PIDS];
     int kept = 0;
 
-    wait_children(d, 4, before, 5000);
+    h_wait_children(d, 4, false, before, MAX_PIDS, 5000);
     h_write_file(d->conf_path, conf_of("workers = 2\n",
                                        echo_and_cat("model = prefork:2\n", "idle_timeout = 9s\n")));
     reload(d, 1);
-    wait_children(d, 4, after, 5000);
+    h_wait_children(d, 4, false, after, MAX_PIDS, 5000);
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 4; j++)
             kept += before[i] == after[j];
@@ -273,12 +241,12 @@ static void test_storm_of_changed_reloads_is_bounded(void)
     pid_t pids[MAX_PIDS], old[MAX_PIDS];
     int fds[21], nold = 0;
 
-    wait_children(d, 2, pids, 5000);
+    h_wait_children(d, 2, false, pids, MAX_PIDS, 5000);
     fds[0] = h_connect(echo);
     h_echo_roundtrip(fds[0], "generation 0\n");
     for (int i = 1; i <= 20; i++) {
         char *extra = h_fmt("idle_timeout = %ds\n", 10 + i);
-        nold = children(d, old);
+        nold = h_daemon_children(d, old, MAX_PIDS);
         h_write_file(d->conf_path, conf_of("", echo_and_cat("model = prefork:2\n", extra)));
         reload(d, i);
         /* The new pool (2), one holder per retiring pool (at most 3): the
@@ -307,12 +275,12 @@ static void test_sigterm_stops_retiring_processes_too(void)
     pid_t pids[MAX_PIDS];
     int fd, n;
 
-    wait_children(d, 2, pids, 5000);
+    h_wait_children(d, 2, false, pids, MAX_PIDS, 5000);
     fd = h_connect(h_addr(d, "echo", "tcp://127"));
     h_echo_roundtrip(fd, "hello\n");
     h_write_file(d->conf_path, conf_of("workers = 2\n", echo_and_cat("", "idle_timeout = 9s\n")));
     reload(d, 1);
-    n = wait_children(d, 3, pids, 5000);
+    n = h_wait_children(d, 3, false, pids, MAX_PIDS, 5000);
     T_EQ_INT(h_stop(d), 0);
     T_ASSERT(h_wait_closed(fd, 2000));
     T_ASSERT(h_count_log(d, "end=shutdown") == 1);

@@ -7,6 +7,7 @@
 #include "t.h"
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -2220,4 +2221,61 @@ char *h_probe_value(const char *report, const char *key)
     if (v == NULL)
         T_FAIL("no \"%s\" in the report:\n%s", key, report);
     return v;
+}
+
+int h_daemon_children(const struct h_daemon *d, pid_t *pids, int max)
+{
+    int n = h_children(d->pid, pids, max);
+
+    if (n > max)
+        T_FAIL("usherd has %d children, more than the %d expected at most", n, max);
+    return n;
+}
+
+int h_wait_children(const struct h_daemon *d, int n, bool settled, pid_t *pids, int max, int ms)
+{
+    int64_t deadline = h_now_ms() + ms * (int64_t)t_scale();
+
+    for (;; usleep(5000)) {
+        int got = h_daemon_children(d, pids, max);
+        bool ready = true;
+        for (int i = 0; i < got && settled && ready; i++)
+            ready = h_proc_settled(pids[i]);
+        if (got == n && ready)
+            return got;
+        if (h_now_ms() > deadline)
+            T_FAIL("usherd has %d children (settled: %s), want %d after %d ms:\n%s", got,
+                   ready ? "yes" : "no", n, ms, h_log(d));
+    }
+}
+
+bool h_pid_among(pid_t pid, const pid_t *pids, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (pids[i] == pid)
+            return true;
+    return false;
+}
+
+struct sockaddr_storage h_sockaddr(const char *ip, unsigned port)
+{
+    struct sockaddr_storage ss;
+
+    memset(&ss, 0, sizeof(ss));
+    if (strcmp(ip, "unix") == 0) {
+        ss.ss_family = AF_UNIX;
+    } else if (strchr(ip, ':') != NULL) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET6, ip, &s6->sin6_addr) != 1)
+            T_FAIL("'%s' is not an IPv6 address", ip);
+    } else {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET, ip, &s4->sin_addr) != 1)
+            T_FAIL("'%s' is not an IPv4 address", ip);
+    }
+    return ss;
 }

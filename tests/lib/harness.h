@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #define H_MAX_LISTENS 64
@@ -341,6 +342,21 @@ void h_need(const char *prog, const char *package);
 /* The children of `parent` (from /proc/PID/stat): their count; the first
  * `max` pids into `pids` (may be NULL). */
 int h_children(pid_t parent, pid_t *pids, int max);
+
+/* The daemon's children now, at most `max` of them into `pids`; fails the
+ * test if it has more. */
+int h_daemon_children(const struct h_daemon *d, pid_t *pids, int max);
+
+/* Wait up to `ms` (scaled) until the daemon has exactly `n` children (into
+ * `pids`, room for `max`), each settled in its loop (h_proc_settled) if
+ * `settled`; fails the test, showing the log, if that does not happen. */
+int h_wait_children(const struct h_daemon *d, int n, bool settled, pid_t *pids, int max, int ms);
+
+/* Is `pid` one of the `n` pids? */
+bool h_pid_among(pid_t pid, const pid_t *pids, int n);
+
+/* A socket address of "IPv4", "IPv6" (a ':' in it) or "unix" (family only), port in host order. */
+struct sockaddr_storage h_sockaddr(const char *ip, unsigned port);
 
 /* How many processes user `uid` has now. */
 int h_processes_of(uid_t uid);

@@ -4,6 +4,7 @@
  * no socket.
  */
 #include "dgram.h"
+#include "harness.h"
 #include "t.h"
 #include "util.h"
 
@@ -11,28 +12,6 @@
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/un.h>
-
-/* "unix", an IPv6 address (has ':'), or IPv4. */
-static struct sockaddr_storage sa(const char *ip, unsigned port)
-{
-    struct sockaddr_storage ss;
-
-    memset(&ss, 0, sizeof(ss));
-    if (strcmp(ip, "unix") == 0) {
-        ss.ss_family = AF_UNIX;
-    } else if (strchr(ip, ':') != NULL) {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons((uint16_t)port);
-        T_ASSERT(inet_pton(AF_INET6, ip, &s6->sin6_addr) == 1);
-    } else {
-        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons((uint16_t)port);
-        T_ASSERT(inet_pton(AF_INET, ip, &s4->sin_addr) == 1);
-    }
-    return ss;
-}
 
 static const struct {
     const char *what;
@@ -87,10 +66,10 @@ static void test_may_answer_matrix(void)
     T_ASSERT(inet_pton(AF_INET, "192.168.1.255", &bcast[0]) == 1);
     T_ASSERT(inet_pton(AF_INET, "10.255.255.255", &bcast[1]) == 1);
     for (size_t i = 0; i < ARRAY_LEN(rows); i++) {
-        struct sockaddr_storage src = sa(rows[i].src, rows[i].port), dst;
+        struct sockaddr_storage src = h_sockaddr(rows[i].src, rows[i].port), dst;
         bool got;
         if (rows[i].dst != NULL)
-            dst = sa(rows[i].dst, 7);
+            dst = h_sockaddr(rows[i].dst, 7);
         got = dgram_may_answer(&g, (struct sockaddr *)&src,
                                rows[i].dst ? (struct sockaddr *)&dst : NULL);
         if (got != rows[i].want)
@@ -103,8 +82,9 @@ static void test_empty_guard_keeps_fixed_rules(void)
 {
     /* No tables (no UDP listener, getifaddrs failed): the fixed rules still hold. */
     struct dgram_guard g = {0};
-    struct sockaddr_storage ok = sa("192.0.2.1", 10007), low = sa("192.0.2.1", 100),
-                            bc = sa("255.255.255.255", 40000), hb = sa("192.168.1.255", 40000);
+    struct sockaddr_storage ok = h_sockaddr("192.0.2.1", 10007), low = h_sockaddr("192.0.2.1", 100),
+                            bc = h_sockaddr("255.255.255.255", 40000),
+                            hb = h_sockaddr("192.168.1.255", 40000);
 
     T_ASSERT(dgram_may_answer(&g, (struct sockaddr *)&ok, NULL));
     T_ASSERT(!dgram_may_answer(&g, (struct sockaddr *)&low, NULL));

@@ -5,6 +5,7 @@
 #include "addr.h"
 #include "conf.h"
 #include "spawn_child.h"
+#include "harness.h"
 #include "t.h"
 #include "util.h"
 
@@ -24,25 +25,6 @@ static const struct svc_conf *service(const char *extra)
     if (conf == NULL)
         T_FAIL("parse: %s", errors ? errors : "?");
     return &conf->svcs[0];
-}
-
-static struct sockaddr_storage inet(const char *ip, unsigned port)
-{
-    struct sockaddr_storage ss;
-
-    memset(&ss, 0, sizeof(ss));
-    if (strchr(ip, ':') != NULL) {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons((uint16_t)port);
-        T_ASSERT(inet_pton(AF_INET6, ip, &s6->sin6_addr) == 1);
-    } else {
-        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons((uint16_t)port);
-        T_ASSERT(inet_pton(AF_INET, ip, &s4->sin_addr) == 1);
-    }
-    return ss;
 }
 
 /* The value of `name` in `env`, or NULL. */
@@ -84,7 +66,8 @@ static void check(char **env, const struct want *w, size_t n)
 
 static void test_tcp4_connection(void)
 {
-    struct sockaddr_storage peer = inet("192.0.2.7", 40123), local = inet("127.0.0.1", 7000);
+    struct sockaddr_storage peer = h_sockaddr("192.0.2.7", 40123),
+                            local = h_sockaddr("127.0.0.1", 7000);
     struct spawn_env e = {
         .sc = service(""), .kind = ADDR_TCP, .connected = true, .peer = &peer, .local = &local};
     static const struct want w[] = {
@@ -108,7 +91,7 @@ static void test_tcp4_connection(void)
 
 static void test_tcp6_connection_has_both_sets(void)
 {
-    struct sockaddr_storage peer = inet("2001:db8::1", 5555), local = inet("::1", 80);
+    struct sockaddr_storage peer = h_sockaddr("2001:db8::1", 5555), local = h_sockaddr("::1", 80);
     struct spawn_env e = {
         .sc = service(""), .kind = ADDR_TCP, .connected = true, .peer = &peer, .local = &local};
     static const struct want w[] = {
@@ -123,7 +106,7 @@ static void test_tcp6_connection_has_both_sets(void)
 static void test_tcp_local_unknown(void)
 {
     /* getsockname failed: the local variables are there, empty and 0. */
-    struct sockaddr_storage peer = inet("192.0.2.7", 1);
+    struct sockaddr_storage peer = h_sockaddr("192.0.2.7", 1);
     struct spawn_env e = {.sc = service(""), .kind = ADDR_TCP, .connected = true, .peer = &peer};
     static const struct want w[] = {{"TCPLOCALIP", ""}, {"TCPLOCALPORT", "0"}};
 
@@ -175,7 +158,7 @@ static void test_unix_credentials_unknown(void)
 static void test_env_overrides_win(void)
 {
     /* The service's env comes last: a later setting of a name replaces the earlier one. */
-    struct sockaddr_storage peer = inet("192.0.2.7", 9);
+    struct sockaddr_storage peer = h_sockaddr("192.0.2.7", 9);
     struct spawn_env e = {
         .sc = service("env = FOO=1\nenv = FOO=two words\nenv = EMPTY=\nenv = PATH=/opt/bin\n"
                       "env = PROTO=mine\nenv = USHER_SERVICE=other\n"),
@@ -199,7 +182,7 @@ static void test_env_overrides_win(void)
 static void test_buffer_reused_between_calls(void)
 {
     /* A second call gives a fresh environment, nothing left of the first. */
-    struct sockaddr_storage peer = inet("192.0.2.7", 9);
+    struct sockaddr_storage peer = h_sockaddr("192.0.2.7", 9);
     struct spawn_env a = {
         .sc = service("env = ONLY_A=1\n"), .kind = ADDR_TCP, .connected = true, .peer = &peer};
     struct spawn_env b = {.sc = a.sc, .kind = ADDR_UDP, .connected = false};
