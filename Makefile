@@ -25,6 +25,12 @@ CPPFLAGS += -D_GNU_SOURCE -Isrc -MMD -MP
 LDFLAGS ?=
 LDLIBS  ?=
 
+# OpenSSL 3 (Debian: libssl-dev), for TLS in the daemon and the client.
+OPENSSL_CFLAGS := $(shell pkg-config --cflags openssl 2>/dev/null)
+OPENSSL_LIBS   := $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto)
+CPPFLAGS += $(OPENSSL_CFLAGS)
+LDLIBS   += $(OPENSSL_LIBS)
+
 BUILD := build
 ifeq ($(SANITIZE),1)
 BUILD := build/sanitize

@@ -19,6 +19,7 @@ static const struct {
     const char *name;
 } schemes[] = {
     {"tcp://", ADDR_TCP, "tcp"},
+    {"tls://", ADDR_TCP, "tls"},
     {"udp://", ADDR_UDP, "udp"},
     {"unixgram:", ADDR_UNIXGRAM, "unixgram"},
     {"unix:", ADDR_UNIX, "unix"},
@@ -137,12 +138,13 @@ int addr_parse(const char *text, struct addr_spec *out, char *err, size_t errlen
         if (strncmp(text, schemes[i].scheme, n) != 0)
             continue;
         out->kind = schemes[i].kind;
+        out->tls = strcmp(schemes[i].name, "tls") == 0;
         if (addr_kind_is_inet(out->kind))
             return parse_host_port(text + n, out, err, errlen);
         return parse_path(text + n, out, err, errlen);
     }
     snprintf(err, errlen,
-             "'%s': expected tcp://HOST:PORT, udp://HOST:PORT, unix:PATH or "
+             "'%s': expected tcp://HOST:PORT, tls://HOST:PORT, udp://HOST:PORT, unix:PATH or "
              "unixgram:PATH",
              text);
     return -1;
@@ -184,6 +186,7 @@ static int resolve_wildcard(const struct addr_spec *spec, struct addr *out, char
     }
     memset(out, 0, sizeof(*out));
     out->kind = spec->kind;
+    out->tls = spec->tls;
     out->wildcard = true;
     out->len = res->ai_addrlen;
     memcpy(&out->ss, res->ai_addr, res->ai_addrlen);
@@ -226,7 +229,7 @@ int addr_resolve(const struct addr_spec *spec, bool passive, struct addr *out, s
         return -1;
     }
     for (ai = res; ai != NULL && (size_t)n < max; ai = ai->ai_next) {
-        struct addr a = {.kind = spec->kind, .len = ai->ai_addrlen};
+        struct addr a = {.kind = spec->kind, .tls = spec->tls, .len = ai->ai_addrlen};
         bool dup = false;
         if (ai->ai_addrlen > sizeof(a.ss))
             continue;
@@ -323,6 +326,11 @@ static int format_unix(const struct sockaddr *sa, socklen_t len, char *buf, size
         str_escape(buf, size, sun->sun_path, strnlen(sun->sun_path, pathlen));
     }
     return 0;
+}
+
+const char *addr_scheme(const struct addr *a)
+{
+    return a->tls ? "tls" : addr_kind_name(a->kind);
 }
 
 int addr_format(enum addr_kind kind, const struct sockaddr *sa, socklen_t len, char *buf,

@@ -2,6 +2,7 @@
  * addr: the text form of addresses and its socket form.
  *
  *   tcp://HOST:PORT  udp://HOST:PORT  unix:PATH  unixgram:PATH
+ *   tls://HOST:PORT  (TCP, with the tls flag set: the socket is TCP's)
  *
  * HOST is "*" (every address, IPv4 and IPv6), an IPv4 literal, an IPv6
  * literal in brackets, or a name for getaddrinfo.  PORT is a number or a
@@ -30,6 +31,7 @@ enum addr_kind {
 /* An address as written, before resolution. */
 struct addr_spec {
     enum addr_kind kind;
+    bool tls; /* written tls://: kind is ADDR_TCP */
     char host[256]; /* TCP/UDP: "*", a literal or a name */
     char port[32];  /* TCP/UDP: a number or a service name */
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* UNIX* */
@@ -38,12 +40,13 @@ struct addr_spec {
 /* A resolved address, ready for bind or connect. */
 struct addr {
     enum addr_kind kind;
+    bool tls;      /* tls://: a TCP socket whose connections speak TLS */
     bool wildcard; /* from "*": bind [::] for IPv4 and IPv6 both */
     socklen_t len;
     struct sockaddr_storage ss;
 };
 
-/* Same kind and the same socket address? */
+/* Same kind and the same socket address?  (tls is not the socket's: it is ignored.) */
 bool addr_equal(const struct addr *a, const struct addr *b);
 
 /* Largest text an address formats to, with its scheme. */
@@ -79,6 +82,9 @@ int addr_parse(const char *text, struct addr_spec *out, char *err, size_t errlen
  */
 int addr_resolve(const struct addr_spec *spec, bool passive, struct addr *out, size_t max,
                  char *err, size_t errlen);
+
+/* The scheme an address is written with: "tls" for a tls one, else addr_kind_name. */
+const char *addr_scheme(const struct addr *a);
 
 /*
  * Format a socket address of `kind` as "tcp://127.0.0.1:7",

@@ -194,6 +194,10 @@ void conf_add_listen(struct parser *p, const char *text, bool optional)
         CONF_ERR(p, "listen: %s", err);
         return;
     }
+    if (spec.tls) {
+        CONF_ERR(p, "listen: %s: a tls:// listener needs tls_cert and tls_key", text);
+        return;
+    }
     /* Relative paths would change meaning with the working directory. */
     if (!addr_kind_is_inet(spec.kind) && spec.path[0] != '/' && spec.path[0] != '@') {
         CONF_ERR(p, "listen: %s: a socket path must be absolute (or @name for an abstract socket)",

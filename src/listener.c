@@ -171,6 +171,14 @@ static int fail(struct listener *l, char *err, size_t errlen, const char *what, 
     return -1;
 }
 
+/* A tls:// listener: the socket is TCP's, its name says what it speaks. */
+static void mark_tls(struct listener *l, bool tls)
+{
+    l->tls = tls;
+    if (tls && strncmp(l->name, "tcp://", 6) == 0)
+        memcpy(l->name, "tls", 3);
+}
+
 int listener_open(struct listener *l, const struct addr *addr, int backlog,
                   const struct listener_perms *perms, char *err, size_t errlen)
 {
@@ -228,6 +236,7 @@ int listener_open(struct listener *l, const struct addr *addr, int backlog,
         snprintf(l->name, sizeof(l->name), "%s://*:%u", addr_kind_name(l->kind),
                  (unsigned)addr_port((struct sockaddr *)&l->bound));
     }
+    mark_tls(l, addr->tls);
     return 0;
 }
 
@@ -388,6 +397,7 @@ int listener_adopt_inherited(struct inherited *inh, const struct addr *a, struct
         if (!listener_matches(&cand, a))
             continue;
         *l = cand;
+        mark_tls(l, a->tls);
         inh->fds[i] = -1;
         return 1;
     }

@@ -22,6 +22,7 @@ struct listener {
     socklen_t bound_len;
     char name[ADDR_TEXT_MAX]; /* the bound address, e.g. "tcp://127.0.0.1:43567" */
     bool pktinfo;             /* UDP bound to every address: datagrams carry their destination */
+    bool tls;                 /* tls://: its connections speak TLS (name starts "tls://") */
     /* A Unix socket file we created, removed on close if still ours. */
     bool owns_path;
     dev_t path_dev;

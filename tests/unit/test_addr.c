@@ -67,6 +67,29 @@ static void test_parse(void)
     }
 }
 
+/* tls:// is TCP with the flag; resolving keeps it, and the scheme says it. */
+static void test_parse_tls(void)
+{
+    struct addr_spec spec;
+    struct addr a[4];
+    char err[256] = "";
+
+    T_EQ_INT(addr_parse("tls://127.0.0.1:443", &spec, err, sizeof(err)), 0);
+    T_EQ_INT(spec.kind, ADDR_TCP);
+    T_ASSERT(spec.tls);
+    T_EQ_STR(spec.port, "443");
+    T_EQ_INT(addr_resolve(&spec, true, a, 4, err, sizeof(err)), 1);
+    T_ASSERT(a[0].tls);
+    T_EQ_STR(addr_scheme(&a[0]), "tls");
+    T_EQ_INT(addr_parse("tcp://127.0.0.1:443", &spec, err, sizeof(err)), 0);
+    T_ASSERT(!spec.tls);
+    T_EQ_INT(addr_resolve(&spec, true, &a[1], 1, err, sizeof(err)), 1);
+    T_EQ_STR(addr_scheme(&a[1]), "tcp");
+    /* The same socket either way: a reload may keep it. */
+    T_ASSERT(addr_equal(&a[0], &a[1]));
+    T_EQ_INT(addr_parse("tls://[::1]:99999", &spec, err, sizeof(err)), -1);
+}
+
 static void test_parse_long_path(void)
 {
     /* sun_path holds 107 bytes and a NUL: one more is refused. */
@@ -253,6 +276,7 @@ static const struct t_case cases[] = {
     T_CASE(test_format_peer_unmaps),
     T_CASE(test_prefixes),
     T_CASE(test_prefix_errors),
+    T_CASE(test_parse_tls),
 };
 
 int main(int argc, char **argv)
