@@ -18,10 +18,8 @@ static const struct {
     enum addr_kind kind;
     const char *name;
 } schemes[] = {
-    {"tcp://", ADDR_TCP, "tcp"},
-    {"tls://", ADDR_TCP, "tls"},
-    {"udp://", ADDR_UDP, "udp"},
-    {"unixgram:", ADDR_UNIXGRAM, "unixgram"},
+    {"tcp://", ADDR_TCP, "tcp"},  {"tls://", ADDR_TCP, "tls"},
+    {"udp://", ADDR_UDP, "udp"},  {"unixgram:", ADDR_UNIXGRAM, "unixgram"},
     {"unix:", ADDR_UNIX, "unix"},
 };
 

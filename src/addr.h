@@ -31,7 +31,7 @@ enum addr_kind {
 /* An address as written, before resolution. */
 struct addr_spec {
     enum addr_kind kind;
-    bool tls; /* written tls://: kind is ADDR_TCP */
+    bool tls;       /* written tls://: kind is ADDR_TCP */
     char host[256]; /* TCP/UDP: "*", a literal or a name */
     char port[32];  /* TCP/UDP: a number or a service name */
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* UNIX* */
