@@ -105,6 +105,38 @@ struct exec_conf {
     int nice;
 };
 
+enum tls_verify {
+    TLS_VERIFY_NONE,     /* no client certificate asked for */
+    TLS_VERIFY_OPTIONAL, /* asked for; one that is sent must verify */
+    TLS_VERIFY_REQUIRE,  /* a verified client certificate or no connection */
+};
+
+#define TLS_PAIRS_MAX 16 /* certificate and key pairs per service */
+
+/* A file the TLS layer reads, and where the configuration named it. */
+struct tls_file {
+    char *path;
+    int line;
+};
+
+/*
+ * The TLS of a service's tls:// listeners.  The files are only named
+ * here: the TLS engine reads them (at start and on every reload).
+ */
+struct tls_conf {
+    const char *file; /* the configuration file, for FILE:LINE */
+    struct tls_file cert[TLS_PAIRS_MAX], key[TLS_PAIRS_MAX];
+    size_t ncert, nkey; /* equal once the section is checked */
+    struct tls_file client_ca;
+    enum tls_verify verify;
+    int min_version;              /* 12 or 13 */
+    char *ciphers, *ciphersuites; /* NULL: OpenSSL's defaults */
+    int ciphers_line, ciphersuites_line;
+    unsigned char *alpn; /* ALPN wire format: length-prefixed names, in preference order */
+    size_t alpn_len;
+    int64_t handshake_timeout_ms;
+};
+
 struct svc_conf {
     char name[64];
     int line;    /* of the section header */
@@ -113,6 +145,7 @@ struct svc_conf {
     size_t nlistens;
     enum builtin_id builtin; /* BUILTIN_NONE for an exec service */
     struct exec_conf *exec;  /* NULL for a builtin */
+    struct tls_conf *tls;    /* NULL without tls:// listeners */
     enum svc_model model;
     unsigned prefork;        /* workers of model = prefork:N */
     int64_t idle_timeout_ms; /* 0: none */

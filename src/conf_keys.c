@@ -194,10 +194,8 @@ void conf_add_listen(struct parser *p, const char *text, bool optional)
         CONF_ERR(p, "listen: %s", err);
         return;
     }
-    if (spec.tls) {
-        CONF_ERR(p, "listen: %s: a tls:// listener needs tls_cert and tls_key", text);
-        return;
-    }
+    if (spec.tls)
+        conf_tls_listener(p);
     /* Relative paths would change meaning with the working directory. */
     if (!addr_kind_is_inet(spec.kind) && spec.path[0] != '/' && spec.path[0] != '@') {
         CONF_ERR(p, "listen: %s: a socket path must be absolute (or @name for an abstract socket)",
@@ -750,6 +748,16 @@ static const struct conf_key keys[] = {
     {"keepalive", IN_SERVICE, false, false, KEY_DURATION, key_keepalive},
     {"mode", IN_SERVICE, false, false, KEY_OCTAL, key_mode},
     {"owner", IN_SERVICE, false, false, KEY_ID, key_owner},
+    {"tls_cert", IN_SERVICE, true, false, KEY_TEXT, conf_key_tls_cert},
+    {"tls_key", IN_SERVICE, true, false, KEY_TEXT, conf_key_tls_key},
+    {"tls_client_ca", IN_SERVICE, false, false, KEY_TEXT, conf_key_tls_client_ca},
+    {"tls_verify", IN_SERVICE, false, false, KEY_TEXT, conf_key_tls_verify},
+    {"tls_min", IN_SERVICE, false, false, KEY_TEXT, conf_key_tls_min},
+    {"tls_ciphers", IN_SERVICE, false, false, KEY_TEXT, conf_key_tls_ciphers},
+    {"tls_ciphersuites", IN_SERVICE, false, false, KEY_TEXT, conf_key_tls_ciphersuites},
+    {"tls_alpn", IN_SERVICE, false, false, KEY_TEXT, conf_key_tls_alpn},
+    {"tls_handshake_timeout", IN_SERVICE, false, false, KEY_DURATION,
+     conf_key_tls_handshake_timeout},
 };
 
 _Static_assert(ARRAY_LEN(keys) <= CONF_KEYS_MAX, "raise CONF_KEYS_MAX");
@@ -805,7 +813,7 @@ void conf_set_key(struct parser *p, const char *name, char *value)
     CONF_ERR(p, "unknown key '%s'", name);
 }
 
-static int seen_line(const struct parser *p, const char *name)
+int conf_seen_line(const struct parser *p, const char *name)
 {
     for (size_t i = 0; i < ARRAY_LEN(keys); i++)
         if (strcmp(keys[i].name, name) == 0 && keys[i].scope == IN_SERVICE)
@@ -874,7 +882,7 @@ static void resolve_identity(struct parser *p, struct svc_conf *svc)
             return;
         }
     }
-    conf_error(p, seen_line(p, "user"), "user: unable to list the groups of '%s'",
+    conf_error(p, conf_seen_line(p, "user"), "user: unable to list the groups of '%s'",
                pw ? pw->pw_name : "?");
 }
 
@@ -886,14 +894,14 @@ static void finish_exec(struct parser *p, struct svc_conf *svc)
         conf_error(p, svc->line, "[%s]: exec service keys without exec", svc->name);
         return;
     }
-    if (seen_line(p, "model") && svc->model != MODEL_FORK)
-        conf_error(p, seen_line(p, "model"),
+    if (conf_seen_line(p, "model") && svc->model != MODEL_FORK)
+        conf_error(p, conf_seen_line(p, "model"),
                    "model: an exec service runs a process per connection (model = fork)");
     /*
      * A program that exits without reading its datagram leaves the socket
      * readable: without a bound, usherd would spawn it in a loop.
      */
-    if (ex->wait && svc->rate.count == 0 && !seen_line(p, "rate")) {
+    if (ex->wait && svc->rate.count == 0 && !conf_seen_line(p, "rate")) {
         svc->rate.count = WAIT_RATE_DEFAULT;
         svc->rate.period_ms = 1000;
     }
@@ -912,11 +920,11 @@ static void finish_exec(struct parser *p, struct svc_conf *svc)
             break;
         }
     if (svc->idle_timeout_ms > 0)
-        conf_error(p, seen_line(p, "idle_timeout"),
+        conf_error(p, conf_seen_line(p, "idle_timeout"),
                    "idle_timeout: usherd does not see an exec service's traffic; use max_time");
     svc->idle_timeout_ms = 0;
     if (ex->path == NULL && (ex->path = find_program(ex->argv[0], ex->chroot)) == NULL)
-        conf_error(p, seen_line(p, "exec"), "out of memory");
+        conf_error(p, conf_seen_line(p, "exec"), "out of memory");
     resolve_identity(p, svc);
 }
 
@@ -927,30 +935,31 @@ static void finish_builtin(struct parser *p, struct svc_conf *svc)
         "rlimit_cpu", "rlimit_as", "rlimit_nofile", "rlimit_nproc", "rlimit_fsize", "rlimit_core"};
 
     for (size_t i = 0; i < ARRAY_LEN(exec_keys); i++)
-        if (seen_line(p, exec_keys[i]))
-            conf_error(p, seen_line(p, exec_keys[i]), "%s: applies to exec services only",
+        if (conf_seen_line(p, exec_keys[i]))
+            conf_error(p, conf_seen_line(p, exec_keys[i]), "%s: applies to exec services only",
                        exec_keys[i]);
     if (svc->idle_timeout_ms < 0)
         svc->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
     if (svc->sock_group_set && !has_unix_listener(svc))
-        conf_error(p, seen_line(p, "group"),
+        conf_error(p, conf_seen_line(p, "group"),
                    "group: for a builtin, the group of its unix: socket files, and it has none");
 }
 
 void conf_finish_service(struct parser *p, struct svc_conf *svc)
 {
-    if (svc->nlistens == 0 && !seen_line(p, "listen"))
+    if (svc->nlistens == 0 && !conf_seen_line(p, "listen"))
         conf_error(p, svc->line, "[%s]: no listen addresses", svc->name);
     if (svc->builtin != BUILTIN_NONE && svc->exec != NULL && svc->exec->argv != NULL)
-        conf_error(p, seen_line(p, "exec"), "exec: [%s] has a builtin already; one or the other",
-                   svc->name);
-    else if (svc->builtin == BUILTIN_NONE && svc->exec == NULL && !seen_line(p, "builtin") &&
-             !seen_line(p, "exec"))
+        conf_error(p, conf_seen_line(p, "exec"),
+                   "exec: [%s] has a builtin already; one or the other", svc->name);
+    else if (svc->builtin == BUILTIN_NONE && svc->exec == NULL && !conf_seen_line(p, "builtin") &&
+             !conf_seen_line(p, "exec"))
         conf_error(p, svc->line, "[%s]: no builtin or exec", svc->name);
     if (svc->exec != NULL && svc->builtin == BUILTIN_NONE)
         finish_exec(p, svc);
     else
         finish_builtin(p, svc);
+    conf_finish_tls(p, svc);
     if ((svc->sock_mode >= 0 || svc->sock_owner_set) && !has_unix_listener(svc))
         conf_error(p, svc->line,
                    "[%s]: mode and owner apply to unix: and unixgram: listeners, and this "
@@ -973,6 +982,7 @@ void conf_free_service(struct svc_conf *svc)
     free(svc->canon);
     free(svc->access.allow);
     free(svc->access.deny);
+    conf_free_tls(svc->tls);
     if (ex == NULL)
         return;
     free_strings(ex->argv);

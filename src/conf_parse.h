@@ -78,6 +78,29 @@ void conf_set_key(struct parser *p, const char *key, char *value);
 /* Add the addresses `text` resolves to as listeners of the current service. */
 void conf_add_listen(struct parser *p, const char *text, bool optional);
 
+/* The line `name` was set on in the current service section, or 0. */
+int conf_seen_line(const struct parser *p, const char *name);
+
+/* The tls_* keys (conf_tls.c). */
+void conf_key_tls_cert(struct parser *p, char *value);
+void conf_key_tls_key(struct parser *p, char *value);
+void conf_key_tls_client_ca(struct parser *p, char *value);
+void conf_key_tls_verify(struct parser *p, char *value);
+void conf_key_tls_min(struct parser *p, char *value);
+void conf_key_tls_ciphers(struct parser *p, char *value);
+void conf_key_tls_ciphersuites(struct parser *p, char *value);
+void conf_key_tls_alpn(struct parser *p, char *value);
+void conf_key_tls_handshake_timeout(struct parser *p, char *value);
+
+/* The current service has a tls:// listener: it has TLS settings. */
+void conf_tls_listener(struct parser *p);
+
+/* Checks of a service's TLS as a whole, at the end of its section. */
+void conf_finish_tls(struct parser *p, struct svc_conf *svc);
+
+/* Free a service's TLS settings (NULL: nothing). */
+void conf_free_tls(struct tls_conf *tc);
+
 /* Free what a service section holds (not the section itself). */
 void conf_free_service(struct svc_conf *svc);
 

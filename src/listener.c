@@ -171,12 +171,14 @@ static int fail(struct listener *l, char *err, size_t errlen, const char *what, 
     return -1;
 }
 
-/* A tls:// listener: the socket is TCP's, its name says what it speaks. */
-static void mark_tls(struct listener *l, bool tls)
+void listener_set_tls(struct listener *l, bool tls)
 {
+    /* The socket is TCP's either way; the name says what its connections speak. */
     l->tls = tls;
     if (tls && strncmp(l->name, "tcp://", 6) == 0)
         memcpy(l->name, "tls", 3);
+    else if (!tls && strncmp(l->name, "tls://", 6) == 0)
+        memcpy(l->name, "tcp", 3);
 }
 
 int listener_open(struct listener *l, const struct addr *addr, int backlog,
@@ -196,6 +198,8 @@ int listener_open(struct listener *l, const struct addr *addr, int backlog,
     if (addr_format(addr->kind, (const struct sockaddr *)&addr->ss, addr->len, text, sizeof(text)) <
         0)
         snprintf(text, sizeof(text), "(address)");
+    if (addr->tls && strncmp(text, "tcp://", 6) == 0)
+        memcpy(text, "tls", 3); /* the address as the operator wrote it */
     l->fd = open_socket(addr, &ss, &len);
     if (l->fd < 0)
         return fail(l, err, errlen, "create a socket for", text, NULL);
@@ -236,7 +240,7 @@ int listener_open(struct listener *l, const struct addr *addr, int backlog,
         snprintf(l->name, sizeof(l->name), "%s://*:%u", addr_kind_name(l->kind),
                  (unsigned)addr_port((struct sockaddr *)&l->bound));
     }
-    mark_tls(l, addr->tls);
+    listener_set_tls(l, addr->tls);
     return 0;
 }
 
@@ -397,7 +401,7 @@ int listener_adopt_inherited(struct inherited *inh, const struct addr *a, struct
         if (!listener_matches(&cand, a))
             continue;
         *l = cand;
-        mark_tls(l, a->tls);
+        listener_set_tls(l, a->tls);
         inh->fds[i] = -1;
         return 1;
     }

@@ -64,6 +64,9 @@ bool listener_matches(const struct listener *l, const struct addr *a);
  */
 int listener_set_perms(const struct listener *l, const struct listener_perms *perms);
 
+/* Make `l` a tls:// listener or a tcp:// one (its name follows). */
+void listener_set_tls(struct listener *l, bool tls);
+
 /* Close, and remove the socket file if it is still the one we made. */
 void listener_close(struct listener *l);
 
@@ -105,6 +108,9 @@ int listener_adopt_inherited(struct inherited *inh, const struct addr *a, struct
  */
 int listener_unmatched(const struct inherited *inh, char *err, size_t errlen);
 
+struct ssl_st;
+struct tls_ctx;
+
 /* A connection just accepted, as the engines take it. */
 struct accepted {
     int fd;
@@ -112,6 +118,9 @@ struct accepted {
     struct sockaddr_storage peer;
     socklen_t peer_len;
     struct limit_key key; /* its admission: given back with svc_release at the end */
+    struct tls_ctx *tls;  /* a tls:// listener's: the handshake to do first (else NULL) */
+    struct ssl_st *ssl;   /* after the handshake: the engine takes it (else NULL) */
+    bool opened;          /* already opened in its svc as SVC_USE_CONN: the engine takes that */
 };
 
 /*

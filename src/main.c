@@ -18,6 +18,7 @@
 #include "sd.h"
 #include "server.h"
 #include "sig.h"
+#include "tls.h"
 #include "reaper.h"
 #include "util.h"
 
@@ -177,6 +178,30 @@ static void choose_conf_path(const struct options *opt, char *path, size_t size)
 }
 
 /* Load `path` ("" = the embedded default) and `inetd` ("" = none).  NULL with *errors. */
+/*
+ * -t: every certificate and key pair loads and matches (an error, exit 2);
+ * expiry within 14 days and keys others may read are warnings only.
+ */
+static int check_tls(const struct conf *conf)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < conf->nsvcs; i++) {
+        const struct svc_conf *sc = &conf->svcs[i];
+        char warn[4096], err[1024];
+        if (sc->tls == NULL)
+            continue;
+        if (tls_check(sc->tls, sc->name, (int64_t)time(NULL), warn, sizeof(warn), err,
+                      sizeof(err)) < 0) {
+            fprintf(stderr, "usherd: %s\n", err);
+            rc = -1;
+            continue;
+        }
+        fputs(warn, stderr);
+    }
+    return rc;
+}
+
 static struct conf *load_conf(const char *path, const char *inetd, char **errors)
 {
     const char *extra = inetd[0] != '\0' ? inetd : NULL;
@@ -493,6 +518,10 @@ int main(int argc, char **argv)
     }
     conf = load_or_exit(ds.conf_path, ds.inetd_path);
     if (ds.opt.check_only) {
+        if (check_tls(conf) < 0) {
+            conf_unref(conf);
+            return 2;
+        }
         printf("configuration ok\n");
         conf_unref(conf);
         return 0;

@@ -123,7 +123,8 @@ conn_main(struct procs *pr, struct svc *svc, const struct accepted *a, int repor
     if (sig_init(loop, signals, on_conn_signal, srv) < 0)
         _exit(111);
     memset(&mine.key, 0, sizeof(mine.key)); /* the parent counts the address */
-    if (stream_start(&srv->streams, svc, &mine) != NULL && srv->set.nconns > 0)
+    server_serve(srv, svc, &mine);          /* its TLS handshake, then its stream */
+    if (srv->set.nconns > 0)
         ev_run(loop);
     report_bytes(svc, report_fd);
     _exit(0);
@@ -504,17 +505,32 @@ static bool worker_services_within(const struct conf *a, const struct conf *b)
     return true;
 }
 
+/* Does `pool` serve a TLS service of `conf`? */
+static bool serves_tls(const struct pool *pool, const struct conf *conf)
+{
+    for (size_t i = 0; i < conf->nsvcs; i++) {
+        const struct svc_conf *sc = &conf->svcs[i];
+        bool own = pool->role == ROLE_POOL && strcmp(sc->name, pool->svc_name) == 0;
+        if (sc->tls != NULL && server_serves(pool->role, conf->workers, sc, own))
+            return true;
+    }
+    return false;
+}
+
 /*
  * Can the processes of `pool` go on serving under `conf`: is everything
  * they were made from that they use the same in it?  (The UDP loop rule
  * of every process knows the ports of all UDP listeners.)
  */
-static bool pool_fits(const struct pool *pool, const struct conf *conf)
+static bool pool_fits(const struct pool *pool, const struct conf *conf, bool tls_changed)
 {
     const struct conf *was = pool->cf;
 
     if (!globals_equal(was, conf) || !udp_listens_within(was, conf) ||
         !udp_listens_within(conf, was))
+        return false;
+    /* Its processes hold the certificates they were forked with. */
+    if (tls_changed && serves_tls(pool, conf))
         return false;
     if (pool->role == ROLE_POOL) {
         const struct svc_conf *now = conf_find(conf, pool->svc_name);
@@ -571,7 +587,7 @@ static void bound_retiring(struct procs *pr)
 void procs_reload(struct procs *pr)
 {
     for (struct pool *pool = pr->pools; pool != NULL; pool = pool->next)
-        if (!pool->retiring && !pool_fits(pool, pr->srv->set.conf))
+        if (!pool->retiring && !pool_fits(pool, pr->srv->set.conf, pr->srv->tls_changed))
             retire(pool);
     /* The retiring pools with no process left go now; the others with their last one. */
     for (struct pool *pool = pr->pools, *next; pool != NULL; pool = next) {

@@ -15,11 +15,13 @@
  */
 #include "server.h"
 
-#include "stream.h"
 #include "dgram.h"
+#include "handshake.h"
 #include "log.h"
 #include "reload.h"
 #include "spawn.h"
+#include "stream.h"
+#include "tls.h"
 #include "util.h"
 
 #include <errno.h>
@@ -167,27 +169,48 @@ static void on_accept(struct ev_loop *loop, int fd, unsigned events, void *arg)
     for (int i = 0; i < ACCEPT_BATCH && !b->paused; i++) {
         struct accepted a = {.kind = b->l.kind};
         enum refusal r;
-        a.fd = listener_accept(&b->l, b->svc->conf->exec != NULL, &a.peer, &a.peer_len);
+        /* A program is given its socket blocking, as inetd gives it; over TLS it gets a socketpair.
+         */
+        a.fd =
+            listener_accept(&b->l, b->svc->conf->exec != NULL && !b->l.tls, &a.peer, &a.peer_len);
         if (a.fd < 0) {
             if (errno == EAGAIN || accept_error_is_transient(errno))
                 break;
             pause_accepting(b, errno);
             break;
         }
+        a.tls = b->tls;
         r = svc_admit(b->svc, (const struct sockaddr *)&a.peer, true, &a.key);
         if (r != ADMITTED)
             refuse(b, &a, r);
-        else if (b->svc->conf->exec != NULL)
-            spawn_connection(&srv->spawn, b->svc, &a);
-        else if (b->svc->conf->model == MODEL_FORK)
-            fork_connection(srv, b->svc, &a);
         else
-            stream_start(&srv->streams, b->svc, &a);
+            server_serve(srv, b->svc, &a);
         if (srv->max_in_flight && in_flight(srv) >= srv->max_in_flight) {
             watch_all(srv, 0); /* busy: the other processes of the pool take the next */
             break;
         }
     }
+}
+
+static void on_handshake_done(void *arg, struct svc *svc, const struct accepted *a)
+{
+    server_serve(arg, svc, a);
+}
+
+void server_serve(struct server *srv, struct svc *svc, const struct accepted *a)
+{
+    const struct svc_conf *sc = svc->conf;
+    /* model = fork: the connection's own process does its handshake too. */
+    bool forks = sc->exec == NULL && sc->model == MODEL_FORK && srv->role != ROLE_CONN;
+
+    if (a->tls != NULL && a->ssl == NULL && !forks)
+        handshake_start(&srv->handshakes, svc, a, on_handshake_done, srv);
+    else if (sc->exec != NULL)
+        spawn_connection(&srv->spawn, svc, a);
+    else if (forks)
+        fork_connection(srv, svc, a);
+    else
+        stream_start(&srv->streams, svc, a);
 }
 
 /* A datagram listener is readable: the engine takes it with the loop rule's tables. */
@@ -367,6 +390,31 @@ static int guard_ports(struct server *srv)
     return 0;
 }
 
+/* The TLS of each of svcs[0..n) that has any, into tls[] (n entries).  -1 with err. */
+static int load_tls(struct svc **svcs, size_t n, struct tls_ctx **tls, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct svc_conf *sc = svcs[i]->conf;
+        if (sc->tls != NULL && (tls[i] = tls_ctx_load(sc->tls, sc->name, err, errlen)) == NULL)
+            return -1;
+    }
+    return 0;
+}
+
+static void free_tls(struct tls_ctx **tls, size_t n)
+{
+    for (size_t i = 0; tls != NULL && i < n; i++)
+        tls_ctx_free(tls[i]);
+    free(tls);
+}
+
+/* A listener's TLS: its service's, if the address is tls://. */
+static void set_bound_tls(struct bound *b, bool tls, struct tls_ctx *ctx)
+{
+    listener_set_tls(&b->l, tls);
+    b->tls = tls ? ctx : NULL;
+}
+
 static void log_listening(const struct bound *b)
 {
     log_info("listening service=%s addr=%s", b->svc->conf->name, b->l.name);
@@ -385,17 +433,22 @@ int server_start(struct server *srv, struct ev_loop *loop, struct conf *conf, st
     srv->set.on_end = on_svc_end;
     srv->set.on_end_arg = srv;
     spawn_set_init(&srv->spawn, loop, &srv->reaper);
+    if ((srv->tls = calloc(conf->nsvcs + 1, sizeof(*srv->tls))) == NULL)
+        goto nomem;
     for (size_t i = 0; i < conf->nsvcs; i++) {
         struct svc *svc = svc_new(&srv->set, conf, &conf->svcs[i]);
         if (svc == NULL)
             goto nomem;
         srv->set.svcs[srv->set.nsvcs++] = svc;
+        if (load_tls(&svc, 1, &srv->tls[i], err, errlen) < 0)
+            goto fail;
         for (size_t j = 0; j < svc->conf->nlistens; j++) {
             struct bound *b = open_bound(srv, svc, &svc->conf->listens[j], inh, err, errlen);
             if (b == NULL && err[0] != '\0')
                 goto fail;
             if (b == NULL)
                 continue;
+            set_bound_tls(b, svc->conf->listens[j].addr.tls, srv->tls[i]);
             if (add_bound(srv, b) < 0) {
                 close_bound(srv, b);
                 goto nomem;
@@ -426,9 +479,12 @@ fail:
 struct reload {
     struct svc **svcs; /* new generation, one per service of the new conf */
     size_t nsvcs;
-    struct bound **bound; /* new listener set: kept ones and fresh ones */
-    struct svc **owner;   /* the new svc each one serves */
-    bool *fresh;          /* bound[i] was opened by this reload */
+    struct tls_ctx **tls;    /* per new svc: its TLS, read now */
+    struct bound **bound;    /* new listener set: kept ones and fresh ones */
+    struct svc **owner;      /* the new svc each one serves */
+    struct tls_ctx **tls_of; /* the TLS each one gets */
+    bool *is_tls;            /* each one's address is tls:// */
+    bool *fresh;             /* bound[i] was opened by this reload */
     size_t nbound;
     struct bound **closing; /* the listeners in force that the plan closes */
     size_t nclosing;
@@ -441,8 +497,11 @@ static void reload_abort(struct server *srv, struct reload *r)
         if (r->fresh[i])
             close_bound(srv, r->bound[i]);
     free_svcs(r->svcs, r->nsvcs);
+    free_tls(r->tls, r->nsvcs);
     free(r->bound);
     free(r->owner);
+    free(r->tls_of);
+    free(r->is_tls);
     free(r->fresh);
     free(r->closing);
 }
@@ -471,8 +530,11 @@ static int reload_prepare(struct server *srv, struct conf *conf, const struct re
     r->owner = calloc(p->nsteps + 1, sizeof(*r->owner));
     r->fresh = calloc(p->nsteps + 1, sizeof(*r->fresh));
     r->closing = calloc(srv->nbound + 1, sizeof(*r->closing));
+    r->tls = calloc(conf->nsvcs + 1, sizeof(*r->tls));
+    r->tls_of = calloc(p->nsteps + 1, sizeof(*r->tls_of));
+    r->is_tls = calloc(p->nsteps + 1, sizeof(*r->is_tls));
     if (r->svcs == NULL || r->bound == NULL || r->owner == NULL || r->fresh == NULL ||
-        r->closing == NULL)
+        r->closing == NULL || r->tls == NULL || r->tls_of == NULL || r->is_tls == NULL)
         goto nomem;
     for (size_t i = 0; i < srv->nbound; i++)
         if (p->close[i])
@@ -480,6 +542,9 @@ static int reload_prepare(struct server *srv, struct conf *conf, const struct re
     for (size_t i = 0; i < conf->nsvcs; i++)
         if ((r->svcs[r->nsvcs++] = svc_new(&srv->set, conf, &conf->svcs[i])) == NULL)
             goto nomem;
+    /* Certificates and keys are read again, changed or not: before anything is bound. */
+    if (load_tls(r->svcs, r->nsvcs, r->tls, err, errlen) < 0)
+        return -1;
     for (size_t i = 0; i < p->nsteps; i++) {
         const struct reload_step *st = &p->steps[i];
         struct svc *svc = r->svcs[st->svc];
@@ -494,6 +559,8 @@ static int reload_prepare(struct server *srv, struct conf *conf, const struct re
         }
         r->fresh[r->nbound] = st->keep == RELOAD_OPEN;
         r->owner[r->nbound] = svc;
+        r->tls_of[r->nbound] = r->tls[st->svc];
+        r->is_tls[r->nbound] = svc->conf->listens[st->listen].addr.tls;
         r->bound[r->nbound++] = b;
     }
     return 0;
@@ -526,6 +593,21 @@ static void rewatch_kept(struct server *srv, struct bound *b)
         log_warn("unable to watch %s", b->l.name);
 }
 
+/* Does the reload `r` serve any service with other certificates or keys than before? */
+static bool tls_differs(const struct server *srv, const struct reload *r)
+{
+    for (size_t i = 0; i < r->nsvcs; i++) {
+        const struct svc *old = svc_find(&srv->set, r->svcs[i]->conf->name);
+        struct tls_ctx *was = NULL;
+        for (size_t j = 0; old != NULL && j < srv->set.nsvcs; j++)
+            if (srv->set.svcs[j] == old)
+                was = srv->tls[j];
+        if (r->tls[i] != NULL && !tls_ctx_same(r->tls[i], was))
+            return true;
+    }
+    return false;
+}
+
 static int reload_commit(struct server *srv, struct conf *conf, struct reload *r, char *err,
                          size_t errlen)
 {
@@ -546,16 +628,22 @@ static int reload_commit(struct server *srv, struct conf *conf, struct reload *r
     }
     for (size_t i = 0; i < r->nbound; i++) {
         r->bound[i]->svc = r->owner[i];
+        set_bound_tls(r->bound[i], r->is_tls[i], r->tls_of[i]);
         if (r->fresh[i]) {
             log_listening(r->bound[i]);
             r->opened++;
         } else
             rewatch_kept(srv, r->bound[i]);
     }
+    srv->tls_changed = tls_differs(srv, r);
+    free_tls(srv->tls, srv->set.nsvcs);
+    srv->tls = r->tls;
     svc_set_replace(&srv->set, conf, r->svcs, r->nsvcs);
     free(srv->bound);
     free(r->fresh);
     free(r->owner);
+    free(r->tls_of);
+    free(r->is_tls);
     free(r->closing);
     srv->bound = r->bound;
     srv->nbound = r->nbound;
@@ -595,6 +683,7 @@ int server_reload(struct server *srv, struct conf *conf, char *err, size_t errle
 
 static void close_all_connections(struct server *srv)
 {
+    handshake_close_all(&srv->handshakes, "shutdown");
     stream_close_all(&srv->streams, "shutdown");
 }
 
@@ -725,6 +814,7 @@ static void forget_parent(struct server *srv, struct ev_loop *loop)
 {
     svc_set_forget(&srv->set, loop);
     srv->streams.head = NULL; /* the parent's connections */
+    handshake_forget(&srv->handshakes);
     spawn_set_forget(&srv->spawn, loop);
     reaper_forget(&srv->reaper);
     srv->nworkers = 0;
@@ -788,6 +878,7 @@ void server_free(struct server *srv)
     if (srv->loop != NULL)
         ev_timer_stop(srv->loop, &srv->stop_timer);
     dgram_guard_free(&srv->guard);
+    free_tls(srv->tls, srv->set.nsvcs);
     svc_set_free(&srv->set);
     free(srv->bound);
     memset(srv, 0, sizeof(*srv));

@@ -18,6 +18,7 @@
 #include "conf.h"
 #include "dgram.h"
 #include "ev.h"
+#include "handshake.h"
 #include "limit.h"
 #include "listener.h"
 #include "log.h"
@@ -38,6 +39,7 @@ struct bound {
     struct svc *svc;
     struct server *srv;
     struct exec_child *holder; /* wait = yes: the child that has the socket now */
+    struct tls_ctx *tls;       /* tls://: its service's TLS (the server owns it), else NULL */
     struct addr addr;          /* as configured: what a reload compares */
     bool paused;               /* out of descriptors: resume_timer brings it back */
     bool watched;              /* this process serves it */
@@ -77,7 +79,10 @@ struct server {
     unsigned max_in_flight;          /* connections at once; 0: no limit */
     unsigned worker_index;           /* ROLE_WORKER: 1..N, for the stats lines */
     struct ev_loop *loop;
-    struct svc_set set; /* the services in force, their counts and limits */
+    struct svc_set set;   /* the services in force, their counts and limits */
+    struct tls_ctx **tls; /* per service of set.svcs: its TLS, or NULL */
+    bool tls_changed;     /* the last reload read certificates or keys that differ */
+    struct handshake_set handshakes;
     struct stream_set streams;
     struct spawn_set spawn; /* exec children */
     struct reaper reaper;   /* every child of this process, by pid */
@@ -132,6 +137,14 @@ void server_retire(struct server *srv);
  * Returns how many.
  */
 unsigned long server_give_back(struct server *srv, struct limit_holds *holds);
+
+/*
+ * Serve the admitted connection `a` of `svc` in this process: its TLS
+ * handshake first if it has one, then its engine (a program, a process of
+ * its own for model = fork, or a stream here).  Takes the socket and the
+ * admission.
+ */
+void server_serve(struct server *srv, struct svc *svc, const struct accepted *a);
 
 /* Log one line of counters per service. */
 void server_log_stats(struct server *srv);

@@ -9,7 +9,9 @@
 
 #include "listener.h"
 #include "log.h"
+#include "relay.h"
 #include "spawn_child.h"
+#include "tls.h"
 #include "util.h"
 
 #include <errno.h>
@@ -18,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -41,7 +44,14 @@ struct exec_child {
     bool term_sent;
     bool exited;
     struct limit_key key;
-    int err_fd; /* read end of its stderr pipe, or -1 */
+    /* TLS: the relay between the connection and the program's socketpair, while it runs. */
+    struct relay *relay;
+    bool relayed;         /* the connection was relayed: its line waits for the relay too */
+    int status;           /* the exit status, kept while the relay finishes */
+    uint64_t in, out;     /* the relay's counts */
+    char relay_end[96];   /* how the relay ended ("" while it runs) */
+    char tls_fields[400]; /* " tls=... cipher=... sni=..." */
+    int err_fd;           /* read end of its stderr pipe, or -1 */
     size_t line_len;
     char line[STDERR_LINE_MAX];
 };
@@ -149,26 +159,63 @@ static void end_text(int status, char *buf, size_t size)
         snprintf(buf, size, "status:%d", status);
 }
 
+/*
+ * The connection line, once the child has exited and (TLS) the relay has
+ * ended: the relay's end if the connection ended badly (a truncated TLS
+ * input is not a clean close), else the exit.
+ */
+static void finish(struct exec_child *c)
+{
+    char end[96];
+
+    if (c->relayed && strcmp(c->relay_end, "closed") != 0)
+        snprintf(end, sizeof(end), "%s", c->relay_end);
+    else
+        end_text(c->status, end, sizeof(end));
+    if (log_enabled(LOG_LVL_INFO))
+        log_info("service=%s proto=%s peer=%s duration_ms=%lld in=%llu out=%llu end=%s pid=%ld%s",
+                 c->svc->conf->name, addr_kind_name(c->kind), c->peer,
+                 (long long)(now_ms() - c->started_ms), (unsigned long long)c->in,
+                 (unsigned long long)c->out, end, (long)c->pid, c->tls_fields);
+    if (c->svc->st != NULL) {
+        c->svc->st->bytes_in += c->in;
+        c->svc->st->bytes_out += c->out;
+    }
+    svc_release(c->svc, &c->key, SVC_USE_CHILD);
+    c->svc = NULL; /* it may have gone with this child */
+    if (c->err_fd < 0)
+        free_child(c);
+}
+
 static void on_exit_status(pid_t pid, int status, void *arg)
 {
     struct exec_child *c = arg;
-    char end[32];
 
     (void)pid;
-    end_text(status, end, sizeof(end));
-    if (log_enabled(LOG_LVL_INFO))
-        log_info("service=%s proto=%s peer=%s duration_ms=%lld in=0 out=0 end=%s pid=%ld",
-                 c->svc->conf->name, addr_kind_name(c->kind), c->peer,
-                 (long long)(now_ms() - c->started_ms), end, (long)c->pid);
+    c->status = status;
     c->exited = true;
     c->sp->n--;
     ev_timer_stop(c->sp->loop, &c->timer);
     if (c->done != NULL)
         c->done(c->done_arg, c->name);
-    svc_release(c->svc, &c->key, SVC_USE_CHILD);
-    c->svc = NULL; /* it may have gone with this child */
-    if (c->err_fd < 0)
-        free_child(c);
+    if (c->relay != NULL) {
+        relay_peer_gone(c->relay); /* the line is written when the relay ends */
+        return;
+    }
+    finish(c);
+}
+
+/* TLS: the relay has ended; the line waits for the exit if it has not come yet. */
+static void on_relay_end(void *arg, const struct relay_result *res)
+{
+    struct exec_child *c = arg;
+
+    c->relay = NULL;
+    c->in = res->in;
+    c->out = res->out;
+    str_copy(c->relay_end, sizeof(c->relay_end), res->end);
+    if (c->exited)
+        finish(c);
 }
 
 /* Where the child's fd 2 goes: the write end of a log pipe, the socket (-1), /dev/null. */
@@ -222,16 +269,27 @@ static void warn_spawn(const struct svc *svc, pid_t pid, const char *err)
         svc_warnx(svc, SVC_WARN_SPAWN, "service=%s: %s", svc->conf->name, err);
 }
 
-/* Start the child of `c` on `sock`.  Returns 0, or -1 (nothing started, logged). */
-static int launch(struct exec_child *c, int sock, bool connected,
-                  const struct sockaddr_storage *peer, socklen_t peer_len)
+/* What a child is started on. */
+struct launch_on {
+    int sock;      /* its fds 0 and 1 */
+    int addr_sock; /* the connection its environment names; -1: sock */
+    bool connected;
+    const struct sockaddr_storage *peer;
+    socklen_t peer_len;
+    char *const *extra_env; /* TLS: the SSL_* variables */
+};
+
+/* Start the child of `c`.  Returns 0, or -1 (nothing started, logged). */
+static int launch(struct exec_child *c, const struct launch_on *on)
 {
     struct spawn_req req = {.sc = c->svc->conf,
-                            .sock = sock,
+                            .sock = on->sock,
+                            .addr_sock = on->addr_sock,
+                            .extra_env = on->extra_env,
                             .kind = c->kind,
-                            .connected = connected,
-                            .peer = peer,
-                            .peer_len = peer_len};
+                            .connected = on->connected,
+                            .peer = on->peer,
+                            .peer_len = on->peer_len};
     char err[512];
     int pipe_w;
     pid_t pid;
@@ -277,29 +335,84 @@ static void track(struct exec_child *c)
     }
 }
 
+/* The connection could not be served: logged, closed, given back.  Returns -1. */
+static int not_served(struct exec_child *c, const struct accepted *a, int err)
+{
+    char end[48];
+
+    snprintf(end, sizeof(end), "error:%s", errno_name(err));
+    svc_log_line(c->svc, a->kind, c->peer, 0, 0, 0, end);
+    SSL_free(a->ssl);
+    close_quietly(a->fd);
+    svc_release(c->svc, &a->key, a->opened ? SVC_USE_CONN : SVC_USE_NONE);
+    free(c);
+    return -1;
+}
+
+/* TLS: the program gets one end of a socketpair, the relay the other and the connection. */
+static int launch_relayed(struct exec_child *c, const struct accepted *a)
+{
+    struct tls_env env;
+    struct io client;
+    int pair[2];
+    struct launch_on on = {.addr_sock = a->fd,
+                           .connected = true,
+                           .peer = &a->peer,
+                           .peer_len = a->peer_len,
+                           .extra_env = env.vars};
+
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+        return -1;
+    tls_env(a->ssl, &env);
+    on.sock = pair[1];
+    if (fd_set_nonblock(pair[0]) < 0 || launch(c, &on) < 0) {
+        int err = errno;
+        close(pair[0]);
+        close(pair[1]);
+        errno = err;
+        return -1;
+    }
+    close(pair[1]); /* the program's end */
+    io_init(&client, a->fd, a->ssl);
+    tls_log_fields(a->ssl, c->tls_fields, sizeof(c->tls_fields));
+    c->relayed = true;
+    if ((c->relay = relay_start(c->sp->loop, &client, pair[0], on_relay_end, c)) == NULL) {
+        /* The program runs: it gets EOF, and its exit is logged with this end. */
+        snprintf(c->relay_end, sizeof(c->relay_end), "error:%s", errno_name(errno));
+        close(pair[0]);
+        SSL_free(a->ssl);
+        close_quietly(a->fd);
+    }
+    return 0;
+}
+
 int spawn_connection(struct spawn_set *sp, struct svc *svc, const struct accepted *a)
 {
     struct exec_child *c = child_new(sp, svc, a->kind);
+    struct launch_on on = {.sock = a->fd,
+                           .addr_sock = -1,
+                           .connected = true,
+                           .peer = &a->peer,
+                           .peer_len = a->peer_len};
 
     if (c == NULL) {
         warn_spawn(svc, 0, "out of memory");
+        SSL_free(a->ssl);
         close_quietly(a->fd);
-        svc_release(svc, &a->key, SVC_USE_NONE);
+        svc_release(svc, &a->key, a->opened ? SVC_USE_CONN : SVC_USE_NONE);
         return -1;
     }
     c->key = a->key;
     listener_peer_text(a->fd, &a->peer, a->peer_len, c->peer, sizeof(c->peer));
-    if (launch(c, a->fd, true, &a->peer, a->peer_len) < 0) {
-        char end[48];
-        snprintf(end, sizeof(end), "error:%s", errno_name(errno));
-        svc_log_line(svc, a->kind, c->peer, 0, 0, 0, end);
-        close_quietly(a->fd);
-        svc_release(svc, &a->key, SVC_USE_NONE);
-        free(c);
-        return -1;
-    }
-    close(a->fd); /* the child has it: the connection ends when the child lets go */
+    if ((a->ssl != NULL ? launch_relayed(c, a) : launch(c, &on)) < 0)
+        return not_served(c, a, errno);
+    if (a->ssl == NULL)
+        close(a->fd); /* the child has it: the connection ends when the child lets go */
     track(c);
+    if (a->opened) { /* the handshake's hold, now the child's (opened by track first) */
+        struct limit_key none = {0};
+        svc_release(svc, &none, SVC_USE_CONN);
+    }
     return 0;
 }
 
@@ -312,9 +425,11 @@ struct exec_child *spawn_waiting(struct spawn_set *sp, struct svc *svc, int fd, 
         warn_spawn(svc, 0, "out of memory");
         return NULL;
     }
+    struct launch_on on = {.sock = fd, .addr_sock = -1};
+
     snprintf(c->peer, sizeof(c->peer), "-");
     /* The program gets the socket as inetd gives it: blocking.  Ours again at its exit. */
-    if (fcntl(fd, F_SETFL, 0) < 0 || launch(c, fd, false, NULL, 0) < 0) {
+    if (fcntl(fd, F_SETFL, 0) < 0 || launch(c, &on) < 0) {
         fd_set_nonblock(fd);
         free(c);
         return NULL;
@@ -341,6 +456,8 @@ void spawn_set_free(struct spawn_set *sp)
 {
     for (struct exec_child *c = sp->head, *next; c != NULL; c = next) {
         next = c->next;
+        if (c->relay != NULL)
+            relay_free(c->relay);
         if (c->err_fd >= 0) {
             ev_io_del(sp->loop, c->err_fd);
             close_quietly(c->err_fd);

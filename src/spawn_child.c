@@ -224,6 +224,8 @@ char **spawn_child_env(const struct spawn_env *e)
         rc |= env_add("PROTO", e->kind == ADDR_TCP ? "TCP" : "UDP");
     else
         rc |= env_unix(e);
+    for (size_t i = 0; e->extra != NULL && e->extra[i] != NULL; i++)
+        rc |= env_add_assignment(e->extra[i]);
     rc |= env_add("USHER_SERVICE", e->sc->name);
     for (size_t i = 0; i < ex->nenv; i++)
         rc |= env_add_assignment(ex->env[i]);
@@ -240,20 +242,24 @@ char **spawn_child_env(const struct spawn_env *e)
 /* The environment of the child of `req`: its socket's far and near ends asked here. */
 static char **env_build(const struct spawn_req *req)
 {
-    struct spawn_env e = {
-        .sc = req->sc, .kind = req->kind, .connected = req->connected, .peer = req->peer};
+    struct spawn_env e = {.sc = req->sc,
+                          .kind = req->kind,
+                          .connected = req->connected,
+                          .peer = req->peer,
+                          .extra = req->extra_env};
     struct sockaddr_storage local;
     socklen_t len = sizeof(local);
     struct ucred cred;
     socklen_t clen = sizeof(cred);
+    int sock = req->addr_sock >= 0 ? req->addr_sock : req->sock;
 
     if (req->kind == ADDR_TCP && req->connected &&
-        getsockname(req->sock, (struct sockaddr *)&local, &len) == 0) {
+        getsockname(sock, (struct sockaddr *)&local, &len) == 0) {
         addr_unmap(&local, &len);
         e.local = &local;
     }
     if (req->kind != ADDR_TCP && req->kind != ADDR_UDP && req->connected &&
-        getsockopt(req->sock, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0)
+        getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0)
         e.cred = &cred;
     return spawn_child_env(&e);
 }

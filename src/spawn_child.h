@@ -14,10 +14,12 @@
 
 struct spawn_req {
     const struct svc_conf *sc;
-    int sock;       /* becomes fds 0 and 1 */
-    int err_fd;     /* becomes fd 2; -1: the socket */
-    int kind;       /* enum addr_kind, for PROTO */
-    bool connected; /* a connection (not a listener handed over): peer variables */
+    int sock;      /* becomes fds 0 and 1 */
+    int addr_sock; /* the connection whose ends the environment names (TLS: not sock); -1: sock */
+    char *const *extra_env; /* "NAME=VALUE" added after the connection's (TLS), or NULL */
+    int err_fd;             /* becomes fd 2; -1: the socket */
+    int kind;               /* enum addr_kind, for PROTO */
+    bool connected;         /* a connection (not a listener handed over): peer variables */
     const struct sockaddr_storage *peer;
     socklen_t peer_len;
 };
@@ -30,12 +32,14 @@ struct spawn_env {
     const struct sockaddr_storage *peer;  /* connected TCP: the peer, unmapped */
     const struct sockaddr_storage *local; /* connected TCP: our end, unmapped; NULL: unknown */
     const struct ucred *cred;             /* connected Unix: the peer's; NULL: unknown */
+    char *const *extra;                   /* NULL-ended "NAME=VALUE" of the transport, or NULL */
 };
 
 /*
  * The environment of a child: PATH, PROTO, for a TCP connection the
  * UCSPI TCP* (and TCP6*) variables and REMOTE_ADDR/REMOTE_PORT, for a
- * Unix one IPCREMOTEEUID/EGID/PID, USHER_SERVICE, then the service's env
+ * Unix one IPCREMOTEEUID/EGID/PID, the transport's (TLS: SSL_*),
+ * USHER_SERVICE, then the service's env
  * (a later setting of a name wins).  A pure function of `e`; the vector
  * lives in a buffer that the next call reuses.  NULL with errno (ENOMEM).
  */

@@ -15,6 +15,7 @@
 
 #include "builtin.h"
 #include "log.h"
+#include "tls.h"
 #include "util.h"
 
 #include <errno.h>
@@ -61,14 +62,22 @@ void stream_close(struct stream *c, const char *end)
 {
     struct ev_loop *loop = loop_of(c);
 
+    /* A TLS peer is told the end (close_notify) unless the connection broke. */
+    if (c->io.ssl != NULL && !c->failed && !c->io.shut_sent)
+        io_shutdown(&c->io);
     if (log_enabled(LOG_LVL_INFO)) {
-        char peer[ADDR_TEXT_MAX];
-        listener_peer_text(c->fd, &c->peer, c->peer_len, peer, sizeof(peer));
+        char peer[ADDR_TEXT_MAX], line_end[512], fields[400];
+        listener_peer_text(c->io.fd, &c->peer, c->peer_len, peer, sizeof(peer));
+        tls_log_fields(c->io.ssl, fields, sizeof(fields));
+        /* A TLS EOF without close_notify is a truncation, not a clean close. */
+        if (c->io.truncated && strcmp(end, "closed") == 0)
+            end = "tls:eof";
+        snprintf(line_end, sizeof(line_end), "%s%s", end, fields);
         svc_log_line(c->svc, c->kind, peer, now_ms() - c->started_ms, c->bytes_in, c->bytes_out,
-                     end);
+                     line_end);
     }
-    ev_io_del(loop, c->fd);
-    close_quietly(c->fd);
+    ev_io_del(loop, c->io.fd);
+    io_close(&c->io);
     ev_timer_stop(loop, &c->timer);
     if (ops(c)->release != NULL)
         ops(c)->release(&c->bs);
@@ -91,10 +100,13 @@ void stream_close_all(struct stream_set *set, const char *end)
 /* End the connection after an I/O error; returns -1 (it is gone). */
 static int fail(struct stream *c, int err)
 {
-    char end[48];
+    char end[96];
 
+    c->failed = true;
     if (ops(c)->reset_is_normal && (err == ECONNRESET || err == EPIPE))
         snprintf(end, sizeof(end), "closed");
+    else if (err == EPROTO && c->io.ssl != NULL)
+        snprintf(end, sizeof(end), "tls:%s", c->io.error);
     else
         snprintf(end, sizeof(end), "error:%s", errno_name(err));
     stream_close(c, end);
@@ -145,9 +157,7 @@ static int flush(struct stream *c, struct out *o)
 
     if (o->bytes == 0)
         return 0;
-    do
-        n = writev(c->fd, o->iov, o->niov);
-    while (n < 0 && errno == EINTR);
+    n = io_writev(&c->io, o->iov, o->niov);
     if (n < 0) {
         if (errno != EAGAIN)
             return fail(c, errno);
@@ -178,8 +188,13 @@ static int start_linger(struct stream *c)
 {
     int64_t idle = c->svc->conf->idle_timeout_ms;
 
-    if (shutdown(c->fd, SHUT_WR) < 0 && errno != ENOTCONN)
-        return fail(c, errno);
+    if (io_shutdown(&c->io) < 0) {
+        if (errno != EAGAIN)
+            return fail(c, errno);
+        c->shutting = true; /* the close_notify goes when the socket has room */
+        return 0;
+    }
+    c->shutting = false;
     c->lingering = true;
     ev_timer_start(loop_of(c), &c->timer,
                    idle > 0 && idle < grace_ms(CONN_LINGER_MS) ? idle : grace_ms(CONN_LINGER_MS));
@@ -189,7 +204,7 @@ static int start_linger(struct stream *c)
 /* If the builtin is done and the output is out, move on to closing.  -1 if closed. */
 static int check_finished(struct stream *c)
 {
-    if (!c->bs.done || c->lingering || c->pending_len > 0)
+    if (!c->bs.done || c->lingering || c->shutting || c->pending_len > 0)
         return 0;
     if (c->peer_eof) {
         stream_close(c, "closed");
@@ -257,9 +272,7 @@ static int on_readable(struct stream *c)
 {
     ssize_t n;
 
-    do
-        n = read(c->fd, scratch, sizeof(scratch));
-    while (n < 0 && errno == EINTR);
+    n = io_read(&c->io, scratch, sizeof(scratch));
     if (n < 0)
         return errno == EAGAIN ? 0 : fail(c, errno);
     if (n == 0)
@@ -283,11 +296,10 @@ static int generate(struct stream *c)
 
 static int on_writable(struct stream *c)
 {
+    if (c->shutting)
+        return start_linger(c);
     if (c->pending_len > 0) {
-        ssize_t n;
-        do
-            n = write(c->fd, c->pending + c->pending_off, c->pending_len);
-        while (n < 0 && errno == EINTR);
+        ssize_t n = io_write(&c->io, c->pending + c->pending_off, c->pending_len);
         if (n < 0)
             return errno == EAGAIN ? 0 : fail(c, errno);
         account(c, false, (size_t)n);
@@ -310,13 +322,10 @@ static int on_writable(struct stream *c)
 
 static int update_interest(struct stream *c)
 {
-    unsigned events = 0;
+    bool want_write = c->shutting || c->pending_len > 0 || (ops(c)->fill != NULL && !c->bs.done);
+    bool want_read = c->lingering || (!c->peer_eof && c->pending_len == 0 && c->held_len == 0);
 
-    if (c->pending_len > 0 || (ops(c)->fill != NULL && !c->bs.done))
-        events |= EV_WRITE;
-    if (c->lingering || (!c->peer_eof && c->pending_len == 0 && c->held_len == 0))
-        events |= EV_READ;
-    if (ev_io_set(loop_of(c), c->fd, events) < 0)
+    if (ev_io_set(loop_of(c), c->io.fd, io_events(&c->io, want_read, want_write)) < 0)
         return fail(c, errno);
     return 0;
 }
@@ -324,11 +333,13 @@ static int update_interest(struct stream *c)
 static void on_io(struct ev_loop *loop, int fd, unsigned events, void *arg)
 {
     struct stream *c = arg;
+    bool can_read, can_write;
 
     (void)loop, (void)fd;
-    if ((events & EV_WRITE) && on_writable(c) < 0)
+    io_ready(&c->io, events, &can_read, &can_write);
+    if (can_write && on_writable(c) < 0)
         return;
-    if ((events & EV_READ) && (c->lingering || (c->pending_len == 0 && c->held_len == 0)) &&
+    if (can_read && (c->lingering || (c->pending_len == 0 && c->held_len == 0)) &&
         on_readable(c) < 0)
         return;
     update_interest(c);
@@ -390,7 +401,7 @@ static struct stream *stream_new(struct stream_set *set, struct svc *svc, const 
     c->set = set;
     c->svc = svc;
     c->ops = builtin_get(svc->conf->builtin);
-    c->fd = a->fd;
+    io_init(&c->io, a->fd, a->ssl);
     c->kind = a->kind;
     memcpy(&c->peer, &a->peer, a->peer_len);
     c->peer_len = a->peer_len;
@@ -419,12 +430,14 @@ struct stream *stream_start(struct stream_set *set, struct svc *svc, const struc
         svc_warnx(svc, SVC_WARN_CONN, "service=%s: unable to take a connection: %s",
                   svc->conf->name, strerror(errno));
         free(c);
+        SSL_free(a->ssl);
         close_quietly(a->fd);
-        svc_release(svc, &a->key, SVC_USE_NONE);
+        svc_release(svc, &a->key, a->opened ? SVC_USE_CONN : SVC_USE_NONE);
         return NULL;
     }
     link_stream(c);
-    svc_opened(svc, SVC_USE_CONN);
+    if (!a->opened)
+        svc_opened(svc, SVC_USE_CONN);
     arm_timer(c);
     o = out_next();
     if (ops(c)->start != NULL)

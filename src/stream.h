@@ -20,6 +20,7 @@
 #define USHER_STREAM_H
 
 #include "builtin.h"
+#include "io.h"
 #include "limit.h"
 #include "listener.h"
 #include "out.h"
@@ -39,8 +40,8 @@ struct stream {
     struct stream_set *set;
     struct svc *svc;
     const struct builtin *ops; /* the service's builtin */
-    int fd;
-    int kind; /* enum addr_kind */
+    struct io io;              /* the socket, plain or TLS */
+    int kind;                  /* enum addr_kind */
     struct sockaddr_storage peer;
     socklen_t peer_len;
     struct limit_key key;
@@ -53,6 +54,8 @@ struct stream {
     size_t held_len;
     bool peer_eof;             /* the peer will send no more */
     bool lingering;            /* output done and shut down; draining the peer */
+    bool shutting;             /* output done, the shutdown (close_notify) waits for the socket */
+    bool failed;               /* ended by an error: no close_notify */
     struct builtin_session bs; /* bs.done: close once the output is flushed */
 };
 
@@ -62,9 +65,11 @@ struct stream_set {
 };
 
 /*
- * Serve the accepted stream socket a->fd for `svc`, admitted (a->key).
- * Takes the socket (closed on failure) and the admission (released on
- * failure).  Returns the stream, or NULL (the failure is logged).
+ * Serve the accepted stream socket a->fd for `svc`, admitted (a->key),
+ * over TLS if a->ssl is set (its handshake done).  Takes the socket and
+ * its SSL (closed on failure) and the admission (released on failure;
+ * with a->opened, the caller's SVC_USE_CONN is taken over).  Returns the
+ * stream, or NULL (the failure is logged).
  */
 struct stream *stream_start(struct stream_set *set, struct svc *svc, const struct accepted *a);
 

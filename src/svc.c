@@ -245,16 +245,57 @@ void svc_warnx(const struct svc *svc, enum svc_warn site, const char *fmt, ...)
     log_warnx("%s%s", msg, log_suppressed_note(note, sizeof(note), suppressed));
 }
 
+static const char *const tls_result_names[SVC_TLS_RESULT_COUNT] = {
+    [SVC_TLS_OK] = "ok",
+    [SVC_TLS_TIMEOUT] = "timeout",
+    [SVC_TLS_WRONG_VERSION] = "wrong_version",
+    [SVC_TLS_NO_SHARED_CIPHER] = "no_shared_cipher",
+    [SVC_TLS_UNKNOWN_CA] = "unknown_ca",
+    [SVC_TLS_BAD_CERTIFICATE] = "bad_certificate",
+    [SVC_TLS_NO_CERTIFICATE] = "no_certificate",
+    [SVC_TLS_EOF] = "eof",
+    [SVC_TLS_PROTOCOL] = "protocol",
+};
+
+const char *svc_tls_result_name(enum svc_tls_result r)
+{
+    return r < SVC_TLS_RESULT_COUNT ? tls_result_names[r] : "?";
+}
+
+void svc_tls_counted(struct svc *svc, enum svc_tls_result r)
+{
+    if (r < SVC_TLS_RESULT_COUNT)
+        svc->st->tls_handshakes[r]++;
+}
+
+/* " tls_ok=N tls_failed=N" for a service with TLS listeners, else "". */
+static void tls_stats(const struct svc *svc, char *buf, size_t size)
+{
+    const struct svc_state *s = svc->st;
+    unsigned long long failed = 0;
+
+    buf[0] = '\0';
+    if (svc->conf->tls == NULL)
+        return;
+    for (int r = SVC_TLS_OK + 1; r < SVC_TLS_RESULT_COUNT; r++)
+        failed += s->tls_handshakes[r];
+    snprintf(buf, size, " tls_ok=%llu tls_failed=%llu",
+             (unsigned long long)s->tls_handshakes[SVC_TLS_OK], failed);
+}
+
 void svc_log_stats(const struct svc *svc, const char *tag)
 {
     const struct svc_state *s = svc->st;
+    char tls[64];
 
+    tls_stats(svc, tls, sizeof(tls));
     log_info("stats %sservice=%s conns_now=%u conns_total=%llu refused=%llu bytes_in=%llu "
-             "bytes_out=%llu dgrams_in=%llu dgrams_out=%llu dgrams_dropped=%llu children=%u",
+             "bytes_out=%llu dgrams_in=%llu dgrams_out=%llu dgrams_dropped=%llu children=%u%s",
              tag, svc->conf->name, s->conns_now, (unsigned long long)s->conns_total,
              (unsigned long long)s->refused, (unsigned long long)s->bytes_in,
              (unsigned long long)s->bytes_out, (unsigned long long)s->dgrams_in,
-             (unsigned long long)s->dgrams_out, (unsigned long long)s->dgrams_dropped, s->children);
+             (unsigned long long)s->dgrams_out, (unsigned long long)s->dgrams_dropped, s->children,
+             tls);
 }
 
 /* Processes */

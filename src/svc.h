@@ -54,6 +54,23 @@ enum svc_warn {
 };
 
 /* A service's life across reloads, shared by its generations. */
+/* How TLS handshakes ended, as they are counted (the log says more). */
+enum svc_tls_result {
+    SVC_TLS_OK,
+    SVC_TLS_TIMEOUT,
+    SVC_TLS_WRONG_VERSION,
+    SVC_TLS_NO_SHARED_CIPHER,
+    SVC_TLS_UNKNOWN_CA,
+    SVC_TLS_BAD_CERTIFICATE,
+    SVC_TLS_NO_CERTIFICATE,
+    SVC_TLS_EOF,
+    SVC_TLS_PROTOCOL, /* any other failure */
+    SVC_TLS_RESULT_COUNT,
+};
+
+/* "ok", "timeout", "wrong_version", ..., "protocol". */
+const char *svc_tls_result_name(enum svc_tls_result r);
+
 struct svc_state {
     unsigned refs;
     unsigned conns_now;    /* open connections, all generations (children included) */
@@ -63,6 +80,7 @@ struct svc_state {
     uint64_t refused;      /* by a limit */
     uint64_t bytes_in, bytes_out;
     uint64_t dgrams_in, dgrams_out, dgrams_dropped;
+    uint64_t tls_handshakes[SVC_TLS_RESULT_COUNT]; /* by how they ended */
     struct limiter lim;
     /* Refusals are logged one a second per reason; the rest are summed up. */
     int64_t refusal_logged_ms[REFUSAL_COUNT];
@@ -178,6 +196,9 @@ void svc_log_line(const struct svc *svc, int kind, const char *peer, int64_t dur
  */
 void svc_warnx(const struct svc *svc, enum svc_warn site, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* A TLS handshake of `svc` ended as `r`: counted. */
+void svc_tls_counted(struct svc *svc, enum svc_tls_result r);
 
 /* The stats line of `svc`, "stats TAGservice=S conns_now=N ...". */
 void svc_log_stats(const struct svc *svc, const char *tag);

@@ -44,7 +44,7 @@ addr           0     any
 proto          0     any
 ev             1     daemon
 sig            1     daemon
-conf           2     daemon  conf_keys conf_inetd conf_parse
+conf           2     daemon  conf_keys conf_inetd conf_parse conf_tls
 listener       2     daemon
 limit          2     daemon
 pidfile        2     daemon
@@ -59,6 +59,9 @@ spawn          4     daemon  spawn_child
 builtin        4     daemon
 forward        4     daemon
 tls            4     daemon
+io             4     daemon
+handshake      4     daemon
+relay          4     daemon
 server         5     daemon
 reload         5     daemon
 procs          6     daemon

@@ -65,6 +65,13 @@ static const struct range_case range_cases[] = {
     {"shutdown_timeout", IN_GLOBAL, "", "", DURATION_RANGE, DURATION_GOOD, DURATION_BAD},
     {"idle_timeout", IN_SERVICE, "", "", DURATION_RANGE, DURATION_GOOD, DURATION_BAD},
     {"max_time", IN_SERVICE, "", "", DURATION_RANGE, DURATION_GOOD, DURATION_BAD},
+    {"tls_handshake_timeout",
+     IN_SERVICE,
+     "",
+     "",
+     "is not a duration from 1ms to 1h",
+     {"1ms", "1", "3600s", "60m", "1h", "250ms"},
+     {"0", "0s", "3601s", "3600001ms", "-1", "2h", "9223372036854775807ms"}},
     {"rlimit_cpu",
      IN_SERVICE,
      "",
@@ -201,12 +208,15 @@ static const struct conf_key *find_key(const char *name, enum conf_key_scope sco
 /*
  * A file where `key = value` is line 2, in a section where every other key
  * is fine: [global], a builtin or an exec service with a unix: listener
- * (which mode, owner and group need).
+ * (which mode, owner and group need), or for a tls_ key a tls:// one.
  */
 static void conf_text(const struct conf_key *k, const char *value, char *buf, size_t size)
 {
     const char *rest = k->exec_only ? "listen = unix:/nonexistent/x.sock\nexec = /bin/cat\n"
                                     : "listen = unix:/nonexistent/x.sock\nbuiltin = echo\n";
+
+    if (strncmp(k->name, "tls_", 4) == 0)
+        rest = "listen = tls://127.0.0.1:0\nbuiltin = echo\ntls_cert = /c.pem\ntls_key = /k.pem\n";
 
     if (k->scope == IN_GLOBAL)
         snprintf(buf, size, "[global]\n%s = %s\n[s]\n%s", k->name, value, rest);
