@@ -48,7 +48,7 @@ CPPFLAGS += -DUSHER_VERSION='"$(VERSION)"'
 COMMON_SRC := util log addr proto
 DAEMON_SRC := ev sig conf conf_keys conf_inetd conf_tls listener limit reaper svc server reload tls io handshake relay stream dgram out builtin spawn \
               spawn_child procs pidfile sd daemon control
-CLIENT_SRC := client client_stream bench hist
+CLIENT_SRC := client client_stream bench hist client_tls
 
 COMMON_OBJ := $(COMMON_SRC:%=$(BUILD)/obj/%.o)
 DAEMON_OBJ := $(DAEMON_SRC:%=$(BUILD)/obj/%.o)

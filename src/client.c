@@ -2,7 +2,8 @@
  * client: connecting, the datagram exchange, and the sum, sumbin and time
  * helpers of `usher` (see client.h); the stream copy is client_stream.c's.
  *
- * Invariants.  Our socket is always non-blocking.  stdin and stdout are
+ * Invariants.  Our socket is always non-blocking, and streams go through a
+ * client_conn (client_tls.h), so that each mode works over TLS unchanged.  stdin and stdout are
  * never made so: O_NONBLOCK belongs to the open file, which the shell and
  * the other programs of a pipeline share (client_stream.c says how the
  * stream copy lives with that).  The line-at-a-time modes (datagrams, sum,
@@ -13,6 +14,7 @@
 #include "client.h"
 
 #include "client_stream.h"
+#include "client_tls.h"
 #include "proto.h"
 #include "util.h"
 
@@ -56,11 +58,12 @@ static int input_failed(char *err, size_t errlen)
 }
 
 /* An error on the connection, in the words of section 10: the address, then the cause. */
-static int stream_failed(const struct client_target *t, char *err, size_t errlen)
+static int stream_failed(const struct client_target *t, const struct client_conn *c, char *err,
+                         size_t errlen)
 {
     if (errno == ETIMEDOUT)
         return err_set(err, errlen, "%s: timed out", t->name);
-    return err_set(err, errlen, "%s: %s", t->name, strerror(errno));
+    return err_set(err, errlen, "%s: %s", t->name, client_conn_strerror(c, errno));
 }
 
 /* Target and option parsing */
@@ -188,9 +191,16 @@ static int wait_fd(int fd, short events, int64_t deadline)
 void client_lines_init(struct client_lines *l, int fd)
 {
     l->fd = fd;
+    l->conn = NULL;
     l->eof = false;
     l->skipping = false;
     l->head = l->tail = 0;
+}
+
+void client_lines_init_conn(struct client_lines *l, struct client_conn *conn)
+{
+    client_lines_init(l, conn->fd);
+    l->conn = conn;
 }
 
 /* Read more after what is held.  Returns 1 if bytes came, 0 at EOF, -1 with errno. */
@@ -203,9 +213,13 @@ static int lines_fill(struct client_lines *l, int64_t deadline)
     }
     for (;;) {
         ssize_t n;
-        if (wait_fd(l->fd, POLLIN, deadline) < 0)
+        if (l->conn != NULL)
+            n = client_conn_recv_wait(l->conn, l->buf + l->tail, sizeof(l->buf) - l->tail,
+                                      deadline);
+        else if (wait_fd(l->fd, POLLIN, deadline) < 0)
             return -1;
-        n = read(l->fd, l->buf + l->tail, sizeof(l->buf) - l->tail);
+        else
+            n = read(l->fd, l->buf + l->tail, sizeof(l->buf) - l->tail);
         if (n > 0) {
             l->tail += (size_t)n;
             return 1;
@@ -354,11 +368,51 @@ static bool is_datagram(const struct client_target *t)
     return addr_kind_socktype(t->spec.kind) == SOCK_DGRAM;
 }
 
+static int handshake_failed(const struct client_target *t, const struct client_conn *c, char *err,
+                            size_t errlen)
+{
+    if (errno == ETIMEDOUT)
+        return err_set(err, errlen, "%s: timed out in the TLS handshake", t->name);
+    return err_set(err, errlen, "%s: TLS handshake failed: %s", t->name,
+                   client_conn_strerror(c, errno));
+}
+
+/*
+ * Connect to t, and for a tls:// address do the handshake, both within
+ * one -w.  The context is made first, so that a bad --ca, --cert or --key
+ * fails before anything is sent.  Returns 0 with *c open, or -1 with a
+ * message in err.
+ */
+static int open_conn(const struct client_target *t, struct client_conn *c, char *err, size_t errlen)
+{
+    int64_t deadline = deadline_after(t->wait_ms);
+    SSL_CTX *ctx = NULL;
+    int fd, rc = 0;
+
+    if (t->spec.tls && (ctx = client_tls_ctx_new(&t->tls, err, errlen)) == NULL)
+        return -1;
+    if ((fd = client_connect(t, err, errlen)) < 0) {
+        SSL_CTX_free(ctx);
+        return -1;
+    }
+    client_conn_init(c, fd);
+    if (ctx != NULL) {
+        /* The SSL keeps its own reference to the context. */
+        rc = client_conn_start_tls(c, ctx, &t->tls, t->spec.host, err, errlen);
+        SSL_CTX_free(ctx);
+        if (rc == 0 && client_conn_handshake_wait(c, deadline) < 0)
+            rc = handshake_failed(t, c, err, errlen);
+    }
+    if (rc < 0)
+        client_conn_close(c);
+    return rc;
+}
+
 /* Sessions: a connection and the buffers of the line-at-a-time modes */
 
 struct session {
     const struct client_target *t;
-    int sockfd;
+    struct client_conn conn;
     unsigned errors;           /* "error: ..." replies printed */
     struct client_lines in;    /* stdin */
     struct client_lines reply; /* reply lines on a stream */
@@ -367,7 +421,7 @@ struct session {
 
 static void session_close(struct session *ss)
 {
-    close_quietly(ss->sockfd);
+    client_conn_close(&ss->conn);
     free(ss);
 }
 
@@ -382,16 +436,15 @@ static struct session *session_open(const struct client_target *t, char *err, si
     }
     ss->t = t;
     ss->errors = 0;
-    ss->sockfd = client_connect(t, err, errlen);
-    if (ss->sockfd < 0) {
+    if (open_conn(t, &ss->conn, err, errlen) < 0) {
         free(ss);
         return NULL;
     }
     client_lines_init(&ss->in, STDIN_FILENO);
-    client_lines_init(&ss->reply, ss->sockfd);
+    client_lines_init_conn(&ss->reply, &ss->conn);
     /* Lockstep requests: Nagle would hold a request's last piece back for an ACK. */
     if (t->spec.kind == ADDR_TCP &&
-        setsockopt(ss->sockfd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) < 0) {
+        setsockopt(ss->conn.fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) < 0) {
         err_set(err, errlen, "%s: unable to set TCP_NODELAY: %s", t->name, strerror(errno));
         session_close(ss);
         return NULL;
@@ -451,12 +504,12 @@ static ssize_t dgram_recv(int sockfd, void *buf, size_t cap, int64_t deadline)
  */
 static ssize_t dgram_exchange(struct session *ss, const void *req, size_t len)
 {
-    dgram_drain(ss->sockfd);
+    dgram_drain(ss->conn.fd);
     for (unsigned i = 0; i < ss->t->tries; i++) {
         int64_t deadline = now_ms() + dgram_wait(ss->t);
         ssize_t n;
-        if (dgram_send(ss->sockfd, req, len, deadline) == 0 &&
-            (n = dgram_recv(ss->sockfd, ss->dgram, sizeof(ss->dgram), deadline)) >= 0)
+        if (dgram_send(ss->conn.fd, req, len, deadline) == 0 &&
+            (n = dgram_recv(ss->conn.fd, ss->dgram, sizeof(ss->dgram), deadline)) >= 0)
             return n;
         if (errno != ETIMEDOUT)
             return -1;
@@ -495,11 +548,11 @@ int client_copy(const struct client_target *t, char *err, size_t errlen)
     int rc;
 
     if (!is_datagram(t)) {
-        int sockfd = client_connect(t, err, errlen);
-        if (sockfd < 0)
+        struct client_conn c;
+        if (open_conn(t, &c, err, errlen) < 0)
             return -1;
-        rc = client_stream_copy(sockfd, t->name, t->wait_ms, err, errlen);
-        close_quietly(sockfd);
+        rc = client_stream_copy(&c, t->name, t->wait_ms, err, errlen);
+        client_conn_close(&c);
         return rc;
     }
     if ((ss = session_open(t, err, errlen)) == NULL)
@@ -511,41 +564,18 @@ int client_copy(const struct client_target *t, char *err, size_t errlen)
 
 /* Request and reply on a stream */
 
-static int send_all(int sockfd, const void *buf, size_t len, int64_t deadline)
-{
-    const char *p = buf;
-
-    while (len > 0) {
-        ssize_t n = send(sockfd, p, len, MSG_NOSIGNAL);
-        if (n >= 0) {
-            p += n;
-            len -= (size_t)n;
-        } else if (errno == EAGAIN) {
-            if (wait_fd(sockfd, POLLOUT, deadline) < 0)
-                return -1;
-        } else if (errno != EINTR) {
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* Read `len` bytes unless EOF comes first.  Returns the count, or -1 with errno. */
-static ssize_t recv_full(int sockfd, void *buf, size_t len, int64_t deadline)
+/* Read `len` bytes unless the end of the data comes first.  Returns the count, or -1 with errno. */
+static ssize_t recv_full(struct client_conn *c, void *buf, size_t len, int64_t deadline)
 {
     size_t got = 0;
 
     while (got < len) {
-        ssize_t n;
-        if (wait_fd(sockfd, POLLIN, deadline) < 0)
+        ssize_t n = client_conn_recv_wait(c, (char *)buf + got, len - got, deadline);
+        if (n < 0)
             return -1;
-        n = recv(sockfd, (char *)buf + got, len - got, 0);
         if (n == 0)
             break;
-        if (n > 0)
-            got += (size_t)n;
-        else if (errno != EAGAIN && errno != EINTR)
-            return -1;
+        got += (size_t)n;
     }
     return (ssize_t)got;
 }
@@ -578,14 +608,14 @@ static int sum_line_stream(struct session *ss, const char *line, size_t len, cha
     int rc;
 
     /* The server answers at the "\n": a last line without one gets it here. */
-    if (send_all(ss->sockfd, line, len, deadline) < 0 ||
-        (!ended && send_all(ss->sockfd, "\n", 1, deadline) < 0))
-        return stream_failed(ss->t, err, errlen);
+    if (client_conn_send_all(&ss->conn, line, len, deadline) < 0 ||
+        (!ended && client_conn_send_all(&ss->conn, "\n", 1, deadline) < 0))
+        return stream_failed(ss->t, &ss->conn, err, errlen);
     rc = client_lines_next(&ss->reply, deadline, &reply, &rlen);
     if (rc == 0)
         return err_set(err, errlen, "%s: connection closed before the reply", ss->t->name);
     if (rc < 0)
-        return stream_failed(ss->t, err, errlen);
+        return stream_failed(ss->t, &ss->conn, err, errlen);
     return print_reply(ss, reply, rlen, err, errlen);
 }
 
@@ -615,9 +645,9 @@ static int sumbin_exchange(struct session *ss, const unsigned char req[SUMBIN_RE
         memcpy(reply, ss->dgram, SUMBIN_REPLY);
         return 0;
     }
-    if (send_all(ss->sockfd, req, SUMBIN_REQUEST, deadline) < 0 ||
-        (n = recv_full(ss->sockfd, reply, SUMBIN_REPLY, deadline)) < 0)
-        return stream_failed(ss->t, err, errlen);
+    if (client_conn_send_all(&ss->conn, req, SUMBIN_REQUEST, deadline) < 0 ||
+        (n = recv_full(&ss->conn, reply, SUMBIN_REPLY, deadline)) < 0)
+        return stream_failed(ss->t, &ss->conn, err, errlen);
     if (n < SUMBIN_REPLY)
         return err_set(err, errlen, "%s: connection closed before the reply", ss->t->name);
     return 0;
@@ -704,16 +734,16 @@ static int time_stream(struct session *ss, unsigned char value[4], char *err, si
 {
     int64_t deadline = deadline_after(ss->t->wait_ms);
     char extra;
-    ssize_t n = recv_full(ss->sockfd, value, 4, deadline);
+    ssize_t n = recv_full(&ss->conn, value, 4, deadline);
 
     if (n < 0)
-        return stream_failed(ss->t, err, errlen);
+        return stream_failed(ss->t, &ss->conn, err, errlen);
     if (n < 4)
         return err_set(err, errlen, "%s: short reply: %zd of 4 bytes", ss->t->name, n);
     /* RFC 868: the 4 bytes, then the close.  Anything else is not a time server. */
-    n = recv_full(ss->sockfd, &extra, 1, deadline);
+    n = recv_full(&ss->conn, &extra, 1, deadline);
     if (n < 0)
-        return stream_failed(ss->t, err, errlen);
+        return stream_failed(ss->t, &ss->conn, err, errlen);
     if (n > 0)
         return err_set(err, errlen, "%s: reply longer than 4 bytes", ss->t->name);
     return 0;

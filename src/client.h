@@ -1,12 +1,15 @@
 /*
  * client: what `usher` does once its options are parsed.
  *
- *   stream copy      TCP, unix: stdin to the socket and the socket to stdout
- *                    at the same time, half-close at stdin's EOF.
+ *   stream copy      TCP, TLS, unix: stdin to the socket and the socket to
+ *                    stdout at the same time, half-close at stdin's EOF.
  *   datagram copy    UDP, unixgram: one datagram per stdin line, one reply
  *                    printed per datagram, with a timeout and resends.
  *   sum, sumbin      the adders of section 4, one request per stdin line.
  *   time             RFC 868, printed as ISO 8601 UTC.
+ *
+ * Every stream mode works over tls:// as over tcp:// (client_tls.h): the
+ * handshake comes right after the connect, within the same -w.
  *
  * Also the pure pieces that main and the tests share: turning the address
  * operands into a target, parsing -w, reading bounded lines, formatting
@@ -19,6 +22,7 @@
 #define USHER_CLIENT_H
 
 #include "addr.h"
+#include "client_tls.h"
 #include "proto.h"
 
 #include <stdbool.h>
@@ -38,6 +42,7 @@ struct client_target {
     char name[ADDR_TEXT_MAX + 128]; /* the address as the user gave it, for messages */
     int64_t wait_ms;                /* -w, or -1 if not given */
     unsigned tries;                 /* datagrams: 1 + -r */
+    struct client_tls_opts tls;     /* for a tls:// address */
 };
 
 /*
@@ -73,10 +78,12 @@ int client_sumbin_text(const unsigned char reply[SUMBIN_REPLY], char text[SUM_RE
                        uint32_t *status);
 
 /*
- * A bounded line reader over a descriptor (blocking or not).
+ * A bounded line reader over a descriptor (blocking or not), or over a
+ * connection (client_lines_init_conn).
  */
 struct client_lines {
     int fd;
+    struct client_conn *conn; /* NULL: read fd */
     bool eof;
     bool skipping; /* inside a line that was too long, up to its "\n" */
     size_t head, tail;
@@ -84,6 +91,7 @@ struct client_lines {
 };
 
 void client_lines_init(struct client_lines *l, int fd);
+void client_lines_init_conn(struct client_lines *l, struct client_conn *conn);
 
 /*
  * The next line, "\n" included if it had one (the last line of the input

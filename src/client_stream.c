@@ -6,9 +6,13 @@
  * programs of a pipeline share.  So the copy reads stdin only when poll
  * says it is readable, and writes stdout only in pieces that cannot block
  * (see out_write).  The only wait is poll's, bounded by -w when given.
+ * The connection is a client_conn, plain or TLS: the socket is polled for
+ * what its last read and write wait for (over TLS a read may wait to
+ * write), and bytes that OpenSSL holds decrypted are read without a wait.
  */
 #include "client_stream.h"
 
+#include "client_tls.h"
 #include "util.h"
 
 #include <errno.h>
@@ -73,7 +77,7 @@ enum out_kind {
 struct stream {
     const char *name; /* the address, for messages */
     int64_t wait_ms;  /* -w, or -1 */
-    int sockfd;
+    struct client_conn *conn;
     enum out_kind out;
     bool in_done;    /* nothing more from stdin: EOF, or the server takes no more */
     bool shut;       /* our sending side is shut down */
@@ -90,7 +94,7 @@ static int stream_failed(const struct stream *s, char *err, size_t errlen)
 {
     if (errno == ETIMEDOUT)
         return err_set(err, errlen, "%s: timed out", s->name);
-    return err_set(err, errlen, "%s: %s", s->name, strerror(errno));
+    return err_set(err, errlen, "%s: %s", s->name, client_conn_strerror(s->conn, errno));
 }
 
 static enum out_kind out_kind_of(int fd)
@@ -120,6 +124,17 @@ static ssize_t out_write(enum out_kind kind, const char *p, size_t len)
     return write_all(STDOUT_FILENO, p, len) < 0 ? -1 : (ssize_t)len;
 }
 
+/* Does the copy want to read from the server, or to send (data, or the half-close)? */
+static bool wants_read(struct stream *s)
+{
+    return !s->sock_eof && buf_room(&s->down) > 0;
+}
+
+static bool wants_write(const struct stream *s)
+{
+    return !s->sock_eof && !s->shut && (buf_len(&s->up) > 0 || s->in_done);
+}
+
 static void stream_interest(struct stream *s, struct pollfd p[3])
 {
     short sock = 0;
@@ -128,13 +143,13 @@ static void stream_interest(struct stream *s, struct pollfd p[3])
         p[i] = (struct pollfd){.fd = -1};
     if (!s->in_done && !s->sock_eof && buf_room(&s->up) > 0)
         p[P_IN] = (struct pollfd){.fd = STDIN_FILENO, .events = POLLIN};
-    if (!s->sock_eof && buf_room(&s->down) > 0)
-        sock |= POLLIN;
-    if (!s->sock_eof && !s->shut && buf_len(&s->up) > 0)
-        sock |= POLLOUT;
+    if (wants_read(s))
+        sock |= s->conn->read_want;
+    if (wants_write(s))
+        sock |= s->conn->write_want;
     /* Not polled at all when it wants nothing: a hang-up would wake us in a loop. */
     if (sock != 0)
-        p[P_SOCK] = (struct pollfd){.fd = s->sockfd, .events = sock};
+        p[P_SOCK] = (struct pollfd){.fd = s->conn->fd, .events = sock};
     if (buf_len(&s->down) > 0)
         p[P_OUT] = (struct pollfd){.fd = STDOUT_FILENO, .events = POLLOUT};
 }
@@ -153,14 +168,14 @@ static int sock_read(struct stream *s, char *err, size_t errlen)
     size_t room = buf_room(&s->down);
     ssize_t n;
 
-    if (room == 0)
+    if (room == 0 || s->sock_eof)
         return 0;
-    n = recv(s->sockfd, s->down.data + s->down.tail, room, 0);
+    n = client_conn_recv(s->conn, s->down.data + s->down.tail, room);
     if (n > 0)
         moved(s, &s->down, (size_t)n, true);
     else if (n == 0)
         s->sock_eof = true;
-    else if (errno != EAGAIN && errno != EINTR)
+    else if (errno != EAGAIN)
         return stream_failed(s, err, errlen);
     return 0;
 }
@@ -171,12 +186,12 @@ static int sock_write(struct stream *s, char *err, size_t errlen)
 
     if (s->sock_eof || s->shut || buf_len(&s->up) == 0)
         return 0;
-    n = send(s->sockfd, s->up.data + s->up.head, buf_len(&s->up), MSG_NOSIGNAL);
+    n = client_conn_send(s->conn, s->up.data + s->up.head, buf_len(&s->up));
     if (n >= 0) {
         moved(s, &s->up, (size_t)n, false);
         return 0;
     }
-    if (errno == EAGAIN || errno == EINTR)
+    if (errno == EAGAIN)
         return 0;
     if (errno == EPIPE) {
         /*
@@ -218,57 +233,85 @@ static int out_flush(struct stream *s, char *err, size_t errlen)
     return 0;
 }
 
-/* Once stdin has ended and all of it is sent, tell the server: half-close. */
+/*
+ * Once stdin has ended and all of it is sent, tell the server: half-close
+ * (over TLS, close_notify, which may have to wait for room to be sent).
+ */
 static int maybe_shutdown(struct stream *s, char *err, size_t errlen)
 {
     if (s->shut || !s->in_done || buf_len(&s->up) > 0)
         return 0;
-    /* ENOTCONN: the connection is already gone; the next recv says how. */
-    if (shutdown(s->sockfd, SHUT_WR) < 0 && errno != ENOTCONN)
-        return stream_failed(s, err, errlen);
+    if (client_conn_shutdown(s->conn) < 0) {
+        if (errno == EAGAIN)
+            return 0;
+        /* ENOTCONN, EPIPE: the connection is already gone; the next recv says how. */
+        if (errno != ENOTCONN && errno != EPIPE)
+            return stream_failed(s, err, errlen);
+    }
     s->shut = true;
     return 0;
+}
+
+/* Did poll report what the socket's next read (or write) waits for? */
+static bool sock_ready(short revents, short want)
+{
+    return (revents & (want | POLLERR | POLLHUP)) != 0;
 }
 
 /* Act on what poll reported: the socket's news first, stdin's last. */
 static int stream_step(struct stream *s, const struct pollfd p[3], char *err, size_t errlen)
 {
+    short sock = p[P_SOCK].fd >= 0 ? p[P_SOCK].revents : 0;
+    bool can_write = p[P_SOCK].fd >= 0 && wants_write(s) && sock_ready(sock, s->conn->write_want);
     int rc = 0;
 
-    if (p[P_SOCK].revents != 0 && (p[P_SOCK].events & POLLIN))
+    if ((p[P_SOCK].fd >= 0 && wants_read(s) && sock_ready(sock, s->conn->read_want)) ||
+        client_conn_pending(s->conn))
         rc = sock_read(s, err, errlen);
     if (rc == 0 && p[P_OUT].revents != 0)
         rc = out_flush(s, err, errlen);
     if (rc == 0 && p[P_IN].revents != 0)
         rc = in_read(s, err, errlen);
-    if (rc == 0 && p[P_SOCK].revents != 0 && (p[P_SOCK].events & POLLOUT))
+    if (rc == 0 && can_write)
         rc = sock_write(s, err, errlen);
     return rc;
+}
+
+/* How long poll may wait: not at all while OpenSSL holds bytes we have room for. */
+static int poll_timeout(struct stream *s)
+{
+    if (client_conn_pending(s->conn) && wants_read(s))
+        return 0;
+    return ms_until(s->wait_ms < 0 ? -1 : s->last_io + s->wait_ms);
 }
 
 static int stream_run(struct stream *s, char *err, size_t errlen)
 {
     for (;;) {
         struct pollfd p[3];
-        int64_t idle_end = s->wait_ms < 0 ? -1 : s->last_io + s->wait_ms;
-        int rc;
+        int timeout, rc;
 
         if (s->sock_eof && buf_len(&s->down) == 0)
             return 0;
         if (maybe_shutdown(s, err, errlen) < 0)
             return -1;
         stream_interest(s, p);
-        rc = poll(p, 3, ms_until(idle_end));
-        if (rc < 0 && errno != EINTR)
+        timeout = poll_timeout(s);
+        rc = poll(p, 3, timeout);
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc < 0)
             return err_set(err, errlen, "poll: %s", strerror(errno));
-        if (rc == 0)
+        if (rc == 0 && timeout != 0)
             return err_set(err, errlen, "%s: timed out", s->name);
-        if (rc > 0 && (rc = stream_step(s, p, err, errlen)) != 0)
+        /* (rc 0 with timeout 0: nothing new, but OpenSSL holds bytes to read.) */
+        if ((rc = stream_step(s, p, err, errlen)) != 0)
             return rc;
     }
 }
 
-int client_stream_copy(int sockfd, const char *name, int64_t wait_ms, char *err, size_t errlen)
+int client_stream_copy(struct client_conn *conn, const char *name, int64_t wait_ms, char *err,
+                       size_t errlen)
 {
     struct stream *s = malloc(sizeof(*s));
     int rc;
@@ -277,7 +320,7 @@ int client_stream_copy(int sockfd, const char *name, int64_t wait_ms, char *err,
         return err_set(err, errlen, "out of memory");
     s->name = name;
     s->wait_ms = wait_ms;
-    s->sockfd = sockfd;
+    s->conn = conn;
     s->out = out_kind_of(STDOUT_FILENO);
     s->in_done = s->shut = s->sock_eof = false;
     s->last_io = now_ms();

@@ -2,8 +2,11 @@
  * usher: the client's command line.  Options and dispatch, nothing else;
  * the work is in client.c.
  *
- *   usher [-u] [-w SEC] [-r N] ADDRESS | HOST PORT          copy stdin <-> server
- *   usher sum|sumbin|time [-u] [-w SEC] [-r N] ADDRESS | HOST PORT
+ *   usher [-u] [-w SEC] [-r N] [TLS options] ADDRESS | HOST PORT     copy stdin <-> server
+ *   usher sum|sumbin|time [-u] [-w SEC] [-r N] [TLS options] ADDRESS | HOST PORT
+ *
+ * The TLS options (--ca, --insecure, --cert, --key, --servername, --alpn)
+ * go with a tls:// address only; --cert and --key go together.
  *
  * Options may come before the command word, after it, or both; they end at
  * the first operand (POSIX order), so a `-` inside an address is never
@@ -36,12 +39,13 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: usher [-u] [-w SEC] [-r N] ADDRESS | HOST PORT\n"
-            "       usher sum|sumbin|time [-u] [-w SEC] [-r N] ADDRESS | HOST PORT\n"
+            "usage: usher [-u] [-w SEC] [-r N] [TLS options] ADDRESS | HOST PORT\n"
+            "       usher sum|sumbin|time [-u] [-w SEC] [-r N] [TLS options] ADDRESS | HOST PORT\n"
             "       usher bench [-c CONNS] [-d SEC | -n COUNT] [-s SIZE] [--reset] [--json]\n"
             "                   connect|pingpong|bulk|udp ADDRESS   (usher bench -h)\n"
             "       usher -h | -V\n"
-            "ADDRESS: tcp://HOST:PORT udp://HOST:PORT unix:PATH unixgram:PATH (@NAME: abstract)\n"
+            "ADDRESS: tcp://HOST:PORT tls://HOST:PORT udp://HOST:PORT unix:PATH unixgram:PATH\n"
+            "         (unix:@NAME: abstract)\n"
             "  -u      HOST PORT means UDP, not TCP\n"
             "  -w SEC  streams: bound on connect and on idle time; datagrams: reply\n"
             "          timeout (default 2).  2, 0.5, 500ms, 1m\n"
@@ -49,6 +53,12 @@ static void usage(FILE *out)
             "  sum     send each stdin line \"A B\", print each sum\n"
             "  sumbin  the same over the binary (XDR) protocol\n"
             "  time    print the server's time (RFC 868) as ISO 8601 UTC\n"
+            "TLS options (tls:// only; the server is verified against the system's CAs):\n"
+            "  --ca FILE          verify against the CAs in FILE instead\n"
+            "  --insecure         do not verify the server at all\n"
+            "  --cert FILE --key FILE  present this client certificate (PEM)\n"
+            "  --servername NAME  send NAME as SNI and check the certificate for it\n"
+            "  --alpn LIST        offer these protocols (h2,http/1.1)\n"
             "Exit status: 0 ok, 1 failure (sum: or an error reply), 2 usage.\n");
 }
 
@@ -80,6 +90,36 @@ static void set_retries(struct client_target *t, const char *arg)
     t->tries = (unsigned)n + 1;
 }
 
+/* The long options without a letter. */
+enum { OPT_CA = 256, OPT_INSECURE, OPT_CERT, OPT_KEY, OPT_SERVERNAME, OPT_ALPN };
+
+/* A TLS option into t->tls; false if `ch` is not one. */
+static bool set_tls_option(struct client_target *t, int ch, const char *arg)
+{
+    switch (ch) {
+    case OPT_CA:
+        t->tls.ca = arg;
+        return true;
+    case OPT_INSECURE:
+        t->tls.insecure = true;
+        return true;
+    case OPT_CERT:
+        t->tls.cert = arg;
+        return true;
+    case OPT_KEY:
+        t->tls.key = arg;
+        return true;
+    case OPT_SERVERNAME:
+        t->tls.servername = arg;
+        return true;
+    case OPT_ALPN:
+        t->tls.alpn = arg;
+        return true;
+    default:
+        return false;
+    }
+}
+
 /*
  * Parse options up to the first operand of argv (argv[0] being the program
  * or the command word).  Returns the index of that operand.
@@ -89,6 +129,12 @@ static int parse_options(int argc, char **argv, struct client_target *t, bool *u
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
+        {"ca", required_argument, NULL, OPT_CA},
+        {"insecure", no_argument, NULL, OPT_INSECURE},
+        {"cert", required_argument, NULL, OPT_CERT},
+        {"key", required_argument, NULL, OPT_KEY},
+        {"servername", required_argument, NULL, OPT_SERVERNAME},
+        {"alpn", required_argument, NULL, OPT_ALPN},
         {NULL, 0, NULL, 0},
     };
     int ch;
@@ -96,6 +142,8 @@ static int parse_options(int argc, char **argv, struct client_target *t, bool *u
     opterr = 0;
     optind = 0; /* glibc: start afresh, on this argv */
     while ((ch = getopt_long(argc, argv, "+:hVuw:r:", longopts, NULL)) != -1) {
+        if (set_tls_option(t, ch, optarg))
+            continue;
         switch (ch) {
         case 'h':
             usage(stdout);
@@ -113,6 +161,8 @@ static int parse_options(int argc, char **argv, struct client_target *t, bool *u
             set_retries(t, optarg);
             break;
         case ':':
+            if (optopt >= OPT_CA)
+                usage_error("option %s needs a value", argv[optind - 1]);
             usage_error("option -%c needs a value", optopt);
         default:
             if (optopt != 0)
@@ -200,8 +250,11 @@ int main(int argc, char **argv)
         run = cmd->run;
         first += parse_options(argc - first, argv + first, &t, &udp);
     }
-    if (client_target_parse(argc - first, argv + first, udp, &t, err, sizeof(err)) < 0)
+    if (client_target_parse(argc - first, argv + first, udp, &t, err, sizeof(err)) < 0 ||
+        client_tls_opts_check(&t.tls, err, sizeof(err)) < 0)
         usage_error("%s", err);
+    if (client_tls_opts_given(&t.tls) && !t.spec.tls)
+        usage_error("the TLS options go with a tls:// address, not %s", t.name);
     if (run(&t, &errors, err, sizeof(err)) < 0) {
         fprintf(stderr, "usher: %s\n", err);
         return 1;
