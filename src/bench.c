@@ -6,11 +6,20 @@
  * record the latency, start again.  Requests are SIZE bytes of a pattern
  * and echoed replies are compared with them, so a server that loses or
  * mangles bytes shows up as errors, not as speed.
+ *
+ * Over tls:// each slot's connection is a client_conn with TLS on it: the
+ * handshake runs in the same loop, step by step, each slot waiting for
+ * what its last OpenSSL call waits for (a read may wait to write), and
+ * bytes OpenSSL holds decrypted are read before the next wait.  In
+ * connect mode a transaction is a connect, a full handshake (or, with
+ * --resume, one resuming the session the slot's last connection got), one
+ * request and reply, and a close with close_notify.
  */
 #include "bench.h"
 
 #include "addr.h"
 #include "client.h"
+#include "client_tls.h"
 #include "hist.h"
 #include "util.h"
 
@@ -36,16 +45,17 @@ enum mode { CONNECT, PINGPONG, BULK, UDP, MODE_COUNT };
 
 static const char *const mode_names[MODE_COUNT] = {"connect", "pingpong", "bulk", "udp"};
 
-enum err_kind { E_CONNECT, E_RESET, E_TIMEOUT, E_SHORT, E_MISMATCH, E_OTHER, E_KINDS };
+enum err_kind { E_CONNECT, E_RESET, E_TIMEOUT, E_SHORT, E_MISMATCH, E_TLS, E_OTHER, E_KINDS };
 
-static const char *const err_names[E_KINDS] = {"connect", "reset",    "timeout",
-                                               "short",   "mismatch", "other"};
+static const char *const err_names[E_KINDS] = {"connect",  "reset", "timeout", "short",
+                                               "mismatch", "tls",   "other"};
 
-enum slot_state { IDLE, CONNECTING, SENDING, RECEIVING };
+enum slot_state { IDLE, CONNECTING, HANDSHAKING, SENDING, RECEIVING };
 
 struct slot {
-    int fd;
-    uint32_t interest; /* epoll events asked for */
+    struct client_conn conn; /* fd -1: closed */
+    SSL_SESSION *session;    /* --resume: what the slot's last connection got */
+    uint32_t interest;       /* epoll events asked for */
     enum slot_state state;
     size_t sent, got;
     uint64_t seq;       /* udp: the number in the request */
@@ -62,6 +72,11 @@ struct bench {
     size_t size;
     int64_t timeout_ns;
     bool json, reset;
+    bool resume;                 /* connect over tls://: resume sessions */
+    struct client_tls_opts tlso; /* --ca, --insecure, ... */
+    SSL_CTX *ctx;                /* tls:// addresses only */
+    char host[256];              /* as written: for SNI and the certificate check */
+    uint64_t handshakes, resumed;
     char target[ADDR_TEXT_MAX];
     struct addr addr;
     int epfd;
@@ -94,7 +109,11 @@ static void usage(FILE *out)
             "  -s SIZE    request size in bytes (default 64; bulk: chunk, 256K)\n"
             "  -w SEC     a transaction with no progress for this long is an error (5)\n"
             "  --reset    connect: close by reset (SO_LINGER 0), no TIME_WAIT\n"
-            "  --json     one JSON object on stdout instead of text\n");
+            "  --json     one JSON object on stdout instead of text\n"
+            "ADDRESS tls://HOST:PORT: every mode inside TLS (connect: full handshakes)\n"
+            "  --resume   connect: resume each slot's last session instead\n"
+            "  --ca FILE, --insecure, --cert FILE --key FILE, --servername NAME, --alpn LIST\n"
+            "             as for usher (see usher -h)\n");
 }
 
 static int usage_error(const char *what, const char *arg)
@@ -114,7 +133,7 @@ static int watch(struct bench *b, struct slot *s, uint32_t events)
 
     if (events == s->interest)
         return 0;
-    if (epoll_ctl(b->epfd, op, s->fd, &ev) < 0)
+    if (epoll_ctl(b->epfd, op, s->conn.fd, &ev) < 0)
         return -1;
     s->interest = events;
     return 0;
@@ -122,16 +141,15 @@ static int watch(struct bench *b, struct slot *s, uint32_t events)
 
 static void close_slot(struct bench *b, struct slot *s)
 {
-    if (s->fd < 0)
+    if (s->conn.fd < 0)
         return;
     if (b->reset && b->mode == CONNECT) {
         struct linger lg = {1, 0};
         /* Without it the close is not the reset the report names: an error. */
-        if (setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) < 0)
+        if (setsockopt(s->conn.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) < 0)
             b->errors[E_OTHER]++;
     }
-    close(s->fd); /* also takes it out of the epoll set */
-    s->fd = -1;
+    client_conn_close(&s->conn); /* the close also takes it out of the epoll set */
     s->interest = 0;
     s->state = IDLE;
 }
@@ -144,6 +162,8 @@ static void fail(struct bench *b, struct slot *s, enum err_kind kind)
 
 static enum err_kind kind_of(int err, enum slot_state state)
 {
+    if (err == EPROTO)
+        return E_TLS;
     if (state == CONNECTING || err == ECONNREFUSED || err == ENETUNREACH || err == EADDRNOTAVAIL)
         return E_CONNECT;
     if (err == ECONNRESET || err == EPIPE)
@@ -168,23 +188,36 @@ static void begin(struct bench *b, struct slot *s)
     b->started++;
 }
 
+/* Put TLS on the slot's new connection, with its last session to resume if asked. */
+static int start_tls(struct bench *b, struct slot *s)
+{
+    char err[256];
+
+    if (client_conn_start_tls(&s->conn, b->ctx, &b->tlso, b->host, err, sizeof(err)) < 0)
+        return -1;
+    if (b->resume && s->session != NULL && SSL_set_session(s->conn.ssl, s->session) != 1)
+        return -1;
+    return 0;
+}
+
 static int open_socket(struct bench *b, struct slot *s)
 {
     int type = addr_kind_socktype(b->addr.kind) | SOCK_NONBLOCK | SOCK_CLOEXEC;
-    int on = 1;
+    int on = 1, fd = socket(b->addr.ss.ss_family, type, 0);
 
-    s->fd = socket(b->addr.ss.ss_family, type, 0);
-    if (s->fd < 0)
+    if (fd < 0)
         return -1;
-    if (b->addr.kind == ADDR_TCP &&
-        setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) < 0)
+    client_conn_init(&s->conn, fd); /* closed by close_slot from here on */
+    if (b->addr.kind == ADDR_TCP && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) < 0)
         return -1;
     if (b->addr.kind == ADDR_UNIXGRAM) {
         struct sockaddr_un sun = {.sun_family = AF_UNIX};
-        if (bind(s->fd, (struct sockaddr *)&sun, sizeof(sa_family_t)) < 0)
+        if (bind(fd, (struct sockaddr *)&sun, sizeof(sa_family_t)) < 0)
             return -1;
     }
-    if (connect(s->fd, (struct sockaddr *)&b->addr.ss, b->addr.len) < 0 && errno != EINPROGRESS)
+    if (connect(fd, (struct sockaddr *)&b->addr.ss, b->addr.len) < 0 && errno != EINPROGRESS)
+        return -1;
+    if (b->ctx != NULL && start_tls(b, s) < 0)
         return -1;
     return watch(b, s, EPOLLOUT);
 }
@@ -198,7 +231,7 @@ static void next(struct bench *b, struct slot *s)
         close_slot(b, s);
         return;
     }
-    if (s->fd < 0) {
+    if (s->conn.fd < 0) {
         int64_t t = now_ns();
         if (open_socket(b, s) < 0) {
             b->errors[E_CONNECT]++;
@@ -207,12 +240,36 @@ static void next(struct bench *b, struct slot *s)
         }
         begin(b, s);
         s->start_ns = t; /* the connect is part of the transaction */
-        s->state = b->mode == CONNECT ? CONNECTING : SENDING;
+        /* A TLS connection is set up before its first request, whatever the mode. */
+        s->state = b->mode == CONNECT || b->ctx != NULL ? CONNECTING : SENDING;
         return;
     }
     /* The socket can nearly always take the request now: no wait for EPOLLOUT. */
     begin(b, s);
     do_send(b, s);
+}
+
+/*
+ * A connect-mode transaction over TLS ends with close_notify, sent once
+ * and not waited for (as a client closing after its reply would), and
+ * the session is kept for the slot's next connection.  By now the
+ * server's TLS 1.3 tickets have come: they precede the reply.
+ */
+static void tls_goodbye(struct bench *b, struct slot *s)
+{
+    SSL_SESSION *sess;
+
+    if (s->conn.ssl == NULL)
+        return;
+    if (b->resume && (sess = SSL_get1_session(s->conn.ssl)) != NULL) {
+        if (SSL_SESSION_is_resumable(sess)) {
+            SSL_SESSION_free(s->session);
+            s->session = sess;
+        } else {
+            SSL_SESSION_free(sess);
+        }
+    }
+    (void)client_conn_shutdown(&s->conn);
 }
 
 static void finish(struct bench *b, struct slot *s)
@@ -222,9 +279,20 @@ static void finish(struct bench *b, struct slot *s)
     hist_record(&b->hist, (uint64_t)(t - s->start_ns));
     b->done++;
     s->completed++;
-    if (b->mode == CONNECT)
+    if (b->mode == CONNECT) {
+        tls_goodbye(b, s);
         close_slot(b, s);
+    }
     next(b, s);
+}
+
+/* An I/O call of the slot could not go on: wait for what it waits for, or count the error. */
+static void blocked(struct bench *b, struct slot *s, short want)
+{
+    if (errno != EAGAIN)
+        fail(b, s, kind_of(errno, s->state));
+    else if (watch(b, s, (uint32_t)want) < 0)
+        fail(b, s, E_OTHER);
 }
 
 static void do_send(struct bench *b, struct slot *s)
@@ -233,111 +301,172 @@ static void do_send(struct bench *b, struct slot *s)
 
     if (b->mode == UDP)
         memcpy(b->req, &s->seq, sizeof(s->seq) < b->size ? sizeof(s->seq) : b->size);
-    n = send(s->fd, b->req + s->sent, b->size - s->sent, MSG_NOSIGNAL);
+    n = client_conn_send(&s->conn, b->req + s->sent, b->size - s->sent);
     if (n < 0) {
-        if (errno != EAGAIN && errno != EINTR)
-            fail(b, s, kind_of(errno, s->state));
-        else if (watch(b, s, EPOLLOUT) < 0)
-            fail(b, s, E_OTHER);
+        blocked(b, s, s->conn.write_want);
         return;
     }
     s->sent += (size_t)n;
     s->active_ns = now_ns();
     b->bytes_out += (size_t)n;
     if (s->sent < b->size) {
-        if (watch(b, s, EPOLLOUT) < 0)
+        if (watch(b, s, (uint32_t)s->conn.write_want) < 0)
             fail(b, s, E_OTHER);
         return;
     }
     s->state = RECEIVING;
-    if (watch(b, s, EPOLLIN) < 0)
+    if (watch(b, s, (uint32_t)s->conn.read_want) < 0)
         fail(b, s, E_OTHER);
 }
 
-static void do_recv(struct bench *b, struct slot *s)
+/* One read of the reply.  Returns true if the slot is still receiving and should read again. */
+static bool recv_once(struct bench *b, struct slot *s)
 {
     size_t want = b->size - s->got;
-    ssize_t n = recv(s->fd, b->buf, b->mode == UDP ? b->bufsize : want, 0);
+    ssize_t n = client_conn_recv(&s->conn, b->buf, b->mode == UDP ? b->bufsize : want);
 
     if (n < 0) {
-        if (errno != EAGAIN && errno != EINTR)
-            fail(b, s, kind_of(errno, s->state));
-        return;
+        blocked(b, s, s->conn.read_want);
+        return false;
     }
     if (n == 0) {
         fail(b, s, E_SHORT);
-        return;
+        return false;
     }
     b->bytes_in += (size_t)n;
     s->active_ns = now_ns();
     if (b->mode == UDP) {
         /* A late reply to an earlier, timed-out request is not this one's. */
         if ((size_t)n != b->size || memcmp(b->buf, &s->seq, sizeof(s->seq)) != 0)
-            return;
+            return false;
         s->seq += (uint64_t)b->conns;
         finish(b, s);
-        return;
+        return false;
     }
     if (memcmp(b->buf, b->req + s->got, (size_t)n) != 0) {
         fail(b, s, E_MISMATCH);
-        return;
+        return false;
     }
     s->got += (size_t)n;
-    if (s->got == b->size)
+    if (s->got == b->size) {
         finish(b, s);
+        return false;
+    }
+    return true;
 }
 
-/* Bulk: both ways at once, as fast as the socket goes. */
+static void do_recv(struct bench *b, struct slot *s)
+{
+    /* Poll does not wake for what OpenSSL holds decrypted: read it now. */
+    while (recv_once(b, s) && client_conn_pending(&s->conn))
+        continue;
+}
+
 /*
  * Bulk: both ways at once, as fast as the socket goes.  The stream is the
  * pattern without a break (each send starts where the last one ended), so
- * every echoed byte can be checked against its place in it.
+ * every echoed byte can be checked against its place in it.  A call that
+ * cannot go on is retried with the same bytes, as TLS requires.
  */
+static int bulk_send(struct bench *b, struct slot *s)
+{
+    /* Up to a chunk per wake-up: over TLS each call sends one record. */
+    for (size_t budget = 0; budget < b->size;) {
+        ssize_t n = client_conn_send(&s->conn, b->req + s->sent % 26, b->size);
+        if (n < 0 && errno == EAGAIN)
+            return 0;
+        if (n < 0) {
+            fail(b, s, kind_of(errno, RECEIVING));
+            return -1;
+        }
+        b->bytes_out += (size_t)n;
+        s->sent += (size_t)n;
+        budget += (size_t)n;
+        s->active_ns = now_ns();
+    }
+    return 0;
+}
+
+static int bulk_recv(struct bench *b, struct slot *s)
+{
+    do {
+        ssize_t n = client_conn_recv(&s->conn, b->buf, b->bufsize);
+        if (n < 0 && errno == EAGAIN)
+            return 0;
+        if (n <= 0) {
+            fail(b, s, n == 0 ? E_SHORT : kind_of(errno, RECEIVING));
+            return -1;
+        }
+        if (memcmp(b->buf, b->req + s->got % 26, (size_t)n) != 0) {
+            fail(b, s, E_MISMATCH);
+            return -1;
+        }
+        b->bytes_in += (size_t)n;
+        s->got += (size_t)n;
+        s->active_ns = now_ns();
+    } while (client_conn_pending(&s->conn));
+    return 0;
+}
+
 static void do_bulk(struct bench *b, struct slot *s, uint32_t events)
 {
-    if (events & EPOLLOUT) {
-        ssize_t n = send(s->fd, b->req + s->sent % 26, b->size, MSG_NOSIGNAL);
-        if (n > 0) {
-            b->bytes_out += (size_t)n;
-            s->sent += (size_t)n;
-            s->active_ns = now_ns();
-        } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-            fail(b, s, kind_of(errno, RECEIVING));
-            return;
-        }
+    uint32_t rd = (uint32_t)s->conn.read_want, wr = (uint32_t)s->conn.write_want;
+
+    if ((events & (wr | EPOLLERR | EPOLLHUP)) && bulk_send(b, s) < 0)
+        return;
+    if ((events & (rd | EPOLLERR | EPOLLHUP)) && bulk_recv(b, s) < 0)
+        return;
+    if (watch(b, s, (uint32_t)(s->conn.read_want | s->conn.write_want)) < 0)
+        fail(b, s, E_OTHER);
+}
+
+/*
+ * One step of a TLS handshake.  Returns true once it is done (a
+ * resumption counted); false while it waits, or after a failure.
+ */
+static bool handshake_step(struct bench *b, struct slot *s)
+{
+    s->state = HANDSHAKING;
+    if (client_conn_handshake(&s->conn) < 0) {
+        blocked(b, s, s->conn.read_want);
+        return false;
     }
-    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-        ssize_t n = recv(s->fd, b->buf, b->bufsize, 0);
-        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-            fail(b, s, n == 0 ? E_SHORT : kind_of(errno, RECEIVING));
-            return;
-        }
-        if (n > 0 && memcmp(b->buf, b->req + s->got % 26, (size_t)n) != 0) {
-            fail(b, s, E_MISMATCH);
-            return;
-        }
-        if (n > 0) {
-            b->bytes_in += (size_t)n;
-            s->got += (size_t)n;
-            s->active_ns = now_ns();
-        }
-    }
+    b->handshakes++;
+    if (SSL_session_reused(s->conn.ssl))
+        b->resumed++;
+    s->active_ns = now_ns();
+    /* A persistent connection's set-up is not its first transaction's time. */
+    if (b->mode != CONNECT)
+        s->start_ns = s->active_ns;
+    return true;
+}
+
+/* The connect is done (or failed: the first send says), and over TLS the handshake steps. */
+static void connected(struct bench *b, struct slot *s)
+{
+    if (s->conn.ssl != NULL && !handshake_step(b, s))
+        return;
+    s->state = SENDING;
+    if (b->mode == BULK)
+        do_bulk(b, s, EPOLLOUT);
+    else
+        do_send(b, s);
 }
 
 static void on_event(struct bench *b, struct slot *s, uint32_t events)
 {
-    if (s->fd < 0)
+    uint32_t gone = EPOLLERR | EPOLLHUP;
+    uint32_t rd = (uint32_t)s->conn.read_want | gone, wr = (uint32_t)s->conn.write_want | gone;
+
+    if (s->conn.fd < 0)
         return;
-    if (b->mode == BULK) {
+    if (s->state == CONNECTING || s->state == HANDSHAKING)
+        connected(b, s);
+    else if (b->mode == BULK)
         do_bulk(b, s, events);
-        return;
-    }
-    if (s->state == CONNECTING) {
-        s->state = SENDING; /* the send says whether the connect worked */
-    }
-    if (s->state == SENDING && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+    else if (s->state == SENDING && (events & wr) != 0)
         do_send(b, s);
-    else if (s->state == RECEIVING && (events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+    else if (s->state == RECEIVING && (events & rd) != 0)
         do_recv(b, s);
 }
 
@@ -356,11 +485,11 @@ static void check_timeouts(struct bench *b)
 
     for (unsigned i = 0; i < b->conns; i++) {
         struct slot *s = &b->slots[i];
-        if (s->fd < 0 && b->mode != BULK) {
+        if (s->conn.fd < 0 && b->mode != BULK) {
             next(b, s);
             continue;
         }
-        if (s->fd < 0 || t - s->active_ns < b->timeout_ns)
+        if (s->conn.fd < 0 || t - s->active_ns < b->timeout_ns)
             continue;
         b->errors[E_TIMEOUT]++;
         if (b->mode == UDP) {
@@ -419,10 +548,16 @@ static void report_text(const struct bench *b, double secs)
 {
     char p50[32], p99[32], p999[32], max[32];
 
-    printf("usher bench %s %s: %u connection%s, %.2f s, %zu-byte requests%s\n", mode_names[b->mode],
-           b->target, b->conns, b->conns == 1 ? "" : "s", secs, b->size,
+    printf("usher bench %s %s: %u connection%s, %.2f s, %zu-byte requests%s%s\n",
+           mode_names[b->mode], b->target, b->conns, b->conns == 1 ? "" : "s", secs, b->size,
            b->mode == CONNECT ? (b->reset ? ", close by reset (SO_LINGER 0)" : ", normal close")
-                              : "");
+                              : "",
+           b->ctx == NULL || b->mode != CONNECT
+               ? ""
+               : (b->resume ? ", TLS sessions resumed" : ", full TLS handshakes"));
+    if (b->ctx != NULL)
+        printf("  tls         %llu handshakes, %llu resumed\n", (unsigned long long)b->handshakes,
+               (unsigned long long)b->resumed);
     if (b->mode == BULK) {
         printf("  throughput  %.1f MB/s echoed back (%.1f MB/s sent)\n",
                (double)b->bytes_in / 1e6 / secs, (double)b->bytes_out / 1e6 / secs);
@@ -449,9 +584,12 @@ static void report_text(const struct bench *b, double secs)
 static void report_json(const struct bench *b, double secs)
 {
     printf("{\"mode\":\"%s\",\"address\":\"%s\",\"conns\":%u,\"seconds\":%.3f,\"size\":%zu,"
-           "\"reset\":%s,\"transactions\":%llu,\"rate\":%.1f,\"mb_per_s\":%.2f,"
+           "\"reset\":%s,\"tls\":%s,\"resume\":%s,\"handshakes\":%llu,\"resumed\":%llu,"
+           "\"transactions\":%llu,\"rate\":%.1f,\"mb_per_s\":%.2f,"
            "\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"p99.9\":%.1f,\"max\":%.1f},\"errors\":{",
            mode_names[b->mode], b->target, b->conns, secs, b->size, b->reset ? "true" : "false",
+           b->ctx != NULL ? "true" : "false", b->resume ? "true" : "false",
+           (unsigned long long)b->handshakes, (unsigned long long)b->resumed,
            (unsigned long long)b->done, (double)b->done / secs, (double)b->bytes_in / 1e6 / secs,
            (double)hist_quantile(&b->hist, 0.5) / 1e3, (double)hist_quantile(&b->hist, 0.99) / 1e3,
            (double)hist_quantile(&b->hist, 0.999) / 1e3, (double)b->hist.max / 1e3);
@@ -466,7 +604,9 @@ static int parse_args(int argc, char **argv, struct bench *b)
 {
     static const struct option longopts[] = {{"json", no_argument, NULL, 'j'},
                                              {"reset", no_argument, NULL, 'R'},
+                                             {"resume", no_argument, NULL, 'r'},
                                              {"help", no_argument, NULL, 'h'},
+                                             CLIENT_TLS_LONGOPTS,
                                              {NULL, 0, NULL, 0}};
     int ch;
     int64_t v;
@@ -475,6 +615,8 @@ static int parse_args(int argc, char **argv, struct bench *b)
 
     optind = 0;
     while ((ch = getopt_long(argc, argv, "c:d:n:s:w:h", longopts, NULL)) != -1) {
+        if (client_tls_opt_set(&b->tlso, ch, optarg))
+            continue;
         switch (ch) {
         case 'c':
             if (parse_i64(optarg, 1, BENCH_CONNS_MAX, &v) < 0)
@@ -510,6 +652,9 @@ static int parse_args(int argc, char **argv, struct bench *b)
         case 'R':
             b->reset = true;
             break;
+        case 'r':
+            b->resume = true;
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -533,15 +678,31 @@ static int parse_args(int argc, char **argv, struct bench *b)
     return 0;
 }
 
+/* The TLS options go with a tls:// address, --resume with connect mode over one.  0 or 2. */
+static int check_tls(struct bench *b, const struct addr_spec *spec)
+{
+    char err[256];
+
+    if (client_tls_opts_check(&b->tlso, err, sizeof(err)) < 0)
+        return usage_error(err, NULL);
+    if (!spec->tls && (client_tls_opts_given(&b->tlso) || b->resume))
+        return usage_error("the TLS options and --resume go with a tls:// address, not", b->target);
+    if (b->resume && b->mode != CONNECT)
+        return usage_error("--resume goes with connect mode, not", mode_names[b->mode]);
+    /* A host that fits addr_spec fits here: the same size. */
+    str_copy(b->host, sizeof(b->host), spec->host);
+    return 0;
+}
+
 /* Returns 0, 1 (the address cannot be used) or 2 (mode and address do not go together). */
 static int resolve(struct bench *b)
 {
     struct addr_spec spec;
     char err[256];
     bool dgram;
+    int rc;
 
-    if (addr_parse(b->target, &spec, err, sizeof(err)) < 0 ||
-        addr_resolve(&spec, false, &b->addr, 1, err, sizeof(err)) < 0) {
+    if (addr_parse(b->target, &spec, err, sizeof(err)) < 0) {
         fprintf(stderr, "usher: bench: %s: %s\n", b->target, err);
         return 1;
     }
@@ -551,11 +712,23 @@ static int resolve(struct bench *b)
                 b->mode == UDP ? "datagram" : "stream", b->target);
         return 2;
     }
+    if ((rc = check_tls(b, &spec)) != 0)
+        return rc;
+    if (addr_resolve(&spec, false, &b->addr, 1, err, sizeof(err)) < 0) {
+        fprintf(stderr, "usher: bench: %s: %s\n", b->target, err);
+        return 1;
+    }
     return 0;
 }
 
 static int prepare(struct bench *b)
 {
+    char err[512];
+
+    if (b->addr.tls && (b->ctx = client_tls_ctx_new(&b->tlso, err, sizeof(err))) == NULL) {
+        fprintf(stderr, "usher: bench: %s\n", err);
+        return -1;
+    }
     b->bufsize = b->size > 65536 ? b->size : 65536;
     /* The pattern, long enough to start anywhere in its cycle (see do_bulk). */
     b->req = malloc(b->bufsize + 26);
@@ -569,7 +742,7 @@ static int prepare(struct bench *b)
     for (size_t i = 0; i < b->bufsize + 26; i++)
         b->req[i] = (char)('a' + i % 26);
     for (unsigned i = 0; i < b->conns; i++) {
-        b->slots[i].fd = -1;
+        client_conn_init(&b->slots[i].conn, -1);
         b->slots[i].seq = i;
     }
     b->tty = isatty(STDERR_FILENO) && !b->json;
@@ -584,7 +757,8 @@ static void start_slots(struct bench *b)
         struct slot *s = &b->slots[i];
         if (b->mode == BULK) {
             s->active_ns = b->t0;
-            if (open_socket(b, s) < 0 || watch(b, s, EPOLLIN | EPOLLOUT) < 0)
+            s->state = CONNECTING;
+            if (open_socket(b, s) < 0)
                 fail(b, s, E_CONNECT);
             continue;
         }
@@ -595,7 +769,7 @@ static void start_slots(struct bench *b)
 static bool any_open(const struct bench *b)
 {
     for (unsigned i = 0; i < b->conns; i++)
-        if (b->slots[i].fd >= 0)
+        if (b->slots[i].conn.fd >= 0)
             return true;
     return false;
 }
@@ -648,8 +822,11 @@ int bench_main(int argc, char **argv)
     /* Nothing measured is a failure: a server that answered nothing. */
     rc = (b->mode == BULK ? b->bytes_in == 0 : b->done == 0) ? 1 : 0;
 out:
-    for (unsigned i = 0; b->slots != NULL && i < b->conns; i++)
+    for (unsigned i = 0; b->slots != NULL && i < b->conns; i++) {
         close_slot(b, &b->slots[i]);
+        SSL_SESSION_free(b->slots[i].session);
+    }
+    SSL_CTX_free(b->ctx);
     if (b->epfd >= 0)
         close(b->epfd);
     free(b->slots);

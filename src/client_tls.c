@@ -24,6 +24,32 @@
 
 #define ALPN_WIRE_MAX 1024 /* more than any sane protocol list */
 
+bool client_tls_opt_set(struct client_tls_opts *o, int opt, const char *arg)
+{
+    switch (opt) {
+    case CLIENT_TLS_OPT_CA:
+        o->ca = arg;
+        return true;
+    case CLIENT_TLS_OPT_INSECURE:
+        o->insecure = true;
+        return true;
+    case CLIENT_TLS_OPT_CERT:
+        o->cert = arg;
+        return true;
+    case CLIENT_TLS_OPT_KEY:
+        o->key = arg;
+        return true;
+    case CLIENT_TLS_OPT_SERVERNAME:
+        o->servername = arg;
+        return true;
+    case CLIENT_TLS_OPT_ALPN:
+        o->alpn = arg;
+        return true;
+    default:
+        return false;
+    }
+}
+
 bool client_tls_opts_given(const struct client_tls_opts *o)
 {
     return o->ca != NULL || o->cert != NULL || o->key != NULL || o->servername != NULL ||
@@ -167,6 +193,7 @@ void client_conn_init(struct client_conn *c, int fd)
     c->ssl = NULL;
     c->read_want = POLLIN;
     c->write_want = POLLOUT;
+    c->broken = false;
     c->why[0] = '\0';
 }
 
@@ -249,6 +276,7 @@ static int tls_failed(struct client_conn *c, int ret, short *want, bool end_ok, 
     case SSL_ERROR_SYSCALL:
         ERR_clear_error();
         if (saved != 0) {
+            c->broken = true;
             errno = saved;
             return -1;
         }
@@ -257,6 +285,7 @@ static int tls_failed(struct client_conn *c, int ret, short *want, bool end_ok, 
         break;
     default:
         tls_describe(c);
+        c->broken = true;
         errno = EPROTO;
         return -1;
     }
@@ -374,8 +403,8 @@ void client_conn_close(struct client_conn *c)
 {
     if (c->ssl != NULL) {
         /* SSL_shutdown after a fatal error is forbidden; after their clean close it is polite. */
-        if ((SSL_get_shutdown(c->ssl) & (SSL_RECEIVED_SHUTDOWN | SSL_SENT_SHUTDOWN)) ==
-            SSL_RECEIVED_SHUTDOWN) {
+        if (!c->broken && (SSL_get_shutdown(c->ssl) &
+                           (SSL_RECEIVED_SHUTDOWN | SSL_SENT_SHUTDOWN)) == SSL_RECEIVED_SHUTDOWN) {
             tls_call_begin();
             (void)SSL_shutdown(c->ssl);
         }

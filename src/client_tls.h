@@ -41,6 +41,32 @@ struct client_tls_opts {
     bool insecure;          /* --insecure: no verification of the server at all */
 };
 
+/*
+ * The command line's TLS options, shared by usher and usher bench: the
+ * getopt_long entries (needs <getopt.h>), each returning its CLIENT_TLS_OPT_
+ * value, which client_tls_opt_set stores.
+ */
+enum {
+    CLIENT_TLS_OPT_CA = 256, /* past every option letter */
+    CLIENT_TLS_OPT_INSECURE,
+    CLIENT_TLS_OPT_CERT,
+    CLIENT_TLS_OPT_KEY,
+    CLIENT_TLS_OPT_SERVERNAME,
+    CLIENT_TLS_OPT_ALPN,
+};
+#define CLIENT_TLS_LONGOPTS                                                                        \
+    {"ca", required_argument, NULL, CLIENT_TLS_OPT_CA},                                            \
+        {"insecure", no_argument, NULL, CLIENT_TLS_OPT_INSECURE},                                  \
+        {"cert", required_argument, NULL, CLIENT_TLS_OPT_CERT},                                    \
+        {"key", required_argument, NULL, CLIENT_TLS_OPT_KEY},                                      \
+        {"servername", required_argument, NULL, CLIENT_TLS_OPT_SERVERNAME},                        \
+    {                                                                                              \
+        "alpn", required_argument, NULL, CLIENT_TLS_OPT_ALPN                                       \
+    }
+
+/* Store option `opt` (a getopt_long value) with its `arg`; false if it is not a TLS option. */
+bool client_tls_opt_set(struct client_tls_opts *o, int opt, const char *arg);
+
 /* Was any TLS option given?  (They go with tls:// addresses only.) */
 bool client_tls_opts_given(const struct client_tls_opts *o);
 
@@ -63,6 +89,7 @@ struct client_conn {
     SSL *ssl;         /* NULL: plain */
     short read_want;  /* poll events the last recv or handshake step waits for */
     short write_want; /* ... and the last send or shutdown */
+    bool broken;      /* a fatal TLS or socket error: no close_notify any more */
     char why[256];    /* the cause of the last EPROTO */
 };
 

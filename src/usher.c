@@ -90,36 +90,6 @@ static void set_retries(struct client_target *t, const char *arg)
     t->tries = (unsigned)n + 1;
 }
 
-/* The long options without a letter. */
-enum { OPT_CA = 256, OPT_INSECURE, OPT_CERT, OPT_KEY, OPT_SERVERNAME, OPT_ALPN };
-
-/* A TLS option into t->tls; false if `ch` is not one. */
-static bool set_tls_option(struct client_target *t, int ch, const char *arg)
-{
-    switch (ch) {
-    case OPT_CA:
-        t->tls.ca = arg;
-        return true;
-    case OPT_INSECURE:
-        t->tls.insecure = true;
-        return true;
-    case OPT_CERT:
-        t->tls.cert = arg;
-        return true;
-    case OPT_KEY:
-        t->tls.key = arg;
-        return true;
-    case OPT_SERVERNAME:
-        t->tls.servername = arg;
-        return true;
-    case OPT_ALPN:
-        t->tls.alpn = arg;
-        return true;
-    default:
-        return false;
-    }
-}
-
 /*
  * Parse options up to the first operand of argv (argv[0] being the program
  * or the command word).  Returns the index of that operand.
@@ -129,12 +99,7 @@ static int parse_options(int argc, char **argv, struct client_target *t, bool *u
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
-        {"ca", required_argument, NULL, OPT_CA},
-        {"insecure", no_argument, NULL, OPT_INSECURE},
-        {"cert", required_argument, NULL, OPT_CERT},
-        {"key", required_argument, NULL, OPT_KEY},
-        {"servername", required_argument, NULL, OPT_SERVERNAME},
-        {"alpn", required_argument, NULL, OPT_ALPN},
+        CLIENT_TLS_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     int ch;
@@ -142,7 +107,7 @@ static int parse_options(int argc, char **argv, struct client_target *t, bool *u
     opterr = 0;
     optind = 0; /* glibc: start afresh, on this argv */
     while ((ch = getopt_long(argc, argv, "+:hVuw:r:", longopts, NULL)) != -1) {
-        if (set_tls_option(t, ch, optarg))
+        if (client_tls_opt_set(&t->tls, ch, optarg))
             continue;
         switch (ch) {
         case 'h':
@@ -161,7 +126,7 @@ static int parse_options(int argc, char **argv, struct client_target *t, bool *u
             set_retries(t, optarg);
             break;
         case ':':
-            if (optopt >= OPT_CA)
+            if (optopt >= CLIENT_TLS_OPT_CA)
                 usage_error("option %s needs a value", argv[optind - 1]);
             usage_error("option -%c needs a value", optopt);
         default:
