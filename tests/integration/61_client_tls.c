@@ -422,6 +422,94 @@ static void test_half_close_reply_after_eof(void)
     h_result_free(&r);
 }
 
+/*
+ * Run usher with `args` (NULL-ended), `input` written to its stdin, which
+ * then stays open; wait up to `ms` for it to exit.  Returns its exit code
+ * and what it printed (malloc'd) in *out.
+ */
+static int usher_stdin_open(const char *const args[], const char *input, int ms, char **out)
+{
+    const char *argv[24] = {h_usher()};
+    int in[2], outp[2], status, n = 1;
+    ssize_t got;
+    int64_t deadline = h_now_ms() + ms * (int)t_scale();
+    pid_t pid;
+
+    for (int i = 0; args[i] != NULL && n < 23; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    if (pipe2(in, O_CLOEXEC) < 0 || pipe2(outp, O_CLOEXEC) < 0)
+        T_FAIL("pipe: %s", strerror(errno));
+    if ((pid = fork()) < 0)
+        T_FAIL("fork: %s", strerror(errno));
+    if (pid == 0) {
+        if (dup2(in[0], 0) < 0 || dup2(outp[1], 1) < 0)
+            _exit(126);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(in[0]);
+    close(outp[1]);
+    if (write(in[1], input, strlen(input)) != (ssize_t)strlen(input))
+        T_FAIL("write to usher: %s", strerror(errno));
+    while (waitpid(pid, &status, WNOHANG) != pid) {
+        if (h_now_ms() > deadline) {
+            kill(pid, SIGKILL);
+            T_FAIL("usher still running after %d ms, its stdin open", ms);
+        }
+        usleep(2000);
+    }
+    *out = malloc(4096);
+    T_ASSERT(*out != NULL);
+    got = read_full(outp[0], *out, 4095);
+    (*out)[got < 0 ? 0 : (size_t)got] = '\0';
+    close(outp[0]);
+    close(in[1]);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void test_server_closes_first(void)
+{
+    /* Scenario: s_server -rev answers a line, then ends the connection at
+     * "CLOSE" (close_notify), while usher's stdin stays open.  Asserted:
+     * usher ends at once with exit 0, the reply printed. */
+    char *out;
+    int port;
+
+    make_certs();
+    port = s_server("srv", (const char *[]){"-rev", NULL}, NULL);
+    T_EQ_INT(
+        usher_stdin_open((const char *[]){"--ca", tmp("ca.pem"), tls_addr("127.0.0.1", port), NULL},
+                         "abc\nCLOSE\n", 5000, &out),
+        0);
+    T_CONTAINS(out, "cba\n");
+}
+
+static void test_large_transfer_both_ways(void)
+{
+    /* Scenario: 4 MiB through a TLS echo server (socat), which sends it back
+     * while usher is still sending: both directions full at once, records
+     * split across reads, writes that must wait.  Asserted: every byte comes
+     * back, in order, exit 0. */
+    size_t len = 4u << 20;
+    char *in = malloc(len + 1);
+    struct h_result r;
+    int port;
+
+    T_ASSERT(in != NULL);
+    for (size_t i = 0; i < len; i++)
+        in[i] = (i % 64 == 63) ? '\n' : (char)('a' + i % 26);
+    in[len] = '\0';
+    make_certs();
+    port = socat_tls("PIPE");
+    usher(&r, in, "--ca", tmp("ca.pem"), tls_addr("127.0.0.1", port), NULL);
+    T_EQ_INT(r.exit_code, 0);
+    T_EQ_INT(r.out_len, len);
+    T_ASSERT(memcmp(r.out, in, len) == 0);
+    h_result_free(&r);
+    free(in);
+}
+
 static void test_handshake_timeout(void)
 {
     /* Scenario: a listening socket that never accepts (the kernel completes
@@ -569,6 +657,8 @@ static const struct t_case cases[] = {
     T_CASE(test_option_usage_errors),
     T_CASE(test_alpn_offered),
     T_CASE(test_half_close_reply_after_eof),
+    T_CASE(test_server_closes_first),
+    T_CASE(test_large_transfer_both_ways),
     T_CASE(test_handshake_timeout),
     T_CASE(test_sum_over_tls),
     T_CASE(test_bench_connect_full_and_resumed),
