@@ -370,7 +370,8 @@ void listener_peer_text(int fd, const struct sockaddr_storage *peer, socklen_t p
 void listener_tune(const struct listener *l, const struct svc_conf *sc)
 {
     int on = sc->keepalive_ms > 0, idle_s = (int)(sc->keepalive_ms / 1000);
-    int nodelay = sc->exec == NULL;
+    /* A program's own socket is as inetd gives it; over TLS usherd writes, record by record. */
+    int nodelay = sc->exec == NULL || l->tls;
 
     if (l->kind != ADDR_TCP)
         return;

@@ -85,7 +85,7 @@ struct listener_perms listener_perms_of(const struct svc_conf *sc);
 /*
  * Options every accepted TCP connection of `sc` should have, set once on
  * the listener `l` (accepted sockets inherit them): keepalive, and no Nagle
- * delay for builtins.  A failure is logged.
+ * delay for builtins and TLS.  A failure is logged.
  */
 void listener_tune(const struct listener *l, const struct svc_conf *sc);
 

@@ -541,6 +541,7 @@ int tls_handshake(SSL *ssl, unsigned *want)
     int rc;
 
     ERR_clear_error();
+    errno = 0; /* a socket error is read from errno: none left over from before */
     rc = SSL_do_handshake(ssl);
     if (rc == 1)
         return 1;
@@ -612,7 +613,8 @@ enum svc_tls_result tls_failure(SSL *ssl, char *buf, size_t size)
         int err = errno;
         ERR_clear_error();
         snprintf(buf, size, "%s", err != 0 ? errno_name(err) : "eof");
-        return err != 0 ? SVC_TLS_PROTOCOL : SVC_TLS_EOF;
+        /* A reset is the peer going away too, only less politely. */
+        return err == 0 || err == ECONNRESET || err == EPIPE ? SVC_TLS_EOF : SVC_TLS_PROTOCOL;
     }
     ERR_clear_error();
     if (reason == SSL_R_CERTIFICATE_VERIFY_FAILED)
