@@ -229,12 +229,23 @@ int io_shutdown(struct io *io)
     return 0;
 }
 
+/*
+ * A TLS read that met the peer's end (or an error) after some bytes kept it
+ * for the next call: the socket may never be readable again, so the next
+ * read must not wait for it.  Waiting for writability instead wakes the
+ * loop at once (a socket with room), and io_ready takes it as readable.
+ */
+static bool end_latched(const struct io *io)
+{
+    return io->ssl != NULL && (io->eof || io->failed != 0);
+}
+
 unsigned io_events(const struct io *io, bool want_read, bool want_write)
 {
     unsigned ev = 0;
 
     if (want_read)
-        ev |= io->read_wants_write ? EV_WRITE : EV_READ;
+        ev |= io->read_wants_write || end_latched(io) ? EV_WRITE : EV_READ;
     if (want_write)
         ev |= io->write_wants_read ? EV_READ : EV_WRITE;
     return ev;
@@ -242,7 +253,7 @@ unsigned io_events(const struct io *io, bool want_read, bool want_write)
 
 void io_ready(const struct io *io, unsigned events, bool *can_read, bool *can_write)
 {
-    *can_read = (events & (io->read_wants_write ? EV_WRITE : EV_READ)) != 0;
+    *can_read = (events & (io->read_wants_write || end_latched(io) ? EV_WRITE : EV_READ)) != 0;
     *can_write = (events & (io->write_wants_read ? EV_READ : EV_WRITE)) != 0;
 }
 

@@ -9,7 +9,9 @@
  * they never spin on a socket that is ready for the wrong thing.
  *
  * Invariants: a TLS read fills at most whole records (never leaving
- * plaintext buffered in OpenSSL that the loop would not be woken for); a
+ * plaintext buffered in OpenSSL that the loop would not be woken for), and
+ * an end it met after some bytes is kept and asked for at once (io_events
+ * wakes the loop for it, the socket may never be readable again); a
  * write that could not finish must be repeated with the same bytes first
  * (the engines keep the unwritten rest, which starts with them).
  */
