@@ -137,15 +137,26 @@ struct tls_conf {
     int64_t handshake_timeout_ms;
 };
 
+#define FORWARD_BACKENDS_MAX 16
+
+/* A forward service: the backends, tried in order, and how to reach them. */
+struct forward_conf {
+    struct addr backend[FORWARD_BACKENDS_MAX]; /* resolved at load */
+    char text[FORWARD_BACKENDS_MAX][ADDR_TEXT_MAX];
+    size_t n;
+    int64_t connect_timeout_ms; /* per backend */
+};
+
 struct svc_conf {
     char name[64];
     int line;    /* of the section header */
     char *canon; /* the section's keys and values as parsed: equal text, same service */
     struct conf_listen *listens;
     size_t nlistens;
-    enum builtin_id builtin; /* BUILTIN_NONE for an exec service */
-    struct exec_conf *exec;  /* NULL for a builtin */
-    struct tls_conf *tls;    /* NULL without tls:// listeners */
+    enum builtin_id builtin;      /* BUILTIN_NONE for an exec service */
+    struct exec_conf *exec;       /* NULL for a builtin */
+    struct tls_conf *tls;         /* NULL without tls:// listeners */
+    struct forward_conf *forward; /* NULL but for a forward service */
     enum svc_model model;
     unsigned prefork;        /* workers of model = prefork:N */
     int64_t idle_timeout_ms; /* 0: none */

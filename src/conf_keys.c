@@ -748,6 +748,8 @@ static const struct conf_key keys[] = {
     {"keepalive", IN_SERVICE, false, false, KEY_DURATION, key_keepalive},
     {"mode", IN_SERVICE, false, false, KEY_OCTAL, key_mode},
     {"owner", IN_SERVICE, false, false, KEY_ID, key_owner},
+    {"forward", IN_SERVICE, true, false, KEY_TEXT, conf_key_forward},
+    {"connect_timeout", IN_SERVICE, false, false, KEY_DURATION, conf_key_connect_timeout},
     {"tls_cert", IN_SERVICE, true, false, KEY_TEXT, conf_key_tls_cert},
     {"tls_key", IN_SERVICE, true, false, KEY_TEXT, conf_key_tls_key},
     {"tls_client_ca", IN_SERVICE, false, false, KEY_TEXT, conf_key_tls_client_ca},
@@ -945,20 +947,41 @@ static void finish_builtin(struct parser *p, struct svc_conf *svc)
                    "group: for a builtin, the group of its unix: socket files, and it has none");
 }
 
+/* Exactly one of builtin, exec and forward says what serves; a second is an error at its line. */
+static void check_one_server(struct parser *p, struct svc_conf *svc)
+{
+    static const char *const servers[] = {"builtin", "exec", "forward"};
+    const char *first = NULL, *second = NULL;
+    int first_line = 0, second_line = 0;
+
+    for (size_t i = 0; i < ARRAY_LEN(servers); i++) {
+        int line = conf_seen_line(p, servers[i]);
+        if (line == 0)
+            continue;
+        if (first == NULL || line < first_line) {
+            second = first, second_line = first_line;
+            first = servers[i], first_line = line;
+        } else if (second == NULL || line < second_line) {
+            second = servers[i], second_line = line;
+        }
+    }
+    if (first == NULL)
+        conf_error(p, svc->line, "[%s]: no builtin, exec or forward", svc->name);
+    else if (second != NULL)
+        conf_error(p, second_line, "%s: [%s] has %s %s already; one of builtin, exec, forward",
+                   second, svc->name, strcmp(first, "exec") == 0 ? "an" : "a", first);
+}
+
 void conf_finish_service(struct parser *p, struct svc_conf *svc)
 {
     if (svc->nlistens == 0 && !conf_seen_line(p, "listen"))
         conf_error(p, svc->line, "[%s]: no listen addresses", svc->name);
-    if (svc->builtin != BUILTIN_NONE && svc->exec != NULL && svc->exec->argv != NULL)
-        conf_error(p, conf_seen_line(p, "exec"),
-                   "exec: [%s] has a builtin already; one or the other", svc->name);
-    else if (svc->builtin == BUILTIN_NONE && svc->exec == NULL && !conf_seen_line(p, "builtin") &&
-             !conf_seen_line(p, "exec"))
-        conf_error(p, svc->line, "[%s]: no builtin or exec", svc->name);
-    if (svc->exec != NULL && svc->builtin == BUILTIN_NONE)
+    check_one_server(p, svc);
+    if (svc->exec != NULL && svc->builtin == BUILTIN_NONE && svc->forward == NULL)
         finish_exec(p, svc);
     else
         finish_builtin(p, svc);
+    conf_finish_forward(p, svc);
     conf_finish_tls(p, svc);
     if ((svc->sock_mode >= 0 || svc->sock_owner_set) && !has_unix_listener(svc))
         conf_error(p, svc->line,
@@ -983,6 +1006,7 @@ void conf_free_service(struct svc_conf *svc)
     free(svc->access.allow);
     free(svc->access.deny);
     conf_free_tls(svc->tls);
+    conf_free_forward(svc->forward);
     if (ex == NULL)
         return;
     free_strings(ex->argv);

@@ -92,6 +92,18 @@ void conf_key_tls_ciphersuites(struct parser *p, char *value);
 void conf_key_tls_alpn(struct parser *p, char *value);
 void conf_key_tls_handshake_timeout(struct parser *p, char *value);
 
+/* The keys of a forward service (conf_forward.c). */
+void conf_key_forward(struct parser *p, char *value);
+void conf_key_connect_timeout(struct parser *p, char *value);
+
+/*
+ * Checks of a forward service as a whole, at the end of its section.
+ * Returns whether the section is one (it has forward keys).
+ */
+bool conf_finish_forward(struct parser *p, struct svc_conf *svc);
+
+void conf_free_forward(struct forward_conf *fc);
+
 /* The current service has a tls:// listener: it has TLS settings. */
 void conf_tls_listener(struct parser *p);
 

@@ -5,7 +5,8 @@
  * reads to side 1 - d.  For each side the loop is asked for what its
  * transport needs: to read when its direction is empty and its input open,
  * to write when the other direction has bytes for it or its shutdown
- * waits for room.
+ * waits for room.  One timer: the idle and age limits, or after the
+ * peer's exit the linger.
  */
 #include "relay.h"
 
@@ -13,9 +14,11 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum { CLIENT, PEER };
 
@@ -28,16 +31,19 @@ struct relay {
     struct ev_loop *loop;
     struct io side[2];
     struct relay_end_ref ref[2]; /* the loop's arg for each side's descriptor */
-    char *buf[2];                /* direction d: read from side d, for side 1 - d */
-    size_t off[2], len[2];
+    bool spliced;                /* both plain: through pipe[d], never copied */
+    int pipe[2][2];              /* spliced: direction d's pipe (read end, write end) */
+    char *buf[2];                /* copied: direction d's bytes, read from side d */
+    size_t off[2], len[2];       /* len: bytes direction d holds (buffer or pipe) */
     uint64_t bytes[2];
     bool eof[2];      /* side d's input has ended (or is no longer wanted) */
     bool shut[2];     /* side d's output is shut down */
     bool shutting[2]; /* side d's shutdown waits for the socket */
     bool peer_gone;
     bool broken; /* ended by an error: no close_notify */
+    struct relay_opts opts;
     int64_t last_io_ms;
-    struct ev_timer linger;
+    struct ev_timer timer;
     relay_end_fn *end_fn;
     void *end_arg;
 };
@@ -58,6 +64,11 @@ static void relay_close(struct relay *r, const char *end)
     relay_free(r);
     if (fn != NULL)
         fn(arg, &res);
+}
+
+void relay_close_now(struct relay *r, const char *why)
+{
+    relay_close(r, why);
 }
 
 /* End on an error of side `s`: returns -1 (the relay is gone). */
@@ -99,12 +110,46 @@ static int shut_output(struct relay *r, int t)
             r->shutting[t] = true;
             return 0;
         }
-        if (errno != EPIPE && errno != ECONNRESET)
+        if (errno != EPIPE && errno != ECONNRESET && errno != ENOTCONN)
             return relay_fail(r, t, errno);
     }
     r->shutting[t] = false;
     r->shut[t] = true;
     return 0;
+}
+
+/* Move what direction d holds towards side t: bytes taken, or -1 with errno. */
+static ssize_t write_out(struct relay *r, int d, int t)
+{
+    ssize_t n;
+
+    if (!r->spliced)
+        return io_write(&r->side[t], r->buf[d] + r->off[d], r->len[d]);
+    do
+        n = splice(r->pipe[d][0], NULL, r->side[t].fd, NULL, r->len[d],
+                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    while (n < 0 && errno == EINTR);
+    return n;
+}
+
+/* Take what side s has into its (empty) direction: bytes, 0 at EOF, -1 with errno. */
+static ssize_t read_in(struct relay *r, int s)
+{
+    ssize_t n;
+
+    if (!r->spliced) {
+        if (r->buf[s] == NULL && (r->buf[s] = malloc(RELAY_BUF)) == NULL) {
+            errno = ENOMEM;
+            return -1;
+        }
+        r->off[s] = 0;
+        return io_read(&r->side[s], r->buf[s], RELAY_BUF);
+    }
+    do
+        n = splice(r->side[s].fd, NULL, r->pipe[s][1], NULL, RELAY_BUF,
+                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    while (n < 0 && errno == EINTR);
+    return n;
 }
 
 /* Write direction d's bytes to side 1 - d.  0, or -1 if the relay is gone. */
@@ -113,11 +158,11 @@ static int flush_dir(struct relay *r, int d)
     int t = 1 - d;
 
     while (r->len[d] > 0) {
-        ssize_t n = io_write(&r->side[t], r->buf[d] + r->off[d], r->len[d]);
+        ssize_t n = write_out(r, d, t);
         if (n < 0 && errno == EAGAIN)
             return 0;
         if (n < 0 && (errno == EPIPE || errno == ECONNRESET) && t == PEER) {
-            /* The program no longer reads: what the client sends goes nowhere. */
+            /* The peer no longer reads: what the client sends goes nowhere. */
             r->len[d] = 0;
             r->eof[d] = true;
             r->shut[t] = true;
@@ -141,33 +186,36 @@ static int flush_dir(struct relay *r, int d)
 /* Read side s into its (empty) direction, and pass it on.  0, or -1 if gone. */
 static int fill_dir(struct relay *r, int s)
 {
-    ssize_t n;
+    ssize_t n = read_in(r, s);
 
-    if (r->buf[s] == NULL && (r->buf[s] = malloc(RELAY_BUF)) == NULL)
-        return relay_fail(r, s, ENOMEM);
-    n = io_read(&r->side[s], r->buf[s], RELAY_BUF);
     if (n < 0 && errno == EAGAIN)
         return 0;
     if (n < 0) {
         if (s == PEER && errno == ECONNRESET)
-            n = 0; /* the program went without reading all: its output is over */
+            n = 0; /* the peer went without reading all: its output is over */
         else
             return relay_fail(r, s, errno);
     }
     if (n == 0)
         r->eof[s] = true;
-    r->off[s] = 0;
     r->len[s] = (size_t)n;
-    r->last_io_ms = ev_now(r->loop);
+    if (n > 0)
+        r->last_io_ms = ev_now(r->loop);
     return flush_dir(r, s);
 }
 
-static int update_side(struct relay *r, int i)
+/* The socket events side i waits for now. */
+static unsigned side_events(const struct relay *r, int i)
 {
     bool want_read = !r->eof[i] && r->len[i] == 0;
     bool want_write = r->len[1 - i] > 0 || r->shutting[i];
 
-    if (ev_io_set(r->loop, r->side[i].fd, io_events(&r->side[i], want_read, want_write)) < 0)
+    return io_events(&r->side[i], want_read, want_write);
+}
+
+static int update_side(struct relay *r, int i)
+{
+    if (ev_io_set(r->loop, r->side[i].fd, side_events(r, i)) < 0)
         return relay_fail(r, i, errno);
     return 0;
 }
@@ -193,20 +241,90 @@ static void on_io(struct ev_loop *loop, int fd, unsigned events, void *arg)
         update_side(r, PEER);
 }
 
-static void on_linger(struct ev_loop *loop, struct ev_timer *t)
+/* The earliest limit that applies now: the linger, or the idle and age limits. */
+static void on_timer(struct ev_loop *loop, struct ev_timer *t)
 {
     struct relay *r = t->arg;
-    int64_t left = r->last_io_ms + grace_ms(RELAY_LINGER_MS) - ev_now(loop);
+    int64_t now = ev_now(loop), next = -1;
 
-    if (left > 0) {
-        ev_timer_start(loop, t, left);
-        return;
+    if (r->peer_gone) {
+        next = r->last_io_ms + grace_ms(RELAY_LINGER_MS) - now;
+        if (next <= 0) {
+            relay_close(r, "closed");
+            return;
+        }
     }
-    relay_close(r, "closed");
+    if (r->opts.max_time_ms > 0) {
+        int64_t left = r->opts.started_ms + r->opts.max_time_ms - now;
+        if (left <= 0) {
+            relay_close(r, "max_time");
+            return;
+        }
+        next = next < 0 || left < next ? left : next;
+    }
+    if (r->opts.idle_timeout_ms > 0) {
+        int64_t left = r->last_io_ms + r->opts.idle_timeout_ms - now;
+        if (left <= 0) {
+            relay_close(r, "timeout");
+            return;
+        }
+        next = next < 0 || left < next ? left : next;
+    }
+    if (next >= 0)
+        ev_timer_start(loop, t, next);
 }
 
-struct relay *relay_start(struct ev_loop *loop, const struct io *client, int peer_fd,
-                          relay_end_fn *end, void *arg)
+/* Between two plain sockets: a pipe each way for splice.  Without them, copies. */
+static void try_splice(struct relay *r)
+{
+    if (r->side[CLIENT].ssl != NULL)
+        return;
+    if (pipe2(r->pipe[0], O_NONBLOCK | O_CLOEXEC) < 0)
+        return;
+    if (pipe2(r->pipe[1], O_NONBLOCK | O_CLOEXEC) < 0) {
+        close(r->pipe[0][0]);
+        close(r->pipe[0][1]);
+        r->pipe[0][0] = r->pipe[0][1] = -1;
+        return;
+    }
+    r->spliced = true;
+}
+
+/* The preface (a PROXY header) goes first to the peer, as bytes of the client's direction. */
+static int put_preface(struct relay *r, const struct relay_opts *o)
+{
+    if (o == NULL || o->preface_len == 0)
+        return 0;
+    if (o->preface_len > RELAY_BUF) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (r->spliced) {
+        /* An empty pipe takes it whole (it is far below the pipe's size). */
+        if (write(r->pipe[CLIENT][1], o->preface, o->preface_len) != (ssize_t)o->preface_len)
+            return -1;
+    } else {
+        if ((r->buf[CLIENT] = malloc(RELAY_BUF)) == NULL)
+            return -1;
+        memcpy(r->buf[CLIENT], o->preface, o->preface_len);
+    }
+    r->len[CLIENT] = o->preface_len;
+    r->bytes[CLIENT] = 0; /* the preface is ours, not counted as the client's */
+    return 0;
+}
+
+static void close_pipes(struct relay *r)
+{
+    for (int d = 0; d < 2; d++)
+        for (int e = 0; e < 2; e++)
+            if (r->pipe[d][e] >= 0) {
+                close(r->pipe[d][e]);
+                r->pipe[d][e] = -1;
+            }
+}
+
+static struct relay *relay_new(struct ev_loop *loop, const struct io *client, int peer_fd,
+                               const struct relay_opts *opts, relay_end_fn *end, void *arg)
 {
     struct relay *r = calloc(1, sizeof(*r));
 
@@ -215,21 +333,63 @@ struct relay *relay_start(struct ev_loop *loop, const struct io *client, int pee
     r->loop = loop;
     r->side[CLIENT] = *client;
     io_init(&r->side[PEER], peer_fd, NULL);
+    memset(r->pipe, -1, sizeof(r->pipe));
+    if (opts != NULL)
+        r->opts = *opts;
+    r->opts.preface = NULL;
     r->end_fn = end;
     r->end_arg = arg;
     r->last_io_ms = ev_now(loop);
-    ev_timer_init(&r->linger, on_linger, r);
+    ev_timer_init(&r->timer, on_timer, r);
+    try_splice(r);
+    if (put_preface(r, opts) < 0) {
+        int err = errno;
+        close_pipes(r);
+        free(r->buf[CLIENT]);
+        free(r);
+        errno = err;
+        return NULL;
+    }
+    return r;
+}
+
+/* The first limit's timer, if there is one. */
+static void arm_timer(struct relay *r)
+{
+    int64_t first = r->opts.idle_timeout_ms;
+
+    if (r->opts.max_time_ms > 0) {
+        int64_t left = r->opts.started_ms + r->opts.max_time_ms - ev_now(r->loop);
+        if (left < 1)
+            left = 1;
+        if (first <= 0 || left < first)
+            first = left;
+    }
+    if (first > 0)
+        ev_timer_start(r->loop, &r->timer, first);
+}
+
+struct relay *relay_start(struct ev_loop *loop, const struct io *client, int peer_fd,
+                          const struct relay_opts *opts, relay_end_fn *end, void *arg)
+{
+    struct relay *r = relay_new(loop, client, peer_fd, opts, end, arg);
+
+    if (r == NULL)
+        return NULL;
     for (int i = 0; i < 2; i++) {
         r->ref[i] = (struct relay_end_ref){r, i};
-        if (ev_io_add(loop, r->side[i].fd, EV_READ, on_io, &r->ref[i]) < 0) {
+        if (ev_io_add(loop, r->side[i].fd, side_events(r, i), on_io, &r->ref[i]) < 0) {
             int err = errno;
             if (i == 1)
                 ev_io_del(loop, r->side[CLIENT].fd);
+            close_pipes(r);
+            free(r->buf[CLIENT]);
             free(r);
             errno = err;
             return NULL;
         }
     }
+    arm_timer(r);
     return r;
 }
 
@@ -238,7 +398,7 @@ void relay_peer_gone(struct relay *r)
     r->peer_gone = true;
     if (check_done(r) < 0)
         return;
-    ev_timer_start(r->loop, &r->linger, grace_ms(RELAY_LINGER_MS));
+    ev_timer_start(r->loop, &r->timer, grace_ms(RELAY_LINGER_MS));
 }
 
 void relay_free(struct relay *r)
@@ -253,6 +413,7 @@ void relay_free(struct relay *r)
         io_close(&r->side[i]);
         free(r->buf[i]);
     }
-    ev_timer_stop(r->loop, &r->linger);
+    close_pipes(r);
+    ev_timer_stop(r->loop, &r->timer);
     free(r);
 }

@@ -1,17 +1,23 @@
 /*
  * relay: bytes both ways between two stream transports in the event loop:
- * a client's connection (plain or TLS) and a local peer (the socketpair of
- * an exec program).  Half-closes pass both ways: the end of one side's
- * input shuts the other side's output (for TLS: close_notify, then FIN).
+ * a client's connection (plain or TLS) and a peer (an exec program's
+ * socketpair, or a forward service's backend).  Half-closes pass both
+ * ways: the end of one side's input shuts the other side's output (for
+ * TLS: close_notify, then FIN).
  *
- * Backpressure: each direction has one buffer of at most RELAY_BUF bytes,
- * taken only while there is something in it; a side is read only when
- * its direction's buffer is empty, so a receiver that stops reading stalls
- * its sender and memory stays bounded (an idle relay holds no buffer).
+ * Between two plain sockets the bytes go through a pipe per direction with
+ * splice(2), never copied into usherd; otherwise through a buffer.
  *
- * The relay ends when both directions are done, on an error, or once the
- * peer is gone (relay_peer_gone) and what it sent has been delivered; a
- * client that stops reading then gets RELAY_LINGER_MS of no progress.
+ * Backpressure: each direction holds at most RELAY_BUF bytes (in its
+ * buffer, taken only while there is something in it, or its pipe), and a
+ * side is read only when its direction is empty, so a receiver that stops
+ * reading stalls its sender and memory stays bounded (an idle relay holds
+ * no buffer).
+ *
+ * The relay ends when both directions are done, on an error, at the idle
+ * or age limit it was given, or once the peer is gone (relay_peer_gone)
+ * and what it sent has been delivered; a client that stops reading then
+ * gets RELAY_LINGER_MS of no progress.
  */
 #ifndef USHER_RELAY_H
 #define USHER_RELAY_H
@@ -19,6 +25,7 @@
 #include "io.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define RELAY_BUF       (64 * 1024)
@@ -27,9 +34,18 @@
 struct ev_loop;
 struct relay;
 
+struct relay_opts {
+    int64_t idle_timeout_ms; /* nothing moved that long: end=timeout (0: none) */
+    int64_t max_time_ms;     /* from the start: end=max_time (0: none) */
+    int64_t started_ms;      /* when the connection began (ev_now's clock), for max_time */
+    const void *preface;     /* sent to the peer before anything of the client's (copied) */
+    size_t preface_len;      /* at most RELAY_BUF */
+};
+
 struct relay_result {
     uint64_t in, out; /* bytes from the client, to the client */
-    const char *end;  /* "closed", "tls:eof" (truncated), "tls:REASON", "error:ENAME" */
+    const char *end;  /* "closed", "timeout", "max_time", "tls:eof" (truncated), "tls:REASON",
+                         "error:ENAME" */
 };
 
 /* The relay has ended (its descriptors are closed): called once. */
@@ -37,14 +53,18 @@ typedef void relay_end_fn(void *arg, const struct relay_result *res);
 
 /*
  * Relay between `client` (taken: its socket and SSL) and the socket
- * `peer_fd` (taken).  Returns the relay, or NULL with errno (nothing
- * taken: the caller still owns and closes both).
+ * `peer_fd` (taken), as `opts` says (NULL: no limits, no preface).
+ * Returns the relay, or NULL with errno (nothing taken: the caller still
+ * owns and closes both).
  */
 struct relay *relay_start(struct ev_loop *loop, const struct io *client, int peer_fd,
-                          relay_end_fn *end, void *arg);
+                          const struct relay_opts *opts, relay_end_fn *end, void *arg);
 
 /* The peer will read and write no more (its process exited). */
 void relay_peer_gone(struct relay *r);
+
+/* Close now, calling `end` with end=`why` (the stop). */
+void relay_close_now(struct relay *r, const char *why);
 
 /* Close now, without calling `end` (the process is going away). */
 void relay_free(struct relay *r);

@@ -16,6 +16,7 @@
 #include "server.h"
 
 #include "dgram.h"
+#include "forward.h"
 #include "handshake.h"
 #include "log.h"
 #include "reload.h"
@@ -205,10 +206,12 @@ void server_serve(struct server *srv, struct svc *svc, const struct accepted *a)
 
     if (a->tls != NULL && a->ssl == NULL && !forks)
         handshake_start(&srv->handshakes, svc, a, on_handshake_done, srv);
-    else if (sc->exec != NULL)
-        spawn_connection(&srv->spawn, svc, a);
     else if (forks)
         fork_connection(srv, svc, a);
+    else if (sc->forward != NULL)
+        forward_start(&srv->forwards, svc, a);
+    else if (sc->exec != NULL)
+        spawn_connection(&srv->spawn, svc, a);
     else
         stream_start(&srv->streams, svc, a);
 }
@@ -684,6 +687,7 @@ int server_reload(struct server *srv, struct conf *conf, char *err, size_t errle
 static void close_all_connections(struct server *srv)
 {
     handshake_close_all(&srv->handshakes, "shutdown");
+    forward_close_all(&srv->forwards, "shutdown");
     stream_close_all(&srv->streams, "shutdown");
 }
 
@@ -815,6 +819,7 @@ static void forget_parent(struct server *srv, struct ev_loop *loop)
     svc_set_forget(&srv->set, loop);
     srv->streams.head = NULL; /* the parent's connections */
     handshake_forget(&srv->handshakes);
+    forward_forget(&srv->forwards);
     spawn_set_forget(&srv->spawn, loop);
     reaper_forget(&srv->reaper);
     srv->nworkers = 0;

@@ -18,6 +18,7 @@
 #include "conf.h"
 #include "dgram.h"
 #include "ev.h"
+#include "forward.h"
 #include "handshake.h"
 #include "limit.h"
 #include "listener.h"
@@ -84,6 +85,7 @@ struct server {
     bool tls_changed;     /* the last reload read certificates or keys that differ */
     struct handshake_set handshakes;
     struct stream_set streams;
+    struct forward_set forwards;
     struct spawn_set spawn; /* exec children */
     struct reaper reaper;   /* every child of this process, by pid */
     struct bound **bound;

@@ -376,7 +376,7 @@ static int launch_relayed(struct exec_child *c, const struct accepted *a)
     io_init(&client, a->fd, a->ssl);
     tls_log_fields(a->ssl, c->tls_fields, sizeof(c->tls_fields));
     c->relayed = true;
-    if ((c->relay = relay_start(c->sp->loop, &client, pair[0], on_relay_end, c)) == NULL) {
+    if ((c->relay = relay_start(c->sp->loop, &client, pair[0], NULL, on_relay_end, c)) == NULL) {
         /* The program runs: it gets EOF, and its exit is logged with this end. */
         snprintf(c->relay_end, sizeof(c->relay_end), "error:%s", errno_name(errno));
         close(pair[0]);

@@ -44,7 +44,7 @@ addr           0     any
 proto          0     any
 ev             1     daemon
 sig            1     daemon
-conf           2     daemon  conf_keys conf_inetd conf_parse conf_tls
+conf           2     daemon  conf_keys conf_inetd conf_parse conf_tls conf_forward
 listener       2     daemon
 limit          2     daemon
 pidfile        2     daemon

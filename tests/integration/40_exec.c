@@ -878,7 +878,8 @@ static void test_exec_config_errors_name_file_and_line(void)
         {"[x]\nlisten = tcp://127.0.0.1:0\nexec = /bin/cat\nchroot = relative/dir\n",
          ":4: chroot: 'relative/dir' must be an absolute path"},
         {"[x]\nlisten = tcp://127.0.0.1:0\nexec = /bin/cat\nwait = maybe\n", ":4: wait: "},
-        {"[x]\nlisten = tcp://127.0.0.1:0\nexec = /bin/cat\nbuiltin = echo\n", ":3: exec: "},
+        {"[x]\nlisten = tcp://127.0.0.1:0\nexec = /bin/cat\nbuiltin = echo\n",
+         ":4: builtin: [x] has an exec already"},
     };
 
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
