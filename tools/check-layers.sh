@@ -46,6 +46,7 @@ ev             1     daemon
 sig            1     daemon
 conf           2     daemon  conf_keys conf_inetd conf_parse conf_tls conf_forward
 listener       2     daemon
+proxy          2     daemon
 limit          2     daemon
 pidfile        2     daemon
 sd             2     daemon
