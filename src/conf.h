@@ -144,6 +144,7 @@ struct forward_conf {
     struct addr backend[FORWARD_BACKENDS_MAX]; /* resolved at load */
     char text[FORWARD_BACKENDS_MAX][ADDR_TEXT_MAX];
     size_t n;
+    int proxy_version;          /* forward_proxy_protocol: 0 (no), 1 or 2 */
     int64_t connect_timeout_ms; /* per backend */
 };
 

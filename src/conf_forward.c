@@ -1,6 +1,6 @@
 /*
- * conf_forward: the keys of a forward service (forward, connect_timeout)
- * and its checks as a whole.  The backends are
+ * conf_forward: the keys of a forward service (forward, connect_timeout,
+ * forward_proxy_protocol) and its checks as a whole.  The backends are
  * resolved here, as listen addresses are, so that a connection needs no
  * lookup.
  */
@@ -76,6 +76,22 @@ void conf_key_forward(struct parser *p, char *value)
         add_backend(p, fc, tok);
 }
 
+void conf_key_forward_proxy_protocol(struct parser *p, char *value)
+{
+    struct forward_conf *fc = forward_of(p);
+
+    if (fc == NULL)
+        return;
+    if (strcmp(value, "no") == 0)
+        fc->proxy_version = 0;
+    else if (strcmp(value, "v1") == 0)
+        fc->proxy_version = 1;
+    else if (strcmp(value, "v2") == 0)
+        fc->proxy_version = 2;
+    else
+        CONF_ERR(p, "forward_proxy_protocol: '%s' is not no, v1 or v2", value);
+}
+
 void conf_key_connect_timeout(struct parser *p, char *value)
 {
     struct forward_conf *fc = forward_of(p);
@@ -98,7 +114,9 @@ bool conf_finish_forward(struct parser *p, struct svc_conf *svc)
         return false;
     if (fc->n == 0) {
         if (!conf_seen_line(p, "forward"))
-            conf_error(p, svc->line, "[%s]: connect_timeout without forward", svc->name);
+            conf_error(p, svc->line,
+                       "[%s]: connect_timeout and forward_proxy_protocol without forward",
+                       svc->name);
         return true;
     }
     for (size_t i = 0; i < svc->nlistens; i++)

@@ -750,6 +750,7 @@ static const struct conf_key keys[] = {
     {"owner", IN_SERVICE, false, false, KEY_ID, key_owner},
     {"forward", IN_SERVICE, true, false, KEY_TEXT, conf_key_forward},
     {"connect_timeout", IN_SERVICE, false, false, KEY_DURATION, conf_key_connect_timeout},
+    {"forward_proxy_protocol", IN_SERVICE, false, false, KEY_TEXT, conf_key_forward_proxy_protocol},
     {"tls_cert", IN_SERVICE, true, false, KEY_TEXT, conf_key_tls_cert},
     {"tls_key", IN_SERVICE, true, false, KEY_TEXT, conf_key_tls_key},
     {"tls_client_ca", IN_SERVICE, false, false, KEY_TEXT, conf_key_tls_client_ca},

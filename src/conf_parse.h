@@ -94,6 +94,7 @@ void conf_key_tls_handshake_timeout(struct parser *p, char *value);
 
 /* The keys of a forward service (conf_forward.c). */
 void conf_key_forward(struct parser *p, char *value);
+void conf_key_forward_proxy_protocol(struct parser *p, char *value);
 void conf_key_connect_timeout(struct parser *p, char *value);
 
 /*

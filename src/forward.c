@@ -6,6 +6,7 @@
 #include "ev.h"
 #include "io.h"
 #include "log.h"
+#include "proxy.h"
 #include "relay.h"
 #include "tls.h"
 #include "util.h"
@@ -105,15 +106,38 @@ static void drop_backend(struct forward *f, int err)
     }
 }
 
+/*
+ * forward_proxy_protocol: the header naming the client to the backend, the
+ * destination being the address the client reached (ours).
+ */
+static size_t proxy_header(const struct forward *f, unsigned char *buf, size_t size)
+{
+    struct sockaddr_storage local;
+    socklen_t len = sizeof(local);
+    const struct sockaddr *src = (const struct sockaddr *)&f->a.peer;
+    const struct sockaddr *dst = (const struct sockaddr *)&local;
+
+    if (getsockname(f->a.fd, (struct sockaddr *)&local, &len) < 0)
+        dst = NULL;
+    if (f->svc->conf->forward->proxy_version == 1)
+        return proxy_encode_v1((char *)buf, size, src, dst);
+    return proxy_encode_v2(buf, size, src, dst);
+}
+
 /* Connected: the relay takes both sockets (and the PROXY header goes first). */
 static void connected(struct forward *f)
 {
     struct relay_opts opts = {.idle_timeout_ms = f->svc->conf->idle_timeout_ms,
                               .max_time_ms = f->svc->conf->max_time_ms,
                               .started_ms = f->started_ev};
+    unsigned char header[PROXY_ENCODE_MAX];
     struct io client;
     int fd = f->backend_fd;
 
+    if (f->svc->conf->forward->proxy_version != 0) {
+        opts.preface = header;
+        opts.preface_len = proxy_header(f, header, sizeof(header));
+    }
     ev_timer_stop(loop_of(f), &f->timer);
     ev_io_del(loop_of(f), fd);
     f->backend_fd = -1;

@@ -5,11 +5,13 @@
  * connection line (backend=, or end=forward:ERR backends=A,B).
  */
 #include "harness.h"
+#include "proxy.h"
 #include "t.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -248,6 +250,61 @@ static void test_backend_that_stops_reading(void)
     close(lfd);
 }
 
+/* Forward with forward_proxy_protocol = `version`; the backend is ours, reading the header. */
+static void check_proxy_header_sent(const char *version)
+{
+    char bound[128], buf[512];
+    int lfd = h_listen_socket("tcp://127.0.0.1:0", bound, sizeof(bound));
+    char *extra = h_fmt("forward_proxy_protocol = %s\n", version);
+    struct h_daemon *f = start_front(bound, extra);
+    const char *front = h_addr(f, "fwd", "tcp://");
+    int fd = h_connect(front), back, client_port = h_local_port(fd);
+    struct proxy_parser *p = calloc(1, sizeof(*p));
+    size_t got = 0, used;
+
+    h_send_str(fd, "after the header");
+    back = accept(lfd, NULL, NULL);
+    T_ASSERT(back >= 0 && p != NULL);
+    h_set_timeout(back, 5000);
+    while (got < sizeof(buf)) { /* the header and the client's 16 bytes */
+        ssize_t n = recv(back, buf + got, sizeof(buf) - got, 0);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        proxy_parser_init(p, PROXY_ANY);
+        used = proxy_feed(p, buf, got);
+        if (p->state == PROXY_DONE && got - used >= 16)
+            break;
+    }
+    proxy_parser_init(p, PROXY_ANY);
+    used = proxy_feed(p, buf, got);
+    T_EQ_INT(p->state, PROXY_DONE);
+    T_EQ_INT(p->result.version, version[1] - '0');
+    T_EQ_INT(p->result.family, AF_INET);
+    T_EQ_INT(ntohs(((struct sockaddr_in *)&p->result.src)->sin_port), client_port);
+    T_EQ_INT(ntohs(((struct sockaddr_in *)&p->result.dst)->sin_port), h_port(front));
+    T_EQ_MEM(buf + used, "after the header", 16);
+    /* The relay goes on both ways after it. */
+    h_send_str(back, "reply");
+    h_recv_exact(fd, buf, 5);
+    T_EQ_MEM(buf, "reply", 5);
+    free(p);
+    free(extra);
+    close(fd);
+    close(back);
+    close(lfd);
+}
+
+static void test_proxy_v1_to_the_backend(void)
+{
+    check_proxy_header_sent("v1");
+}
+
+static void test_proxy_v2_to_the_backend(void)
+{
+    check_proxy_header_sent("v2");
+}
+
 static void test_forward_config_errors(void)
 {
     static const struct {
@@ -262,7 +319,10 @@ static void test_forward_config_errors(void)
         {"[f]\nlisten = tcp://127.0.0.1:0\nforward = tcp://127.0.0.1:7\nconnect_timeout = 0s\n",
          "connect_timeout: '0s' is not a duration from 1ms to 1h"},
         {"[f]\nlisten = tcp://127.0.0.1:0\nconnect_timeout = 1s\nbuiltin = echo\n",
-         "connect_timeout without forward"},
+         "connect_timeout and forward_proxy_protocol without forward"},
+        {"[f]\nlisten = tcp://127.0.0.1:0\nforward = tcp://127.0.0.1:7\n"
+         "forward_proxy_protocol = v3\n",
+         "forward_proxy_protocol: 'v3' is not no, v1 or v2"},
         {"[f]\nlisten = tcp://127.0.0.1:0\nforward = tcp://127.0.0.1:7\nuser = nobody\n",
          "user: applies to exec services only"},
     };
@@ -290,6 +350,8 @@ static const struct t_case cases[] = {
     T_CASE(test_idle_timeout_applies),
     T_CASE_TIMEOUT(test_a_gigabyte_both_ways, 120),
     T_CASE(test_backend_that_stops_reading),
+    T_CASE(test_proxy_v1_to_the_backend),
+    T_CASE(test_proxy_v2_to_the_backend),
     T_CASE(test_forward_config_errors),
 };
 
