@@ -154,10 +154,14 @@ struct svc_conf {
     char *canon; /* the section's keys and values as parsed: equal text, same service */
     struct conf_listen *listens;
     size_t nlistens;
-    enum builtin_id builtin;      /* BUILTIN_NONE for an exec service */
-    struct exec_conf *exec;       /* NULL for a builtin */
-    struct tls_conf *tls;         /* NULL without tls:// listeners */
-    struct forward_conf *forward; /* NULL but for a forward service */
+    enum builtin_id builtin;        /* BUILTIN_NONE for an exec service */
+    struct exec_conf *exec;         /* NULL for a builtin */
+    struct tls_conf *tls;           /* NULL without tls:// listeners */
+    struct forward_conf *forward;   /* NULL but for a forward service */
+    int proxy_protocol;             /* 0 (no), 1 (v1), 2 (v2), 3 (any): proxy.h's modes */
+    struct addr_prefix *proxy_from; /* the balancers trusted to send the header */
+    size_t nproxy_from;
+    int64_t proxy_timeout_ms; /* for the whole header */
     enum svc_model model;
     unsigned prefork;        /* workers of model = prefork:N */
     int64_t idle_timeout_ms; /* 0: none */

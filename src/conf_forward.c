@@ -1,6 +1,8 @@
 /*
- * conf_forward: the keys of a forward service (forward, connect_timeout,
- * forward_proxy_protocol) and its checks as a whole.  The backends are
+ * conf_forward: the keys of services behind and in front of load
+ * balancers: a forward service's (forward, connect_timeout,
+ * forward_proxy_protocol) and the PROXY protocol's (proxy_protocol,
+ * proxy_from, proxy_timeout), and their checks as a whole.  The backends are
  * resolved here, as listen addresses are, so that a connection needs no
  * lookup.
  */
@@ -12,6 +14,7 @@
 #include <string.h>
 
 #define DEFAULT_CONNECT_TIMEOUT_MS (5 * 1000)
+#define DEFAULT_PROXY_TIMEOUT_MS   (5 * 1000)
 
 static struct forward_conf *forward_of(struct parser *p)
 {
@@ -132,4 +135,68 @@ bool conf_finish_forward(struct parser *p, struct svc_conf *svc)
 void conf_free_forward(struct forward_conf *fc)
 {
     free(fc);
+}
+
+/* PROXY protocol in */
+
+void conf_key_proxy_protocol(struct parser *p, char *value)
+{
+    static const char *const modes[] = {"no", "v1", "v2", "any"};
+
+    for (int i = 0; i < (int)ARRAY_LEN(modes); i++) {
+        if (strcmp(value, modes[i]) == 0) {
+            p->svc->proxy_protocol = i;
+            return;
+        }
+    }
+    CONF_ERR(p, "proxy_protocol: '%s' is not no, v1, v2 or any", value);
+}
+
+void conf_key_proxy_from(struct parser *p, char *value)
+{
+    conf_add_prefixes(p, "proxy_from", value, &p->svc->proxy_from, &p->svc->nproxy_from);
+}
+
+void conf_key_proxy_timeout(struct parser *p, char *value)
+{
+    int64_t ms;
+
+    if (parse_duration_ms(value, &ms) < 0 || ms < 1 || ms > 3600 * 1000) {
+        CONF_ERR(p, "proxy_timeout: '%s' is not a duration from 1ms to 1h", value);
+        return;
+    }
+    p->svc->proxy_timeout_ms = ms;
+}
+
+void conf_finish_proxy(struct parser *p, struct svc_conf *svc)
+{
+    if (svc->proxy_timeout_ms == 0)
+        svc->proxy_timeout_ms = DEFAULT_PROXY_TIMEOUT_MS;
+    if (svc->proxy_protocol == 0) {
+        if (svc->nproxy_from > 0 || conf_seen_line(p, "proxy_timeout"))
+            conf_error(p,
+                       conf_seen_line(p, "proxy_from") ? conf_seen_line(p, "proxy_from")
+                                                       : conf_seen_line(p, "proxy_timeout"),
+                       "proxy_from and proxy_timeout need proxy_protocol");
+        return;
+    }
+    for (size_t i = 0; i < svc->nlistens; i++) {
+        const struct conf_listen *l = &svc->listens[i];
+        if (addr_kind_socktype(l->addr.kind) != SOCK_STREAM) {
+            conf_error(p, l->line, "listen: %s: the PROXY protocol is for stream listeners",
+                       l->text);
+            return;
+        }
+        /* On a Unix socket the file's permissions say who may connect. */
+        if (l->addr.kind == ADDR_TCP && svc->nproxy_from == 0) {
+            conf_error(p, conf_seen_line(p, "proxy_protocol"),
+                       "proxy_protocol: %s: a TCP listener needs proxy_from, the balancers "
+                       "trusted to name the client",
+                       l->text);
+            return;
+        }
+    }
+    if (svc->exec != NULL && svc->exec->wait)
+        conf_error(p, conf_seen_line(p, "proxy_protocol"),
+                   "proxy_protocol: a wait = yes program takes the listening socket itself");
 }

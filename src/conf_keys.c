@@ -653,8 +653,8 @@ static void key_rate_per_ip(struct parser *p, char *value)
     rate_value(p, "rate_per_ip", value, &p->svc->rate_per_ip);
 }
 
-static void add_prefixes(struct parser *p, const char *key, char *value, struct addr_prefix **list,
-                         size_t *n)
+void conf_add_prefixes(struct parser *p, const char *key, char *value, struct addr_prefix **list,
+                       size_t *n)
 {
     char *items[CONF_LISTEN_MAX];
     bool overflow;
@@ -682,12 +682,12 @@ static void add_prefixes(struct parser *p, const char *key, char *value, struct 
 
 static void key_allow(struct parser *p, char *value)
 {
-    add_prefixes(p, "allow", value, &p->svc->access.allow, &p->svc->access.nallow);
+    conf_add_prefixes(p, "allow", value, &p->svc->access.allow, &p->svc->access.nallow);
 }
 
 static void key_deny(struct parser *p, char *value)
 {
-    add_prefixes(p, "deny", value, &p->svc->access.deny, &p->svc->access.ndeny);
+    conf_add_prefixes(p, "deny", value, &p->svc->access.deny, &p->svc->access.ndeny);
 }
 
 static void key_workers(struct parser *p, char *value)
@@ -750,6 +750,9 @@ static const struct conf_key keys[] = {
     {"owner", IN_SERVICE, false, false, KEY_ID, key_owner},
     {"forward", IN_SERVICE, true, false, KEY_TEXT, conf_key_forward},
     {"connect_timeout", IN_SERVICE, false, false, KEY_DURATION, conf_key_connect_timeout},
+    {"proxy_protocol", IN_SERVICE, false, false, KEY_TEXT, conf_key_proxy_protocol},
+    {"proxy_from", IN_SERVICE, true, false, KEY_TEXT, conf_key_proxy_from},
+    {"proxy_timeout", IN_SERVICE, false, false, KEY_DURATION, conf_key_proxy_timeout},
     {"forward_proxy_protocol", IN_SERVICE, false, false, KEY_TEXT, conf_key_forward_proxy_protocol},
     {"tls_cert", IN_SERVICE, true, false, KEY_TEXT, conf_key_tls_cert},
     {"tls_key", IN_SERVICE, true, false, KEY_TEXT, conf_key_tls_key},
@@ -983,6 +986,7 @@ void conf_finish_service(struct parser *p, struct svc_conf *svc)
     else
         finish_builtin(p, svc);
     conf_finish_forward(p, svc);
+    conf_finish_proxy(p, svc);
     conf_finish_tls(p, svc);
     if ((svc->sock_mode >= 0 || svc->sock_owner_set) && !has_unix_listener(svc))
         conf_error(p, svc->line,
@@ -1006,6 +1010,7 @@ void conf_free_service(struct svc_conf *svc)
     free(svc->canon);
     free(svc->access.allow);
     free(svc->access.deny);
+    free(svc->proxy_from);
     conf_free_tls(svc->tls);
     conf_free_forward(svc->forward);
     if (ex == NULL)

@@ -105,6 +105,16 @@ bool conf_finish_forward(struct parser *p, struct svc_conf *svc);
 
 void conf_free_forward(struct forward_conf *fc);
 
+/* The PROXY protocol keys (conf_forward.c), and their checks at the end of the section. */
+void conf_key_proxy_protocol(struct parser *p, char *value);
+void conf_key_proxy_from(struct parser *p, char *value);
+void conf_key_proxy_timeout(struct parser *p, char *value);
+void conf_finish_proxy(struct parser *p, struct svc_conf *svc);
+
+/* Add the address prefixes of `value` (a list) to *list, *n of them so far. */
+void conf_add_prefixes(struct parser *p, const char *key, char *value, struct addr_prefix **list,
+                       size_t *n);
+
 /* The current service has a tls:// listener: it has TLS settings. */
 void conf_tls_listener(struct parser *p);
 

@@ -241,7 +241,9 @@ void forward_start(struct forward_set *fs, struct svc *svc, const struct accepte
     f->started_ms = now_ms();
     f->started_ev = ev_now(svc->set->loop);
     tls_log_fields(a->ssl, f->tls_fields, sizeof(f->tls_fields));
-    listener_peer_text(a->fd, &a->peer, a->peer_len, f->peer, sizeof(f->peer));
+    accepted_peer_text(a, f->peer, sizeof(f->peer));
+    free(f->a.proxy); /* a forward has no program to tell more */
+    f->a.proxy = NULL;
     ev_timer_init(&f->timer, on_connect_timeout, f);
     link_forward(fs, f);
     if (!a->opened)

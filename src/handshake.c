@@ -55,11 +55,12 @@ static void end_early(struct handshake *h, const char *end)
 
     if (log_enabled(LOG_LVL_INFO)) {
         char peer[ADDR_TEXT_MAX];
-        listener_peer_text(h->a.fd, &h->a.peer, h->a.peer_len, peer, sizeof(peer));
+        accepted_peer_text(&h->a, peer, sizeof(peer));
         svc_log_line(svc, h->a.kind, peer, now_ms() - h->started_ms, 0, 0, end);
     }
     detach(h);
     SSL_free(h->a.ssl);
+    free(h->a.proxy);
     close_quietly(h->a.fd);
     svc_release(svc, &h->a.key, SVC_USE_CONN);
     free(h);
@@ -147,8 +148,9 @@ void handshake_start(struct handshake_set *hs, struct svc *svc, const struct acc
         if (h != NULL)
             SSL_free(h->a.ssl);
         free(h);
+        free(a->proxy);
         close_quietly(a->fd);
-        svc_release(svc, &a->key, SVC_USE_NONE);
+        svc_release(svc, &a->key, a->opened ? SVC_USE_CONN : SVC_USE_NONE);
         return;
     }
     h->svc = svc;
@@ -156,7 +158,8 @@ void handshake_start(struct handshake_set *hs, struct svc *svc, const struct acc
     h->done = done;
     h->done_arg = arg;
     link_handshake(hs, h);
-    svc_opened(svc, SVC_USE_CONN);
+    if (!a->opened)
+        svc_opened(svc, SVC_USE_CONN);
     ev_timer_init(&h->timer, on_timeout, h);
     ev_timer_start(loop, &h->timer, svc->conf->tls->handshake_timeout_ms);
     /* The ClientHello is usually there already: no need to wait for the loop. */

@@ -73,6 +73,7 @@ const char *limit_refusal_text(enum refusal r)
         [REFUSED_MAX_PER_IP] = "refused:max_per_ip",
         [REFUSED_RATE] = "refused:rate",
         [REFUSED_RATE_PER_IP] = "refused:rate_per_ip",
+        [REFUSED_PROXY_UNTRUSTED] = "proxy:untrusted",
     };
     return r < REFUSAL_COUNT ? text[r] : "refused";
 }

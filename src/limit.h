@@ -48,6 +48,7 @@ enum refusal {
     REFUSED_MAX_PER_IP,
     REFUSED_RATE,
     REFUSED_RATE_PER_IP,
+    REFUSED_PROXY_UNTRUSTED, /* a PROXY header would come from outside proxy_from */
     REFUSAL_COUNT,
 };
 

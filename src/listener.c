@@ -360,6 +360,16 @@ void listener_peer_text(int fd, const struct sockaddr_storage *peer, socklen_t p
         snprintf(buf, size, "unix");
 }
 
+void accepted_peer_text(const struct accepted *a, char *buf, size_t size)
+{
+    size_t n;
+
+    listener_peer_text(a->fd, &a->peer, a->peer_len, buf, size);
+    n = strlen(buf);
+    if (a->via[0] != '\0' && n < size)
+        snprintf(buf + n, size - n, " via=%s", a->via);
+}
+
 /*
  * Options every accepted TCP connection should have, set once on the
  * listener: Linux's accepted sockets inherit them, which saves three

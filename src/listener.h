@@ -110,6 +110,7 @@ int listener_unmatched(const struct inherited *inh, char *err, size_t errlen);
 
 struct ssl_st;
 struct tls_ctx;
+struct proxy_info;
 
 /* A connection just accepted, as the engines take it. */
 struct accepted {
@@ -117,11 +118,16 @@ struct accepted {
     int kind; /* enum addr_kind */
     struct sockaddr_storage peer;
     socklen_t peer_len;
-    struct limit_key key; /* its admission: given back with svc_release at the end */
-    struct tls_ctx *tls;  /* a tls:// listener's: the handshake to do first (else NULL) */
-    struct ssl_st *ssl;   /* after the handshake: the engine takes it (else NULL) */
-    bool opened;          /* already opened in its svc as SVC_USE_CONN: the engine takes that */
+    struct limit_key key;     /* its admission: given back with svc_release at the end */
+    struct tls_ctx *tls;      /* a tls:// listener's: the handshake to do first (else NULL) */
+    struct ssl_st *ssl;       /* after the handshake: the engine takes it (else NULL) */
+    bool opened;              /* already opened in its svc as SVC_USE_CONN: the engine takes that */
+    char via[64];             /* behind a balancer (PROXY header): the balancer, for the line */
+    struct proxy_info *proxy; /* PROXY header's extras (malloc'd, the engine frees it), or NULL */
 };
+
+/* The peer as the connection line shows it: "REAL:PORT", with " via=BALANCER:PORT" behind one. */
+void accepted_peer_text(const struct accepted *a, char *buf, size_t size);
 
 /*
  * A peer for the log: "127.0.0.1:5432", "[::1]:5432", or for Unix peers

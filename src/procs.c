@@ -123,6 +123,7 @@ conn_main(struct procs *pr, struct svc *svc, const struct accepted *a, int repor
     if (sig_init(loop, signals, on_conn_signal, srv) < 0)
         _exit(111);
     memset(&mine.key, 0, sizeof(mine.key)); /* the parent counts the address */
+    mine.opened = false;                    /* and the parent's hold is the parent's */
     server_serve(srv, svc, &mine);          /* its TLS handshake, then its stream */
     if (srv->set.nconns > 0)
         ev_run(loop);
@@ -168,10 +169,11 @@ static void fork_failed(struct procs *pr, struct svc *svc, const struct accepted
     snprintf(what, sizeof(what), "service=%s connection process", svc->conf->name);
     errno = err;
     warn_fork(pr, svc->st, what);
-    listener_peer_text(a->fd, &a->peer, a->peer_len, peer, sizeof(peer));
+    accepted_peer_text(a, peer, sizeof(peer));
     svc_log_line(svc, a->kind, peer, 0, 0, 0, end);
+    free(a->proxy);
     close_quietly(a->fd);
-    svc_release(svc, &a->key, SVC_USE_NONE);
+    svc_release(svc, &a->key, a->opened ? SVC_USE_CONN : SVC_USE_NONE);
 }
 
 static void fork_connection(void *arg, struct svc *svc, const struct accepted *a)
@@ -213,6 +215,11 @@ static void fork_connection(void *arg, struct svc *svc, const struct accepted *a
         pr->conn_procs->prev = cp;
     pr->conn_procs = cp;
     svc_opened(svc, SVC_USE_CHILD);
+    free(a->proxy);  /* the process has its copy */
+    if (a->opened) { /* the PROXY header's hold, now the process's */
+        struct limit_key none = {0};
+        svc_release(svc, &none, SVC_USE_CONN);
+    }
 }
 
 static void signal_conns(void *arg, int sig)

@@ -40,7 +40,8 @@ struct relay {
     bool shut[2];     /* side d's output is shut down */
     bool shutting[2]; /* side d's shutdown waits for the socket */
     bool peer_gone;
-    bool broken; /* ended by an error: no close_notify */
+    bool broken;         /* ended by an error: no close_notify */
+    size_t preface_left; /* of the client's direction: ours, not counted as the client's */
     struct relay_opts opts;
     int64_t last_io_ms;
     struct ev_timer timer;
@@ -172,6 +173,11 @@ static int flush_dir(struct relay *r, int d)
             return relay_fail(r, t, errno);
         r->off[d] += (size_t)n;
         r->len[d] -= (size_t)n;
+        if (d == CLIENT && r->preface_left > 0) {
+            size_t ours = r->preface_left < (size_t)n ? r->preface_left : (size_t)n;
+            r->preface_left -= ours;
+            n -= (ssize_t)ours;
+        }
         r->bytes[d] += (uint64_t)n;
         r->last_io_ms = ev_now(r->loop);
     }
@@ -309,7 +315,7 @@ static int put_preface(struct relay *r, const struct relay_opts *o)
         memcpy(r->buf[CLIENT], o->preface, o->preface_len);
     }
     r->len[CLIENT] = o->preface_len;
-    r->bytes[CLIENT] = 0; /* the preface is ours, not counted as the client's */
+    r->preface_left = o->preface_len;
     return 0;
 }
 

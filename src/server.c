@@ -18,6 +18,7 @@
 #include "dgram.h"
 #include "forward.h"
 #include "handshake.h"
+#include "proxy_in.h"
 #include "log.h"
 #include "reload.h"
 #include "spawn.h"
@@ -74,8 +75,9 @@ static void fork_connection(struct server *srv, struct svc *svc, const struct ac
         srv->procs.fork_connection(srv->procs.arg, svc, a);
         return;
     }
+    free(a->proxy);
     close_quietly(a->fd);
-    svc_release(svc, &a->key, SVC_USE_NONE);
+    svc_release(svc, &a->key, a->opened ? SVC_USE_CONN : SVC_USE_NONE);
 }
 
 /* Connections */
@@ -161,6 +163,49 @@ static bool accept_error_is_transient(int err)
            err == EOPNOTSUPP || err == ENETUNREACH || err == EINTR;
 }
 
+/* The PROXY header has named the client: admitted as that client, or refused. */
+static void on_proxy_done(void *arg, struct svc *svc, const struct accepted *a)
+{
+    struct accepted mine = *a;
+    enum refusal r = svc_admit(svc, (const struct sockaddr *)&mine.peer, true, &mine.key);
+
+    if (r == ADMITTED) {
+        server_serve(arg, svc, &mine);
+        return;
+    }
+    if (log_enabled(LOG_LVL_INFO)) {
+        char text[ADDR_TEXT_MAX + 80];
+        accepted_peer_text(&mine, text, sizeof(text));
+        svc_refused(svc, mine.kind, text, r);
+    } else {
+        svc_refused(svc, mine.kind, "", r);
+    }
+    free(mine.proxy);
+    close_quietly(mine.fd);
+    svc_release(svc, &mine.key, SVC_USE_CONN); /* the key is empty: the header's hold */
+}
+
+/* Is the balancer `peer` one proxy_from trusts?  (Unix listeners: the file's mode says.) */
+static bool trusted_balancer(const struct svc_conf *sc, const struct accepted *a)
+{
+    if (a->kind != ADDR_TCP)
+        return true;
+    for (size_t i = 0; i < sc->nproxy_from; i++)
+        if (addr_prefix_match(&sc->proxy_from[i], (const struct sockaddr *)&a->peer))
+            return true;
+    return false;
+}
+
+/* proxy_protocol: the header first, from a trusted balancer only. */
+static void behind_balancer(struct bound *b, struct accepted *a)
+{
+    if (!trusted_balancer(b->svc->conf, a)) {
+        refuse(b, a, REFUSED_PROXY_UNTRUSTED);
+        return;
+    }
+    proxy_in_start(&b->srv->proxies, b->svc, a, on_proxy_done, b->srv);
+}
+
 static void on_accept(struct ev_loop *loop, int fd, unsigned events, void *arg)
 {
     struct bound *b = arg;
@@ -181,11 +226,15 @@ static void on_accept(struct ev_loop *loop, int fd, unsigned events, void *arg)
             break;
         }
         a.tls = b->tls;
-        r = svc_admit(b->svc, (const struct sockaddr *)&a.peer, true, &a.key);
-        if (r != ADMITTED)
-            refuse(b, &a, r);
-        else
-            server_serve(srv, b->svc, &a);
+        if (b->svc->conf->proxy_protocol != 0) {
+            behind_balancer(b, &a);
+        } else {
+            r = svc_admit(b->svc, (const struct sockaddr *)&a.peer, true, &a.key);
+            if (r != ADMITTED)
+                refuse(b, &a, r);
+            else
+                server_serve(srv, b->svc, &a);
+        }
         if (srv->max_in_flight && in_flight(srv) >= srv->max_in_flight) {
             watch_all(srv, 0); /* busy: the other processes of the pool take the next */
             break;
@@ -686,6 +735,7 @@ int server_reload(struct server *srv, struct conf *conf, char *err, size_t errle
 
 static void close_all_connections(struct server *srv)
 {
+    proxy_in_close_all(&srv->proxies, "shutdown");
     handshake_close_all(&srv->handshakes, "shutdown");
     forward_close_all(&srv->forwards, "shutdown");
     stream_close_all(&srv->streams, "shutdown");
@@ -819,6 +869,7 @@ static void forget_parent(struct server *srv, struct ev_loop *loop)
     svc_set_forget(&srv->set, loop);
     srv->streams.head = NULL; /* the parent's connections */
     handshake_forget(&srv->handshakes);
+    proxy_in_forget(&srv->proxies);
     forward_forget(&srv->forwards);
     spawn_set_forget(&srv->spawn, loop);
     reaper_forget(&srv->reaper);

@@ -20,6 +20,7 @@
 #include "ev.h"
 #include "forward.h"
 #include "handshake.h"
+#include "proxy_in.h"
 #include "limit.h"
 #include "listener.h"
 #include "log.h"
@@ -86,8 +87,9 @@ struct server {
     struct handshake_set handshakes;
     struct stream_set streams;
     struct forward_set forwards;
-    struct spawn_set spawn; /* exec children */
-    struct reaper reaper;   /* every child of this process, by pid */
+    struct proxy_in_set proxies; /* connections reading their PROXY header */
+    struct spawn_set spawn;      /* exec children */
+    struct reaper reaper;        /* every child of this process, by pid */
     struct bound **bound;
     size_t nbound;
     unsigned nworkers;         /* event workers and prefork processes */

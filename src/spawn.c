@@ -9,6 +9,7 @@
 
 #include "listener.h"
 #include "log.h"
+#include "proxy_in.h"
 #include "relay.h"
 #include "spawn_child.h"
 #include "tls.h"
@@ -271,8 +272,10 @@ static void warn_spawn(const struct svc *svc, pid_t pid, const char *err)
 
 /* What a child is started on. */
 struct launch_on {
-    int sock;      /* its fds 0 and 1 */
-    int addr_sock; /* the connection its environment names; -1: sock */
+    int sock;     /* its fds 0 and 1 */
+    int env_kind; /* the connection's kind for the environment (a balancer's client: TCP) */
+    const struct sockaddr_storage *local; /* a PROXY header's destination, or NULL */
+    int addr_sock;                        /* the connection its environment names; -1: sock */
     bool connected;
     const struct sockaddr_storage *peer;
     socklen_t peer_len;
@@ -286,7 +289,8 @@ static int launch(struct exec_child *c, const struct launch_on *on)
                             .sock = on->sock,
                             .addr_sock = on->addr_sock,
                             .extra_env = on->extra_env,
-                            .kind = c->kind,
+                            .local = on->local,
+                            .kind = on->env_kind,
                             .connected = on->connected,
                             .peer = on->peer,
                             .peer_len = on->peer_len};
@@ -349,22 +353,57 @@ static int not_served(struct exec_child *c, const struct accepted *a, int err)
     return -1;
 }
 
-/* TLS: the program gets one end of a socketpair, the relay the other and the connection. */
-static int launch_relayed(struct exec_child *c, const struct accepted *a)
+/* The extra variables of a connection: TLS's SSL_*, then a PROXY header's PROXY_*. */
+struct extra_env {
+    struct tls_env tls;
+    char *vars[TLS_ENV_MAX + PROXY_ENV_MAX + 1];
+};
+
+static char *const *extra_env_of(const struct accepted *a, struct extra_env *x)
 {
-    struct tls_env env;
-    struct io client;
-    int pair[2];
-    struct launch_on on = {.addr_sock = a->fd,
+    size_t n = 0;
+
+    if (a->ssl != NULL) {
+        tls_env(a->ssl, &x->tls);
+        for (size_t i = 0; x->tls.vars[i] != NULL; i++)
+            x->vars[n++] = x->tls.vars[i];
+    }
+    for (size_t i = 0; a->proxy != NULL && a->proxy->env[i] != NULL; i++)
+        x->vars[n++] = a->proxy->env[i];
+    x->vars[n] = NULL;
+    return n > 0 ? x->vars : NULL;
+}
+
+/* How the program of connection `a` is started, on `sock`. */
+static struct launch_on launch_of(const struct accepted *a, int sock, struct extra_env *x)
+{
+    struct launch_on on = {.sock = sock,
+                           .addr_sock = sock == a->fd ? -1 : a->fd,
+                           .env_kind = a->kind,
                            .connected = true,
                            .peer = &a->peer,
                            .peer_len = a->peer_len,
-                           .extra_env = env.vars};
+                           .extra_env = extra_env_of(a, x)};
+
+    /* A balancer's client is a TCP client, whatever the listener it came through. */
+    if (a->peer.ss_family == AF_INET || a->peer.ss_family == AF_INET6)
+        on.env_kind = ADDR_TCP;
+    if (a->proxy != NULL && a->proxy->local_len > 0)
+        on.local = &a->proxy->local;
+    return on;
+}
+
+/* TLS: the program gets one end of a socketpair, the relay the other and the connection. */
+static int launch_relayed(struct exec_child *c, const struct accepted *a)
+{
+    struct extra_env x;
+    struct launch_on on;
+    struct io client;
+    int pair[2];
 
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
         return -1;
-    tls_env(a->ssl, &env);
-    on.sock = pair[1];
+    on = launch_of(a, pair[1], &x);
     if (fd_set_nonblock(pair[0]) < 0 || launch(c, &on) < 0) {
         int err = errno;
         close(pair[0]);
@@ -386,26 +425,36 @@ static int launch_relayed(struct exec_child *c, const struct accepted *a)
     return 0;
 }
 
+static int launch_direct(struct exec_child *c, const struct accepted *a)
+{
+    struct extra_env x;
+    struct launch_on on = launch_of(a, a->fd, &x);
+
+    return launch(c, &on);
+}
+
 int spawn_connection(struct spawn_set *sp, struct svc *svc, const struct accepted *a)
 {
     struct exec_child *c = child_new(sp, svc, a->kind);
-    struct launch_on on = {.sock = a->fd,
-                           .addr_sock = -1,
-                           .connected = true,
-                           .peer = &a->peer,
-                           .peer_len = a->peer_len};
+    int rc;
 
     if (c == NULL) {
         warn_spawn(svc, 0, "out of memory");
         SSL_free(a->ssl);
+        free(a->proxy);
         close_quietly(a->fd);
         svc_release(svc, &a->key, a->opened ? SVC_USE_CONN : SVC_USE_NONE);
         return -1;
     }
     c->key = a->key;
-    listener_peer_text(a->fd, &a->peer, a->peer_len, c->peer, sizeof(c->peer));
-    if ((a->ssl != NULL ? launch_relayed(c, a) : launch(c, &on)) < 0)
-        return not_served(c, a, errno);
+    accepted_peer_text(a, c->peer, sizeof(c->peer));
+    rc = a->ssl != NULL ? launch_relayed(c, a) : launch_direct(c, a);
+    if (rc < 0) {
+        int err = errno;
+        free(a->proxy);
+        return not_served(c, a, err);
+    }
+    free(a->proxy); /* the program has what it needed of it */
     if (a->ssl == NULL)
         close(a->fd); /* the child has it: the connection ends when the child lets go */
     track(c);
@@ -425,7 +474,7 @@ struct exec_child *spawn_waiting(struct spawn_set *sp, struct svc *svc, int fd, 
         warn_spawn(svc, 0, "out of memory");
         return NULL;
     }
-    struct launch_on on = {.sock = fd, .addr_sock = -1};
+    struct launch_on on = {.sock = fd, .addr_sock = -1, .env_kind = kind};
 
     snprintf(c->peer, sizeof(c->peer), "-");
     /* The program gets the socket as inetd gives it: blocking.  Ours again at its exit. */

@@ -253,8 +253,10 @@ static char **env_build(const struct spawn_req *req)
     socklen_t clen = sizeof(cred);
     int sock = req->addr_sock >= 0 ? req->addr_sock : req->sock;
 
-    if (req->kind == ADDR_TCP && req->connected &&
-        getsockname(sock, (struct sockaddr *)&local, &len) == 0) {
+    if (req->kind == ADDR_TCP && req->connected && req->local != NULL) {
+        e.local = req->local;
+    } else if (req->kind == ADDR_TCP && req->connected &&
+               getsockname(sock, (struct sockaddr *)&local, &len) == 0) {
         addr_unmap(&local, &len);
         e.local = &local;
     }

@@ -17,9 +17,10 @@ struct spawn_req {
     int sock;      /* becomes fds 0 and 1 */
     int addr_sock; /* the connection whose ends the environment names (TLS: not sock); -1: sock */
     char *const *extra_env; /* "NAME=VALUE" added after the connection's (TLS), or NULL */
-    int err_fd;             /* becomes fd 2; -1: the socket */
-    int kind;               /* enum addr_kind, for PROTO */
-    bool connected;         /* a connection (not a listener handed over): peer variables */
+    const struct sockaddr_storage *local; /* our end as a PROXY header named it; NULL: asked */
+    int err_fd;                           /* becomes fd 2; -1: the socket */
+    int kind;                             /* enum addr_kind, for PROTO */
+    bool connected; /* a connection (not a listener handed over): peer variables */
     const struct sockaddr_storage *peer;
     socklen_t peer_len;
 };

@@ -67,7 +67,9 @@ void stream_close(struct stream *c, const char *end)
         io_shutdown(&c->io);
     if (log_enabled(LOG_LVL_INFO)) {
         char peer[ADDR_TEXT_MAX], line_end[512], fields[400];
-        listener_peer_text(c->io.fd, &c->peer, c->peer_len, peer, sizeof(peer));
+        struct accepted as = {.fd = c->io.fd, .peer = c->peer, .peer_len = c->peer_len};
+        memcpy(as.via, c->via, sizeof(as.via));
+        accepted_peer_text(&as, peer, sizeof(peer));
         tls_log_fields(c->io.ssl, fields, sizeof(fields));
         /* A TLS EOF without close_notify is a truncation, not a clean close. */
         if (c->io.truncated && strcmp(end, "closed") == 0)
@@ -405,6 +407,7 @@ static struct stream *stream_new(struct stream_set *set, struct svc *svc, const 
     c->kind = a->kind;
     memcpy(&c->peer, &a->peer, a->peer_len);
     c->peer_len = a->peer_len;
+    memcpy(c->via, a->via, sizeof(c->via));
     c->key = a->key;
     c->started_ms = now_ms();
     c->last_io_ms = ev_now(svc->set->loop);
@@ -426,6 +429,7 @@ struct stream *stream_start(struct stream_set *set, struct svc *svc, const struc
     struct stream *c = stream_new(set, svc, a);
     struct out *o;
 
+    free(a->proxy); /* a builtin has no use for a PROXY header's extras */
     if (c == NULL || ev_io_add(svc->set->loop, a->fd, 0, on_io, c) < 0) {
         svc_warnx(svc, SVC_WARN_CONN, "service=%s: unable to take a connection: %s",
                   svc->conf->name, strerror(errno));

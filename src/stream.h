@@ -44,6 +44,7 @@ struct stream {
     int kind;                  /* enum addr_kind */
     struct sockaddr_storage peer;
     socklen_t peer_len;
+    char via[64]; /* behind a balancer: its address, for the line */
     struct limit_key key;
     int64_t started_ms, last_io_ms;
     uint64_t bytes_in, bytes_out;

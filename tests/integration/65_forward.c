@@ -293,6 +293,9 @@ static void check_proxy_header_sent(const char *version)
     close(fd);
     close(back);
     close(lfd);
+    /* The header is usherd's, not counted as the client's bytes. */
+    T_ASSERT(h_wait_log(f, "usherd: service=fwd ", 2000));
+    T_CONTAINS(h_log_line(f, "usherd: service=fwd "), " in=16 out=5 end=closed");
 }
 
 static void test_proxy_v1_to_the_backend(void)

@@ -65,6 +65,13 @@ static const struct range_case range_cases[] = {
     {"shutdown_timeout", IN_GLOBAL, "", "", DURATION_RANGE, DURATION_GOOD, DURATION_BAD},
     {"idle_timeout", IN_SERVICE, "", "", DURATION_RANGE, DURATION_GOOD, DURATION_BAD},
     {"max_time", IN_SERVICE, "", "", DURATION_RANGE, DURATION_GOOD, DURATION_BAD},
+    {"proxy_timeout",
+     IN_SERVICE,
+     "",
+     "",
+     "is not a duration from 1ms to 1h",
+     {"1ms", "1", "3600s", "60m", "1h", "250ms"},
+     {"0", "0s", "3601s", "3600001ms", "-1", "2h", "9223372036854775807ms"}},
     {"connect_timeout",
      IN_SERVICE,
      "",
@@ -222,6 +229,8 @@ static void conf_text(const struct conf_key *k, const char *value, char *buf, si
     const char *rest = k->exec_only ? "listen = unix:/nonexistent/x.sock\nexec = /bin/cat\n"
                                     : "listen = unix:/nonexistent/x.sock\nbuiltin = echo\n";
 
+    if (strcmp(k->name, "proxy_timeout") == 0)
+        rest = "listen = unix:/nonexistent/x.sock\nbuiltin = echo\nproxy_protocol = v2\n";
     if (strcmp(k->name, "connect_timeout") == 0)
         rest = "listen = tcp://127.0.0.1:0\nforward = tcp://127.0.0.1:7\n";
     if (strncmp(k->name, "tls_", 4) == 0)
