@@ -62,6 +62,7 @@ forward        4     daemon
 tls            4     daemon
 io             4     daemon
 handshake      4     daemon
+proxy_in       4     daemon
 relay          4     daemon
 server         5     daemon
 reload         5     daemon
