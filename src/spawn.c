@@ -99,7 +99,8 @@ static void close_stderr(struct exec_child *c)
     ev_io_del(c->sp->loop, c->err_fd);
     close_quietly(c->err_fd);
     c->err_fd = -1;
-    if (c->exited)
+    /* Finished (its line written, svc let go): a TLS child's relay may outlive its exit. */
+    if (c->exited && c->svc == NULL)
         free_child(c);
 }
 
