@@ -78,7 +78,13 @@ static int relay_fail(struct relay *r, int s, int err)
     char end[96];
 
     r->broken = true;
-    if (err == EPROTO && r->side[s].ssl != NULL)
+    /*
+     * After a TLS input cut short, OpenSSL refuses to write: the error that
+     * follows is the truncation's, and the line says so.
+     */
+    if (r->side[CLIENT].truncated)
+        snprintf(end, sizeof(end), "tls:eof");
+    else if (err == EPROTO && r->side[s].ssl != NULL)
         snprintf(end, sizeof(end), "tls:%s", r->side[s].error);
     else
         snprintf(end, sizeof(end), "error:%s", errno_name(err));

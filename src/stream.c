@@ -107,6 +107,8 @@ static int fail(struct stream *c, int err)
     c->failed = true;
     if (ops(c)->reset_is_normal && (err == ECONNRESET || err == EPIPE))
         snprintf(end, sizeof(end), "closed");
+    else if (c->io.truncated) /* OpenSSL writes nothing after a truncated input */
+        snprintf(end, sizeof(end), "tls:eof");
     else if (err == EPROTO && c->io.ssl != NULL)
         snprintf(end, sizeof(end), "tls:%s", c->io.error);
     else
