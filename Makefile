@@ -56,7 +56,7 @@ CLIENT_OBJ := $(CLIENT_SRC:%=$(BUILD)/obj/%.o)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 INTEG_TESTS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(wildcard tests/integration/[0-9]*.c))
-TEST_LIB_OBJ := $(BUILD)/obj/tests/t.o $(BUILD)/obj/tests/harness.o
+TEST_LIB_OBJ := $(BUILD)/obj/tests/t.o $(BUILD)/obj/tests/harness.o $(BUILD)/obj/tests/certs.o $(BUILD)/obj/tests/tlsc.o
 # Tests of the tools, as scripts that report as the test binaries do.
 TOOL_TESTS := tests/tools/test_check_layers.sh
 # The builtins' wire tests run once more under each of these models (tests/run.sh --model).
