@@ -155,7 +155,12 @@ struct tlsc *tlsc_try(const char *addr, const struct tlsc_opts *o, char *why, si
     if (o == NULL)
         o = &none;
     deadline = h_now_ms() + scaled(o->ms ? o->ms : 5000);
-    c->fd = h_connect(addr);
+    c->fd = h_connect_raw(addr);
+    if (c->fd < 0) {
+        snprintf(why, cap, "connect %s: %s", addr, strerror(errno));
+        free(c);
+        return NULL;
+    }
     if (fd_set_nonblock(c->fd) < 0)
         T_FAIL("O_NONBLOCK: %s", strerror(errno));
     c->ctx = make_ctx(o);

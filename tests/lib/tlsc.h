@@ -41,8 +41,9 @@ struct tlsc {
  * hands; fails the test, saying why, if that fails. */
 struct tlsc *tlsc_connect(const char *addr, const struct tlsc_opts *o);
 
-/* The same, but a failed handshake returns NULL with OpenSSL's reason (and
- * any alert received) in `why`.  A failed TCP connect still fails the test. */
+/* The same, but a failed connect or handshake returns NULL with the reason
+ * (OpenSSL's, and the verification's) in `why`: for clients that count
+ * failures rather than stop at the first (in a child process, say). */
 struct tlsc *tlsc_try(const char *addr, const struct tlsc_opts *o, char *why, size_t cap);
 
 /* Send all `len` bytes, within `ms` (scaled). */
