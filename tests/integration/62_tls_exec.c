@@ -450,7 +450,8 @@ static void test_program_that_stops_reading_stalls_the_client(void)
     /* Scenario: exec = sleep 30 (never reads its input); our client pushes
      * up to 50 MB into it.  Asserted: the writes stall well short of 50 MB
      * (usherd stops reading the TLS connection when the program's socketpair
-     * is full), and usherd's RSS stays below 64 MB throughout. */
+     * is full), and usherd's RSS grows by less than 32 MiB throughout (it
+     * buffers a bounded amount, whatever the client pushes). */
     const size_t total = 50u << 20;
     struct h_daemon *d = h_start(exec_tls_conf("stall", "/bin/sleep 30", NULL), NULL);
     struct tlsc_opts o = verified("localhost");
@@ -461,8 +462,8 @@ static void test_program_that_stops_reading_stalls_the_client(void)
     t_note("writes stalled after %zu KiB; usherd RSS %ld -> peak %ld KiB", sent >> 10, rss0, peak);
     if (sent >= total)
         T_FAIL("all 50 MB went into a program that reads nothing: no back-pressure");
-    if (peak > 64 * 1024)
-        T_FAIL("usherd's RSS reached %ld KiB while the program did not read", peak);
+    if (peak - rss0 > 32 * 1024)
+        T_FAIL("usherd grew from %ld to %ld KiB while the program did not read", rss0, peak);
     tlsc_free(t);
 }
 
