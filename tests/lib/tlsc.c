@@ -114,7 +114,6 @@ static SSL_CTX *make_ctx(const struct tlsc_opts *o)
             T_FAIL("SSL_CTX_set_alpn_protos %s", o->alpn);
     }
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT);
     return ctx;
 }
 
@@ -546,11 +545,16 @@ char *tlsc_peer_cn(const struct tlsc *c)
 
 SSL_SESSION *tlsc_session(const struct tlsc *c)
 {
-    SSL_SESSION *s = SSL_get1_session(c->ssl);
+    SSL_SESSION *s = SSL_get0_session(c->ssl), *copy;
 
-    if (s == NULL)
+    if (s == NULL || !SSL_SESSION_is_resumable(s))
         T_FAIL("no session to resume");
-    return s;
+    /* A copy: freeing a connection that has not sent close_notify marks its
+     * own session not resumable (OpenSSL's guard against truncated ones). */
+    copy = SSL_SESSION_dup(s);
+    if (copy == NULL)
+        T_FAIL("SSL_SESSION_dup failed");
+    return copy;
 }
 
 size_t tlsc_client_hello(unsigned char *buf, size_t cap, const char *sni)
