@@ -859,7 +859,7 @@ static void test_ipv6_listener_with_s_client(void)
 {
     /* Scenario: daytime on tls://[::1]:0; s_client -connect [::1]:PORT,
      * verifying the IP ::1 of the SAN.  Asserted: "listening service=daytime
-     * addr=tls://[::1]:PORT", verification OK, peer=::1 in the log line. */
+     * addr=tls://[::1]:PORT", verification OK, peer=[::1]:PORT in the log line. */
     const struct certs *c = certs_get();
     struct h_daemon *d;
     const char *addr;
@@ -873,7 +873,7 @@ static void test_ipv6_listener_with_s_client(void)
     T_CONTAINS(s_client(addr, "-CAfile", c->ca.cert, "-verify_return_error", "-verify_ip", "::1",
                         "-ign_eof", NULL),
                "Verification: OK");
-    T_CONTAINS(h_wait_conn_line(d, "daytime", "end=closed", 5000), "peer=::1:");
+    T_CONTAINS(h_wait_conn_line(d, "daytime", "end=closed", 5000), "peer=[::1]:");
 }
 
 /* --- other clients -------------------------------------------------------------- */
