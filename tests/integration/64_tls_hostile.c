@@ -127,19 +127,20 @@ static void expect_refused_bytes(const struct h_daemon *d, const char *addr, con
 
 /* --- bytes that are not TLS ------------------------------------------------------ */
 
-static void test_plain_text_is_closed_as_a_bad_record(void)
+static void test_plain_text_is_closed_without_a_handshake(void)
 {
     /* Scenario: an HTTP request and a line of text, each on a new plain TCP
      * connection to a tls:// echo.  Asserted: neither is echoed nor gets a
-     * handshake; both are closed and logged end=tls:bad_record; a TLS
-     * client is served afterwards. */
+     * handshake; both are closed, logged end=tls:http_request (plain HTTP on
+     * a TLS port) and end=tls:wrong_version (a hello that is not TLS's), as
+     * the README says; a TLS client is served afterwards. */
     struct h_daemon *d = start_echo(NULL);
     const char *addr = h_addr(d, "echo", "tls://127");
     static const char http[] = "GET / HTTP/1.0\r\nHost: localhost\r\n\r\n";
     static const char text[] = "hello, is this echo?\n";
 
-    expect_refused_bytes(d, addr, http, strlen(http), "an HTTP request", "tls:bad_record");
-    expect_refused_bytes(d, addr, text, strlen(text), "a line of text", "tls:bad_record");
+    expect_refused_bytes(d, addr, http, strlen(http), "an HTTP request", "tls:http_request");
+    expect_refused_bytes(d, addr, text, strlen(text), "a line of text", "tls:wrong_version");
     expect_served(addr);
 }
 
@@ -149,7 +150,8 @@ static void test_random_garbage_is_closed(void)
      * (first byte not a TLS record type), one sends 4 KiB of zeros, one a
      * handshake record header announcing 65535 bytes (over TLS's limit).
      * Asserted: each is closed without a handshake and logged end=tls:
-     * (bad_record for the garbage); a TLS client is served afterwards. */
+     * (wrong_version for the garbage: not a TLS hello); a TLS client is
+     * served afterwards. */
     struct h_daemon *d = start_echo(NULL);
     const char *addr = h_addr(d, "echo", "tls://127");
     unsigned char junk[4096];
@@ -162,7 +164,8 @@ static void test_random_garbage_is_closed(void)
         }
         if (junk[0] >= 0x14 && junk[0] <= 0x18)
             junk[0] = 0x80 | junk[0]; /* not a record type: garbage from its first byte */
-        expect_refused_bytes(d, addr, junk, sizeof(junk), h_fmt("garbage %d", k), "tls:bad_record");
+        expect_refused_bytes(d, addr, junk, sizeof(junk), h_fmt("garbage %d", k),
+                             "tls:wrong_version");
     }
     memset(junk, 0, sizeof(junk));
     expect_refused_bytes(d, addr, junk, sizeof(junk), "zeros", "tls:");
@@ -437,7 +440,7 @@ static void test_renegotiation_is_refused(void)
 }
 
 static const struct t_case cases[] = {
-    T_CASE(test_plain_text_is_closed_as_a_bad_record),
+    T_CASE(test_plain_text_is_closed_without_a_handshake),
     T_CASE(test_random_garbage_is_closed),
     T_CASE(test_truncated_client_hello_then_fin_is_eof),
     T_CASE(test_sslv3_and_tls10_hellos_are_refused),
