@@ -406,6 +406,45 @@ static void test_program_closing_its_output_sends_close_notify(void)
     tlsc_free(t);
 }
 
+static void test_program_gone_before_the_client_closes(void)
+{
+    /* Scenario: exec /bin/echo hi (it exits at once, its stderr closing);
+     * our client reads "hi" and the server's close_notify, waits until the
+     * program has certainly been reaped, then closes its end, ten times
+     * over, one way (close_notify) or the other (bare FIN).  Asserted:
+     * each connection is logged, under its own service name, with the
+     * program's exit (end=exit:0; end=tls:eof if our FIN came first), and
+     * usherd stays alive and serving: whatever order the program's exit,
+     * its stderr's end and the relay's end come in, none of them touches
+     * what another one freed. */
+    struct h_daemon *d = h_start(exec_tls_conf("quick", "/bin/echo hi", NULL), NULL);
+    const char *addr = h_addr(d, "quick", "tls://127");
+    struct tlsc_opts o = verified("localhost");
+
+    for (int i = 0; i < 10; i++) {
+        struct tlsc *t = tlsc_connect(addr, &o);
+        char *want =
+            h_fmt("usherd: service=quick proto=tcp peer=127.0.0.1:%d ", h_local_port(t->fd));
+        char *out = read_to_close_notify(t, 64), *line;
+        T_EQ_STR(out, "hi\n");
+        usleep(50000); /* pacing: the program's exit and stderr are handled first */
+        if (i % 2)
+            tlsc_fin(t);
+        else
+            tlsc_close_notify(t);
+        if (!h_wait_log(d, want, 5000))
+            T_FAIL("connection %d: no line \"%s\" (usherd %s):\n%s", i, want,
+                   h_alive(d) ? "alive" : "gone", h_log(d));
+        line = h_log_line(d, want);
+        if (strstr(line, " end=exit:0 ") == NULL && strstr(line, " end=tls:eof ") == NULL)
+            T_FAIL("connection %d: %s", i, line);
+        tlsc_free(t);
+        if (!h_alive(d))
+            T_FAIL("usherd died after connection %d:\n%s", i, h_log(d));
+    }
+    T_EQ_INT(h_count_log(d, "usherd: service=quick proto=tcp "), 10);
+}
+
 /* --- back-pressure -------------------------------------------------------------------- */
 
 /* Write the pattern into `t` until nothing has gone through for a second or
@@ -531,6 +570,7 @@ static const struct t_case cases[] = {
     T_CASE(test_close_notify_with_the_line_still_open),
     T_CASE(test_fin_without_close_notify_is_logged_truncated),
     T_CASE(test_program_closing_its_output_sends_close_notify),
+    T_CASE(test_program_gone_before_the_client_closes),
     T_CASE_TIMEOUT(test_program_that_stops_reading_stalls_the_client, 60),
     T_CASE(test_no_process_per_connection_but_the_program),
     T_CASE(test_wait_yes_with_tls_is_refused),
