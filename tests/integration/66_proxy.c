@@ -6,12 +6,14 @@
  * are refused with their reasons.  The headers are made here by hand (and
  * with the daemon's own encoder, checked against them).
  */
+#include "certs.h"
 #include "harness.h"
 #include "proxy.h"
 #include "t.h"
 #include "util.h"
 
 #include <arpa/inet.h>
+#include <openssl/ssl.h>
 #include <errno.h>
 #include <poll.h>
 #include <netinet/in.h>
@@ -329,6 +331,45 @@ static void test_every_model(void)
     }
 }
 
+static void test_tls_after_the_header(void)
+{
+    /* Scenario: a tls:// listener with proxy_protocol = v1: the header, then
+     * the ClientHello (as HAProxy sends them).  Asserted: the handshake and
+     * an echo inside TLS work, and the line has both the real client and
+     * the TLS fields. */
+    const struct certs *c = certs_get();
+    char *conf = h_fmt("[echo]\nlisten = tls://127.0.0.1:0\nbuiltin = echo\ntls_cert = %s\n"
+                       "tls_key = %s\nproxy_protocol = v1\nproxy_from = 127.0.0.1\n",
+                       c->server.cert, c->server.key);
+    struct h_daemon *d = h_start(conf, NULL);
+    const char *addr = h_addr(d, "echo", "tls://");
+    char *tcp = h_fmt("tcp://%s", addr + strlen("tls://"));
+    int fd = h_connect(tcp);
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL *ssl;
+    char buf[16];
+
+    T_ASSERT(ctx != NULL && SSL_CTX_load_verify_locations(ctx, c->ca.cert, NULL) == 1);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    h_send_str(fd, "PROXY TCP4 192.0.2.77 192.0.2.1 7777 443\r\n");
+    ssl = SSL_new(ctx);
+    T_ASSERT(ssl != NULL && SSL_set_fd(ssl, fd) == 1);
+    if (SSL_connect(ssl) != 1)
+        T_FAIL("no TLS handshake after the PROXY header");
+    T_EQ_INT(SSL_write(ssl, "inside tls", 10), 10);
+    T_EQ_INT(SSL_read(ssl, buf, sizeof(buf)), 10);
+    T_EQ_MEM(buf, "inside tls", 10);
+    SSL_shutdown(ssl);
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    close(fd);
+    T_ASSERT(h_wait_log(d, "usherd: service=echo ", 3000));
+    T_CONTAINS(h_log_line(d, "usherd: service=echo "), "peer=192.0.2.77:7777 via=127.0.0.1:");
+    T_CONTAINS(h_log_line(d, "usherd: service=echo "), " tls=TLSv1.3 ");
+    free(tcp);
+    free(conf);
+}
+
 static void test_config_errors(void)
 {
     static const struct {
@@ -373,6 +414,7 @@ static const struct t_case cases[] = {
     T_CASE(test_rules_apply_to_the_real_client),
     T_CASE(test_exec_environment),
     T_CASE(test_every_model),
+    T_CASE(test_tls_after_the_header),
     T_CASE(test_config_errors),
 };
 
