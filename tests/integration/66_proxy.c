@@ -43,7 +43,8 @@ static size_t v2_header(unsigned char *buf, const char *src, int sport, const ch
     buf[25] = (unsigned char)sport;
     buf[26] = (unsigned char)(dport >> 8);
     buf[27] = (unsigned char)dport;
-    memcpy(buf + 28, tlvs, tlv_len);
+    if (tlv_len > 0)
+        memcpy(buf + 28, tlvs, tlv_len);
     return 16 + len;
 }
 
