@@ -145,12 +145,23 @@ signal_tracked() {
     done <"$PIDS"
 }
 
-# Collect the exit status of our children that have ended (never blocks).
+# Collect the exit status of our children that have ended (never blocks);
+# one killed by a signal we did not send (a crash on the way out) is a
+# problem, said once (the shell gives a child's status to every wait).
+declare -A REAPED
 reap_tracked() {
-    local pid st state
+    local pid st state status
     while read -r pid st; do
+        [ -z "${REAPED[$pid $st]:-}" ] || continue
         state=$(pstate "$pid")
-        if [ -z "$state" ] || [ "$state" = Z ]; then wait "$pid" 2>/dev/null || true; fi
+        [ -z "$state" ] || [ "$state" = Z ] || continue
+        REAPED[$pid $st]=1
+        status=0
+        wait "$pid" 2>/dev/null || status=$?
+        case $status in 0 | 127 | 130 | 137 | 143) ;; *)
+            [ "$status" -le 128 ] ||
+                problem "${T:-a server}, run ${ROUND:-?}: pid $pid ended with SIG$(kill -l $((status - 128))) when stopped" ;;
+        esac
     done <"$PIDS"
 }
 
