@@ -241,7 +241,7 @@ build() {
     # shellcheck disable=SC2086 # CFLAGS is a list of flags
     $CC $CFLAGS -D_GNU_SOURCE -o "$B/ref_echo" "$ROOT/bench/ref_echo.c"
     # shellcheck disable=SC2086
-    $CC $CFLAGS -D_GNU_SOURCE -o "$B/hold" "$ROOT/bench/hold.c"
+    $CC $CFLAGS -D_GNU_SOURCE -o "$B/hold" "$ROOT/bench/hold.c" -lssl -lcrypto
 }
 
 APT_UPDATED=no
