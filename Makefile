@@ -4,8 +4,9 @@
 #   make run          build and run usherd in the foreground on its embedded default
 #   make test         build and run every test (SANITIZE=1: under ASan + UBSan)
 #   make install      PREFIX=/usr/local DESTDIR=
-#   make bench        usherd against a reference and the classic super-servers: writes
-#                     docs/benchmarks.md (about 11 minutes, needs root; not part of test)
+#   make bench        usherd against a reference, the classic super-servers, and stunnel4
+#                     and haproxy over TLS: writes docs/benchmarks.md (about 15 minutes,
+#                     needs root; not part of test). BENCH_ONLY=tls: the TLS part alone
 #   make analyze      clang's static analyzer over src/: fails on any report
 #   make check-format every C file as .clang-format says (clang-format --dry-run)
 #   make check-layers every #include of src/ down the layering of STYLE.md, less the known

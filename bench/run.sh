@@ -16,10 +16,18 @@
 # build/bench/root, and run from there; ucspi-tcp and socat are installed.
 # Needs root (apt-get, port 7 for openbsd-inetd's internal echo).
 #
+# The TLS targets (usherd's own tls:// echo, and stunnel4 and haproxy as
+# TLS fronts for usherd's plain echo) have their own workloads and their
+# own section of the report, between two marker lines: a run of the TLS
+# targets alone (BENCH_ONLY=tls) rewrites that section and keeps the rest
+# of the file, and a run without them keeps the section it finds.  Their
+# certificate (ECDSA P-256, self-signed) is made at run time in build/bench.
+#
 # Environment (all optional):
 #   BENCH_RUNS     runs per figure, one per round (5)
 #   BENCH_SECONDS  length of one run in seconds (1)
-#   BENCH_ONLY     target names to run, space-separated (default: all)
+#   BENCH_ONLY     targets to run, space-separated (default: all); `tls`
+#                  names every TLS target, `plain` every other one
 #   BENCH_OUT      the report (docs/benchmarks.md)
 #   CC, CFLAGS     to build the reference and the hold tool (make passes its own)
 set -eu -o pipefail
@@ -38,10 +46,11 @@ CFLAGS=${CFLAGS:--O2 -g -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototy
 PEER_ROOT=$B/root   # the dpkg -x'd peers
 RESULTS=$B/results.tsv # workload target value p50 p99 errors, one line per run
 SKIPS=$B/skips.tsv     # workload target reason
-PROBLEMS=$B/problems.txt
-SERVERS=$B/servers.md # each target's command line and config, for the report
+PROBLEMS=$B/problems.txt # and problems-tls.txt for the TLS targets
+SERVERS=$B/servers.md   # each target's command line and config, for the report (and servers-tls.md)
 PIDS=$B/pids          # "pid starttime" of every process started here
 NEXT_PORT=24100
+CLK_TCK=$(getconf CLK_TCK)
 
 # The targets, in report order: name, kind (usher, ref or peer), description.
 TARGETS="usherd-event usherd-workers2 usherd-fork usherd-prefork2 usherd-exec-cat ref
@@ -68,6 +77,17 @@ DESC=([usherd-event]='usherd, builtin echo, `model = event`'
     [socat-echo]='socat, `PIPE` (its echo)'
     [socat-cat]='socat, `EXEC:/bin/cat`')
 
+# The TLS targets, each serving echo over TLS 1.3 with the same certificate.
+TLS_TARGETS="usherd-tls usherd-tls-workers2 stunnel-tls haproxy-tls"
+KIND+=([usherd-tls]=usher [usherd-tls-workers2]=usher [stunnel-tls]=peer [haproxy-tls]=peer)
+DESC+=([usherd-tls]='usherd, `tls://`, builtin echo, `model = event`'
+    [usherd-tls-workers2]='usherd, `tls://`, builtin echo, event, `workers = 2`'
+    [stunnel-tls]='stunnel4 in front of usherd'"'"'s plain echo'
+    [haproxy-tls]='haproxy `mode tcp`, `nbthread 2`, in front of usherd'"'"'s plain echo')
+TLS_CERT=$B/tls-cert.pem       # self-signed: the clients' CA file too
+TLS_KEY=$B/tls-key.pem
+TLS_CERTKEY=$B/tls-certkey.pem # both in one file, as haproxy reads them
+
 # The workloads: name, then the usher bench arguments before the address.
 WORKLOADS="connect1 connect16 pingpong1 pingpong64 bulk udp1 udp32 hold1000 hold10000"
 declare -A WL_ARGS WL_TITLE
@@ -83,13 +103,38 @@ WL_TITLE=([connect1]='connect, 1 client (connections/s)'
     [udp32]='udp echo 64 B, 32 outstanding (round trips/s)'
     [hold1000]='memory, 1,000 idle connections (bytes per connection, lower is better)'
     [hold10000]='memory, 10,000 idle connections (bytes per connection, lower is better)')
+
+# The TLS workloads.  connect closes with close_notify, then by reset (see the notes).
+TLS_WORKLOADS="tls-connect16 tls-resume16 tls-pingpong64 tls-bulk tls-hold1000"
+WL_ARGS+=([tls-connect16]="connect -c 16 -s 64 --reset" [tls-resume16]="connect -c 16 -s 64 --reset --resume"
+    [tls-pingpong64]="pingpong -c 64 -s 64" [tls-bulk]="bulk -c 1")
+WL_TITLE+=([tls-connect16]='full TLS 1.3 handshakes, 16 clients (handshakes/s)'
+    [tls-resume16]='resumed TLS 1.3 handshakes, 16 clients (handshakes/s)'
+    [tls-pingpong64]='pingpong 64 B inside TLS, 64 connections (round trips/s)'
+    [tls-bulk]='bulk inside TLS, 1 connection (MB/s echoed back)'
+    [tls-hold1000]='memory, 1,000 idle TLS connections (bytes per connection, lower is better)')
 TCP_OPTS="-w 2"     # a transaction stuck for 2 s is an error (and ends the run in time)
 UDP_OPTS="-w 500ms" # a lost datagram is resent after 500 ms
 
 say() { printf 'bench: %s\n' "$*"; }
 problem() {
     say "problem: $*"
-    printf -- '- %s\n' "$*" >>"$PROBLEMS"
+    printf -- '- %s\n' "$*" >>"$(family_file "$PROBLEMS")"
+}
+
+is_tls() {
+    case " $TLS_TARGETS " in *" $1 "*) return 0 ;; esac
+    return 1
+}
+
+# FILE, or its -tls twin while a TLS target is the current one: each family has its own report.
+family_file() {
+    if is_tls "${T:-}"; then echo "${1%.*}-tls.${1##*.}"; else echo "$1"; fi
+}
+
+# The workloads of a target: the TLS targets have their own.
+workloads_of() {
+    if is_tls "$1"; then echo "$TLS_WORKLOADS"; else echo "$WORKLOADS"; fi
 }
 
 # --- Processes ---------------------------------------------------------------
@@ -193,9 +238,9 @@ launch() {
     track $!
     SRV_PIDS="$SRV_PIDS $!"
     [ "$RESTART" = no ] || return 0
-    printf '    %s\n' "${*//$ROOT\//}" >>"$SERVERS"
+    printf '    %s\n' "${*//$ROOT\//}" >>"$(family_file "$SERVERS")"
     if [ -f "$B/config.md" ]; then
-        cat "$B/config.md" >>"$SERVERS"
+        cat "$B/config.md" >>"$(family_file "$SERVERS")"
         rm -f "$B/config.md"
     fi
 }
@@ -281,6 +326,8 @@ peer_libraries() {
 }
 
 install_peers() {
+    if any_selected $TLS_TARGETS; then install_tls_peers; fi
+    any_selected $TARGETS || return 0
     say "installing the peers"
     command -v socat >/dev/null || apt install -y socat || problem "socat: apt-get install failed"
     command -v tcpserver >/dev/null || apt install -y ucspi-tcp || problem "ucspi-tcp: apt-get install failed"
@@ -290,6 +337,26 @@ install_peers() {
     unpack_peer openbsd-inetd
     unpack_peer rlinetd
     peer_libraries
+}
+
+# stunnel4 and haproxy are installed: they conflict with nothing here.  The
+# haproxy package's own service, if one runs, is left alone: ours listens on
+# its own port with its own config.
+install_tls_peers() {
+    say "installing the TLS peers, making the certificate"
+    command -v stunnel4 >/dev/null || apt install -y stunnel4 || problem "stunnel4: apt-get install failed"
+    command -v haproxy >/dev/null || apt install -y haproxy || problem "haproxy: apt-get install failed"
+    make_certificate
+}
+
+# One ECDSA P-256 key and a self-signed certificate for 127.0.0.1, made
+# afresh for each run and never kept in the tree; haproxy wants both in one file.
+make_certificate() {
+    (umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout "$TLS_KEY" -out "$TLS_CERT" -days 2 -subj /CN=localhost \
+        -addext subjectAltName=DNS:localhost,IP:127.0.0.1 >>"$B/openssl.log" 2>&1 &&
+        cat "$TLS_CERT" "$TLS_KEY" >"$TLS_CERTKEY") ||
+        problem "openssl req failed to make the TLS certificate (see build/bench/openssl.log)"
 }
 
 port_free() {
@@ -540,6 +607,99 @@ start_socat_cat() {
     fork_peer
 }
 
+# --- TLS targets ---------------------------------------------------------------
+# TLS 1.3 only, the certificate of make_certificate; everything else is each
+# server's default (cipher suite, key exchange group and tickets are shown in
+# the report as the server chose them).  A TLS front is started with the
+# plain echo it relays to, usherd's on $BACK_PORT, as one target.
+
+usherd_tls_target() {
+    cat >"$B/$T.conf" <<EOF
+[global]
+max_conns = 0
+shutdown_timeout = 1s
+$1
+[echo-tls]
+listen = tls://127.0.0.1:$PORT
+builtin = echo
+model = event
+tls_cert = $TLS_CERT
+tls_key = $TLS_KEY
+tls_min = 1.3
+EOF
+    show_config "$B/$T.conf"
+    launch "$T" "$USHERD" -q -f "$B/$T.conf"
+}
+
+start_usherd_tls() { usherd_tls_target ""; }
+start_usherd_tls_workers2() { usherd_tls_target "workers = 2"; }
+
+# The plain echo behind a TLS front: usherd, one event loop (BACK_PID).
+start_backend() {
+    cat >"$B/$T-back.conf" <<EOF
+[global]
+max_conns = 0
+shutdown_timeout = 1s
+
+[echo]
+listen = tcp://127.0.0.1:$BACK_PORT
+builtin = echo
+model = event
+EOF
+    show_config "$B/$T-back.conf"
+    launch "$T-back" "$USHERD" -q -f "$B/$T-back.conf"
+    BACK_PID=${SRV_PIDS##* }
+    wait_ready "$BACK_PORT" || true # if not, the front's echo check says so
+}
+
+# stunnel4: a thread per connection (its Debian build is PTHREAD), no pid file, errors only.
+start_stunnel_tls() {
+    need "$(command -v stunnel4 || echo stunnel4)" || return 0
+    start_backend
+    cat >"$B/$T.conf" <<EOF
+foreground = yes
+pid =
+debug = err
+
+[echo-tls]
+accept = 127.0.0.1:$PORT
+connect = 127.0.0.1:$BACK_PORT
+cert = $TLS_CERT
+key = $TLS_KEY
+sslVersionMin = TLSv1.3
+EOF
+    show_config "$B/$T.conf"
+    launch "$T" stunnel4 "$B/$T.conf"
+}
+
+# haproxy: in the foreground (-db), one process of nbthread 2 threads (its
+# default on 2 cores, written out); maxconn 4096 fits RLIMIT_NOFILE (it
+# wants 2 descriptors a connection); no log lines.
+start_haproxy_tls() {
+    need "$(command -v haproxy || echo haproxy)" || return 0
+    start_backend
+    cat >"$B/$T.cfg" <<EOF
+global
+    nbthread 2
+    maxconn 4096
+
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+
+frontend echo-tls
+    bind 127.0.0.1:$PORT ssl crt $TLS_CERTKEY ssl-min-ver TLSv1.3
+    default_backend echo
+
+backend echo
+    server echo 127.0.0.1:$BACK_PORT
+EOF
+    show_config "$B/$T.cfg"
+    launch "$T" haproxy -db -f "$B/$T.cfg"
+}
+
 need() {
     [ -x "$1" ] && return 0
     problem "$T: $1 is not installed: not measured"
@@ -547,26 +707,44 @@ need() {
     return 1
 }
 
-# Wait (bounded) until the server accepts connections.
+# Wait (bounded) until the server accepts connections (on $PORT, or on $1).
 wait_ready() {
-    local i
+    local i port=${1:-$PORT}
     for ((i = 0; i < 50; i++)); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
+        if [ "$port" = "$PORT" ] && is_tls "$T"; then
+            # A connection closed before its handshake is an error a TLS server logs.
+            port_free "$port" || return 0
+        else
+            (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+        fi
         sleep 0.1
     done
     return 1
 }
 
-# Two echo round trips over TCP (and one over UDP): is the target sane?
+# The target's stream address for the client, and the client's options for it.
+stream_addr() {
+    if is_tls "$T"; then echo "tls://127.0.0.1:$PORT"; else echo "tcp://127.0.0.1:$PORT"; fi
+}
+stream_opts() {
+    if is_tls "$T"; then echo "--ca $TLS_CERT"; fi
+}
+
+# Two echo round trips over TCP or TLS (and one over UDP): is the target sane?
 sanity() {
     local i got
     wait_ready || { died "does not accept connections"; return 1; }
     for i in 1 2; do
-        got=$(printf 'ping %s\n' "$i" | "$USHER" -w 2 "tcp://127.0.0.1:$PORT" 2>&1 || true)
+        # shellcheck disable=SC2046 # the options are a list of words
+        got=$(printf 'ping %s\n' "$i" | "$USHER" -w 2 $(stream_opts) "$(stream_addr)" 2>&1 || true)
         [ "$got" = "ping $i" ] || { died "echo round trip $i failed (${got:-no reply})"; return 1; }
     done
     sleep 0.2
     servers_alive || { died "died during the echo check"; return 1; }
+    if is_tls "$T"; then
+        [ "$RESTART" = yes ] || tls_params
+        return 0
+    fi
     if [ "$UDP" = yes ]; then
         got=$(printf 'ping\n' | "$USHER" -w 1 "udp://127.0.0.1:$PORT" 2>&1 || true)
         if [ "$got" != ping ]; then
@@ -576,6 +754,20 @@ sanity() {
     else
         skip udp "no UDP echo"
     fi
+}
+
+# What the server chose, as openssl s_client saw it: a row of the report's
+# table.  The tickets are counted after an echo, by when all have come.
+tls_params() {
+    local out proto cipher group tickets
+    out=$( (printf 'ping\n'; sleep 0.5) | timeout 5 openssl s_client -connect "127.0.0.1:$PORT" \
+        -CAfile "$TLS_CERT" -verify_return_error 2>&1 || true)
+    proto=$(sed -n 's/^ *Protocol *: *//p' <<<"$out" | head -n 1)
+    cipher=$(sed -n 's/.*Cipher is \(.*\)/\1/p' <<<"$out" | head -n 1)
+    group=$(sed -n 's/^Server Temp Key: \([^,]*\).*/\1/p' <<<"$out" | head -n 1)
+    tickets=$(grep -c 'New Session Ticket arrived' <<<"$out" || true)
+    printf '| %s | %s | %s | %s | %s |\n' "$T" "${proto:-?}" "${cipher:-?}" "${group:-?}" \
+        "${tickets:-0}" >>"$B/tls-params.md"
 }
 
 servers_alive() {
@@ -614,12 +806,14 @@ json_num() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" "$2"; }
 
 # One usher bench workload, once (run $ROUND).
 bench_workload() {
-    local wl=$1 addr opts field=rate json=$B/run.json value kinds
+    local wl=$1 addr opts field=rate json=$B/run.json value kinds ticks0
     case $wl in
     udp*) addr=udp://127.0.0.1:$PORT opts=$UDP_OPTS ;;
+    tls-*) addr=tls://127.0.0.1:$PORT opts="$TCP_OPTS --ca $TLS_CERT" ;;
     *) addr=tcp://127.0.0.1:$PORT opts=$TCP_OPTS ;;
     esac
-    [ "$wl" = bulk ] && field=mb_per_s
+    case $wl in *bulk) field=mb_per_s ;; esac
+    case $wl in tls-*) ticks0=$(server_ticks) && times >"$B/times.before" ;; esac
     # shellcheck disable=SC2086 # the arguments are lists of words
     "$USHER" bench --json -d "$SECS" $opts ${WL_ARGS[$wl]} "$addr" >"$json" 2>>"$B/bench.err" || true
     value=$(json_num "$field" "$json")
@@ -628,8 +822,60 @@ bench_workload() {
         return 0
     fi
     record "$wl" "$T" "$value" "$(json_num p50 "$json")" "$(json_num p99 "$json")" "$(json_num total "$json")"
+    case $wl in tls-*)
+        times >"$B/times.after"
+        record_cpu "$wl" "$json" $(($(server_ticks) - ticks0))
+        ;;
+    esac
     kinds=$(error_kinds "$json")
     [ -z "$kinds" ] || problem "$T, $wl, run $ROUND: usher bench counted errors:$kinds"
+}
+
+# CPU time (clock ticks) the server's processes have used so far: all
+# their threads, the ones that ended too (an ended thread's time stays
+# with its process).
+server_ticks() {
+    local pid s total=0
+    for pid in $SRV_PIDS $(for p in $SRV_PIDS; do descendants "$p"; done); do
+        { read -r s <"/proc/$pid/stat"; } 2>/dev/null || continue
+        s=${s##*) }
+        # shellcheck disable=SC2086 # the fields, as words
+        set -- $s
+        total=$((total + ${12} + ${13})) # utime and stime, fields 14 and 15
+    done
+    echo $total
+}
+
+# CPU seconds of the children this shell had waited for when `times >FILE`
+# wrote FILE (only the shell itself knows: a subshell's count starts at 0).
+children_cpu() {
+    awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); print u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$1"
+}
+
+# What one TLS run cost: the server's CPU per handshake, round trip or MB
+# (µs), the cores the server and the client used, and for --resume the
+# share of handshakes the server resumed.
+record_cpu() {
+    local wl=$1 json=$2 ticks=$3 secs units cli
+    secs=$(json_num seconds "$json")
+    case $wl in
+    *connect* | *resume*) units=$(json_num handshakes "$json") ;;
+    *bulk) units=$(awk -v r="$(json_num mb_per_s "$json")" -v s="$secs" 'BEGIN { print r * s }') ;;
+    *) units=$(json_num transactions "$json") ;;
+    esac
+    cli=$(awk -v a="$(children_cpu "$B/times.after")" -v b="$(children_cpu "$B/times.before")" \
+        'BEGIN { print a - b }')
+    awk -v t="$ticks" -v hz="$CLK_TCK" -v u="$units" -v s="$secs" -v c="$cli" 'BEGIN {
+        printf "%.1f\t%.2f\t%.2f\n", (u > 0 ? t / hz * 1e6 / u : 0), t / hz / s, c / s }' |
+        while IFS=$'\t' read -r per srv client; do
+            record "$wl:cpu" "$T" "$per" 0 0 0
+            record "$wl:srvcores" "$T" "$srv" 0 0 0
+            record "$wl:clicores" "$T" "$client" 0 0 0
+        done
+    case $wl in *resume*)
+        record "$wl:resumed" "$T" "$(awk -v r="$(json_num resumed "$json")" -v h="$(json_num handshakes "$json")" \
+            'BEGIN { printf "%.1f", (h > 0 ? 100 * r / h : 0) }')" 0 0 0 ;;
+    esac
 }
 
 # The error kinds of one usher bench run that are not zero: " reset 3 short 1".
@@ -638,10 +884,11 @@ error_kinds() {
         awk -F: '$2 > 0 { printf " %s %s", $1, $2 }'
 }
 
-# The sum of the PSS (kB) of the server's processes: itself and all it started.
+# The sum of the PSS (kB) of the server's processes (or of the pids given): itself and all it started.
 pss_kb() {
     local pid files=""
-    for pid in $SRV_PIDS; do
+    # shellcheck disable=SC2048 # pids: words
+    for pid in ${*:-$SRV_PIDS}; do
         files="$files /proc/$pid/smaps_rollup"
         for d in $(descendants "$pid"); do files="$files /proc/$d/smaps_rollup"; done
     done
@@ -658,7 +905,8 @@ restart() {
     "start_${T//-/_}"
     RESTART=$was
     wait_ready || return 1
-    [ "$(printf 'x\n' | "$USHER" -w 2 "tcp://127.0.0.1:$PORT" 2>&1)" = x ] || return 1
+    # shellcheck disable=SC2046 # the options are a list of words
+    [ "$(printf 'x\n' | "$USHER" -w 2 $(stream_opts) "$(stream_addr)" 2>&1)" = x ] || return 1
     sleep 0.3 # a fork server's child for that echo exits
 }
 
@@ -666,16 +914,20 @@ restart() {
 # once (run $ROUND), on a freshly started server (memory a server keeps
 # after its connections close would make the later runs look free).
 hold_workload() {
-    local wl=$1 n=${1#hold} before after hold_pid open
+    local wl=$1 n=${1##*hold} before after hold_pid open tls="" back0=0 back1=0 threads0
+    BACK_PID=""
     if ! restart; then
         stop_servers
         problem "$T, $wl: did not start again for run $ROUND"
         return 0
     fi
-    before=$(pss_kb)
+    before=$(pss_kb) threads0=$(task_counts | cut -d ' ' -f 2)
+    [ -z "$BACK_PID" ] || back0=$(pss_kb "$BACK_PID")
+    is_tls "$T" && tls="-t $TLS_CERT"
     # Not a stale file from the last run: the child truncates it only after the fork.
     rm -f "$B/hold.out"
-    "$B/hold" 127.0.0.1 "$PORT" "$n" >"$B/hold.out" 2>"$B/hold.err" &
+    # shellcheck disable=SC2086 # no option, or one and its file
+    "$B/hold" $tls 127.0.0.1 "$PORT" "$n" >"$B/hold.out" 2>"$B/hold.err" &
     hold_pid=$!
     track $hold_pid
     if ! hold_ready $hold_pid; then
@@ -687,13 +939,50 @@ hold_workload() {
     fi
     sleep 0.3 # let fork servers' children settle after their first echo
     after=$(pss_kb)
+    [ -z "$BACK_PID" ] || back1=$(pss_kb "$BACK_PID")
+    is_tls "$T" && record_tasks "$wl"
     open=$(still_open $hold_pid)
     kill $hold_pid
     wait $hold_pid 2>/dev/null || true
+    drained "$threads0"
     stop_servers
+    [ -z "$BACK_PID" ] || record "$wl:back" "$T" $(((back1 - back0) * 1024 / n)) 0 0 0
     record "$wl" "$T" $(((after - before) * 1024 / n)) 0 0 $((n - open))
     [ "$open" -eq "$n" ] ||
         problem "$T, $wl, run $ROUND: the server closed $((n - open)) idle connections during the measurement, so the figure is too low"
+}
+
+# Wait (at most 5 s) until the server has no connection left on $PORT and
+# no more threads than before (its $1): stunnel4, stopped while its
+# threads still end their connections, can crash.
+drained() {
+    local i
+    for ((i = 0; i < 50; i++)); do
+        if [ -z "$(ss -Htn state established "sport = :$PORT" 2>/dev/null)" ] &&
+            [ "$(task_counts | cut -d ' ' -f 2)" -le "$1" ]; then
+            return 0
+        fi
+        sleep 0.1
+    done
+}
+
+# "PROCESSES THREADS" of the server now.
+task_counts() {
+    local pid procs=0 threads=0 n
+    for pid in $SRV_PIDS $(for p in $SRV_PIDS; do descendants "$p"; done); do
+        n=$(awk '/^Threads:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
+        [ -n "$n" ] || continue
+        procs=$((procs + 1)) threads=$((threads + n))
+    done
+    echo "$procs $threads"
+}
+
+# How many processes and threads the server has, its idle connections open.
+record_tasks() {
+    local procs threads
+    read -r procs threads <<<"$(task_counts)"
+    record "$1:procs" "$T" "$procs" 0 0 0
+    record "$1:threads" "$T" "$threads" 0 0 0
 }
 
 # Wait (at most 2 minutes) until hold says ready; false if it failed or took too long.
@@ -731,7 +1020,7 @@ run_workload() {
         return 0
     fi
     case $wl in
-    hold*) hold_workload "$wl" ;;
+    *hold*) hold_workload "$wl" ;;
     *) bench_workload "$wl" ;;
     esac
     servers_alive || died "died during $wl"
@@ -741,49 +1030,68 @@ run_workload() {
 # Round ROUND of target T: every workload once.  The first round also
 # picks the target's port and records its command line, its config and the
 # workloads it skips; a target that broke is not started again.
-declare -A PORT_OF OUT_OF
+declare -A PORT_OF BACK_OF OUT_OF
 run_target() {
     T=$1 ROUND=$2
     BROKEN="" UDP=no UDP_WHY="" NOT_STARTED=no
+    local wl workloads
+    workloads=$(workloads_of "$T")
     [ -z "${OUT_OF[$T]:-}" ] || return 0
     if [ "$ROUND" = 1 ]; then
+        if is_tls "$T" && [ "${KIND[$T]}" = peer ]; then
+            next_port
+            BACK_OF[$T]=$PORT
+        fi
         next_port
         PORT_OF[$T]=$PORT
-        printf '\n**%s** (%s)\n\n' "$T" "${DESC[$T]}" >>"$SERVERS"
+        printf '\n**%s** (%s)\n\n' "$T" "${DESC[$T]}" >>"$(family_file "$SERVERS")"
         RESTART=no
     else
         PORT=${PORT_OF[$T]}
         RESTART=yes
     fi
+    BACK_PORT=${BACK_OF[$T]:-}
     say "target $T, round $ROUND of $RUNS"
     "start_${T//-/_}"
     if [ $NOT_STARTED = yes ]; then
-        for wl in $WORKLOADS; do skip "$wl" "not installed"; done
+        for wl in $workloads; do skip "$wl" "not installed"; done
         OUT_OF[$T]="not installed"
         return 0
     fi
     if [ -z "$SRV_PIDS" ]; then
-        for wl in $WORKLOADS; do skip "$wl" "not started"; done
+        for wl in $workloads; do skip "$wl" "not started"; done
         OUT_OF[$T]="not started"
         return 0
     fi
     sanity || true
-    for wl in $WORKLOADS; do
-        case $wl in hold*) ;; *) run_workload "$wl" ;; esac
+    for wl in $workloads; do
+        case $wl in *hold*) ;; *) run_workload "$wl" ;; esac
     done
     stop_servers
     # The memory runs start the target afresh.
-    for wl in $WORKLOADS; do
-        case $wl in hold*) run_workload "$wl" ;; esac
+    for wl in $workloads; do
+        case $wl in *hold*) run_workload "$wl" ;; esac
     done
     [ -z "$BROKEN" ] || OUT_OF[$T]=$BROKEN
     RESTART=no
 }
 
+# Round ROUND of the TLS targets, timed for their section of the report.
+tls_round() {
+    local t t0
+    t0=$(date +%s)
+    for t in $TLS_TARGETS; do
+        if selected "$t"; then run_target "$t" "$1"; fi
+    done
+    T=""
+    TLS_ELAPSED=$((TLS_ELAPSED + $(date +%s) - t0))
+}
+
 # After the last round: the server's log, and the workloads no run measured.
 finish_target() {
     T=$1 RESTART=no
-    for wl in $WORKLOADS; do
+    local wl
+    for wl in $(workloads_of "$T"); do
         [ -n "$(summary "$wl" "$T")" ] || [ -n "$(skipped "$wl")" ] ||
             skip "$wl" "no run gave a result (see the problems)"
     done
@@ -840,6 +1148,8 @@ best_peer() {
 client_line() {
     local wl=$1
     case $wl in
+    tls-hold*) echo "build/bench/hold -t build/bench/tls-cert.pem 127.0.0.1 PORT ${wl##*hold}" ;;
+    tls-*) echo "build/usher bench --json -d $SECS $TCP_OPTS --ca build/bench/tls-cert.pem ${WL_ARGS[$wl]} tls://127.0.0.1:PORT" ;;
     hold*) echo "build/bench/hold 127.0.0.1 PORT ${wl#hold}" ;;
     udp*) echo "build/usher bench --json -d $SECS $UDP_OPTS ${WL_ARGS[$wl]} udp://127.0.0.1:PORT" ;;
     *) echo "build/usher bench --json -d $SECS $TCP_OPTS ${WL_ARGS[$wl]} tcp://127.0.0.1:PORT" ;;
@@ -964,31 +1274,298 @@ notes() {
 NOTES
 }
 
-write_report() {
-    local wl elapsed=$(($(date +%s) - START))
-    mkdir -p "$(dirname "$OUT")"
-    {
-        echo '# Benchmarks'
+# --- The TLS section ---------------------------------------------------------
+
+TLS_BEGIN='<!-- TLS section: bench/run.sh rewrites it; BENCH_ONLY=tls rewrites only it -->'
+TLS_END='<!-- end of the TLS section -->'
+
+# The median of one figure (nothing if not measured).
+med() { summary "$1" "$2" | cut -f1; }
+
+# A median as the table shows it: FORMAT, or "—" when not measured.
+fmt() {
+    # shellcheck disable=SC2059 # the format is the caller's
+    if [ -n "$2" ]; then printf "$1" "$2"; else printf '—'; fi
+}
+
+# One workload's table: the TLS targets, their ratios to haproxy and stunnel4, and what it cost.
+tls_table() {
+    local wl=$1 t s med min max p50 p99 err n hp sp notes="" why per
+    hp=$(med "$wl" haproxy-tls) sp=$(med "$wl" stunnel-tls)
+    printf '\n#### %s\n\n`%s`\n\n' "${WL_TITLE[$wl]}" "$(client_line "$wl")"
+    case $wl in
+    *hold*)
+        printf '| target | median | min | max | × haproxy | × stunnel4 | of which the usherd behind | processes, threads | closed by the server |\n'
+        printf '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n' ;;
+    *bulk)
+        printf '| target | median | min | max | × haproxy | × stunnel4 | server CPU µs per MB | server cores | client cores | errors |\n'
+        printf '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n' ;;
+    *)
+        case $wl in *pingpong*) per="round trip" ;; *) per=handshake ;; esac
+        printf '| target | median | min | max | × haproxy | × stunnel4 | server CPU µs per %s | server cores | client cores |%s p50 µs | p99 µs | errors |\n' \
+            "$per" "$(case $wl in *resume*) echo ' resumed |' ;; esac)"
+        printf '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |%s ---: | ---: | ---: |\n' \
+            "$(case $wl in *resume*) echo ' ---: |' ;; esac)" ;;
+    esac
+    for t in $TLS_TARGETS; do
+        selected "$t" || continue
+        s=$(summary "$wl" "$t")
+        if [ -z "$s" ]; then
+            why=$(awk -F'\t' -v w="$wl" -v t="$t" '$2 == t && index(w, $1) == 1 { print $3; exit }' "$SKIPS")
+            notes="$notes- $t: ${why:-not measured}"$'\n'
+            continue
+        fi
+        IFS=$'\t' read -r med min max p50 p99 err n <<<"$s"
+        printf '| %s | %.0f | %.0f | %.0f | %s | %s |' "$t" "$med" "$min" "$max" "$(ratio "$med" "$hp")" \
+            "$(ratio "$med" "$sp")"
+        case $wl in
+        *hold*)
+            printf ' %s | %s, %s | %s |\n' "$(fmt %.0f "$(med "$wl:back" "$t")")" \
+                "$(fmt %.0f "$(med "$wl:procs" "$t")")" "$(fmt %.0f "$(med "$wl:threads" "$t")")" "$err"
+            [ "$err" -eq 0 ] || notes="$notes- $t: the server closed $err idle connections in $n runs"$'\n'
+            continue ;;
+        esac
+        [ "$err" -eq 0 ] || notes="$notes- $t: $err errors in $n runs (see the problems below)"$'\n'
+        printf ' %s | %s | %s |' "$(fmt %.0f "$(med "$wl:cpu" "$t")")" \
+            "$(fmt %.2f "$(med "$wl:srvcores" "$t")")" "$(fmt %.2f "$(med "$wl:clicores" "$t")")"
+        case $wl in *resume*) printf ' %s %% |' "$(fmt %.1f "$(med "$wl:resumed" "$t")")" ;; esac
+        case $wl in *bulk) ;; *) printf ' %.0f | %.0f |' "$p50" "$p99" ;; esac
+        printf ' %s |\n' "$err"
+    done
+    [ -z "$notes" ] || printf '\nNot in the table, or with errors:\n\n%s' "$notes"
+}
+
+# One cell of the targets' table: usherd target T's median over PEER's on
+# WL, against WANT; whether every run agrees or the runs' ranges overlap;
+# and whether the client, not the servers, set both rates.
+verdict() {
+    local wl=$1 t=$2 peer=$3 want=$4 a b
+    a=$(summary "$wl" "$t") b=$(summary "$wl" "$peer")
+    if [ -z "$a" ] || [ -z "$b" ]; then
+        echo "not measured"
+        return 0
+    fi
+    awk -v a="$a" -v b="$b" -v w="$want" -v ca="$(med "$wl:clicores" "$t")" \
+        -v cb="$(med "$wl:clicores" "$peer")" 'BEGIN {
+        split(a, x, "\t"); split(b, y, "\t"); r = x[1] / y[1]
+        how = "the runs overlap"
+        if (x[2] >= w * y[3] || x[3] < w * y[2]) how = "every run"
+        if (ca >= 0.9 && cb >= 0.9) how = how "; the client was the limit of both"
+        printf "%.2f×: **%s** (%s)", r, (r >= w ? "met" : "not met"), how }'
+}
+
+tls_targets() {
+    local t wl peer want what
+    printf '| SPEC 17 asks | %s |\n' "$(for t in usherd-tls usherd-tls-workers2; do selected "$t" && printf '%s | ' "$t"; done | sed 's/ | $//')"
+    printf '| --- |%s\n' "$(for t in usherd-tls usherd-tls-workers2; do selected "$t" && printf ' --- |'; done)"
+    for what in "tls-connect16 haproxy-tls 1.0 full handshakes/s at least haproxy's" \
+        "tls-connect16 stunnel-tls 1.3 full handshakes/s at least 1.3× stunnel4's" \
+        "tls-bulk haproxy-tls 0.9 bulk MB/s at least 0.9× haproxy's"; do
+        read -r wl peer want what <<<"$what"
+        printf '| %s |' "$what"
+        for t in usherd-tls usherd-tls-workers2; do
+            selected "$t" && printf ' %s |' "$(verdict "$wl" "$t" "$peer" "$want")"
+        done
         echo
-        echo 'Written by `make bench` (bench/run.sh), which builds usherd, usher and a'
-        echo 'hand-written reference echo server, installs the peers (xinetd,'
-        echo 'openbsd-inetd, rlinetd, tcpserver from ucspi-tcp, socat), runs every'
-        echo 'workload against every target on 127.0.0.1 with `usher bench` as the'
-        echo 'client, and writes this file. It is not part of `make test` or CI. This'
-        echo "run took $((elapsed / 60)) min $((elapsed % 60)) s."
-        printf '\n## Machine\n\n'
-        machine
-        printf "\n## Commands\n\nThe client, for each workload (PORT is the target's port):\n\n"
-        for wl in $WORKLOADS; do printf '    %s\n' "$(client_line "$wl")"; done
-        printf '\nThe servers, each started alone, with its config:\n'
-        cat "$SERVERS"
-        printf '\n## Results\n'
-        for wl in $WORKLOADS; do table "$wl"; done
-        printf '\n## Notes\n\n'
-        notes
-        printf '\n## Problems seen in this run\n\n'
-        if [ -s "$PROBLEMS" ]; then cat "$PROBLEMS"; else echo "None."; fi
-    } >"$OUT.tmp"
+    done
+    printf '| (not in SPEC 17) server CPU per full handshake, over haproxy'"'"'s: lower is better |'
+    for t in usherd-tls usherd-tls-workers2; do
+        selected "$t" || continue
+        printf ' %s× (%s µs, haproxy %s µs, stunnel4 %s µs) |' \
+            "$(ratio "$(med tls-connect16:cpu "$t")" "$(med tls-connect16:cpu haproxy-tls)")" \
+            "$(fmt %.0f "$(med tls-connect16:cpu "$t")")" "$(fmt %.0f "$(med tls-connect16:cpu haproxy-tls)")" \
+            "$(fmt %.0f "$(med tls-connect16:cpu stunnel-tls)")"
+    done
+    echo
+    printf '| idle TLS connection memory reported |'
+    for t in usherd-tls usherd-tls-workers2; do
+        selected "$t" || continue
+        printf ' %s B (haproxy %s B, stunnel4 %s B) |' "$(fmt %.0f "$(med tls-hold1000 "$t")")" \
+            "$(fmt %.0f "$(med tls-hold1000 haproxy-tls)")" "$(fmt %.0f "$(med tls-hold1000 stunnel-tls)")"
+    done
+    echo
+}
+
+tls_machine() {
+    echo '| | |'
+    echo '| --- | --- |'
+    echo "| date | $(date -u '+%Y-%m-%d %H:%M UTC') |"
+    echo "| cores (nproc) | $(nproc) |"
+    echo "| CPU | $(grep -m 1 '^model name' /proc/cpuinfo | sed 's/.*: //') |"
+    echo "| kernel | $(uname -r) |"
+    echo "| usherd | $("$USHERD" -V 2>&1 | head -n 1), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' with local changes in src/') |"
+    echo "| OpenSSL | $(dpkg-query -W -f '${Package}_${Version}' libssl3 2>/dev/null || openssl version) (every server and the client use it) |"
+    echo "| peers | $(dpkg-query -W -f '${Package}_${Version} ' stunnel4 haproxy 2>/dev/null || true)|"
+    echo "| runs | $RUNS per figure, $SECS s each, in $RUNS rounds over the TLS targets |"
+}
+
+tls_notes() {
+    cat <<'NOTES'
+- **Certificate and protocol.** One ECDSA P-256 key and a self-signed
+  certificate for 127.0.0.1, made with `openssl req` at the start of each
+  run (build/bench, never kept); every server is held to TLS 1.3
+  (`tls_min = 1.3`, `sslVersionMin = TLSv1.3`, `ssl-min-ver TLSv1.3`) and
+  otherwise left to its defaults, so the table above shows what each chose.
+  The client verifies the chain and the address against that certificate.
+- **Who uses the two cores.** usherd-tls is one process with one thread;
+  usherd-tls-workers2 is usherd's main process and two worker processes,
+  each one event loop. stunnel4 (Debian's build: `Threading:PTHREAD`) is
+  one process with a thread per connection, so it uses both cores as soon
+  as two connections are busy; haproxy is one process with `nbthread 2`
+  threads, its default on two cores, written out. The plain echo behind
+  stunnel4 and haproxy is usherd, one process, one event loop, and its CPU
+  and memory are counted with the front's. The client, `usher bench`, is
+  one process with one thread, and it does its own half of every
+  handshake (its key share, and verifying the server's signature and
+  chain) and of every encryption: when "client cores" is near 1.00 the
+  client is what limits the rate, whatever the server, and "server CPU" is
+  the figure that tells the servers apart. The memory table counts the
+  processes and threads each target had with its 1,000 idle connections.
+- **Server CPU** is the user and system time (`/proc/PID/stat`) of every
+  process of the target, front and echo behind it, over the run, divided by
+  the handshakes, round trips or megabytes echoed; "server cores" is that
+  time over the run's length, "client cores" the same for `usher bench`.
+  The kernel's clock tick is 10 ms, a few per cent of a 1-second run.
+- **Full handshakes** (`connect`): each transaction is a TCP connect, a
+  full TLS 1.3 handshake, 64 bytes echoed, close_notify, then a reset (as
+  in the plain connect tables, so that no client port waits in TIME_WAIT).
+  **Resumed** ones (`--resume`): each of the 16 client slots offers the
+  ticket its last connection got; "resumed" is the share of handshakes the
+  server did resume (the first of each slot is full, so it is just under
+  100 % when every offer is taken).
+- **A TLS front costs a second hop.** stunnel4 and haproxy decrypt and
+  relay to the plain echo over loopback, and the echo comes back the same
+  way: that is what a TLS front for a service does, and what SPEC 17
+  compares usherd's own `tls://` with. usherd-tls serves the echo in the
+  process that holds the TLS connection.
+- **Memory** is PSS (`/proc/PID/smaps_rollup`) summed over every process of
+  the target with 1,000 idle TLS connections (each made a full handshake
+  and one echo), minus the same just before, over a server started afresh
+  that has served one TLS echo, divided by 1,000. For stunnel4 and haproxy
+  it includes the plain usherd echo behind them (its share is shown
+  apart); stunnel4's per-connection threads count as far as their stacks
+  are touched. The kernel's socket memory is not in it.
+- **stunnel4** (5.68) logs `pthread_join() failed` when many of its
+  connection threads end at once, and has crashed (SIGSEGV) when stopped
+  just after the memory run: the script waits for its threads to end
+  before stopping it, and a crash, which comes after the figures are
+  taken, is listed in the problems.
+NOTES
+}
+
+# The TLS section: `full` inside a whole report, `alone` when only the TLS targets ran.
+tls_section() {
+    local wl
+    echo "$TLS_BEGIN"
+    printf '## TLS\n\n'
+    echo 'usherd'"'"'s own `tls://` echo against stunnel4 and haproxy as TLS fronts for'
+    echo 'usherd'"'"'s plain echo, with `usher bench` over `tls://` as the client,'
+    echo 'in rounds as above (SPEC 17: TLS 1.3, ECDSA P-256).'
+    if [ "$1" = alone ]; then
+        echo 'This section was written by a run of the TLS targets alone'
+        echo '(`BENCH_ONLY=tls make bench`), which rewrites only this section: the'
+        echo 'figures above it come from the earlier run they describe and were kept'
+        echo 'as they were.'
+    fi
+    echo "The TLS rounds took $((TLS_ELAPSED / 60)) min $((TLS_ELAPSED % 60)) s."
+    printf '\n### TLS machine\n\n'
+    tls_machine
+    printf "\n### TLS commands\n\nThe client, for each workload (PORT is the target's port):\n\n"
+    for wl in $TLS_WORKLOADS; do printf '    %s\n' "$(client_line "$wl")"; done
+    printf '\nWhat each server chose (`openssl s_client`, after one echo):\n\n'
+    printf '| target | protocol | cipher suite | key exchange | session tickets per handshake |\n'
+    printf '| --- | --- | --- | --- | ---: |\n'
+    cat "$B/tls-params.md" 2>/dev/null || true
+    printf '\nThe servers, each started alone, with its config:\n'
+    cat "$(T=usherd-tls family_file "$SERVERS")" 2>/dev/null || true
+    printf '\n### TLS results\n'
+    for wl in $TLS_WORKLOADS; do tls_table "$wl"; done
+    printf '\n### TLS targets\n\n'
+    echo 'Medians over medians; "every run" when the lowest and highest runs'
+    echo 'agree with the medians, "the runs overlap" when some pair of runs would'
+    echo 'say otherwise.'
+    echo
+    tls_targets
+    printf '\n### Notes on the TLS figures\n\n'
+    tls_notes
+    printf '\n### Problems seen in the TLS runs\n\n'
+    local probs
+    probs=$(T=usherd-tls family_file "$PROBLEMS")
+    if [ -s "$probs" ]; then cat "$probs"; else echo "None."; fi
+    echo "$TLS_END"
+}
+
+# The plain targets' report: everything but the TLS section.
+plain_report() {
+    local wl elapsed=$1
+    echo '# Benchmarks'
+    echo
+    echo 'Written by `make bench` (bench/run.sh), which builds usherd, usher and a'
+    echo 'hand-written reference echo server, installs the peers (xinetd,'
+    echo 'openbsd-inetd, rlinetd, tcpserver from ucspi-tcp, socat; stunnel4 and'
+    echo 'haproxy for the TLS section at the end), runs every workload against'
+    echo 'every target on 127.0.0.1 with `usher bench` as the client, and writes'
+    echo 'this file. It is not part of `make test` or CI. This'
+    echo "run took $((elapsed / 60)) min $((elapsed % 60)) s."
+    printf '\n## Machine\n\n'
+    machine
+    printf "\n## Commands\n\nThe client, for each workload (PORT is the target's port):\n\n"
+    for wl in $WORKLOADS; do printf '    %s\n' "$(client_line "$wl")"; done
+    printf '\nThe servers, each started alone, with its config:\n'
+    cat "$SERVERS"
+    printf '\n## Results\n'
+    for wl in $WORKLOADS; do table "$wl"; done
+    printf '\n## Notes\n\n'
+    notes
+    printf '\n## Problems seen in this run\n\n'
+    if [ -s "$PROBLEMS" ]; then cat "$PROBLEMS"; else echo "None."; fi
+}
+
+# The TLS section of the report file given, markers included (nothing if it has none).
+old_tls_section() {
+    [ -f "$1" ] || return 0
+    awk -v b="$TLS_BEGIN" -v e="$TLS_END" '$0 == b { on = 1 } on { print } $0 == e { on = 0 }' "$1"
+}
+
+# The report file given with its TLS section replaced by the file NEW (or NEW added at its end).
+merge_tls_section() {
+    local new=$2
+    if [ ! -f "$1" ]; then
+        printf '# Benchmarks\n\n'
+        cat "$new"
+    elif grep -qxF "$TLS_BEGIN" "$1"; then
+        awk -v b="$TLS_BEGIN" -v e="$TLS_END" -v f="$new" '
+            $0 == b { while ((getline line < f) > 0) print line; skip = 1; next }
+            skip && $0 == e { skip = 0; next }
+            !skip { print }' "$1"
+    else
+        cat "$1"
+        echo
+        cat "$new"
+    fi
+}
+
+# A run with plain targets writes the whole file (keeping the TLS section it
+# finds if no TLS target ran); a run of TLS targets alone rewrites only
+# their section of the file there is.
+write_report() {
+    local elapsed=$(($(date +%s) - START)) old
+    mkdir -p "$(dirname "$OUT")"
+    if any_selected $TARGETS; then
+        {
+            plain_report "$elapsed"
+            if any_selected $TLS_TARGETS; then
+                echo
+                tls_section full
+            else
+                old=$(old_tls_section "$OUT")
+                [ -z "$old" ] || printf '\n%s\n' "$old"
+            fi
+        } >"$OUT.tmp"
+    else
+        tls_section alone >"$B/tls-section.md"
+        merge_tls_section "$OUT" "$B/tls-section.md" >"$OUT.tmp"
+    fi
     mv "$OUT.tmp" "$OUT"
     say "wrote ${OUT#"$ROOT"/}"
 }
@@ -996,6 +1573,20 @@ write_report() {
 selected() {
     [ -z "$ONLY" ] && return 0
     case " $ONLY " in *" $1 "*) return 0 ;; esac
+    if is_tls "$1"; then
+        case " $ONLY " in *" tls "*) return 0 ;; esac
+    else
+        case " $ONLY " in *" plain "*) return 0 ;; esac
+    fi
+    return 1
+}
+
+# Is any of the targets given selected?
+any_selected() {
+    local t
+    for t in "$@"; do
+        if selected "$t"; then return 0; fi
+    done
     return 1
 }
 
@@ -1006,20 +1597,24 @@ main() {
     fi
     START=$(date +%s)
     mkdir -p "$B"
-    rm -f "$RESULTS" "$SKIPS" "$PROBLEMS" "$SERVERS" "$PIDS" "$B/config.md" "$B/bench.err" "$B"/*.log
+    rm -f "$RESULTS" "$SKIPS" "$PROBLEMS" "$SERVERS" "$PIDS" "$B/config.md" "$B/bench.err" "$B"/*.log \
+        "$(T=usherd-tls family_file "$PROBLEMS")" "$(T=usherd-tls family_file "$SERVERS")" "$B/tls-params.md"
     touch "$RESULTS" "$SKIPS" "$PIDS"
     trap cleanup EXIT
     trap 'exit 130' INT TERM HUP
     build
     install_peers
+    TLS_ELAPSED=0
     for ((round = 1; round <= RUNS; round++)); do
         for t in $TARGETS; do
             if selected "$t"; then run_target "$t" "$round"; fi
         done
+        tls_round "$round"
     done
-    for t in $TARGETS; do
+    for t in $TARGETS $TLS_TARGETS; do
         if selected "$t"; then finish_target "$t"; fi
     done
+    T=""
     write_report
     say "done in $(($(date +%s) - START)) s"
 }
