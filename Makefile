@@ -165,7 +165,7 @@ $(FUZZ_BUILD)/libusher.a: $(FUZZ_OBJ)
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_BUILD)/libusher.a
 	$(FUZZ_CC) $(CPPFLAGS) -Itests/fuzz $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined \
-		$(FUZZ_LDFLAGS_$*) -o $@ $(filter %.c %.a,$^)
+		$(FUZZ_LDFLAGS_$*) -o $@ $(filter %.c %.a,$^) $(OPENSSL_LIBS)
 
 $(FUZZ_BUILD)/obj:
 	mkdir -p $@
