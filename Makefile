@@ -114,6 +114,7 @@ install: all
 	install -m 644 man/usherd.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/usherd.conf.5
 	install -m 644 man/usher.1 $(DESTDIR)$(PREFIX)/share/man/man1/usher.1
 	install -m 644 contrib/usherd.conf.example contrib/usherd.service contrib/usherd.socket \
+		contrib/haproxy-usherd.cfg contrib/usherd-behind-haproxy.conf contrib/nginx-stream-usherd.conf \
 		$(DESTDIR)$(PREFIX)/share/doc/usher/
 
 # The script builds what it needs itself (the daemon and client with `make`,
