@@ -1351,7 +1351,9 @@ verdict() {
         how = "the runs overlap"
         if (x[2] >= w * y[3] || x[3] < w * y[2]) how = "every run"
         if (ca >= 0.9 && cb >= 0.9) how = how "; the client was the limit of both"
-        printf "%.2f×: **%s** (%s)", r, (r >= w ? "met" : "not met"), how }'
+        # Two decimals, or three where two would round a miss up to the target.
+        f = (r < w && sprintf("%.2f", r) + 0 >= w) ? "%.3f" : "%.2f"
+        printf f "×: **%s** (%s)", r, (r >= w ? "met" : "not met"), how }'
 }
 
 tls_targets() {
