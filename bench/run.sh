@@ -1080,11 +1080,13 @@ run_target() {
 tls_round() {
     local t t0
     t0=$(date +%s)
+    [ "$1" != 1 ] || TLS_LOAD0=$(cut -d ' ' -f 1-3 /proc/loadavg)
     for t in $TLS_TARGETS; do
         if selected "$t"; then run_target "$t" "$1"; fi
     done
     T=""
     TLS_ELAPSED=$((TLS_ELAPSED + $(date +%s) - t0))
+    TLS_LOAD1=$(cut -d ' ' -f 1-3 /proc/loadavg)
 }
 
 # After the last round: the server's log, and the workloads no run measured.
@@ -1399,6 +1401,7 @@ tls_machine() {
     echo "| OpenSSL | $(dpkg-query -W -f '${Package}_${Version}' libssl3 2>/dev/null || openssl version) (every server and the client use it) |"
     echo "| peers | $(dpkg-query -W -f '${Package}_${Version} ' stunnel4 haproxy 2>/dev/null || true)|"
     echo "| runs | $RUNS per figure, $SECS s each, in $RUNS rounds over the TLS targets |"
+    echo "| load average (1, 5, 15 min) | ${TLS_LOAD0:-?} before the first round, ${TLS_LOAD1:-?} after the last, which counts the bench's own work (stunnel4's 1,000 threads most of all): the first says how busy the machine was |"
 }
 
 tls_notes() {
