@@ -47,7 +47,7 @@ CPPFLAGS += -DUSHER_VERSION='"$(VERSION)"'
 
 # Modules shared by the daemon and the client, then each program's own.
 COMMON_SRC := util log addr proto
-DAEMON_SRC := ev sig conf conf_keys conf_inetd conf_tls conf_forward listener proxy limit reaper svc server reload tls io handshake proxy_in relay forward stream dgram out builtin spawn \
+DAEMON_SRC := ev sig conf conf_keys conf_inetd conf_tls conf_forward listener proxy limit reaper svc server reload tls io pending handshake proxy_in relay forward stream dgram out builtin spawn \
               spawn_child procs pidfile sd daemon control
 CLIENT_SRC := client client_stream bench hist client_tls
 

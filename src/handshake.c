@@ -5,6 +5,7 @@
 #include "handshake.h"
 
 #include "ev.h"
+#include "pending.h"
 #include "log.h"
 #include "tls.h"
 #include "util.h"
@@ -15,54 +16,27 @@
 #include <string.h>
 
 struct handshake {
-    struct handshake *prev, *next;
-    struct handshake_set *set;
-    struct svc *svc;
-    struct accepted a; /* a.ssl: the handshake's */
-    int64_t started_ms;
-    struct ev_timer timer;
+    struct pending p; /* first: the loop's callbacks get the handshake; p.a.ssl is its SSL */
     handshake_done_fn *done;
     void *done_arg;
 };
 
-static struct ev_loop *loop_of(const struct handshake *h)
-{
-    return h->svc->set->loop;
-}
-
-static void unlink_handshake(struct handshake *h)
-{
-    if (h->prev != NULL)
-        h->prev->next = h->next;
-    else
-        h->set->head = h->next;
-    if (h->next != NULL)
-        h->next->prev = h->prev;
-}
-
-/* Out of the loop and the list: what is left is the connection itself. */
-static void detach(struct handshake *h)
-{
-    ev_io_del(loop_of(h), h->a.fd);
-    ev_timer_stop(loop_of(h), &h->timer);
-    unlink_handshake(h);
-}
-
 /* The connection ends before its handshake did, its line saying end=`end`: closed, released. */
 static void end_early(struct handshake *h, const char *end)
 {
-    struct svc *svc = h->svc;
+    struct svc *svc = h->p.svc;
+    struct accepted *a = &h->p.a;
 
     if (log_enabled(LOG_LVL_INFO)) {
-        char peer[ADDR_TEXT_MAX];
-        accepted_peer_text(&h->a, peer, sizeof(peer));
-        svc_log_line(svc, h->a.kind, peer, now_ms() - h->started_ms, 0, 0, end);
+        char peer[ADDR_TEXT_MAX + 80];
+        accepted_peer_text(a, peer, sizeof(peer));
+        pending_log_end(&h->p, peer, end);
     }
-    detach(h);
-    SSL_free(h->a.ssl);
-    free(h->a.proxy);
-    close_quietly(h->a.fd);
-    svc_release(svc, &h->a.key, SVC_USE_CONN);
+    pending_detach(&h->p);
+    SSL_free(a->ssl);
+    free(a->proxy);
+    close_quietly(a->fd);
+    svc_release(svc, &a->key, SVC_USE_CONN);
     free(h);
 }
 
@@ -71,20 +45,20 @@ static void fail(struct handshake *h, enum svc_tls_result result, const char *wh
 {
     char end[96];
 
-    svc_tls_counted(h->svc, result);
+    svc_tls_counted(h->p.svc, result);
     snprintf(end, sizeof(end), "tls:%s", why);
     end_early(h, end);
 }
 
 static void succeed(struct handshake *h)
 {
-    struct accepted a = h->a;
+    struct accepted a = h->p.a;
     handshake_done_fn *done = h->done;
     void *arg = h->done_arg;
-    struct svc *svc = h->svc;
+    struct svc *svc = h->p.svc;
 
     svc_tls_counted(svc, SVC_TLS_OK);
-    detach(h);
+    pending_detach(&h->p);
     free(h);
     a.opened = true;
     done(arg, svc, &a);
@@ -94,18 +68,18 @@ static void step(struct handshake *h)
 {
     unsigned want = 0;
     char why[64];
-    int rc = tls_handshake(h->a.ssl, &want);
+    int rc = tls_handshake(h->p.a.ssl, &want);
 
     if (rc == 1) {
         succeed(h);
         return;
     }
     if (rc < 0) {
-        enum svc_tls_result r = tls_failure(h->a.ssl, why, sizeof(why));
+        enum svc_tls_result r = tls_failure(h->p.a.ssl, why, sizeof(why));
         fail(h, r, why);
         return;
     }
-    if (ev_io_set(loop_of(h), h->a.fd, want) < 0) {
+    if (ev_io_set(pending_loop(&h->p), h->p.a.fd, want) < 0) {
         snprintf(why, sizeof(why), "%s", errno_name(errno));
         fail(h, SVC_TLS_PROTOCOL, why);
     }
@@ -123,58 +97,41 @@ static void on_timeout(struct ev_loop *loop, struct ev_timer *t)
     fail(t->arg, SVC_TLS_TIMEOUT, "timeout");
 }
 
-static void link_handshake(struct handshake_set *hs, struct handshake *h)
-{
-    h->set = hs;
-    h->prev = NULL;
-    h->next = hs->head;
-    if (hs->head != NULL)
-        hs->head->prev = h;
-    hs->head = h;
-}
-
 void handshake_start(struct handshake_set *hs, struct svc *svc, const struct accepted *a,
                      handshake_done_fn *done, void *arg)
 {
     struct handshake *h = calloc(1, sizeof(*h));
-    struct ev_loop *loop = svc->set->loop;
+    struct accepted mine = *a;
 
-    if (h != NULL)
-        h->a = *a;
-    if (h == NULL || (h->a.ssl = tls_new(a->tls, a->fd)) == NULL ||
-        ev_io_add(loop, a->fd, EV_READ, on_io, h) < 0) {
+    if (h == NULL || (mine.ssl = tls_new(a->tls, a->fd)) == NULL ||
+        pending_start(&hs->list, &h->p, svc, &mine, on_io, on_timeout,
+                      svc->conf->tls->handshake_timeout_ms) < 0) {
         svc_warnx(svc, SVC_WARN_CONN, "service=%s: unable to take a connection: %s",
-                  svc->conf->name, strerror(errno != 0 ? errno : ENOMEM));
-        if (h != NULL)
-            SSL_free(h->a.ssl);
+                  svc->conf->name, strerror(h == NULL || mine.ssl == NULL ? ENOMEM : errno));
+        SSL_free(mine.ssl);
         free(h);
         free(a->proxy);
         close_quietly(a->fd);
         svc_release(svc, &a->key, a->opened ? SVC_USE_CONN : SVC_USE_NONE);
         return;
     }
-    h->svc = svc;
-    h->started_ms = now_ms();
     h->done = done;
     h->done_arg = arg;
-    link_handshake(hs, h);
     if (!a->opened)
         svc_opened(svc, SVC_USE_CONN);
-    ev_timer_init(&h->timer, on_timeout, h);
-    ev_timer_start(loop, &h->timer, svc->conf->tls->handshake_timeout_ms);
     /* The ClientHello is usually there already: no need to wait for the loop. */
     step(h);
 }
 
 void handshake_close_all(struct handshake_set *hs, const char *end)
 {
-    for (struct handshake *h = hs->head, *next; h != NULL; h = next) {
-        next = h->next;
-        end_early(h, end);
+    for (struct pending *p = hs->list.head, *next; p != NULL; p = next) {
+        next = p->next;
+        end_early((struct handshake *)p, end);
     }
 }
 
 void handshake_forget(struct handshake_set *hs)
 {
-    hs->head = NULL;
+    hs->list.head = NULL;
 }

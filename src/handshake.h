@@ -17,13 +17,12 @@
 #define USHER_HANDSHAKE_H
 
 #include "listener.h"
+#include "pending.h"
 #include "svc.h"
-
-struct handshake;
 
 /* The handshakes under way in a process (owned by its server). */
 struct handshake_set {
-    struct handshake *head; /* doubly linked */
+    struct pending_set list;
 };
 
 /* The handshake is done: serve a (a->ssl, a->opened set; the callee takes it all). */

@@ -5,6 +5,7 @@
 
 #include "ev.h"
 #include "log.h"
+#include "pending.h"
 #include "proxy.h"
 #include "util.h"
 
@@ -15,52 +16,25 @@
 #include <sys/socket.h>
 
 struct proxy_in {
-    struct proxy_in *prev, *next;
-    struct proxy_in_set *set;
-    struct svc *svc;
-    struct accepted a;
-    int64_t started_ms;
-    struct ev_timer timer;
+    struct pending p; /* first: the loop's callbacks get the record */
     proxy_in_done_fn *done;
     void *done_arg;
     struct proxy_parser parser;
 };
 
-static struct ev_loop *loop_of(const struct proxy_in *h)
-{
-    return h->svc->set->loop;
-}
-
-static void unlink_header(struct proxy_in *h)
-{
-    if (h->prev != NULL)
-        h->prev->next = h->next;
-    else
-        h->set->head = h->next;
-    if (h->next != NULL)
-        h->next->prev = h->prev;
-}
-
-static void detach(struct proxy_in *h)
-{
-    ev_io_del(loop_of(h), h->a.fd);
-    ev_timer_stop(loop_of(h), &h->timer);
-    unlink_header(h);
-}
-
 /* The connection ends before its header was read: logged end=`end`, closed, released. */
 static void end_early(struct proxy_in *h, const char *end)
 {
-    struct svc *svc = h->svc;
+    struct svc *svc = h->p.svc;
     struct limit_key none = {0};
 
     if (log_enabled(LOG_LVL_INFO)) {
         char peer[ADDR_TEXT_MAX];
-        listener_peer_text(h->a.fd, &h->a.peer, h->a.peer_len, peer, sizeof(peer));
-        svc_log_line(svc, h->a.kind, peer, now_ms() - h->started_ms, 0, 0, end);
+        listener_peer_text(h->p.a.fd, &h->p.a.peer, h->p.a.peer_len, peer, sizeof(peer));
+        pending_log_end(&h->p, peer, end);
     }
-    detach(h);
-    close_quietly(h->a.fd);
+    pending_detach(&h->p);
+    close_quietly(h->p.a.fd);
     free(h);
     svc_release(svc, &none, SVC_USE_CONN);
 }
@@ -105,10 +79,10 @@ static struct proxy_info *info_of(const struct proxy_result *r)
 static void succeed(struct proxy_in *h)
 {
     const struct proxy_result *r = &h->parser.result;
-    struct accepted a = h->a;
+    struct accepted a = h->p.a;
     proxy_in_done_fn *done = h->done;
     void *arg = h->done_arg;
-    struct svc *svc = h->svc;
+    struct svc *svc = h->p.svc;
 
     listener_peer_text(a.fd, &a.peer, a.peer_len, a.via, sizeof(a.via));
     if (!r->local && r->src_len <= sizeof(a.peer)) {
@@ -118,7 +92,7 @@ static void succeed(struct proxy_in *h)
     }
     a.proxy = info_of(r);
     a.opened = true;
-    detach(h);
+    pending_detach(&h->p);
     free(h);
     done(arg, svc, &a);
 }
@@ -134,7 +108,7 @@ static void step(struct proxy_in *h)
     size_t used;
 
     do
-        n = recv(h->a.fd, buf, sizeof(buf), MSG_PEEK);
+        n = recv(h->p.a.fd, buf, sizeof(buf), MSG_PEEK);
     while (n < 0 && errno == EINTR);
     if (n < 0 && errno == EAGAIN)
         return;
@@ -144,14 +118,20 @@ static void step(struct proxy_in *h)
     }
     used = proxy_feed(&h->parser, buf, (size_t)n);
     if (h->parser.state == PROXY_ERROR) {
-        log_debug("service=%s: PROXY header refused: %s", h->svc->conf->name,
+        log_debug("service=%s: PROXY header refused: %s", h->p.svc->conf->name,
                   h->parser.detail != NULL ? h->parser.detail : "?");
         end_early(h, "proxy:bad_header");
         return;
     }
-    if (used > 0 && recv(h->a.fd, buf, used, 0) != (ssize_t)used) {
-        end_early(h, "proxy:error"); /* what was just peeked is there to take */
-        return;
+    if (used > 0) {
+        ssize_t taken;
+        do
+            taken = recv(h->p.a.fd, buf, used, 0);
+        while (taken < 0 && errno == EINTR);
+        if (taken != (ssize_t)used) {
+            end_early(h, "proxy:error"); /* what was just peeked is there to take */
+            return;
+        }
     }
     if (h->parser.state == PROXY_DONE)
         succeed(h);
@@ -173,41 +153,32 @@ void proxy_in_start(struct proxy_in_set *ps, struct svc *svc, const struct accep
                     proxy_in_done_fn *done, void *arg)
 {
     struct proxy_in *h = malloc(sizeof(*h));
-    struct ev_loop *loop = svc->set->loop;
 
-    if (h == NULL || ev_io_add(loop, a->fd, EV_READ, on_io, h) < 0) {
+    if (h != NULL)
+        memset(h, 0, offsetof(struct proxy_in, parser)); /* the parser: proxy_parser_init's */
+    if (h == NULL || pending_start(&ps->list, &h->p, svc, a, on_io, on_timeout,
+                                   svc->conf->proxy_timeout_ms) < 0) {
         svc_warnx(svc, SVC_WARN_CONN, "service=%s: unable to take a connection: %s",
                   svc->conf->name, strerror(h == NULL ? ENOMEM : errno));
         free(h);
         close_quietly(a->fd);
         return;
     }
-    memset(h, 0, offsetof(struct proxy_in, parser));
     proxy_parser_init(&h->parser, (enum proxy_mode)svc->conf->proxy_protocol);
-    h->svc = svc;
-    h->a = *a;
-    h->started_ms = now_ms();
     h->done = done;
     h->done_arg = arg;
-    h->set = ps;
-    h->next = ps->head;
-    if (ps->head != NULL)
-        ps->head->prev = h;
-    ps->head = h;
     svc_opened(svc, SVC_USE_CONN);
-    ev_timer_init(&h->timer, on_timeout, h);
-    ev_timer_start(loop, &h->timer, svc->conf->proxy_timeout_ms);
 }
 
 void proxy_in_close_all(struct proxy_in_set *ps, const char *end)
 {
-    for (struct proxy_in *h = ps->head, *next; h != NULL; h = next) {
-        next = h->next;
-        end_early(h, end);
+    for (struct pending *p = ps->list.head, *next; p != NULL; p = next) {
+        next = p->next;
+        end_early((struct proxy_in *)p, end);
     }
 }
 
 void proxy_in_forget(struct proxy_in_set *ps)
 {
-    ps->head = NULL;
+    ps->list.head = NULL;
 }

@@ -20,6 +20,7 @@
 #define USHER_PROXY_IN_H
 
 #include "listener.h"
+#include "pending.h"
 #include "svc.h"
 
 #include <sys/socket.h>
@@ -34,11 +35,9 @@ struct proxy_info {
     char text[PROXY_ENV_MAX * 280];
 };
 
-struct proxy_in;
-
 /* The headers being read in a process (owned by its server). */
 struct proxy_in_set {
-    struct proxy_in *head; /* doubly linked */
+    struct pending_set list;
 };
 
 /* The header is read: admit and serve a (see above; the callee takes it all). */

@@ -61,6 +61,7 @@ builtin        4     daemon
 forward        4     daemon
 tls            4     daemon
 io             4     daemon
+pending        4     daemon
 handshake      4     daemon
 proxy_in       4     daemon
 relay          4     daemon
