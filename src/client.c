@@ -166,26 +166,6 @@ static int64_t deadline_after(int64_t wait_ms)
     return wait_ms < 0 ? -1 : now_ms() + wait_ms;
 }
 
-/*
- * Wait until fd has one of `events` (or an error or hang-up, which the next
- * call on it reports).  Returns 0, or -1 with errno (ETIMEDOUT).
- */
-static int wait_fd(int fd, short events, int64_t deadline)
-{
-    for (;;) {
-        struct pollfd p = {.fd = fd, .events = events};
-        int rc = poll(&p, 1, ms_until(deadline));
-        if (rc > 0)
-            return 0;
-        if (rc == 0) {
-            errno = ETIMEDOUT;
-            return -1;
-        }
-        if (errno != EINTR)
-            return -1;
-    }
-}
-
 /* Lines */
 
 void client_lines_init(struct client_lines *l, int fd)
@@ -216,7 +196,7 @@ static int lines_fill(struct client_lines *l, int64_t deadline)
         if (l->conn != NULL)
             n = client_conn_recv_wait(l->conn, l->buf + l->tail, sizeof(l->buf) - l->tail,
                                       deadline);
-        else if (wait_fd(l->fd, POLLIN, deadline) < 0)
+        else if (fd_wait(l->fd, POLLIN, deadline) < 0)
             return -1;
         else
             n = read(l->fd, l->buf + l->tail, sizeof(l->buf) - l->tail);
@@ -295,7 +275,7 @@ static int connect_finish(int fd, int64_t deadline)
     int soerr = 0;
     socklen_t len = sizeof(soerr);
 
-    if (wait_fd(fd, POLLOUT, deadline) < 0)
+    if (fd_wait(fd, POLLOUT, deadline) < 0)
         return -1;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
         return -1;
@@ -474,7 +454,7 @@ static int dgram_send(int sockfd, const void *buf, size_t len, int64_t deadline)
         if (send(sockfd, buf, len, 0) >= 0)
             return 0; /* a datagram goes whole or not at all */
         if (errno == EAGAIN) {
-            if (wait_fd(sockfd, POLLOUT, deadline) < 0)
+            if (fd_wait(sockfd, POLLOUT, deadline) < 0)
                 return -1;
         } else if (errno != EINTR) {
             return -1;
@@ -486,7 +466,7 @@ static ssize_t dgram_recv(int sockfd, void *buf, size_t cap, int64_t deadline)
 {
     for (;;) {
         ssize_t n;
-        if (wait_fd(sockfd, POLLIN, deadline) < 0)
+        if (fd_wait(sockfd, POLLIN, deadline) < 0)
             return -1;
         n = recv(sockfd, buf, cap, 0);
         if (n >= 0)

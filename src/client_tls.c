@@ -314,27 +314,10 @@ int client_conn_handshake(struct client_conn *c)
     return tls_failed(c, ret, &c->read_want, false, true);
 }
 
-/* Wait for `events` on fd (or an error, which the next call reports); ETIMEDOUT. */
-static int wait_fd(int fd, short events, int64_t deadline)
-{
-    for (;;) {
-        struct pollfd p = {.fd = fd, .events = events};
-        int rc = poll(&p, 1, ms_until(deadline));
-        if (rc > 0)
-            return 0;
-        if (rc == 0) {
-            errno = ETIMEDOUT;
-            return -1;
-        }
-        if (errno != EINTR)
-            return -1;
-    }
-}
-
 int client_conn_handshake_wait(struct client_conn *c, int64_t deadline)
 {
     while (client_conn_handshake(c) < 0) {
-        if (errno != EAGAIN || wait_fd(c->fd, c->read_want, deadline) < 0)
+        if (errno != EAGAIN || fd_wait(c->fd, c->read_want, deadline) < 0)
             return -1;
     }
     return 0;
@@ -426,7 +409,7 @@ int client_conn_send_all(struct client_conn *c, const void *buf, size_t len, int
         if (n >= 0) {
             p += n;
             len -= (size_t)n;
-        } else if (errno != EAGAIN || wait_fd(c->fd, c->write_want, deadline) < 0) {
+        } else if (errno != EAGAIN || fd_wait(c->fd, c->write_want, deadline) < 0) {
             return -1;
         }
     }
@@ -437,7 +420,7 @@ ssize_t client_conn_recv_wait(struct client_conn *c, void *buf, size_t len, int6
 {
     for (;;) {
         ssize_t n = client_conn_recv(c, buf, len);
-        if (n >= 0 || errno != EAGAIN || wait_fd(c->fd, c->read_want, deadline) < 0)
+        if (n >= 0 || errno != EAGAIN || fd_wait(c->fd, c->read_want, deadline) < 0)
             return n >= 0 ? n : -1;
     }
 }

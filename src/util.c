@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -159,6 +160,22 @@ int ms_until(int64_t deadline)
     if (left < 0)
         return 0;
     return left > INT_MAX ? INT_MAX : (int)left;
+}
+
+int fd_wait(int fd, short events, int64_t deadline)
+{
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = events};
+        int rc = poll(&p, 1, ms_until(deadline));
+        if (rc > 0)
+            return 0;
+        if (rc == 0) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        if (errno != EINTR)
+            return -1;
+    }
 }
 
 int write_all(int fd, const void *buf, size_t len)

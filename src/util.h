@@ -47,6 +47,13 @@ int64_t now_ms(void);
 int ms_until(int64_t deadline);
 
 /*
+ * Wait until `fd` has one of the poll(2) `events` (or an error or hang-up,
+ * which the next call on it reports), at most until `deadline` (a now_ms()
+ * instant, -1: none).  Returns 0, or -1 with errno (ETIMEDOUT).
+ */
+int fd_wait(int fd, short events, int64_t deadline);
+
+/*
  * The daemon's grace periods (SIGTERM to SIGKILL at max_time and at stop,
  * a closing connection's linger, a pool's crash window and respawn pause)
  * are compiled in; for the tests only, $USHER_TEST_GRACE_MS (a number of
