@@ -203,7 +203,7 @@ static void try_next(struct forward *f)
                 connected(f);
                 return;
             }
-        } else if (errno == EINPROGRESS &&
+        } else if ((errno == EINPROGRESS || errno == EINTR) && /* EINTR: it goes on */
                    ev_io_add(loop_of(f), fd, EV_WRITE, on_connect, f) == 0) {
             /* (A Unix backend with a full queue says EAGAIN: not connecting at all, next.) */
             ev_timer_start(loop_of(f), &f->timer, fc->connect_timeout_ms);
