@@ -47,7 +47,7 @@ CPPFLAGS += -DUSHER_VERSION='"$(VERSION)"'
 
 # Modules shared by the daemon and the client, then each program's own.
 COMMON_SRC := util log addr proto
-DAEMON_SRC := ev sig conf conf_keys conf_inetd conf_tls conf_forward listener proxy limit reaper svc server reload tls io pending handshake proxy_in relay forward stream dgram out builtin spawn \
+DAEMON_SRC := ev sig conf conf_keys conf_inetd conf_tls conf_forward listener proxy limit metrics http reaper svc server reload tls io pending handshake proxy_in relay forward stream dgram out builtin builtin_metrics metrics_render spawn \
               spawn_child procs pidfile sd daemon control
 CLIENT_SRC := client client_stream bench hist client_tls
 
@@ -64,7 +64,7 @@ TOOL_TESTS := tests/tools/test_check_layers.sh
 MODEL_TESTS := $(BUILD)/tests/11_builtins_stream $(BUILD)/tests/12_builtins_dgram
 TEST_MODELS := fork prefork:2 workers:2
 
-.PHONY: all run test unit integration install bench analyze check-format check-layers fuzz clean
+.PHONY: all run test unit integration install bench bench-metrics analyze check-format check-layers fuzz clean
 all: $(BUILD)/usherd $(BUILD)/usher
 
 $(BUILD)/usherd: $(BUILD)/obj/main.o $(DAEMON_OBJ) $(COMMON_OBJ)
@@ -121,6 +121,11 @@ install: all
 # the reference and its helper with the CFLAGS given here).
 bench:
 	CC='$(CC)' CFLAGS='$(CFLAGS)' bench/run.sh
+	CC='$(CC)' CFLAGS='$(CFLAGS)' bench/metrics.sh
+
+# The metrics endpoint's figures alone (a section of docs/benchmarks.md).
+bench-metrics:
+	CC='$(CC)' CFLAGS='$(CFLAGS)' bench/metrics.sh
 
 # Every report is a defect to fix, or a false positive to make plain in the code
 # (with a comment saying why); no checker is turned off.

@@ -8,6 +8,8 @@
  */
 #include "builtin.h"
 
+#include "builtin_metrics.h"
+
 #include "proto.h"
 
 #include <stdlib.h>
@@ -319,6 +321,14 @@ static const struct builtin builtins[BUILTIN_COUNT] = {
             .input = sumbin_input,
             .eof = eof_close,
             .datagram = sumbin_datagram,
+        },
+    [BUILTIN_METRICS] =
+        {
+            .name = "metrics",
+            .input = metrics_input,
+            .eof = metrics_eof,
+            .release = metrics_release,
+            .datagram = NULL, /* HTTP over streams only: the configuration refuses datagrams */
         },
 };
 

@@ -36,13 +36,18 @@ struct sumbin_state {
     size_t len;
 };
 
+struct metrics;
+struct metrics_session;
+
 /* One stream connection as its builtin sees it (zeroed at the start). */
 struct builtin_session {
-    bool done; /* the builtin is finished: close once the output is flushed */
+    bool done;               /* the builtin is finished: close once the output is flushed */
+    struct metrics *metrics; /* the daemon's counters (builtin = metrics reads them) */
     union {
         struct sum_state sum;
         struct sumbin_state sumbin;
         unsigned chargen_line;
+        struct metrics_session *http;
     } st;
 };
 

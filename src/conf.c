@@ -58,7 +58,7 @@ const char conf_default_text[] =
 static const char *const builtin_names[BUILTIN_COUNT] = {
     [BUILTIN_ECHO] = "echo",       [BUILTIN_DISCARD] = "discard", [BUILTIN_DAYTIME] = "daytime",
     [BUILTIN_CHARGEN] = "chargen", [BUILTIN_TIME] = "time",       [BUILTIN_SUM] = "sum",
-    [BUILTIN_SUMBIN] = "sumbin",
+    [BUILTIN_SUMBIN] = "sumbin",   [BUILTIN_METRICS] = "metrics",
 };
 
 const char *conf_builtin_name(enum builtin_id id)

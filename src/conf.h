@@ -33,6 +33,7 @@ enum builtin_id {
     BUILTIN_TIME,
     BUILTIN_SUM,
     BUILTIN_SUMBIN,
+    BUILTIN_METRICS, /* HTTP: /metrics and /status */
     BUILTIN_COUNT,
 };
 

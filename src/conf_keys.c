@@ -949,6 +949,13 @@ static void finish_builtin(struct parser *p, struct svc_conf *svc)
     if (svc->sock_group_set && !has_unix_listener(svc))
         conf_error(p, conf_seen_line(p, "group"),
                    "group: for a builtin, the group of its unix: socket files, and it has none");
+    for (size_t i = 0; svc->builtin == BUILTIN_METRICS && i < svc->nlistens; i++)
+        if (addr_kind_socktype(svc->listens[i].addr.kind) == SOCK_DGRAM) {
+            conf_error(p, svc->listens[i].line,
+                       "listen: %s: builtin = metrics speaks HTTP, over stream listeners only",
+                       svc->listens[i].text);
+            break;
+        }
 }
 
 /* Exactly one of builtin, exec and forward says what serves; a second is an error at its line. */

@@ -226,10 +226,9 @@ static bool admitted(const struct port *b, const struct source *src)
     enum refusal r;
     char peer[ADDR_TEXT_MAX] = "";
 
-    r = svc_admit(svc, (const struct sockaddr *)&src->ss, false, &key);
+    r = svc_admit(svc, (const struct sockaddr *)&src->ss, false, METRICS_PROTO_COUNT, &key);
     if (r == ADMITTED)
         return true;
-    svc->st->dgrams_dropped++;
     if (log_enabled(LOG_LVL_INFO))
         peer_text(src, peer, sizeof(peer));
     svc_refused(svc, b->l->kind, peer, r);
@@ -249,8 +248,7 @@ static bool answer(const struct port *b, int i, struct mmsghdr *reply)
     size_t ctl_len;
     ssize_t n;
 
-    svc->st->dgrams_in++;
-    svc->st->bytes_in += len;
+    svc_count_dgram_in(svc, len);
     ctl_len = reply_control(in, &ctl_out[i], &dst, &have_dst);
     /*
      * On a dual-stack socket an IPv4 peer arrives as ::ffff:a.b.c.d: made
@@ -262,10 +260,13 @@ static bool answer(const struct port *b, int i, struct mmsghdr *reply)
     if (have_dst)
         addr_unmap(&dst, &dst_len);
     if ((in->msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
-        in->msg_namelen <= offsetof(struct sockaddr_un, sun_path) ||
-        !dgram_may_answer(b->g, (struct sockaddr *)&src.ss,
+        in->msg_namelen <= offsetof(struct sockaddr_un, sun_path)) {
+        svc_count_dgram_dropped(svc, -1, 1);
+        return false;
+    }
+    if (!dgram_may_answer(b->g, (struct sockaddr *)&src.ss,
                           have_dst ? (struct sockaddr *)&dst : NULL)) {
-        svc->st->dgrams_dropped++;
+        svc_count_dgram_dropped(svc, METRICS_DROP_LOOP, 1);
         return false;
     }
     if (!admitted(b, &src))
@@ -297,18 +298,16 @@ static void send_replies(const struct port *b, int count)
                 continue;
             if (errno == EAGAIN) {
                 /* The socket buffer is full: UDP may drop, and so do we. */
-                b->svc->st->dgrams_dropped += (uint64_t)(count - off);
+                svc_count_dgram_dropped(b->svc, -1, (uint64_t)(count - off));
                 return;
             }
             /* This one reply failed (e.g. no route): skip it, send the rest. */
-            b->svc->st->dgrams_dropped++;
+            svc_count_dgram_dropped(b->svc, -1, 1);
             off++;
             continue;
         }
-        for (int i = off; i < off + n; i++) {
-            b->svc->st->dgrams_out++;
-            b->svc->st->bytes_out += msgs_out[i].msg_len;
-        }
+        for (int i = off; i < off + n; i++)
+            svc_count_dgram_out(b->svc, msgs_out[i].msg_len);
         off += n;
     }
 }

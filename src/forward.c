@@ -32,6 +32,7 @@ struct forward {
     char tried[512];       /* "A,B": the backends tried, for the line */
     char peer[ADDR_TEXT_MAX];
     char tls_fields[400];
+    uint32_t listed; /* in the open connections /status shows */
 };
 
 static struct ev_loop *loop_of(const struct forward *f)
@@ -63,8 +64,9 @@ static void finish(struct forward *f, uint64_t in, uint64_t out, const char *end
         SSL_free(f->a.ssl);
         close_quietly(f->a.fd);
     }
-    svc->st->bytes_in += in;
-    svc->st->bytes_out += out;
+    svc_count_bytes(svc, in, out);
+    svc_count_ended(svc, now_ms() - f->started_ms);
+    svc_unlist(svc, f->listed);
     ev_timer_stop(loop_of(f), &f->timer);
     unlink_forward(f);
     svc_release(svc, &f->a.key, SVC_USE_CONN);
@@ -249,6 +251,7 @@ void forward_start(struct forward_set *fs, struct svc *svc, const struct accepte
     link_forward(fs, f);
     if (!a->opened)
         svc_opened(svc, SVC_USE_CONN);
+    f->listed = svc_list(svc, (const struct sockaddr *)&a->peer, 0);
     try_next(f);
 }
 

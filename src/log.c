@@ -50,12 +50,20 @@ static struct {
 } sink = {.target.kind = LOG_TO_STDERR, .facility = LOG_DAEMON, .fd = -1};
 
 static unsigned long lines_lost; /* since start-up, every target */
+static uint64_t *lost_shared;    /* the daemon's count, all processes (log_share_lost) */
 
 /* `n` lines not delivered: for the next note, and for the total. */
 static void lose(unsigned long n)
 {
     sink.lost += n;
     lines_lost += n;
+    if (lost_shared != NULL)
+        __atomic_add_fetch(lost_shared, (uint64_t)n, __ATOMIC_RELAXED);
+}
+
+void log_share_lost(uint64_t *counter)
+{
+    lost_shared = counter;
 }
 
 unsigned long log_lines_lost(void)

@@ -90,6 +90,9 @@ bool log_is_stderr(void);
  */
 unsigned long log_lines_lost(void);
 
+/* Also count lost lines in `counter` (memory shared by processes: atomic adds). */
+void log_share_lost(uint64_t *counter);
+
 /* Close the syslog socket (in a child about to exec, say). */
 void log_close(void);
 

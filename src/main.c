@@ -13,6 +13,7 @@
 #include "daemon.h"
 #include "ev.h"
 #include "log.h"
+#include "metrics.h"
 #include "pidfile.h"
 #include "procs.h"
 #include "sd.h"
@@ -61,7 +62,8 @@ struct daemon_state {
     char pidfile_arg[PATH_MAX]; /* -p, absolute */
     struct ev_loop *loop;
     struct server srv;
-    struct procs procs; /* the worker, prefork and fork-model processes of srv */
+    struct procs procs;      /* the worker, prefork and fork-model processes of srv */
+    struct metrics *metrics; /* the counters, shared with every process it forks */
     struct pidfile pidfile;
     int report_fd; /* to the waiting parent, until start-up is over */
 };
@@ -365,9 +367,12 @@ static void reload(struct daemon_state *ds)
         log_errx("reload failed: the configuration in force stays");
         log_conf_errors(errors);
         free(errors);
+        metrics_reloaded(ds->metrics, false);
     } else if (server_reload(&ds->srv, conf, err, sizeof(err)) < 0) {
         log_errx("reload failed: %s; the configuration in force stays", err);
+        metrics_reloaded(ds->metrics, false);
     } else {
+        metrics_reloaded(ds->metrics, true);
         set_log_target(ds, conf);
         warn_pidfile_change(ds, conf);
         procs_reload(&ds->procs);
@@ -450,7 +455,12 @@ static void start(struct daemon_state *ds, struct conf *conf)
     if ((ds->loop = ev_loop_new()) == NULL)
         startup_fail(ds, 1, "unable to create the event loop: %s", strerror(errno));
     log_info("usherd %s starting, configuration %s", USHER_VERSION, conf->path);
-    if (server_start(&ds->srv, ds->loop, conf, &inh, err, sizeof(err)) < 0)
+    /* The counters: made now, by the process that stays the master, before any fork. */
+    if ((ds->metrics = metrics_new(conf->path)) == NULL)
+        startup_fail(ds, 1, "unable to map the counters: %s", strerror(errno));
+    metrics_proc_self(ds->metrics, METRICS_ROLE_MASTER);
+    log_share_lost(&ds->metrics->log_lines_dropped);
+    if (server_start(&ds->srv, ds->loop, conf, ds->metrics, &inh, err, sizeof(err)) < 0)
         startup_fail(ds, 1, "%s", err);
     free_inherited(&inh);
     procs_init(&ds->procs, &ds->srv);
@@ -538,6 +548,8 @@ int main(int argc, char **argv)
     sig_shutdown(ds.loop);
     ev_loop_free(ds.loop);
     pidfile_release(&ds.pidfile);
+    log_share_lost(NULL);
+    metrics_free(ds.metrics);
     log_info("stopped");
     log_close();
     return 0;

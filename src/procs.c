@@ -6,6 +6,7 @@
 #include "ev.h"
 #include "limit.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 #include "sig.h"
 #include "stream.h"
@@ -33,7 +34,6 @@ struct conn_proc {
     struct svc *svc;
     pid_t pid;
     struct limit_key key;
-    int report_fd; /* the process writes its byte counts here as it ends */
 };
 
 /* Pools: the event workers, or the processes of one prefork service */
@@ -50,9 +50,10 @@ struct pool {
     unsigned want;
     pid_t *pids; /* 0: an empty slot */
     int64_t *born;
-    struct limit_holds **holds; /* what each process holds in the shared limits */
-    bool retiring;              /* replaced by a reload: finishing its connections, not restarted */
-    bool stopped;               /* retiring, and told to stop (PROCS_RETIRING_MAX passed) */
+    struct limit_holds **holds;    /* what each process holds in the shared limits */
+    struct metrics_holds **mholds; /* and in the shared gauges */
+    bool retiring; /* replaced by a reload: finishing its connections, not restarted */
+    bool stopped;  /* retiring, and told to stop (PROCS_RETIRING_MAX passed) */
     struct ev_timer respawn;
 };
 
@@ -96,26 +97,19 @@ static void on_conn_signal(int signo, void *arg)
         server_stop(srv, true);
 }
 
-/* What the connection moved, for the parent's counters: in, then out. */
-static void report_bytes(const struct svc *svc, int report_fd)
-{
-    uint64_t bytes[2] = {svc->st->bytes_in, svc->st->bytes_out};
-
-    if (write(report_fd, bytes, sizeof(bytes)) < 0) {
-        /* the parent counts without them */
-    }
-}
-
 static void __attribute__((noreturn))
-conn_main(struct procs *pr, struct svc *svc, const struct accepted *a, int report_fd)
+conn_main(struct procs *pr, struct svc *svc, const struct accepted *a)
 {
     struct server *srv = pr->srv;
     static const int signals[] = {SIGTERM, SIGINT, 0};
-    int keep[2] = {a->fd, report_fd};
+    int keep[1] = {a->fd};
     struct accepted mine = *a;
     struct ev_loop *loop;
 
-    become_child(pr, keep, 2);
+    become_child(pr, keep, 1);
+    /* It counts into the shared counters itself; the gauges are its parent's. */
+    metrics_mute_gauges();
+    metrics_proc_self(srv->set.metrics, METRICS_ROLE_CONNECTION);
     if ((loop = ev_loop_new()) == NULL)
         _exit(111);
     server_rebase(srv, loop, ROLE_CONN, NULL, 0);
@@ -127,7 +121,7 @@ conn_main(struct procs *pr, struct svc *svc, const struct accepted *a, int repor
     server_serve(srv, svc, &mine);          /* its TLS handshake, then its stream */
     if (srv->set.nconns > 0)
         ev_run(loop);
-    report_bytes(svc, report_fd);
+    metrics_proc_ending(srv->set.metrics);
     _exit(0);
 }
 
@@ -144,17 +138,15 @@ static void unlink_conn_proc(struct conn_proc *cp)
 static void on_conn_exit(pid_t pid, int status, void *arg)
 {
     struct conn_proc *cp = arg;
-    uint64_t bytes[2];
+    struct metrics *m = cp->svc->set->metrics;
 
     /* The process logged its own connection line, unless something killed it. */
-    if (WIFSIGNALED(status))
+    if (WIFSIGNALED(status)) {
         log_warnx("service=%s pid=%ld: connection process killed by signal %d", cp->svc->conf->name,
                   (long)pid, WTERMSIG(status));
-    if (read(cp->report_fd, bytes, sizeof(bytes)) == (ssize_t)sizeof(bytes)) {
-        cp->svc->st->bytes_in += bytes[0];
-        cp->svc->st->bytes_out += bytes[1];
+        metrics_conns_of_dead(m, pid);
     }
-    close(cp->report_fd);
+    metrics_proc_gone(m, pid);
     unlink_conn_proc(cp);
     svc_release(cp->svc, &cp->key, SVC_USE_CHILD);
     free(cp);
@@ -169,6 +161,7 @@ static void fork_failed(struct procs *pr, struct svc *svc, const struct accepted
     snprintf(what, sizeof(what), "service=%s connection process", svc->conf->name);
     errno = err;
     warn_fork(pr, svc->st, what);
+    svc_count_refused(svc, METRICS_RESOURCES);
     accepted_peer_text(a, peer, sizeof(peer));
     svc_log_line(svc, a->kind, peer, 0, 0, 0, end);
     free(a->proxy);
@@ -181,16 +174,15 @@ static void fork_connection(void *arg, struct svc *svc, const struct accepted *a
     struct procs *pr = arg;
     struct server *srv = pr->srv;
     struct conn_proc *cp = calloc(1, sizeof(*cp));
-    int report[2] = {-1, -1};
     sigset_t old;
     pid_t pid = -1;
 
-    if (cp != NULL && pipe2(report, O_CLOEXEC | O_NONBLOCK) == 0) {
+    if (cp != NULL) {
         /* No signal may reach the child before it has its own handlers. */
         sig_block_all(&old);
         pid = fork();
         if (pid == 0)
-            conn_main(pr, svc, a, report[1]);
+            conn_main(pr, svc, a);
         sig_restore(&old);
     }
     if (pid < 0 || reaper_watch(&srv->reaper, pid, on_conn_exit, cp) < 0) {
@@ -198,19 +190,12 @@ static void fork_connection(void *arg, struct svc *svc, const struct accepted *a
         if (pid > 0)
             kill(pid, SIGKILL);
         fork_failed(pr, svc, a, err);
-        close_quietly(report[0]);
-        close_quietly(report[1]);
         free(cp);
         return;
     }
     close(a->fd); /* the process has it */
-    close(report[1]);
-    *cp = (struct conn_proc){.pr = pr,
-                             .svc = svc,
-                             .pid = pid,
-                             .key = a->key,
-                             .report_fd = report[0],
-                             .next = pr->conn_procs};
+    *cp =
+        (struct conn_proc){.pr = pr, .svc = svc, .pid = pid, .key = a->key, .next = pr->conn_procs};
     if (pr->conn_procs != NULL)
         pr->conn_procs->prev = cp;
     pr->conn_procs = cp;
@@ -241,9 +226,6 @@ static void on_worker_signal(int signo, void *arg)
     case SIGINT:
         server_stop(srv, false);
         break;
-    case SIGUSR1:
-        server_log_stats(srv);
-        break;
     case SIGCHLD:
         reaper_reap(&srv->reaper);
         break;
@@ -251,12 +233,15 @@ static void on_worker_signal(int signo, void *arg)
         server_retire(srv);
         break;
     default:
-        break; /* SIGHUP (killall -HUP usherd, say): the master's business */
+        /* SIGHUP, SIGUSR1 (killall -HUP usherd, say): the master's business (its stats
+         * line is the whole daemon's). */
+        break;
     }
 }
 
 static void __attribute__((noreturn))
-worker_main(struct pool *pool, unsigned index, pid_t master, struct limit_holds *holds)
+worker_main(struct pool *pool, unsigned index, pid_t master, struct limit_holds *holds,
+            struct metrics_holds *mholds)
 {
     static const int signals[] = {SIGTERM, SIGINT, SIGUSR1, SIGCHLD, SIGHUP, PROCS_RETIRE_SIGNAL,
                                   0};
@@ -273,10 +258,14 @@ worker_main(struct pool *pool, unsigned index, pid_t master, struct limit_holds 
         _exit(111);
     server_rebase(srv, loop, pool->role, pool->st, index);
     limit_set_holds(holds);
+    metrics_set_holds(mholds);
+    metrics_proc_self(srv->set.metrics,
+                      pool->role == ROLE_POOL ? METRICS_ROLE_PREFORK : METRICS_ROLE_WORKER);
     if (sig_init(loop, signals, on_worker_signal, srv) < 0)
         _exit(111);
     ev_run(loop);
     reaper_reap(&srv->reaper);
+    metrics_proc_ending(srv->set.metrics);
     _exit(0);
 }
 
@@ -286,24 +275,27 @@ static void start_one(struct pool *pool, unsigned slot)
     pid_t master = getpid(), pid = -1;
     /* A prefork process serves one connection at a time: a few records are plenty. */
     struct limit_holds *holds = limit_holds_new(pool->role == ROLE_POOL ? 8 : LIMIT_HOLDS_MAX);
+    struct metrics_holds *mholds = metrics_holds_new();
     sigset_t old;
 
-    if (holds != NULL) {
+    if (holds != NULL && mholds != NULL) {
         /* No signal may reach the worker before it has its own handlers (sig_init). */
         sig_block_all(&old);
         pid = fork();
         if (pid == 0)
-            worker_main(pool, slot + 1, master, holds);
+            worker_main(pool, slot + 1, master, holds, mholds);
         sig_restore(&old);
     }
     if (pid < 0) {
         limit_holds_free(holds);
+        metrics_holds_free(mholds);
         warn_fork(pool->pr, pool->st, pool->name);
         if (!ev_timer_active(&pool->respawn))
             ev_timer_start(srv->loop, &pool->respawn, grace_ms(RESPAWN_PAUSE_MS));
         return;
     }
     pool->holds[slot] = holds;
+    pool->mholds[slot] = mholds;
     pool->pids[slot] = pid;
     pool->born[slot] = ev_now(srv->loop);
     srv->nworkers++;
@@ -324,6 +316,8 @@ static void fill(struct pool *pool)
             pool->srv->nworkers--;
             limit_holds_free(pool->holds[i]);
             pool->holds[i] = NULL;
+            metrics_holds_free(pool->mholds[i]);
+            pool->mholds[i] = NULL;
         }
     }
 }
@@ -350,6 +344,7 @@ static void pool_free(struct procs *pr, struct pool *pool)
     free(pool->pids);
     free(pool->born);
     free(pool->holds);
+    free(pool->mholds);
     free(pool);
 }
 
@@ -389,6 +384,12 @@ static void on_worker_exit(pid_t pid, int status, void *arg)
                  slot + 1, (long)pid, given);
     limit_holds_free(pool->holds[slot]);
     pool->holds[slot] = NULL;
+    /* Its gauges, its listed connections and its entry go with it. */
+    metrics_give_back(srv->set.metrics, pool->mholds[slot]);
+    metrics_holds_free(pool->mholds[slot]);
+    pool->mholds[slot] = NULL;
+    metrics_conns_of_dead(srv->set.metrics, pid);
+    metrics_proc_gone(srv->set.metrics, pid);
     if (pool->retiring || srv->stopping) {
         if (pool->retiring && pool_empty(pool))
             pool_free(pool->pr, pool);
@@ -415,10 +416,12 @@ static struct pool *pool_new(struct procs *pr, enum role role, const struct svc 
 
     if (pool == NULL || (pool->pids = calloc(want, sizeof(pid_t))) == NULL ||
         (pool->born = calloc(want, sizeof(int64_t))) == NULL ||
-        (pool->holds = calloc(want, sizeof(*pool->holds))) == NULL) {
+        (pool->holds = calloc(want, sizeof(*pool->holds))) == NULL ||
+        (pool->mholds = calloc(want, sizeof(*pool->mholds))) == NULL) {
         if (pool != NULL) {
             free(pool->pids);
             free(pool->born);
+            free(pool->holds);
         }
         free(pool);
         return NULL;
@@ -623,7 +626,6 @@ void procs_free(struct procs *pr)
         pool_free(pr, pr->pools);
     for (struct conn_proc *cp = pr->conn_procs, *next; cp != NULL; cp = next) {
         next = cp->next;
-        close_quietly(cp->report_fd);
         free(cp);
     }
     pr->conn_procs = NULL;

@@ -33,6 +33,7 @@ static void end_early(struct proxy_in *h, const char *end)
         listener_peer_text(h->p.a.fd, &h->p.a.peer, h->p.a.peer_len, peer, sizeof(peer));
         pending_log_end(&h->p, peer, end);
     }
+    svc_count_refused(svc, METRICS_PROXY);
     pending_detach(&h->p);
     close_quietly(h->p.a.fd);
     free(h);

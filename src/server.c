@@ -163,11 +163,20 @@ static bool accept_error_is_transient(int err)
            err == EOPNOTSUPP || err == ENETUNREACH || err == EINTR;
 }
 
+/* How a connection came, as the metrics count it. */
+static enum metrics_proto proto_of(const struct accepted *a)
+{
+    if (a->kind == ADDR_UNIX)
+        return METRICS_UNIX;
+    return a->tls != NULL ? METRICS_TLS : METRICS_TCP;
+}
+
 /* The PROXY header has named the client: admitted as that client, or refused. */
 static void on_proxy_done(void *arg, struct svc *svc, const struct accepted *a)
 {
     struct accepted mine = *a;
-    enum refusal r = svc_admit(svc, (const struct sockaddr *)&mine.peer, true, &mine.key);
+    enum refusal r =
+        svc_admit(svc, (const struct sockaddr *)&mine.peer, true, proto_of(&mine), &mine.key);
 
     if (r == ADMITTED) {
         server_serve(arg, svc, &mine);
@@ -229,7 +238,7 @@ static void on_accept(struct ev_loop *loop, int fd, unsigned events, void *arg)
         if (b->svc->conf->proxy_protocol != 0) {
             behind_balancer(b, &a);
         } else {
-            r = svc_admit(b->svc, (const struct sockaddr *)&a.peer, true, &a.key);
+            r = svc_admit(b->svc, (const struct sockaddr *)&a.peer, true, proto_of(&a), &a.key);
             if (r != ADMITTED)
                 refuse(b, &a, r);
             else
@@ -472,13 +481,13 @@ static void log_listening(const struct bound *b)
     log_info("listening service=%s addr=%s", b->svc->conf->name, b->l.name);
 }
 
-int server_start(struct server *srv, struct ev_loop *loop, struct conf *conf, struct inherited *inh,
-                 char *err, size_t errlen)
+int server_start(struct server *srv, struct ev_loop *loop, struct conf *conf,
+                 struct metrics *metrics, struct inherited *inh, char *err, size_t errlen)
 {
     memset(srv, 0, sizeof(*srv));
     srv->loop = loop;
     ev_timer_init(&srv->stop_timer, NULL, srv);
-    if (svc_set_init(&srv->set, loop, conf) < 0) {
+    if (svc_set_init(&srv->set, loop, conf, metrics) < 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -514,6 +523,7 @@ int server_start(struct server *srv, struct ev_loop *loop, struct conf *conf, st
     }
     if (listener_unmatched(inh, err, errlen) < 0)
         goto fail;
+    svc_set_publish(&srv->set);
     if (guard_ports(srv) < 0)
         goto nomem;
     dgram_guard_learn(&srv->guard);
@@ -909,19 +919,14 @@ void server_rebase(struct server *srv, struct ev_loop *loop, enum role role,
 
 void server_log_stats(struct server *srv)
 {
-    char tag[32] = "";
+    const struct metrics *m = srv->set.metrics;
 
-    if (srv->role == ROLE_MAIN)
-        signal_workers(srv, SIGUSR1); /* each process counts its own */
-    if (srv->role == ROLE_WORKER)
-        snprintf(tag, sizeof(tag), "worker=%u ", srv->worker_index);
-    else if (srv->role == ROLE_POOL)
-        snprintf(tag, sizeof(tag), "prefork=%ld ", (long)getpid());
+    /* The counters are the whole daemon's: one line per service, whichever process logs them. */
     for (size_t i = 0; i < srv->set.nsvcs; i++)
-        if (serves(srv, srv->role, srv->pool_of, srv->set.svcs[i]))
-            svc_log_stats(srv->set.svcs[i], tag);
-    /* Each process logs on its own, and loses its own lines. */
-    log_info("stats %slog_lines_lost=%lu", tag, log_lines_lost());
+        svc_log_stats(srv->set.svcs[i]);
+    log_info("stats log_lines_lost=%llu",
+             m != NULL ? (unsigned long long)metrics_read(&m->log_lines_dropped)
+                       : (unsigned long long)log_lines_lost());
 }
 
 void server_free(struct server *srv)

@@ -108,8 +108,8 @@ struct server {
  * socket must match a listen address.  Returns 0, or -1 with a message in
  * err and nothing left open or bound.
  */
-int server_start(struct server *srv, struct ev_loop *loop, struct conf *conf, struct inherited *inh,
-                 char *err, size_t errlen);
+int server_start(struct server *srv, struct ev_loop *loop, struct conf *conf,
+                 struct metrics *metrics, struct inherited *inh, char *err, size_t errlen);
 
 /*
  * Put `conf` in force: listeners whose address stays keep their socket,

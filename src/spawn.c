@@ -45,6 +45,7 @@ struct exec_child {
     bool term_sent;
     bool exited;
     struct limit_key key;
+    uint32_t listed; /* in the open connections /status shows */
     /* TLS: the relay between the connection and the program's socketpair, while it runs. */
     struct relay *relay;
     bool relayed;         /* the connection was relayed: its line waits for the relay too */
@@ -179,10 +180,10 @@ static void finish(struct exec_child *c)
                  c->svc->conf->name, addr_kind_name(c->kind), c->peer,
                  (long long)(now_ms() - c->started_ms), (unsigned long long)c->in,
                  (unsigned long long)c->out, end, (long)c->pid, c->tls_fields);
-    if (c->svc->st != NULL) {
-        c->svc->st->bytes_in += c->in;
-        c->svc->st->bytes_out += c->out;
-    }
+    svc_count_bytes(c->svc, c->in, c->out);
+    svc_count_exit(c->svc, c->status);
+    svc_count_ended(c->svc, now_ms() - c->started_ms);
+    svc_unlist(c->svc, c->listed);
     svc_release(c->svc, &c->key, SVC_USE_CHILD);
     c->svc = NULL; /* it may have gone with this child */
     if (c->err_fd < 0)
@@ -452,6 +453,7 @@ int spawn_connection(struct spawn_set *sp, struct svc *svc, const struct accepte
     rc = a->ssl != NULL ? launch_relayed(c, a) : launch_direct(c, a);
     if (rc < 0) {
         int err = errno;
+        svc_count_spawn_failed(svc);
         free(a->proxy);
         return not_served(c, a, err);
     }
@@ -459,6 +461,7 @@ int spawn_connection(struct spawn_set *sp, struct svc *svc, const struct accepte
     if (a->ssl == NULL)
         close(a->fd); /* the child has it: the connection ends when the child lets go */
     track(c);
+    c->listed = svc_list(svc, (const struct sockaddr *)&a->peer, c->pid);
     if (a->opened) { /* the handshake's hold, now the child's (opened by track first) */
         struct limit_key none = {0};
         svc_release(svc, &none, SVC_USE_CONN);
@@ -480,6 +483,7 @@ struct exec_child *spawn_waiting(struct spawn_set *sp, struct svc *svc, int fd, 
     snprintf(c->peer, sizeof(c->peer), "-");
     /* The program gets the socket as inetd gives it: blocking.  Ours again at its exit. */
     if (fcntl(fd, F_SETFL, 0) < 0 || launch(c, &on) < 0) {
+        svc_count_spawn_failed(svc);
         fd_set_nonblock(fd);
         free(c);
         return NULL;

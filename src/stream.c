@@ -61,6 +61,7 @@ static void unlink_stream(struct stream *c)
 void stream_close(struct stream *c, const char *end)
 {
     struct ev_loop *loop = loop_of(c);
+    int64_t duration = now_ms() - c->started_ms;
 
     /* A TLS peer is told the end (close_notify) unless the connection broke. */
     if (c->io.ssl != NULL && !c->failed && !c->io.shut_sent)
@@ -75,9 +76,10 @@ void stream_close(struct stream *c, const char *end)
         if (c->io.truncated && strcmp(end, "closed") == 0)
             end = "tls:eof";
         snprintf(line_end, sizeof(line_end), "%s%s", end, fields);
-        svc_log_line(c->svc, c->kind, peer, now_ms() - c->started_ms, c->bytes_in, c->bytes_out,
-                     line_end);
+        svc_log_line(c->svc, c->kind, peer, duration, c->bytes_in, c->bytes_out, line_end);
     }
+    svc_count_ended(c->svc, duration);
+    svc_unlist(c->svc, c->listed);
     ev_io_del(loop, c->io.fd);
     io_close(&c->io);
     ev_timer_stop(loop, &c->timer);
@@ -122,10 +124,10 @@ static void account(struct stream *c, bool in, size_t n)
     c->last_io_ms = ev_now(loop_of(c));
     if (in) {
         c->bytes_in += n;
-        c->svc->st->bytes_in += n;
+        svc_count_bytes(c->svc, n, 0);
     } else {
         c->bytes_out += n;
-        c->svc->st->bytes_out += n;
+        svc_count_bytes(c->svc, 0, n);
     }
 }
 
@@ -444,6 +446,8 @@ struct stream *stream_start(struct stream_set *set, struct svc *svc, const struc
     link_stream(c);
     if (!a->opened)
         svc_opened(svc, SVC_USE_CONN);
+    c->listed = svc_list(svc, (const struct sockaddr *)&c->peer, 0);
+    c->bs.metrics = svc->set->metrics;
     arm_timer(c);
     o = out_next();
     if (ops(c)->start != NULL)

@@ -48,6 +48,7 @@ struct stream {
     struct limit_key key;
     int64_t started_ms, last_io_ms;
     uint64_t bytes_in, bytes_out;
+    uint32_t listed;       /* in the open connections /status shows */
     struct ev_timer timer; /* idle timeout, then the lingering close */
     char *pending;         /* output the socket has not taken yet */
     size_t pending_off, pending_len;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #define REFUSAL_LOG_MS 1000
 
@@ -33,10 +34,12 @@ static void on_refusal_summary(struct ev_loop *loop, struct ev_timer *t)
     }
 }
 
-int svc_set_init(struct svc_set *set, struct ev_loop *loop, struct conf *conf)
+int svc_set_init(struct svc_set *set, struct ev_loop *loop, struct conf *conf,
+                 struct metrics *metrics)
 {
     memset(set, 0, sizeof(*set));
     set->loop = loop;
+    set->metrics = metrics;
     ev_timer_init(&set->refusal_timer, on_refusal_summary, set);
     if ((set->svcs = calloc(conf->nsvcs + 1, sizeof(*set->svcs))) == NULL ||
         limit_init(&set->glim, 0, 0, NULL) < 0) {
@@ -81,6 +84,11 @@ struct svc *svc_new(struct svc_set *set, struct conf *cf, const struct svc_conf 
         free(svc);
         return NULL;
     }
+    /* Its counters: a slot of the shared table (none when all are taken: not counted). */
+    if (st->refs == 0 && metrics_owner(set->metrics) &&
+        (st->m = metrics_slot_take(set->metrics, sc->name)) == NULL)
+        log_warnx("service=%s: no room left in the counters' table (%d services): not counted",
+                  sc->name, METRICS_SVCS_MAX);
     st->refs++;
     svc->st = st;
     svc->conf = sc;
@@ -92,6 +100,8 @@ struct svc *svc_new(struct svc_set *set, struct conf *cf, const struct svc_conf 
 void svc_free(struct svc *svc)
 {
     if (--svc->st->refs == 0) {
+        if (metrics_owner(svc->set->metrics))
+            metrics_slot_give_back(svc->set->metrics, svc->st->m);
         limit_free(&svc->st->lim);
         free(svc->st);
     }
@@ -132,6 +142,63 @@ void svc_set_replace(struct svc_set *set, struct conf *conf, struct svc **svcs, 
     conf_ref(conf);
     conf_unref(set->conf);
     set->conf = conf;
+    svc_set_publish(set);
+}
+
+static bool in_force(const struct svc_set *set, const struct svc_state *st)
+{
+    for (size_t i = 0; i < set->nsvcs; i++)
+        if (set->svcs[i]->st == st)
+            return true;
+    return false;
+}
+
+/* "event", "fork", "prefork:4". */
+static void model_text(const struct svc_conf *sc, char *buf, size_t size)
+{
+    if (sc->model == MODEL_PREFORK)
+        snprintf(buf, size, "prefork:%u", sc->prefork);
+    else
+        snprintf(buf, size, "%s", sc->model == MODEL_FORK ? "fork" : "event");
+}
+
+static void describe(struct metrics_svc *m, const struct svc_conf *sc)
+{
+    char model[24], listen[METRICS_LISTEN_TEXT] = "";
+    uint32_t kinds = sc->exec != NULL && sc->builtin == BUILTIN_NONE ? METRICS_HAS_EXEC : 0;
+    size_t len = 0;
+
+    for (size_t i = 0; i < sc->nlistens; i++) {
+        const struct addr *a = &sc->listens[i].addr;
+        int n = snprintf(listen + len, sizeof(listen) - len, "%s%s", i ? "\n" : "",
+                         sc->listens[i].text);
+        if (n > 0 && (size_t)n < sizeof(listen) - len)
+            len += (size_t)n;
+        if (a->kind == ADDR_TCP)
+            kinds |= a->tls ? METRICS_HAS_TLS : METRICS_HAS_TCP;
+        else if (a->kind == ADDR_UNIX)
+            kinds |= METRICS_HAS_UNIX;
+        else
+            kinds |= METRICS_HAS_DGRAM;
+    }
+    model_text(sc, model, sizeof(model));
+    metrics_slot_describe(m, model, listen, kinds);
+}
+
+void svc_set_publish(struct svc_set *set)
+{
+    if (!metrics_owner(set->metrics))
+        return;
+    for (struct svc *svc = set->retired; svc != NULL; svc = svc->next)
+        if (svc->st->m != NULL && !in_force(set, svc->st))
+            metrics_slot_list(svc->st->m, false);
+    for (size_t i = 0; i < set->nsvcs; i++) {
+        struct metrics_svc *m = set->svcs[i]->st->m;
+        if (m == NULL)
+            continue;
+        describe(m, set->svcs[i]->conf);
+        metrics_slot_list(m, true);
+    }
 }
 
 void svc_set_free(struct svc_set *set)
@@ -151,21 +218,28 @@ void svc_set_free(struct svc_set *set)
 /* Admission and release */
 
 enum refusal svc_admit(struct svc *svc, const struct sockaddr *peer, bool stream,
-                       struct limit_key *key)
+                       enum metrics_proto proto, struct limit_key *key)
 {
     struct svc_set *set = svc->set;
+    enum refusal r = limit_admit(&svc->st->lim, svc->conf, stream ? set->conf->max_conns : 0, peer,
+                                 ev_now(set->loop), stream, key);
 
-    if (stream)
-        svc->st->conns_total++;
-    return limit_admit(&svc->st->lim, svc->conf, stream ? set->conf->max_conns : 0, peer,
-                       ev_now(set->loop), stream, key);
+    if (r == ADMITTED && stream && svc->st->m != NULL && proto < METRICS_PROTO_COUNT)
+        metrics_add(&svc->st->m->conns[proto], 1);
+    return r;
 }
 
 bool svc_admit_waiting(struct svc *svc)
 {
-    if (!limit_take_rate(&svc->st->lim, svc->conf, ev_now(svc->set->loop)))
+    const struct svc_conf *sc = svc->conf;
+
+    if (!limit_take_rate(&svc->st->lim, sc, ev_now(svc->set->loop)))
         return false;
-    svc->st->conns_total++;
+    if (svc->st->m != NULL)
+        metrics_add(&svc->st->m->conns[sc->nlistens > 0 && sc->listens[0].addr.kind == ADDR_UNIX
+                                           ? METRICS_UNIX
+                                           : METRICS_TCP],
+                    1);
     return true;
 }
 
@@ -176,9 +250,11 @@ void svc_opened(struct svc *svc, enum svc_use use)
     else {
         svc->set->nchildren++;
         svc->st->children++;
+        metrics_children(svc->set->metrics, svc->st->m, 1);
     }
     svc->conns++;
     svc->st->conns_now++;
+    metrics_active(svc->set->metrics, svc->st->m, 1);
 }
 
 void svc_release(struct svc *svc, const struct limit_key *key, enum svc_use use)
@@ -193,8 +269,10 @@ void svc_release(struct svc *svc, const struct limit_key *key, enum svc_use use)
     else {
         set->nchildren--;
         svc->st->children--;
+        metrics_children(set->metrics, svc->st->m, -1);
     }
     svc->st->conns_now--;
+    metrics_active(set->metrics, svc->st->m, -1);
     if (--svc->conns == 0 && svc->retired)
         reap(set, svc);
     if (set->on_end != NULL)
@@ -211,13 +289,43 @@ void svc_log_line(const struct svc *svc, int kind, const char *peer, int64_t dur
              (unsigned long long)in, (unsigned long long)out, end);
 }
 
+/* The reason label of a limit's refusal. */
+static enum metrics_reason reason_of(enum refusal r)
+{
+    switch (r) {
+    case REFUSED_DENIED:
+        return METRICS_DENIED;
+    case REFUSED_MAX_CONNS:
+        return METRICS_MAX_CONNS;
+    case REFUSED_MAX_PER_IP:
+        return METRICS_MAX_PER_IP;
+    case REFUSED_RATE:
+        return METRICS_RATE;
+    case REFUSED_RATE_PER_IP:
+        return METRICS_RATE_PER_IP;
+    case REFUSED_PROXY_UNTRUSTED:
+        return METRICS_PROXY;
+    default:
+        return METRICS_RESOURCES;
+    }
+}
+
+static void count_refusal(struct svc *svc, int kind, enum refusal r)
+{
+    if (addr_kind_socktype(kind) == SOCK_DGRAM)
+        svc_count_dgram_dropped(svc, r == REFUSED_DENIED ? METRICS_DROP_DENIED : METRICS_DROP_RATE,
+                                1);
+    else
+        svc_count_refused(svc, reason_of(r));
+}
+
 void svc_refused(struct svc *svc, int kind, const char *peer, enum refusal r)
 {
     struct svc_set *set = svc->set;
     struct svc_state *st = svc->st;
     int64_t now = ev_now(set->loop);
 
-    st->refused++;
+    count_refusal(svc, kind, r);
     if (!log_enabled(LOG_LVL_INFO))
         return;
     if (st->refusal_logged_ms[r] == 0 || now - st->refusal_logged_ms[r] >= REFUSAL_LOG_MS) {
@@ -262,40 +370,134 @@ const char *svc_tls_result_name(enum svc_tls_result r)
     return r < SVC_TLS_RESULT_COUNT ? tls_result_names[r] : "?";
 }
 
+_Static_assert(SVC_TLS_RESULT_COUNT <= METRICS_TLS_MAX, "a slot counts every TLS result");
+
 void svc_tls_counted(struct svc *svc, enum svc_tls_result r)
 {
-    if (r < SVC_TLS_RESULT_COUNT)
-        svc->st->tls_handshakes[r]++;
+    struct metrics_svc *m = svc->st->m;
+
+    if (r >= SVC_TLS_RESULT_COUNT || m == NULL)
+        return;
+    metrics_add(&m->tls[r], 1);
+    if (r != SVC_TLS_OK)
+        metrics_add(&m->refused[METRICS_TLS_FAIL], 1);
+}
+
+void svc_count_bytes(struct svc *svc, uint64_t in, uint64_t out)
+{
+    struct metrics_svc *m = svc->st->m;
+
+    if (m == NULL)
+        return;
+    if (in > 0)
+        metrics_add(&m->bytes_in, in);
+    if (out > 0)
+        metrics_add(&m->bytes_out, out);
+}
+
+void svc_count_refused(struct svc *svc, enum metrics_reason why)
+{
+    if (svc->st->m != NULL && why < METRICS_REASON_COUNT)
+        metrics_add(&svc->st->m->refused[why], 1);
+}
+
+void svc_count_ended(struct svc *svc, int64_t duration_ms)
+{
+    metrics_observe_duration(svc->st->m, duration_ms);
+}
+
+void svc_count_dgram_in(struct svc *svc, uint64_t bytes)
+{
+    if (svc->st->m == NULL)
+        return;
+    metrics_add(&svc->st->m->udp_requests, 1);
+    metrics_add(&svc->st->m->bytes_in, bytes);
+}
+
+void svc_count_dgram_out(struct svc *svc, uint64_t bytes)
+{
+    if (svc->st->m == NULL)
+        return;
+    metrics_add(&svc->st->m->dgrams_out, 1);
+    metrics_add(&svc->st->m->bytes_out, bytes);
+}
+
+void svc_count_dgram_dropped(struct svc *svc, int why, uint64_t n)
+{
+    if (svc->st->m == NULL)
+        return;
+    metrics_add(&svc->st->m->dgrams_dropped, n);
+    if (why >= 0 && why < METRICS_DROP_COUNT)
+        metrics_add(&svc->st->m->udp_dropped[why], n);
+}
+
+void svc_count_exit(struct svc *svc, int status)
+{
+    enum metrics_exit how = WIFSIGNALED(status)                             ? METRICS_EXIT_SIGNAL
+                            : WIFEXITED(status) && WEXITSTATUS(status) == 0 ? METRICS_EXIT_ZERO
+                                                                            : METRICS_EXIT_NONZERO;
+
+    if (svc->st->m != NULL)
+        metrics_add(&svc->st->m->exits[how], 1);
+}
+
+void svc_count_spawn_failed(struct svc *svc)
+{
+    if (svc->st->m != NULL)
+        metrics_add(&svc->st->m->spawn_failures, 1);
+}
+
+uint32_t svc_list(struct svc *svc, const struct sockaddr *peer, pid_t pid)
+{
+    return metrics_conn_add(svc->set->metrics, svc->st->m, peer, pid, now_ms());
+}
+
+void svc_unlist(struct svc *svc, uint32_t id)
+{
+    metrics_conn_remove(svc->set->metrics, id);
 }
 
 /* " tls_ok=N tls_failed=N" for a service with TLS listeners, else "". */
 static void tls_stats(const struct svc *svc, char *buf, size_t size)
 {
-    const struct svc_state *s = svc->st;
+    const struct metrics_svc *m = svc->st->m;
     unsigned long long failed = 0;
 
     buf[0] = '\0';
-    if (svc->conf->tls == NULL)
+    if (svc->conf->tls == NULL || m == NULL)
         return;
     for (int r = SVC_TLS_OK + 1; r < SVC_TLS_RESULT_COUNT; r++)
-        failed += s->tls_handshakes[r];
+        failed += metrics_read(&m->tls[r]);
     snprintf(buf, size, " tls_ok=%llu tls_failed=%llu",
-             (unsigned long long)s->tls_handshakes[SVC_TLS_OK], failed);
+             (unsigned long long)metrics_read(&m->tls[SVC_TLS_OK]), failed);
 }
 
-void svc_log_stats(const struct svc *svc, const char *tag)
+void svc_log_stats(const struct svc *svc)
 {
-    const struct svc_state *s = svc->st;
+    const struct metrics_svc *m = svc->st->m;
+    uint64_t admitted = 0, refused = 0, total;
     char tls[64];
 
+    if (m == NULL)
+        return;
+    for (int p = 0; p < METRICS_PROTO_COUNT; p++)
+        admitted += metrics_read(&m->conns[p]);
+    for (int r = 0; r < METRICS_REASON_COUNT; r++)
+        refused += metrics_read(&m->refused[r]);
+    total = admitted + refused; /* connections: admitted or refused */
+    /* Datagrams refused by the access rules or a rate count as refused too. */
+    refused += metrics_read(&m->udp_dropped[METRICS_DROP_DENIED]) +
+               metrics_read(&m->udp_dropped[METRICS_DROP_RATE]);
     tls_stats(svc, tls, sizeof(tls));
-    log_info("stats %sservice=%s conns_now=%u conns_total=%llu refused=%llu bytes_in=%llu "
-             "bytes_out=%llu dgrams_in=%llu dgrams_out=%llu dgrams_dropped=%llu children=%u%s",
-             tag, svc->conf->name, s->conns_now, (unsigned long long)s->conns_total,
-             (unsigned long long)s->refused, (unsigned long long)s->bytes_in,
-             (unsigned long long)s->bytes_out, (unsigned long long)s->dgrams_in,
-             (unsigned long long)s->dgrams_out, (unsigned long long)s->dgrams_dropped, s->children,
-             tls);
+    log_info("stats service=%s conns_now=%lld conns_total=%llu refused=%llu bytes_in=%llu "
+             "bytes_out=%llu dgrams_in=%llu dgrams_out=%llu dgrams_dropped=%llu children=%lld%s",
+             svc->conf->name, (long long)metrics_gauge(&m->active), (unsigned long long)total,
+             (unsigned long long)refused, (unsigned long long)metrics_read(&m->bytes_in),
+             (unsigned long long)metrics_read(&m->bytes_out),
+             (unsigned long long)(metrics_read(&m->udp_requests)),
+             (unsigned long long)metrics_read(&m->dgrams_out),
+             (unsigned long long)metrics_read(&m->dgrams_dropped),
+             (long long)metrics_gauge(&m->children), tls);
 }
 
 /* Processes */
@@ -329,9 +531,7 @@ void svc_set_forget(struct svc_set *set, struct ev_loop *loop)
         struct svc *svc = set->svcs[i];
         struct svc_state *st = svc->st;
         svc->conns = 0;
-        st->conns_now = st->children = 0; /* st->lim is shared: it stays */
-        st->conns_total = st->refused = st->bytes_in = st->bytes_out = 0;
-        st->dgrams_in = st->dgrams_out = st->dgrams_dropped = 0;
+        st->conns_now = st->children = 0; /* st->lim and st->m are shared: they stay */
         memset(st->refusal_logged_ms, 0, sizeof(st->refusal_logged_ms));
         memset(st->refusal_unlogged, 0, sizeof(st->refusal_unlogged));
     }

@@ -33,6 +33,7 @@
 #include "ev.h"
 #include "limit.h"
 #include "log.h"
+#include "metrics.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -73,14 +74,10 @@ const char *svc_tls_result_name(enum svc_tls_result r);
 
 struct svc_state {
     unsigned refs;
-    unsigned conns_now;    /* open connections, all generations (children included) */
-    unsigned children;     /* exec children running */
+    unsigned conns_now;    /* open connections here, all generations (children included) */
+    unsigned children;     /* exec children running here */
     unsigned chargen_line; /* next line of the datagram chargen */
-    uint64_t conns_total;  /* accepted, refusals included */
-    uint64_t refused;      /* by a limit */
-    uint64_t bytes_in, bytes_out;
-    uint64_t dgrams_in, dgrams_out, dgrams_dropped;
-    uint64_t tls_handshakes[SVC_TLS_RESULT_COUNT]; /* by how they ended */
+    struct metrics_svc *m; /* the counters, shared by all processes; NULL: none (table full) */
     struct limiter lim;
     /* Refusals are logged one a second per reason; the rest are summed up. */
     int64_t refusal_logged_ms[REFUSAL_COUNT];
@@ -113,8 +110,9 @@ typedef void svc_end_fn(struct svc_set *set, void *arg);
 
 struct svc_set {
     struct ev_loop *loop;
-    struct conf *conf; /* in force (a reference) */
-    struct svc **svcs; /* one per service of conf */
+    struct metrics *metrics; /* the shared counters (NULL: none, as in unit tests) */
+    struct conf *conf;       /* in force (a reference) */
+    struct svc **svcs;       /* one per service of conf */
     size_t nsvcs;
     struct svc *retired; /* older generations with connections still open */
     unsigned nconns;     /* SVC_USE_CONN opened here */
@@ -130,7 +128,8 @@ struct svc_set {
  * An empty set in `loop` for `conf` (a reference is taken), with its
  * global count mapped.  Returns 0, or -1 with errno (ENOMEM).
  */
-int svc_set_init(struct svc_set *set, struct ev_loop *loop, struct conf *conf);
+int svc_set_init(struct svc_set *set, struct ev_loop *loop, struct conf *conf,
+                 struct metrics *metrics);
 
 /* Free every svc (retired ones too) and the global count.  The set is zeroed. */
 void svc_set_free(struct svc_set *set);
@@ -156,12 +155,12 @@ struct svc *svc_find(const struct svc_set *set, const char *name);
 
 /*
  * The limits for a connection (`stream`: [global] max_conns, then the
- * service's own) or a datagram from `peer`, now.  A connection is counted
- * in conns_total, refused or not.  ADMITTED: *key holds what to give back
- * with svc_release.
+ * service's own) or a datagram from `peer`, now.  An admitted connection
+ * is counted under `proto` (ignored for datagrams).  ADMITTED: *key holds
+ * what to give back with svc_release.
  */
 enum refusal svc_admit(struct svc *svc, const struct sockaddr *peer, bool stream,
-                       struct limit_key *key);
+                       enum metrics_proto proto, struct limit_key *key);
 
 /* wait = yes (the program accepts itself): may one start now?  Counts it if so. */
 bool svc_admit_waiting(struct svc *svc);
@@ -197,11 +196,42 @@ void svc_log_line(const struct svc *svc, int kind, const char *peer, int64_t dur
 void svc_warnx(const struct svc *svc, enum svc_warn site, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* A TLS handshake of `svc` ended as `r`: counted. */
+/* A TLS handshake of `svc` ended as `r`: counted (a failure as a refusal too). */
 void svc_tls_counted(struct svc *svc, enum svc_tls_result r);
 
-/* The stats line of `svc`, "stats TAGservice=S conns_now=N ...". */
-void svc_log_stats(const struct svc *svc, const char *tag);
+/*
+ * Counting, in the counters shared by every process.  Bytes moved; a
+ * refusal that no limit made (a bad PROXY header, no resources); a served
+ * connection's end, for the duration histogram; datagrams in (all), out,
+ * dropped (`why` one of metrics_drop, or -1 for another cause); an exec
+ * child's end (its wait status) or its failure to start.
+ */
+void svc_count_bytes(struct svc *svc, uint64_t in, uint64_t out);
+void svc_count_refused(struct svc *svc, enum metrics_reason why);
+void svc_count_ended(struct svc *svc, int64_t duration_ms);
+void svc_count_dgram_in(struct svc *svc, uint64_t bytes);
+void svc_count_dgram_out(struct svc *svc, uint64_t bytes);
+void svc_count_dgram_dropped(struct svc *svc, int why, uint64_t n);
+void svc_count_exit(struct svc *svc, int status);
+void svc_count_spawn_failed(struct svc *svc);
+
+/*
+ * Open connections as /status lists them: one of `svc` from `peer`
+ * (NULL or a Unix peer: none) served by process `pid`; returns an id for
+ * svc_unlist, 0 when not listed.
+ */
+uint32_t svc_list(struct svc *svc, const struct sockaddr *peer, pid_t pid);
+void svc_unlist(struct svc *svc, uint32_t id);
+
+/*
+ * The owner of the counters (the master): the services of the
+ * configuration in force are shown, with their model and addresses, and
+ * no other.  Called when a configuration is put in force.
+ */
+void svc_set_publish(struct svc_set *set);
+
+/* The stats line of `svc`, "stats service=S conns_now=N ...", from the shared counters. */
+void svc_log_stats(const struct svc *svc);
 
 /*
  * A worker or prefork process is dead: give back the connections its

@@ -442,6 +442,68 @@ size_t str_escape(char *dst, size_t size, const void *src, size_t len)
     return total;
 }
 
+void strbuf_init(struct strbuf *b, size_t max)
+{
+    *b = (struct strbuf){.max = max};
+}
+
+void strbuf_free(struct strbuf *b)
+{
+    free(b->p);
+    *b = (struct strbuf){.max = b->max};
+}
+
+/* Room for `n` more bytes and the NUL, or false (and failed). */
+static bool strbuf_room(struct strbuf *b, size_t n)
+{
+    size_t want, cap;
+    char *p;
+
+    if (b->failed)
+        return false;
+    if (n > b->max || b->len > b->max - n) {
+        b->failed = true;
+        return false;
+    }
+    want = b->len + n + 1;
+    if (want <= b->cap)
+        return true;
+    for (cap = b->cap ? b->cap : 1024; cap < want; cap *= 2) {
+    }
+    if ((p = realloc(b->p, cap)) == NULL) {
+        b->failed = true;
+        return false;
+    }
+    b->p = p;
+    b->cap = cap;
+    return true;
+}
+
+void strbuf_add(struct strbuf *b, const void *data, size_t n)
+{
+    if (!strbuf_room(b, n))
+        return;
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void strbuf_printf(struct strbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || !strbuf_room(b, (size_t)n))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
 const char *errno_name(int err)
 {
     static char unknown[24];

@@ -9,6 +9,7 @@
 #ifndef USHER_UTIL_H
 #define USHER_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -142,6 +143,21 @@ int str_copy(char *dst, size_t size, const char *src);
  * the middle of one) and ends in "..." when `size` leaves room for it.
  */
 size_t str_escape(char *dst, size_t size, const void *src, size_t len);
+
+/*
+ * A growable text buffer, bounded: once an append would pass `max`
+ * bytes, or memory runs out, it is marked failed and keeps what it has.
+ */
+struct strbuf {
+    char *p; /* NUL-terminated while not NULL */
+    size_t len, cap, max;
+    bool failed;
+};
+
+void strbuf_init(struct strbuf *b, size_t max);
+void strbuf_free(struct strbuf *b);
+void strbuf_add(struct strbuf *b, const void *data, size_t n);
+void strbuf_printf(struct strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Name of an errno value ("ECONNRESET"), or its number as text. */
 const char *errno_name(int err);

@@ -48,6 +48,8 @@ conf           2     daemon  conf_keys conf_inetd conf_parse conf_tls conf_forwa
 listener       2     daemon
 proxy          2     daemon
 limit          2     daemon
+metrics        2     daemon
+http           2     daemon
 pidfile        2     daemon
 sd             2     daemon
 daemon         2     daemon
@@ -57,7 +59,8 @@ stream         4     daemon
 out            4     daemon
 dgram          4     daemon
 spawn          4     daemon  spawn_child
-builtin        4     daemon
+builtin        4     daemon  builtin_metrics
+metrics_render 4     daemon
 forward        4     daemon
 tls            4     daemon
 io             4     daemon

@@ -1568,6 +1568,20 @@ static char *sum_stats(const char *service, char **lines, int n)
     return strdup(out);
 }
 
+char *h_stats_settled(const struct h_daemon *d, const char *service, const char *field,
+                      long long want)
+{
+    int64_t deadline = h_now_ms() + scaled(1000);
+    char *line;
+
+    while ((line = h_stats(d, service)) != NULL && h_log_field(line, field) != want &&
+           h_now_ms() < deadline) {
+        free(line);
+        usleep(20000);
+    }
+    return line;
+}
+
 char *h_stats(const struct h_daemon *d, const char *service)
 {
     char needle[128], any[128], *lines[256], *line;

@@ -241,6 +241,15 @@ char *h_wait_conn_line(const struct h_daemon *d, const char *svc, const char *wh
  * field into one untagged line of the same form. */
 char *h_stats(const struct h_daemon *d, const char *service);
 
+/*
+ * h_stats until its `field` is `want` (at most 1 s, scaled), the last line
+ * either way.  The counters are shared by all of usherd's processes: a
+ * worker's or prefork process's count lands a moment after its reply, so
+ * a client that has the reply may ask before it is counted.
+ */
+char *h_stats_settled(const struct h_daemon *d, const char *service, const char *field,
+                      long long want);
+
 /* The text just after the first `key` in `text`; fails the test if `key`
  * is not in it. */
 const char *h_after(const char *text, const char *key);

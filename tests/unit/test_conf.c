@@ -448,7 +448,7 @@ static void test_duplicate_listen_names_each_file(void)
 static void test_builtin_names(void)
 {
     static const char *const names[] = {"echo", "discard", "daytime", "chargen",
-                                        "time", "sum",     "sumbin"};
+                                        "time", "sum",     "sumbin",  "metrics"};
 
     for (int i = 0; i < BUILTIN_COUNT; i++) {
         T_EQ_STR(conf_builtin_name((enum builtin_id)i), names[i]);

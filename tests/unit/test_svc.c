@@ -16,6 +16,7 @@
 
 static struct ev_loop *loop;
 static struct svc_set set;
+static struct metrics *table; /* the shared counters, as the master makes them */
 static unsigned ends;
 
 static void on_end(struct svc_set *s, void *arg)
@@ -41,7 +42,9 @@ static void setup(const char *text)
     struct conf *c = parse(text);
 
     T_ASSERT((loop = ev_loop_new()) != NULL);
-    T_EQ_INT(svc_set_init(&set, loop, c), 0);
+    if (table == NULL)
+        T_ASSERT((table = metrics_new("test.conf")) != NULL);
+    T_EQ_INT(svc_set_init(&set, loop, c, table), 0);
     set.on_end = on_end;
     set.on_end_arg = &ends;
     for (size_t i = 0; i < c->nsvcs; i++) {
@@ -49,6 +52,7 @@ static void setup(const char *text)
         T_ASSERT(svc != NULL);
         set.svcs[set.nsvcs++] = svc;
     }
+    svc_set_publish(&set); /* as server_start does once its services are built */
     conf_unref(c);
 }
 
@@ -81,7 +85,26 @@ static enum refusal admit(struct svc *svc, const char *ip, bool stream, struct l
 {
     struct sockaddr_storage ss = peer(ip);
 
-    return svc_admit(svc, (const struct sockaddr *)&ss, stream, key);
+    return svc_admit(svc, (const struct sockaddr *)&ss, stream, METRICS_TCP, key);
+}
+
+/* Connections admitted, as the shared counters have them. */
+static long long admitted(const struct svc *svc)
+{
+    long long n = 0;
+
+    for (int p = 0; p < METRICS_PROTO_COUNT; p++)
+        n += (long long)metrics_read(&svc->st->m->conns[p]);
+    return n;
+}
+
+static long long refused(const struct svc *svc)
+{
+    long long n = 0;
+
+    for (int r = 0; r < METRICS_REASON_COUNT; r++)
+        n += (long long)metrics_read(&svc->st->m->refused[r]);
+    return n;
 }
 
 #define ECHO "[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n"
@@ -100,7 +123,8 @@ static void test_conn_counts_back_to_zero(void)
     T_EQ_INT(set.nconns, 2);
     T_EQ_INT(svc->conns, 2);
     T_EQ_INT(svc->st->conns_now, 2);
-    T_EQ_INT(svc->st->conns_total, 2);
+    T_EQ_INT(admitted(svc), 2);
+    T_EQ_INT(metrics_gauge(&svc->st->m->active), 2);
     T_EQ_INT(limit_conns(&svc->st->lim), 2);
     T_EQ_INT(limit_conns(&set.glim), 2);
     svc_release(svc, &k1, SVC_USE_CONN);
@@ -110,7 +134,8 @@ static void test_conn_counts_back_to_zero(void)
     T_EQ_INT(svc->st->conns_now, 0);
     T_EQ_INT(limit_conns(&svc->st->lim), 0);
     T_EQ_INT(limit_conns(&set.glim), 0);
-    T_EQ_INT(svc->st->conns_total, 2); /* a total stays */
+    T_EQ_INT(admitted(svc), 2); /* a total stays */
+    T_EQ_INT(metrics_gauge(&svc->st->m->active), 0);
     T_EQ_INT(ends, 2);
     svc_set_free(&set);
 }
@@ -190,7 +215,10 @@ static void test_limits_table(void)
             if (rows[i].want[j] == ADMITTED)
                 svc_release(set.svcs[0], &keys[j], SVC_USE_NONE);
         T_EQ_INT(limit_conns(&set.glim), 0);
-        T_EQ_INT(set.svcs[0]->st->conns_total, n);
+        size_t want = 0;
+        for (size_t j = 0; j < n; j++)
+            want += rows[i].want[j] == ADMITTED;
+        T_EQ_INT(admitted(set.svcs[0]), want);
         svc_set_free(&set);
         ends = 0;
     }
@@ -205,7 +233,7 @@ static void test_datagram_admission_counts_nothing(void)
     svc = set.svcs[0];
     for (int i = 0; i < 3; i++)
         T_EQ_INT(admit(svc, "10.0.0.1", false, &k), ADMITTED);
-    T_EQ_INT(svc->st->conns_total, 0);
+    T_EQ_INT(admitted(svc), 0);
     T_EQ_INT(limit_conns(&svc->st->lim), 0);
     T_EQ_INT(k.counted, 0);
     svc_set_free(&set);
@@ -220,7 +248,8 @@ static void test_refusal_counted(void)
     log_set_level(LOG_LVL_WARN); /* no lines: the count alone */
     svc_refused(svc, ADDR_TCP, "10.0.0.1:1", REFUSED_RATE);
     svc_refused(svc, ADDR_TCP, "10.0.0.1:1", REFUSED_RATE);
-    T_EQ_INT(svc->st->refused, 2);
+    T_EQ_INT(refused(svc), 2);
+    T_EQ_INT(metrics_read(&svc->st->m->refused[METRICS_RATE]), 2);
     T_ASSERT(!ev_timer_active(&set.refusal_timer));
     svc_set_free(&set);
 }
@@ -302,7 +331,7 @@ static void test_new_service_gets_new_state(void)
     svc_set_free(&set);
 }
 
-static void test_forget_zeroes_counts_keeps_limits(void)
+static void test_forget_keeps_shared_counts_and_limits(void)
 {
     struct limit_key k;
     struct svc *svc;
@@ -311,18 +340,120 @@ static void test_forget_zeroes_counts_keeps_limits(void)
     svc = set.svcs[0];
     T_EQ_INT(admit(svc, "10.0.0.1", true, &k), ADMITTED);
     svc_opened(svc, SVC_USE_CONN);
-    svc->st->bytes_in = 5;
+    svc_count_bytes(svc, 5, 0);
     svc_set_forget(&set, loop);
     T_EQ_INT(set.nconns, 0);
     T_EQ_INT(svc->conns, 0);
     T_EQ_INT(svc->st->conns_now, 0);
-    T_EQ_INT(svc->st->conns_total, 0);
-    T_EQ_INT(svc->st->bytes_in, 0);
+    /* The counters are the daemon's, in memory shared with the parent: they stay. */
+    T_EQ_INT(admitted(svc), 1);
+    T_EQ_INT(metrics_read(&svc->st->m->bytes_in), 5);
     T_EQ_INT(limit_conns(&svc->st->lim), 1); /* shared with the parent: it stays */
     svc_set_free(&set);
 }
 
+static void test_child_gauges_follow_children(void)
+{
+    struct limit_key k;
+    struct svc *svc;
+
+    setup("[x]\nlisten = tcp://127.0.0.1:0\nexec = /bin/true\n");
+    svc = set.svcs[0];
+    T_EQ_INT(admit(svc, "10.0.0.1", true, &k), ADMITTED);
+    svc_opened(svc, SVC_USE_CHILD);
+    T_EQ_INT(metrics_gauge(&svc->st->m->children), 1);
+    T_EQ_INT(metrics_gauge(&svc->st->m->active), 1);
+    svc_count_exit(svc, 1 << 8); /* exit status 1 */
+    svc_count_exit(svc, 0);
+    svc_count_exit(svc, 9); /* killed by SIGKILL */
+    svc_release(svc, &k, SVC_USE_CHILD);
+    T_EQ_INT(metrics_gauge(&svc->st->m->children), 0);
+    T_EQ_INT(metrics_read(&svc->st->m->exits[METRICS_EXIT_ZERO]), 1);
+    T_EQ_INT(metrics_read(&svc->st->m->exits[METRICS_EXIT_NONZERO]), 1);
+    T_EQ_INT(metrics_read(&svc->st->m->exits[METRICS_EXIT_SIGNAL]), 1);
+    T_ASSERT((svc->st->m->kinds & METRICS_HAS_EXEC) != 0);
+    svc_set_free(&set);
+}
+
+static void test_reload_keeps_counts_and_lists_only_services_in_force(void)
+{
+    struct limit_key k;
+    struct metrics_svc *echo, *gone;
+
+    setup(ECHO "[old]\nlisten = tcp://127.0.0.1:0\nbuiltin = discard\n");
+    echo = set.svcs[0]->st->m;
+    gone = set.svcs[1]->st->m;
+    T_ASSERT(echo != NULL && gone != NULL && echo != gone);
+    T_ASSERT(echo->listed && gone->listed);
+    T_EQ_INT(admit(set.svcs[0], "10.0.0.1", true, &k), ADMITTED);
+    svc_opened(set.svcs[0], SVC_USE_CONN);
+    /* echo stays (with a new address), old goes, new comes. */
+    replace("[echo]\nlisten = tcp://127.0.0.1:1 unix:/tmp/e.sock\nbuiltin = echo\n"
+            "[new]\nlisten = udp://127.0.0.1:0\nbuiltin = echo\n");
+    T_ASSERT(set.svcs[0]->st->m == echo);
+    T_EQ_INT(admitted(set.svcs[0]), 1);
+    T_EQ_INT(metrics_gauge(&echo->active), 1); /* its connection is still open */
+    T_ASSERT(echo->listed);
+    T_EQ_STR(echo->listen, "tcp://127.0.0.1:1\nunix:/tmp/e.sock");
+    T_EQ_INT(echo->kinds, METRICS_HAS_TCP | METRICS_HAS_UNIX);
+    T_ASSERT(!gone->used);                /* it had nothing open: its slot is given back */
+    T_ASSERT(set.svcs[1]->st->m != gone); /* a never used slot first */
+    T_EQ_INT(set.svcs[1]->st->m->kinds, METRICS_HAS_DGRAM);
+    svc_release(set.svcs[0], &k, SVC_USE_CONN);
+    svc_set_free(&set);
+    T_ASSERT(!echo->used);
+}
+
+static void test_dead_worker_gauges_given_back(void)
+{
+    struct metrics_holds *h = metrics_holds_new();
+    struct limit_key k;
+    struct svc *svc;
+
+    T_ASSERT(h != NULL);
+    setup(ECHO);
+    svc = set.svcs[0];
+    metrics_set_holds(h); /* as a worker does after the fork */
+    T_EQ_INT(admit(svc, "10.0.0.1", true, &k), ADMITTED);
+    svc_opened(svc, SVC_USE_CONN);
+    T_EQ_INT(admit(svc, "10.0.0.2", true, &k), ADMITTED);
+    svc_opened(svc, SVC_USE_CONN);
+    metrics_set_holds(NULL);
+    T_EQ_INT(metrics_gauge(&svc->st->m->active), 2);
+    /* The worker is killed with both open: the master takes them back out. */
+    metrics_give_back(table, h);
+    T_EQ_INT(metrics_gauge(&svc->st->m->active), 0);
+    metrics_holds_free(h);
+    svc_set_free(&set);
+}
+
+static void test_datagram_drops_by_reason(void)
+{
+    struct svc *svc;
+
+    setup("[e]\nlisten = udp://127.0.0.1:0\nbuiltin = echo\n");
+    svc = set.svcs[0];
+    log_set_level(LOG_LVL_WARN);
+    svc_count_dgram_in(svc, 10);
+    svc_count_dgram_in(svc, 10);
+    svc_count_dgram_in(svc, 10);
+    svc_count_dgram_out(svc, 10);
+    svc_count_dgram_dropped(svc, METRICS_DROP_LOOP, 1);
+    svc_refused(svc, ADDR_UDP, "10.0.0.1:1", REFUSED_DENIED);
+    T_EQ_INT(metrics_read(&svc->st->m->udp_requests), 3);
+    T_EQ_INT(metrics_read(&svc->st->m->bytes_in), 30);
+    T_EQ_INT(metrics_read(&svc->st->m->udp_dropped[METRICS_DROP_LOOP]), 1);
+    T_EQ_INT(metrics_read(&svc->st->m->udp_dropped[METRICS_DROP_DENIED]), 1);
+    T_EQ_INT(metrics_read(&svc->st->m->dgrams_dropped), 2);
+    T_EQ_INT(refused(svc), 0); /* a datagram is dropped, not a connection refused */
+    svc_set_free(&set);
+}
+
 static const struct t_case cases[] = {
+    T_CASE(test_child_gauges_follow_children),
+    T_CASE(test_reload_keeps_counts_and_lists_only_services_in_force),
+    T_CASE(test_dead_worker_gauges_given_back),
+    T_CASE(test_datagram_drops_by_reason),
     T_CASE(test_conn_counts_back_to_zero),
     T_CASE(test_child_counts_back_to_zero),
     T_CASE(test_release_unopened_gives_back_address_only),
@@ -333,7 +464,7 @@ static const struct t_case cases[] = {
     T_CASE(test_idle_generation_freed_at_once),
     T_CASE(test_removed_service_state_goes_with_its_last_conn),
     T_CASE(test_new_service_gets_new_state),
-    T_CASE(test_forget_zeroes_counts_keeps_limits),
+    T_CASE(test_forget_keeps_shared_counts_and_limits),
 };
 
 int main(int argc, char **argv)
