@@ -42,6 +42,7 @@ util           0     any
 log            0     any
 addr           0     any
 proto          0     any
+json_parse     0     any
 ev             1     daemon
 sig            1     daemon
 conf           2     daemon  conf_keys conf_inetd conf_parse conf_tls conf_forward
