@@ -79,6 +79,7 @@ client_stream  1     client
 bench          1     client
 hist           1     client
 client_tls     1     client
+client_http    1     client
 usher          2     client
 EOF
 # out (the builtins' reply) is a module of its own: stream drives the
