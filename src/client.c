@@ -357,13 +357,7 @@ static int handshake_failed(const struct client_target *t, const struct client_c
                    client_conn_strerror(c, errno));
 }
 
-/*
- * Connect to t, and for a tls:// address do the handshake, both within
- * one -w.  The context is made first, so that a bad --ca, --cert or --key
- * fails before anything is sent.  Returns 0 with *c open, or -1 with a
- * message in err.
- */
-static int open_conn(const struct client_target *t, struct client_conn *c, char *err, size_t errlen)
+int client_open_conn(const struct client_target *t, struct client_conn *c, char *err, size_t errlen)
 {
     int64_t deadline = deadline_after(t->wait_ms);
     SSL_CTX *ctx = NULL;
@@ -416,7 +410,7 @@ static struct session *session_open(const struct client_target *t, char *err, si
     }
     ss->t = t;
     ss->errors = 0;
-    if (open_conn(t, &ss->conn, err, errlen) < 0) {
+    if (client_open_conn(t, &ss->conn, err, errlen) < 0) {
         free(ss);
         return NULL;
     }
@@ -529,7 +523,7 @@ int client_copy(const struct client_target *t, char *err, size_t errlen)
 
     if (!is_datagram(t)) {
         struct client_conn c;
-        if (open_conn(t, &c, err, errlen) < 0)
+        if (client_open_conn(t, &c, err, errlen) < 0)
             return -1;
         rc = client_stream_copy(&c, t->name, t->wait_ms, err, errlen);
         client_conn_close(&c);

@@ -104,6 +104,16 @@ void client_lines_init_conn(struct client_lines *l, struct client_conn *conn);
 int client_lines_next(struct client_lines *l, int64_t deadline_ms, const char **line, size_t *len);
 
 /*
+ * Connect to t's stream address, and for a tls:// address do the
+ * handshake, both within one t->wait_ms (-1: no bound).  The TLS context
+ * is made first, so that a bad --ca, --cert or --key fails before
+ * anything is sent.  Returns 0 with *c open (client_conn_close it), or -1
+ * with a message in err ("unable to connect to tcp://...: ...").
+ */
+int client_open_conn(const struct client_target *t, struct client_conn *c, char *err,
+                     size_t errlen);
+
+/*
  * Stream or datagram copy, by the kind of t's address.  Returns 0 (the
  * server closed, or stdin ended and every reply came), or -1 with a
  * message in err.

@@ -573,3 +573,15 @@ int status_format(FILE *out, const struct status *st, const struct status_view *
     }
     return lines;
 }
+
+size_t status_conns_fitting(const struct status *st, const struct status_view *v, size_t rows)
+{
+    /* The title, the daemon's line, the heading, then the services and their refusals. */
+    size_t used = (size_t)(v->title != NULL) + 2 + st->nservices;
+
+    for (size_t i = 0; i < st->nservices; i++)
+        used += (size_t)(st->services[i].refused > 0);
+    /* The blank line, the heading and the "... and N more" line; one for the cursor. */
+    used += 4;
+    return rows > used ? rows - used : 0;
+}

@@ -110,6 +110,12 @@ struct status_view {
  */
 int status_format(FILE *out, const struct status *st, const struct status_view *v);
 
+/*
+ * How many connections the table can list in `rows` lines (a terminal's
+ * height) after everything else it shows, a line to spare for the cursor.
+ */
+size_t status_conns_fitting(const struct status *st, const struct status_view *v, size_t rows);
+
 /* "512 B", "1.5 KiB", "12 MiB" ... "16 EiB": `bytes` in binary units, 2 or 3 digits. */
 void status_bytes(char *buf, size_t size, double bytes);
 

@@ -4,9 +4,12 @@
  *
  *   usher [-u] [-w SEC] [-r N] [TLS options] ADDRESS | HOST PORT     copy stdin <-> server
  *   usher sum|sumbin|time [-u] [-w SEC] [-r N] [TLS options] ADDRESS | HOST PORT
+ *   usher status [--watch] [--json] [-i SEC] [-w SEC] [TLS options] ADDRESS | HOST PORT
  *
  * The TLS options (--ca, --insecure, --cert, --key, --servername, --alpn)
- * go with a tls:// address only; --cert and --key go together.
+ * go with a tls:// address only; --cert and --key go together.  --watch,
+ * --json and -i go with the status command only, which takes a stream
+ * address (tcp://, tls://, unix:).  The work of status is client_status.c's.
  *
  * Options may come before the command word, after it, or both; they end at
  * the first operand (POSIX order), so a `-` inside an address is never
@@ -19,6 +22,7 @@
  */
 #include "bench.h"
 #include "client.h"
+#include "client_status.h"
 #include "util.h"
 
 #include <errno.h>
@@ -41,6 +45,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: usher [-u] [-w SEC] [-r N] [TLS options] ADDRESS | HOST PORT\n"
             "       usher sum|sumbin|time [-u] [-w SEC] [-r N] [TLS options] ADDRESS | HOST PORT\n"
+            "       usher status [--watch] [--json] [-i SEC] [-w SEC] [TLS options] ADDRESS\n"
             "       usher bench [-c CONNS] [-d SEC | -n COUNT] [-s SIZE] [--reset] [--json]\n"
             "                   connect|pingpong|bulk|udp ADDRESS   (usher bench -h)\n"
             "       usher -h | -V\n"
@@ -53,6 +58,11 @@ static void usage(FILE *out)
             "  sum     send each stdin line \"A B\", print each sum\n"
             "  sumbin  the same over the binary (XDR) protocol\n"
             "  time    print the server's time (RFC 868) as ISO 8601 UTC\n"
+            "  status  usherd's status from a `builtin = metrics` listener, as a table of two\n"
+            "          samples -i apart, with rates (-w default 5)\n"
+            "    --watch  a sample every -i, the table redrawn on a terminal, until Ctrl-C\n"
+            "    --json   the status as usherd sends it (with --watch: one per sample)\n"
+            "    -i SEC   time between samples (default 1)\n"
             "TLS options (tls:// only; the server is verified against the system's CAs):\n"
             "  --ca FILE          verify against the CAs in FILE instead\n"
             "  --insecure         do not verify the server at all\n"
@@ -75,10 +85,23 @@ static void __attribute__((noreturn, format(printf, 1, 2))) usage_error(const ch
     exit(EXIT_USAGE);
 }
 
-static void set_wait(struct client_target *t, const char *arg)
+/* What the command line says. */
+struct cli {
+    struct client_target t;
+    struct client_status_opts status;
+    bool status_opts; /* --watch, --json or -i given */
+    bool udp;         /* -u */
+};
+
+enum {
+    OPT_WATCH = CLIENT_TLS_OPT_ALPN + 1,
+    OPT_JSON,
+};
+
+static void set_wait(int64_t *ms, const char *opt, const char *arg)
 {
-    if (client_parse_wait(arg, &t->wait_ms) < 0)
-        usage_error("-w '%s': expected a time above zero, like 2, 0.5 or 500ms", arg);
+    if (client_parse_wait(arg, ms) < 0)
+        usage_error("%s '%s': expected a time above zero, like 2, 0.5 or 500ms", opt, arg);
 }
 
 static void set_retries(struct client_target *t, const char *arg)
@@ -90,15 +113,28 @@ static void set_retries(struct client_target *t, const char *arg)
     t->tries = (unsigned)n + 1;
 }
 
+static void set_status_opt(struct cli *c, int ch, const char *arg)
+{
+    c->status_opts = true;
+    if (ch == OPT_WATCH)
+        c->status.watch = true;
+    else if (ch == OPT_JSON)
+        c->status.json = true;
+    else
+        set_wait(&c->status.interval_ms, "-i", arg);
+}
+
 /*
  * Parse options up to the first operand of argv (argv[0] being the program
  * or the command word).  Returns the index of that operand.
  */
-static int parse_options(int argc, char **argv, struct client_target *t, bool *udp)
+static int parse_options(int argc, char **argv, struct cli *c)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
+        {"watch", no_argument, NULL, OPT_WATCH},
+        {"json", no_argument, NULL, OPT_JSON},
         CLIENT_TLS_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
@@ -106,8 +142,8 @@ static int parse_options(int argc, char **argv, struct client_target *t, bool *u
 
     opterr = 0;
     optind = 0; /* glibc: start afresh, on this argv */
-    while ((ch = getopt_long(argc, argv, "+:hVuw:r:", longopts, NULL)) != -1) {
-        if (client_tls_opt_set(&t->tls, ch, optarg))
+    while ((ch = getopt_long(argc, argv, "+:hVuw:r:i:", longopts, NULL)) != -1) {
+        if (client_tls_opt_set(&c->t.tls, ch, optarg))
             continue;
         switch (ch) {
         case 'h':
@@ -117,13 +153,18 @@ static int parse_options(int argc, char **argv, struct client_target *t, bool *u
             printf("usher %s\n", USHER_VERSION);
             exit(0);
         case 'u':
-            *udp = true;
+            c->udp = true;
             break;
         case 'w':
-            set_wait(t, optarg);
+            set_wait(&c->t.wait_ms, "-w", optarg);
             break;
         case 'r':
-            set_retries(t, optarg);
+            set_retries(&c->t, optarg);
+            break;
+        case 'i':
+        case OPT_WATCH:
+        case OPT_JSON:
+            set_status_opt(c, ch, optarg);
             break;
         case ':':
             if (optopt >= CLIENT_TLS_OPT_CA)
@@ -138,29 +179,35 @@ static int parse_options(int argc, char **argv, struct client_target *t, bool *u
     return optind;
 }
 
-static int run_copy(const struct client_target *t, unsigned *errors, char *err, size_t errlen)
+static int run_copy(const struct cli *c, unsigned *errors, char *err, size_t errlen)
 {
     (void)errors;
-    return client_copy(t, err, errlen);
+    return client_copy(&c->t, err, errlen);
 }
 
-static int run_sum(const struct client_target *t, unsigned *errors, char *err, size_t errlen)
+static int run_sum(const struct cli *c, unsigned *errors, char *err, size_t errlen)
 {
-    return client_sum(t, false, errors, err, errlen);
+    return client_sum(&c->t, false, errors, err, errlen);
 }
 
-static int run_sumbin(const struct client_target *t, unsigned *errors, char *err, size_t errlen)
+static int run_sumbin(const struct cli *c, unsigned *errors, char *err, size_t errlen)
 {
-    return client_sum(t, true, errors, err, errlen);
+    return client_sum(&c->t, true, errors, err, errlen);
 }
 
-static int run_time(const struct client_target *t, unsigned *errors, char *err, size_t errlen)
+static int run_time(const struct cli *c, unsigned *errors, char *err, size_t errlen)
 {
     (void)errors;
-    return client_time(t, err, errlen);
+    return client_time(&c->t, err, errlen);
 }
 
-typedef int run_fn(const struct client_target *t, unsigned *errors, char *err, size_t errlen);
+static int run_status(const struct cli *c, unsigned *errors, char *err, size_t errlen)
+{
+    (void)errors;
+    return client_status(&c->t, &c->status, err, errlen);
+}
+
+typedef int run_fn(const struct cli *c, unsigned *errors, char *err, size_t errlen);
 
 static const struct command {
     const char *name;
@@ -169,7 +216,7 @@ static const struct command {
     {"sum", run_sum},
     {"sumbin", run_sumbin},
     {"time", run_time},
-
+    {"status", run_status},
 };
 
 static const struct command *find_command(const char *word)
@@ -192,14 +239,28 @@ static void ignore_sigpipe(void)
     }
 }
 
+/* The status command's own rules, as usage errors. */
+static void check_status_usage(const struct cli *c, bool is_status)
+{
+    if (!is_status) {
+        if (c->status_opts)
+            usage_error("--watch, --json and -i go with usher status");
+        return;
+    }
+    if (c->udp || addr_kind_socktype(c->t.spec.kind) != SOCK_STREAM)
+        usage_error("status speaks HTTP: it needs a stream address (tcp://, tls://, unix:), "
+                    "not %s",
+                    c->t.name);
+}
+
 int main(int argc, char **argv)
 {
-    struct client_target t = {.wait_ms = -1, .tries = 1};
+    struct cli c = {.t = {.wait_ms = -1, .tries = 1},
+                    .status = {.interval_ms = CLIENT_STATUS_INTERVAL_MS}};
     const struct command *cmd = NULL;
     run_fn *run = run_copy;
     unsigned errors = 0;
     char err[512];
-    bool udp = false;
     int first;
 
     if (open_std_fds() < 0) {
@@ -210,17 +271,19 @@ int main(int argc, char **argv)
     /* The load generator has options of its own. */
     if (argc > 1 && strcmp(argv[1], "bench") == 0)
         return bench_main(argc - 1, argv + 1);
-    first = parse_options(argc, argv, &t, &udp);
+    first = parse_options(argc, argv, &c);
     if (first < argc && (cmd = find_command(argv[first])) != NULL) {
         run = cmd->run;
-        first += parse_options(argc - first, argv + first, &t, &udp);
+        first += parse_options(argc - first, argv + first, &c);
     }
-    if (client_target_parse(argc - first, argv + first, udp, &t, err, sizeof(err)) < 0 ||
-        client_tls_opts_check(&t.tls, err, sizeof(err)) < 0)
+    if (client_target_parse(argc - first, argv + first, c.udp && run != run_status, &c.t, err,
+                            sizeof(err)) < 0 ||
+        client_tls_opts_check(&c.t.tls, err, sizeof(err)) < 0)
         usage_error("%s", err);
-    if (client_tls_opts_given(&t.tls) && !t.spec.tls)
-        usage_error("the TLS options go with a tls:// address, not %s", t.name);
-    if (run(&t, &errors, err, sizeof(err)) < 0) {
+    if (client_tls_opts_given(&c.t.tls) && !c.t.spec.tls)
+        usage_error("the TLS options go with a tls:// address, not %s", c.t.name);
+    check_status_usage(&c, run == run_status);
+    if (run(&c, &errors, err, sizeof(err)) < 0) {
         fprintf(stderr, "usher: %s\n", err);
         return 1;
     }

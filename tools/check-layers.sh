@@ -81,6 +81,7 @@ hist           1     client
 client_tls     1     client
 client_http    1     client
 status         1     client
+client_status  1     client
 usher          2     client
 EOF
 # out (the builtins' reply) is a module of its own: stream drives the
