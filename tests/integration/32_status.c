@@ -214,7 +214,10 @@ static void expect_failure(struct h_result *r, int code, const char *message)
     T_EQ_STR(r->out, "");
 }
 
-/* The number in the column `col` (from 0, blank-separated) of the line starting with `start`. */
+/*
+ * The word in column `col` (from 0, blank-separated) of the line starting
+ * with `start` (static: the next call overwrites it).
+ */
 static const char *column(const char *text, const char *start, int col)
 {
     const char *line = text;
@@ -578,6 +581,110 @@ static void test_tls(void)
     expect_failure(&r, 1, "TLS handshake failed: certificate verify failed");
 }
 
+/* tmux, on a server of the case's own (its socket in the case's directory). */
+static char *tmux_socket;
+static pid_t tmux_server;
+
+static void __attribute__((sentinel)) tmux(struct h_result *r, ...)
+{
+    const char *argv[24] = {"tmux", "-S", tmux_socket, "-f", "/dev/null"};
+    int argc = 5;
+    va_list ap;
+
+    va_start(ap, r);
+    while (argc < 23 && (argv[argc] = va_arg(ap, const char *)) != NULL)
+        argc++;
+    va_end(ap);
+    argv[argc] = NULL;
+    h_run(r, NULL, 0, RUN_MS, argv);
+}
+
+/* The tmux server leaves the case's process group: it is stopped by name and then by pid. */
+static void kill_tmux(void)
+{
+    struct h_result r;
+
+    tmux(&r, "kill-server", NULL);
+    if (tmux_server > 0)
+        kill(tmux_server, SIGKILL);
+}
+
+static char *pane(void)
+{
+    struct h_result r;
+
+    tmux(&r, "capture-pane", "-p", "-t", "status", NULL);
+    if (r.exit_code != 0)
+        T_FAIL("tmux capture-pane: %s", r.err);
+    return r.out;
+}
+
+/* The pane once it contains `needle` and, if `differs` is not NULL, is not that text. */
+static char *wait_pane(const char *needle, const char *differs, int ms)
+{
+    int64_t deadline = h_now_ms() + ms * (int)t_scale();
+    char *text;
+
+    do {
+        text = pane();
+        if (strstr(text, needle) != NULL && (differs == NULL || strcmp(text, differs) != 0))
+            return text;
+        usleep(20000);
+    } while (h_now_ms() < deadline);
+    T_FAIL("no \"%s\" in the pane after %d ms:\n%s", needle, ms, text);
+}
+
+static int count(const char *text, const char *needle)
+{
+    int n = 0;
+
+    for (const char *at = text; (at = strstr(at, needle)) != NULL; at++)
+        n++;
+    return n;
+}
+
+/*
+ * --watch on a terminal: typed into a shell in tmux, the table is drawn at
+ * the top of the screen and redrawn in place with new counts and rates
+ * (never scrolling: the title is on the first line, once); Ctrl-C ends it
+ * with status 0, the table left on the screen.
+ */
+static void test_watch_terminal(void)
+{
+    struct fake *f = fake_start("tcp://127.0.0.1:0", SERVE_OK);
+    char *first, *second, *total, *title = h_fmt("usher status %s  every 300ms  ", f->addr);
+    struct h_result r;
+
+    h_need("tmux", "tmux");
+    tmux_socket = h_fmt("%s/tmux.sock", h_tmpdir());
+    setenv("TERM", "xterm", 0);
+    t_at_end(kill_tmux);
+    tmux(&r, "new-session", "-d", "-s", "status", "-x", "150", "-y", "40", "sh", NULL);
+    if (r.exit_code != 0)
+        t_skip("tmux cannot start a session here: %s", r.err);
+    tmux(&r, "display-message", "-p", "-t", "status", "#{pid}", NULL);
+    tmux_server = (pid_t)strtol(r.out, NULL, 10);
+    tmux(&r, "send-keys", "-t", "status",
+         h_fmt("%s status --watch -i 300ms %s; echo EXIT=$?", h_usher(), f->addr), "Enter", NULL);
+    T_EQ_INT(r.exit_code, 0);
+    first = wait_pane("CHILDREN", NULL, 5000);
+    T_ASSERT(strncmp(first, title, strlen(title)) == 0);
+    second = wait_pane("CHILDREN", first, 5000);
+    second = wait_pane("CHILDREN", second, 5000); /* two redraws: the rates are known */
+    if (strncmp(second, title, strlen(title)) != 0 || count(second, "usher status ") != 1 ||
+        count(second, "\necho ") != 2 /* the service and a connection */)
+        T_FAIL("not redrawn in place; first:\n%s\nthen:\n%s", first, second);
+    total = h_fmt("%s", column(first, "echo     event", 3));
+    if (strcmp(total, column(second, "echo     event", 3)) == 0)
+        T_FAIL("the same total twice:\n%s\nthen:\n%s", first, second);
+    if (strcmp(column(second, "echo     event", 4), "-") == 0)
+        T_FAIL("no rate after three samples:\n%s", second);
+    T_ASSERT(strchr(second, '\033') == NULL);
+    tmux(&r, "send-keys", "-t", "status", "C-c", NULL);
+    second = wait_pane("EXIT=0", NULL, 3000);
+    T_CONTAINS(second, "CHILDREN"); /* the last table stays */
+}
+
 static const struct t_case cases[] = {
     T_CASE(test_table),
     T_CASE(test_json),
@@ -592,6 +699,7 @@ static const struct t_case cases[] = {
     T_CASE(test_watch_stops_waiting),
     T_CASE(test_watch_json),
     T_CASE(test_tls),
+    T_CASE(test_watch_terminal),
 };
 
 int main(int argc, char **argv)
