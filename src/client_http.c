@@ -210,7 +210,8 @@ static int read_head(struct client_http_reply *r, bool eof, char *err, size_t er
     const char *p = r->buf;
     struct line status;
 
-    if (memcmp(r->buf, "HTTP/", check) != 0)
+    /* (No byte yet: maybe no buffer yet either.) */
+    if (check > 0 && memcmp(r->buf, "HTTP/", check) != 0)
         return err_set(err, errlen, "not an HTTP reply");
     if ((end = find_head_end(r)) == 0) {
         if (r->len > CLIENT_HTTP_HEAD_MAX)
