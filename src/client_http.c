@@ -48,14 +48,16 @@ int client_http_room(struct client_http_reply *r, char **room, size_t *size, cha
         size_t cap = r->cap < READ_MIN ? READ_MIN : r->cap * 2;
         char *buf;
         if (r->cap >= BUFFER_MAX) {
+            err_set(err, errlen, "reply larger than %d MiB", CLIENT_HTTP_BODY_MAX >> 20);
             errno = EMSGSIZE;
-            return err_set(err, errlen, "reply larger than %d MiB", CLIENT_HTTP_BODY_MAX >> 20);
+            return -1;
         }
         if (cap > BUFFER_MAX)
             cap = BUFFER_MAX;
         if ((buf = realloc(r->buf, cap)) == NULL) {
+            err_set(err, errlen, "out of memory");
             errno = ENOMEM;
-            return err_set(err, errlen, "out of memory");
+            return -1;
         }
         r->buf = buf;
         r->cap = cap;
@@ -225,7 +227,8 @@ static int read_head(struct client_http_reply *r, bool eof, char *err, size_t er
     }
     if (end > CLIENT_HTTP_HEAD_MAX)
         return err_set(err, errlen, "a reply head longer than %d KiB", CLIENT_HTTP_HEAD_MAX >> 10);
-    next_line(&p, r->buf + end, &status);
+    if (!next_line(&p, r->buf + end, &status))
+        return err_set(err, errlen, "no status line"); /* cannot be: the head has its end */
     if (parse_status_line(r, &status, err, errlen) < 0 ||
         parse_headers(r, p, r->buf + end, err, errlen) < 0)
         return -1;

@@ -396,8 +396,8 @@ static int parse_array(struct parser *ps, unsigned depth, uint32_t self)
 
 static int parse_member(struct parser *ps, unsigned depth, uint32_t *child)
 {
-    const char *key;
-    size_t key_len;
+    const char *key = NULL;
+    size_t key_len = 0;
 
     skip_space(ps);
     if (ps->p >= ps->end || *ps->p != '"')
@@ -441,6 +441,7 @@ static int parse_value(struct parser *ps, unsigned depth, uint32_t *index)
 {
     char c;
 
+    *index = 0; /* set on every path, failures included */
     skip_space(ps);
     if (ps->p >= ps->end)
         return unexpected(ps, "a value");
