@@ -685,7 +685,51 @@ static void test_watch_terminal(void)
     T_CONTAINS(second, "CHILDREN"); /* the last table stays */
 }
 
+/* The real thing: usherd's own builtin = metrics, with counts made here. */
+static void test_against_usherd(void)
+{
+    struct h_daemon *d = h_start("[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n"
+                                 "[shut]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n"
+                                 "deny = 127.0.0.0/8\n"
+                                 "[metrics]\nlisten = tcp://127.0.0.1:0 unix:@DIR@/m.sock\n"
+                                 "builtin = metrics\n",
+                                 NULL);
+    struct h_result r;
+    int held;
+
+    for (int i = 0; i < 5; i++) {
+        int fd = h_connect(h_addr(d, "echo", "tcp://"));
+        h_echo_roundtrip(fd, "hello");
+        close(fd);
+    }
+    held = h_connect(h_addr(d, "echo", "tcp://"));
+    h_echo_roundtrip(held, "held");
+    for (int i = 0; i < 2; i++) {
+        int fd = h_connect(h_addr(d, "shut", "tcp://"));
+        T_ASSERT(h_wait_closed(fd, 2000));
+        close(fd);
+    }
+    T_ASSERT(h_wait_log_count(d, "end=denied", 2, 2000));
+    usher(&r, "status", "-i", "200ms", h_addr(d, "metrics", "unix:"), NULL);
+    if (r.exit_code != 0)
+        T_FAIL("exit %d: %s", r.exit_code, r.err);
+    T_CONTAINS(r.out, h_fmt("usherd 0.1.0  pid %ld  up ", (long)d->pid));
+    T_EQ_STR(column(r.out, "echo ", 1), "event");
+    T_EQ_STR(column(r.out, "echo ", 2), "1"); /* active: the held one */
+    T_EQ_STR(column(r.out, "echo ", 3), "6");
+    T_EQ_STR(column(r.out, "shut ", 5), "2");
+    T_CONTAINS(r.out, "  refused: denied 2\n");
+    T_CONTAINS(r.out, h_fmt(" 127.0.0.1:%d ", h_local_port(held))); /* in the connections */
+    h_result_free(&r);
+    usher(&r, "status", "--json", h_addr(d, "metrics", "tcp://"), NULL);
+    T_EQ_INT(r.exit_code, 0);
+    T_CONTAINS(r.out, "{\"name\":\"echo\",\"listen\":[");
+    h_result_free(&r);
+    close(held);
+}
+
 static const struct t_case cases[] = {
+    T_CASE(test_against_usherd),
     T_CASE(test_table),
     T_CASE(test_json),
     T_CASE(test_host_port),
