@@ -95,8 +95,8 @@ static void add_error(struct conf_errs *e, const char *file, int line, const cha
     e->len += (size_t)n;
 }
 
-static void verror_in(struct parser *p, const char *file, int line, const char *fmt, va_list ap)
-    __attribute__((format(printf, 4, 0)));
+static void verror_in(struct parser *p, struct conf_errs *e, const char *file, int line,
+                      const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
 
 /*
  * Messages quote the file's names and values, which may hold any byte but
@@ -105,9 +105,9 @@ static void verror_in(struct parser *p, const char *file, int line, const char *
  * (the terminal at -t, the log at a reload).  The texts of the messages
  * are ours and printable: escaping leaves them as they are.
  */
-static void verror_in(struct parser *p, const char *file, int line, const char *fmt, va_list ap)
+static void verror_in(struct parser *p, struct conf_errs *e, const char *file, int line,
+                      const char *fmt, va_list ap)
 {
-    struct conf_errs *e = p->errs;
     char raw[512], msg[1024], name[512];
     size_t rawlen;
     int n;
@@ -116,7 +116,8 @@ static void verror_in(struct parser *p, const char *file, int line, const char *
         return;
     n = vsnprintf(raw, sizeof(raw), fmt, ap);
     if (e->count == CONF_ERRORS_MAX)
-        n = snprintf(raw, sizeof(raw), "too many errors, giving up");
+        n = snprintf(raw, sizeof(raw), "too many %s, giving up",
+                     e == p->errs ? "errors" : "warnings");
     rawlen = n < 0 ? 0 : (size_t)n;
     if (rawlen >= sizeof(raw))
         rawlen = sizeof(raw) - 1;
@@ -125,13 +126,36 @@ static void verror_in(struct parser *p, const char *file, int line, const char *
     add_error(e, name, line, msg);
 }
 
+static void __attribute__((format(printf, 4, 5)))
+error_in_list(struct parser *p, struct conf_errs *e, int line, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    verror_in(p, e, p->file, line, fmt, ap);
+    va_end(ap);
+}
+
 void conf_error(struct parser *p, int line, const char *fmt, ...)
 {
     va_list ap;
 
     va_start(ap, fmt);
-    verror_in(p, p->file, line, fmt, ap);
+    verror_in(p, p->errs, p->file, line, fmt, ap);
     va_end(ap);
+}
+
+void conf_warning(struct parser *p, int line, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+
+    if (p->warns == NULL)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    error_in_list(p, p->warns, line, "warning: %s", text);
 }
 
 /* An error in `file`, which need not be the one being read. */
@@ -141,7 +165,7 @@ error_in(struct parser *p, const char *file, int line, const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    verror_in(p, file, line, fmt, ap);
+    verror_in(p, p->errs, file, line, fmt, ap);
     va_end(ap);
 }
 
@@ -160,6 +184,28 @@ static bool valid_section_name(const char *name)
         if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_' && *c != '.')
             return false;
     return true;
+}
+
+/*
+ * Where a section came from, for -P: the "# from WHERE" comment just above
+ * its header, which -P wrote (so that printing a printed file gives the
+ * same text); else this file and line.
+ */
+static void note_origin(struct parser *p, struct svc_conf *svc)
+{
+    char file[512], where[600];
+
+    if (p->conf->embedded) {
+        svc->origin = strdup("the embedded default");
+    } else if (p->from_line != 0 && p->from_line == p->line - 1) {
+        svc->origin = strdup(p->from);
+    } else {
+        str_escape(file, sizeof(file), p->file, strlen(p->file));
+        snprintf(where, sizeof(where), "%s:%d", file, p->line);
+        svc->origin = strdup(where);
+    }
+    if (svc->origin == NULL)
+        CONF_ERR(p, "out of memory");
 }
 
 static void start_global(struct parser *p)
@@ -200,6 +246,8 @@ static void start_section(struct parser *p, char *line)
     }
     p->svc = conf_add_service(p, name);
     p->skip_section = p->svc == NULL;
+    if (p->svc != NULL)
+        note_origin(p, p->svc);
 }
 
 static char *trim(char *s)
@@ -238,10 +286,22 @@ static void strip_comment(char *line)
     }
 }
 
+/* A comment line "# from WHERE", as -P writes above each section: remember WHERE. */
+static void note_from_comment(struct parser *p, const char *raw)
+{
+    while (isspace((unsigned char)*raw))
+        raw++;
+    if (strncmp(raw, "# from ", 7) != 0 || str_copy(p->from, sizeof(p->from), raw + 7) < 0)
+        return;
+    p->from[strcspn(p->from, "\r")] = '\0';
+    p->from_line = p->line;
+}
+
 static void parse_line(struct parser *p, char *raw)
 {
     char *line, *eq, *key;
 
+    note_from_comment(p, raw);
     strip_comment(raw);
     line = trim(raw);
     if (*line == '\0')
@@ -335,14 +395,15 @@ static struct conf *conf_new(const char *name, bool embedded)
 }
 
 /*
- * Parse `text` (modified in place) as file `name`, then the inetd.conf
- * named by -I or by the file's `inetd` key.
+ * Parse `text` (modified in place; NULL: no usherd.conf) as file `name`,
+ * then the inetd.conf named by -I or by the file's `inetd` key, and the
+ * xinetd.conf named by -X or by its `xinetd` key.
  */
 static struct conf *parse(char *text, const char *name, bool embedded, const char *inetd,
-                          char **errors)
+                          const char *xinetd, char **errors)
 {
-    struct conf_errs errs = {0};
-    struct parser p = {.file = name, .errs = &errs};
+    struct conf_errs errs = {0}, warns = {0};
+    struct parser p = {.file = name, .errs = &errs, .warns = &warns};
 
     *errors = NULL;
     p.conf = conf_new(name, embedded);
@@ -357,14 +418,36 @@ static struct conf *parse(char *text, const char *name, bool embedded, const cha
         inetd = p.conf->inetd;
     if (inetd != NULL)
         conf_read_inetd(&p, inetd);
+    if (xinetd == NULL && p.conf->xinetd[0] != '\0')
+        xinetd = p.conf->xinetd;
+    if (xinetd != NULL)
+        conf_read_xinetd(&p, xinetd);
     check_duplicate_listeners(&p);
     if (errs.count > 0) {
         *errors = errs.text ? errs.text : strdup("out of memory\n");
+        free(warns.text);
         conf_free(p.conf);
         return NULL;
     }
     free(errs.text);
+    p.conf->warnings = warns.text;
     return p.conf;
+}
+
+const char *conf_keep_name(struct parser *p, const char *name)
+{
+    struct conf *c = p->conf;
+    char **grown;
+
+    for (size_t i = 0; i < c->nfiles; i++)
+        if (strcmp(c->files[i], name) == 0)
+            return c->files[i];
+    if ((grown = realloc(c->files, (c->nfiles + 1) * sizeof(*grown))) == NULL)
+        return NULL;
+    c->files = grown;
+    if ((grown[c->nfiles] = strdup(name)) == NULL)
+        return NULL;
+    return grown[c->nfiles++];
 }
 
 /*
@@ -467,7 +550,7 @@ struct conf *conf_parse(const char *text, const char *name, char **errors)
         return NULL;
     }
     skip_bom(copy, &len);
-    conf = parse(copy, name, false, NULL, errors);
+    conf = parse(copy, name, false, NULL, NULL, errors);
     free(copy);
     return conf;
 }
@@ -481,7 +564,7 @@ struct conf *conf_load_default(const char *inetd, char **errors)
         *errors = strdup("out of memory\n");
         return NULL;
     }
-    conf = parse(copy, CONF_DEFAULT_NAME, true, inetd, errors);
+    conf = parse(copy, CONF_DEFAULT_NAME, true, inetd, NULL, errors);
     free(copy);
     return conf;
 }
@@ -549,17 +632,30 @@ out:
 
 struct conf *conf_load(const char *path, const char *inetd, char **errors)
 {
+    struct conf_sources src = {.path = path, .inetd = inetd};
+
+    return conf_load_sources(&src, errors);
+}
+
+struct conf *conf_load_sources(const struct conf_sources *src, char **errors)
+{
     struct conf_errs errs = {0};
-    struct parser p = {.file = path, .errs = &errs};
+    struct parser p = {.file = src->path, .errs = &errs};
     size_t len;
-    char *text = conf_read_file(&p, path, &len);
+    char *text;
     struct conf *conf;
 
-    if (text == NULL) {
+    if (src->path == NULL && src->inetd == NULL && src->xinetd == NULL)
+        return conf_load_default(NULL, errors);
+    /* -I or -X alone: exactly that file's services, under the file's name. */
+    if (src->path == NULL)
+        return parse(NULL, src->xinetd ? src->xinetd : src->inetd, false, src->inetd, src->xinetd,
+                     errors);
+    if ((text = conf_read_file(&p, src->path, &len)) == NULL) {
         *errors = errs.text;
         return NULL;
     }
-    conf = parse(text, path, false, inetd, errors);
+    conf = parse(text, src->path, false, src->inetd, src->xinetd, errors);
     free(text);
     return conf;
 }
@@ -576,10 +672,20 @@ void conf_unref(struct conf *conf)
         conf_free(conf);
 }
 
+/* The same banner text?  (The keys name the files; a reload reads what they hold now.) */
+static bool banners_equal(const struct svc_conf *a, const struct svc_conf *b)
+{
+    for (int i = 0; i < BANNER_COUNT; i++)
+        if (a->banner[i].len != b->banner[i].len ||
+            (a->banner[i].len && memcmp(a->banner[i].text, b->banner[i].text, a->banner[i].len)))
+            return false;
+    return true;
+}
+
 bool conf_svc_equal(const struct svc_conf *a, const struct svc_conf *b)
 {
     if (strcmp(a->name, b->name) != 0 || a->nlistens != b->nlistens ||
-        strcmp(a->canon ? a->canon : "", b->canon ? b->canon : "") != 0)
+        strcmp(a->canon ? a->canon : "", b->canon ? b->canon : "") != 0 || !banners_equal(a, b))
         return false;
     for (size_t i = 0; i < a->nlistens; i++)
         if (!addr_equal(&a->listens[i].addr, &b->listens[i].addr))
@@ -596,6 +702,11 @@ static void conf_free(struct conf *conf)
     free(conf->svcs);
     free(conf->path);
     free(conf->inetd_path);
+    for (size_t i = 0; i < conf->nfiles; i++)
+        free(conf->files[i]);
+    free(conf->files);
+    free(conf->global_canon);
+    free(conf->warnings);
     free(conf);
 }
 

@@ -83,6 +83,9 @@ enum {
     RLIM_NPROC,
     RLIM_FSIZE,
     RLIM_CORE,
+    RLIM_DATA,
+    RLIM_RSS,
+    RLIM_STACK,
     RLIM_COUNT,
 };
 
@@ -104,6 +107,27 @@ struct exec_conf {
     rlim_t rlimit[RLIM_COUNT];
     bool nice_set;
     int nice;
+    bool umask_set; /* umask = MODE: the child's file creation mask */
+    mode_t umask;
+    char *argv0; /* argv0 = NAME, while the section is read: argv[0] apart from the program */
+};
+
+/*
+ * The banners of a service (banner, banner_success, banner_fail): file
+ * contents read at load, sent on stream listeners (see conf_banner.c).
+ */
+enum conf_banner_kind {
+    BANNER_FIRST,   /* to every client, as soon as it is accepted */
+    BANNER_SUCCESS, /* then to an admitted one, before the service starts */
+    BANNER_FAIL,    /* or to a refused one, before it is closed */
+    BANNER_COUNT,
+};
+
+#define CONF_BANNER_MAX 4096 /* bytes per banner: one non-blocking send to a new connection */
+
+struct conf_banner {
+    char *text; /* NULL: none */
+    size_t len;
 };
 
 enum tls_verify {
@@ -151,8 +175,10 @@ struct forward_conf {
 
 struct svc_conf {
     char name[64];
-    int line;    /* of the section header */
-    char *canon; /* the section's keys and values as parsed: equal text, same service */
+    int line;     /* of the section header */
+    char *canon;  /* the section's keys and values as parsed: equal text, same service */
+    char *origin; /* where it came from ("FILE:LINE", "xinetd FILE:LINE, service NAME"), for -P */
+    struct conf_banner banner[BANNER_COUNT];
     struct conf_listen *listens;
     size_t nlistens;
     enum builtin_id builtin;        /* BUILTIN_NONE for an exec service */
@@ -190,6 +216,11 @@ struct conf {
     char pidfile[256];  /* "" when not set */
     char inetd[256];    /* an inetd.conf to serve too, "" when not set */
     char *inetd_path;   /* the inetd.conf read (-I or `inetd`), or NULL */
+    char xinetd[256];   /* an xinetd.conf to serve too, "" when not set */
+    char **files;       /* the names of the xinetd files read (listeners point at them) */
+    size_t nfiles;
+    char *global_canon; /* the [global] keys and values as parsed, but inetd and xinetd (-P) */
+    char *warnings;     /* "FILE:LINE: warning: ..." lines of a successful load, or NULL */
     bool log_set;       /* `log` given: --daemon keeps it instead of syslog */
     struct log_target log;
     int log_facility;
@@ -206,6 +237,26 @@ struct conf {
  * a malloc'd text of "FILE:LINE: message" lines (the caller frees it).
  */
 struct conf *conf_load(const char *path, const char *inetd, char **errors);
+
+/*
+ * Where a configuration comes from: a usherd.conf (NULL: none), an
+ * inetd.conf (-I) and an xinetd.conf (-X), each NULL when not given.  With
+ * none of the three, the embedded default is loaded.
+ */
+struct conf_sources {
+    const char *path, *inetd, *xinetd;
+};
+
+/* Load every source of `src` into one configuration; NULL with *errors as conf_load. */
+struct conf *conf_load_sources(const struct conf_sources *src, char **errors);
+
+/*
+ * The configuration as one usherd.conf text (malloc'd; NULL when out of
+ * memory): [global], then every service with a comment line saying where
+ * it came from.  Loading the text gives the same configuration, and
+ * printing that gives the same text.
+ */
+char *conf_print(const struct conf *conf);
 
 /* The same from text in memory; `name` stands for the file in messages. */
 struct conf *conf_parse(const char *text, const char *name, char **errors);

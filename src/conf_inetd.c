@@ -173,25 +173,25 @@ static size_t append_quoted(char *buf, size_t off, size_t size, const char *word
     return off;
 }
 
-/* exec = ARGV0 ARGS..., with the program path given apart, as inetd has it. */
-static void set_program(struct parser *p, struct svc_conf *svc, const struct inetd_line *l)
+/*
+ * exec = PROGRAM ARGS..., and argv0 = ARGV0 when it differs from the
+ * program (tcpd relies on it), as inetd gives them apart.
+ */
+static void set_program(struct parser *p, const struct inetd_line *l)
 {
-    char cmd[4096];
-    size_t off = 0;
+    char cmd[4096], argv0[4096];
+    size_t off = append_quoted(cmd, 0, sizeof(cmd), l->program);
 
-    if (l->nargs == 0)
-        off = append_quoted(cmd, off, sizeof(cmd), l->program);
-    for (int i = 0; i < l->nargs; i++)
+    for (int i = 1; i < l->nargs; i++)
         off = append_quoted(cmd, off, sizeof(cmd), l->args[i]);
-    if (off >= sizeof(cmd)) {
+    if (off >= sizeof(cmd) ||
+        (l->nargs > 0 && append_quoted(argv0, 0, sizeof(argv0), l->args[0]) >= sizeof(argv0))) {
         CONF_ERR(p, "the command line is too long");
         return;
     }
     conf_set_key(p, "exec", cmd);
-    /* argv[0] may differ from the program (tcpd relies on it): keep both. */
-    if (svc->exec != NULL && svc->exec->path == NULL &&
-        (svc->exec->path = strdup(l->program)) == NULL)
-        CONF_ERR(p, "out of memory");
+    if (l->nargs > 0 && strcmp(l->args[0], l->program) != 0)
+        conf_set_key(p, "argv0", l->args[0]);
 }
 
 static bool unsupported(struct parser *p, const struct inetd_line *l)
@@ -239,7 +239,7 @@ static void set_wait(struct parser *p, const struct inetd_line *l, bool internal
 
 static void add_line(struct parser *p, struct inetd_line *l)
 {
-    char name[64], addr[400];
+    char name[64], addr[400], where[600], file[512];
     bool internal = strcmp(l->program, "internal") == 0;
     struct svc_conf *svc;
 
@@ -250,7 +250,11 @@ static void add_line(struct parser *p, struct inetd_line *l)
         return;
     memset(p->seen, 0, sizeof(p->seen));
     p->svc = svc;
-    conf_add_listen(p, addr, false);
+    str_escape(file, sizeof(file), p->file, strlen(p->file));
+    snprintf(where, sizeof(where), "inetd.conf %s:%d", file, p->line);
+    if ((svc->origin = strdup(where)) == NULL)
+        CONF_ERR(p, "out of memory");
+    conf_set_key(p, "listen", addr);
     set_wait(p, l, internal);
     if (internal) {
         const char *colon = strrchr(l->service, ':');
@@ -258,7 +262,7 @@ static void add_line(struct parser *p, struct inetd_line *l)
         snprintf(builtin, sizeof(builtin), "%s", colon ? colon + 1 : l->service);
         conf_set_key(p, "builtin", builtin);
     } else {
-        set_program(p, svc, l);
+        set_program(p, l);
         set_user(p, l->user);
     }
     conf_finish_service(p, svc);

@@ -162,6 +162,11 @@ static void key_inetd(struct parser *p, char *value)
     absolute_path(p, "inetd", value, p->conf->inetd, sizeof(p->conf->inetd));
 }
 
+static void key_xinetd(struct parser *p, char *value)
+{
+    absolute_path(p, "xinetd", value, p->conf->xinetd, sizeof(p->conf->xinetd));
+}
+
 static void key_umask(struct parser *p, char *value)
 {
     octal_value(p, "umask", value, &p->conf->umask);
@@ -490,11 +495,33 @@ static bool valid_env_name(const char *s, size_t len)
     return true;
 }
 
+/* Add "NAME=VALUE" (`name_len` bytes of name, then `value`) to the service's env. */
+static void add_env(struct parser *p, const char *key, struct exec_conf *ex, const char *name,
+                    size_t name_len, const char *value)
+{
+    char **grown;
+    size_t size = name_len + strlen(value) + 2;
+
+    if (ex->nenv == ENV_MAX) {
+        CONF_ERR(p, "%s: more than %d variables", key, ENV_MAX);
+        return;
+    }
+    grown = realloc(ex->env, (ex->nenv + 2) * sizeof(*grown));
+    if (grown == NULL || (grown[ex->nenv] = malloc(size)) == NULL) {
+        if (grown != NULL)
+            ex->env = grown;
+        CONF_ERR(p, "out of memory");
+        return;
+    }
+    snprintf(grown[ex->nenv], size, "%.*s=%s", (int)name_len, name, value);
+    ex->env = grown;
+    ex->env[++ex->nenv] = NULL;
+}
+
 static void key_env(struct parser *p, char *value)
 {
     struct exec_conf *ex = exec_of(p);
     char *eq = strchr(value, '=');
-    char **grown;
 
     if (ex == NULL)
         return;
@@ -502,19 +529,36 @@ static void key_env(struct parser *p, char *value)
         CONF_ERR(p, "env: '%s' is not NAME=VALUE", value);
         return;
     }
-    if (ex->nenv == ENV_MAX) {
-        CONF_ERR(p, "env: more than %d variables", ENV_MAX);
+    add_env(p, "env", ex, value, (size_t)(eq - value), eq + 1);
+}
+
+/*
+ * passenv = NAME...: each variable as usherd's own environment has it when
+ * the configuration is loaded (a name usherd does not have is left out, as
+ * xinetd leaves it out).
+ */
+static void key_passenv(struct parser *p, char *value)
+{
+    struct exec_conf *ex = exec_of(p);
+    char *names[ENV_MAX];
+    bool overflow;
+    size_t n = split_list(value, names, ARRAY_LEN(names), &overflow);
+
+    if (ex == NULL)
+        return;
+    if (overflow) {
+        CONF_ERR(p, "passenv: more than %d variables", ENV_MAX);
         return;
     }
-    grown = realloc(ex->env, (ex->nenv + 2) * sizeof(*grown));
-    if (grown == NULL || (grown[ex->nenv] = strdup(value)) == NULL) {
-        if (grown != NULL)
-            ex->env = grown;
-        CONF_ERR(p, "out of memory");
-        return;
+    for (size_t i = 0; i < n; i++) {
+        const char *v;
+        if (!valid_env_name(names[i], strlen(names[i]))) {
+            CONF_ERR(p, "passenv: '%s' is not a variable name (letters, digits, '_')", names[i]);
+            continue;
+        }
+        if ((v = getenv(names[i])) != NULL)
+            add_env(p, "passenv", ex, names[i], strlen(names[i]), v);
     }
-    ex->env = grown;
-    ex->env[++ex->nenv] = NULL;
 }
 
 static void key_stderr(struct parser *p, char *value)
@@ -562,7 +606,8 @@ static void set_rlimit(struct parser *p, int which, const char *key, const char 
         v = RLIM_INFINITY;
     else if (which == RLIM_CPU && parse_duration_in(value, 0, DURATION_MAX_MS, &ms))
         v = (uint64_t)(ms + 999) / 1000;
-    else if ((which == RLIM_AS || which == RLIM_FSIZE || which == RLIM_CORE) &&
+    else if ((which == RLIM_AS || which == RLIM_FSIZE || which == RLIM_CORE || which == RLIM_DATA ||
+              which == RLIM_RSS || which == RLIM_STACK) &&
              parse_size(value, &v) == 0 && v <= INT64_MAX)
         ;
     else if ((which == RLIM_NOFILE || which == RLIM_NPROC) &&
@@ -591,6 +636,33 @@ RLIMIT_KEY(key_rlimit_nofile, RLIM_NOFILE, "rlimit_nofile")
 RLIMIT_KEY(key_rlimit_nproc, RLIM_NPROC, "rlimit_nproc")
 RLIMIT_KEY(key_rlimit_fsize, RLIM_FSIZE, "rlimit_fsize")
 RLIMIT_KEY(key_rlimit_core, RLIM_CORE, "rlimit_core")
+RLIMIT_KEY(key_rlimit_data, RLIM_DATA, "rlimit_data")
+RLIMIT_KEY(key_rlimit_rss, RLIM_RSS, "rlimit_rss")
+RLIMIT_KEY(key_rlimit_stack, RLIM_STACK, "rlimit_stack")
+
+/* umask in a service: the program's file creation mask (default: usherd's own). */
+static void key_service_umask(struct parser *p, char *value)
+{
+    struct exec_conf *ex = exec_of(p);
+    int mode;
+
+    if (ex != NULL && octal_value(p, "umask", value, &mode)) {
+        ex->umask_set = true;
+        ex->umask = (mode_t)mode;
+    }
+}
+
+/* argv0 = NAME: what the program sees as argv[0], the program being exec's first word. */
+static void key_argv0(struct parser *p, char *value)
+{
+    struct exec_conf *ex = exec_of(p);
+
+    if (ex == NULL)
+        return;
+    free(ex->argv0);
+    if ((ex->argv0 = strdup(value)) == NULL)
+        CONF_ERR(p, "out of memory");
+}
 
 /* Service keys: limits */
 
@@ -718,6 +790,7 @@ static const struct conf_key keys[] = {
     {"shutdown_timeout", IN_GLOBAL, false, false, KEY_DURATION, key_shutdown_timeout},
     {"max_conns", IN_GLOBAL, false, false, KEY_COUNT, key_global_max_conns},
     {"inetd", IN_GLOBAL, false, false, KEY_TEXT, key_inetd},
+    {"xinetd", IN_GLOBAL, false, false, KEY_TEXT, key_xinetd},
     {"workers", IN_GLOBAL, false, false, KEY_COUNT, key_workers},
     {"listen", IN_SERVICE, true, false, KEY_TEXT, key_listen},
     {"builtin", IN_SERVICE, false, false, KEY_TEXT, key_builtin},
@@ -736,6 +809,15 @@ static const struct conf_key keys[] = {
     {"rlimit_nproc", IN_SERVICE, false, true, KEY_COUNT, key_rlimit_nproc},
     {"rlimit_fsize", IN_SERVICE, false, true, KEY_SIZE, key_rlimit_fsize},
     {"rlimit_core", IN_SERVICE, false, true, KEY_SIZE, key_rlimit_core},
+    {"rlimit_data", IN_SERVICE, false, true, KEY_SIZE, key_rlimit_data},
+    {"rlimit_rss", IN_SERVICE, false, true, KEY_SIZE, key_rlimit_rss},
+    {"rlimit_stack", IN_SERVICE, false, true, KEY_SIZE, key_rlimit_stack},
+    {"umask", IN_SERVICE, false, true, KEY_OCTAL, key_service_umask},
+    {"passenv", IN_SERVICE, true, true, KEY_TEXT, key_passenv},
+    {"argv0", IN_SERVICE, false, true, KEY_TEXT, key_argv0},
+    {"banner", IN_SERVICE, false, false, KEY_TEXT, conf_key_banner},
+    {"banner_success", IN_SERVICE, false, false, KEY_TEXT, conf_key_banner_success},
+    {"banner_fail", IN_SERVICE, false, false, KEY_TEXT, conf_key_banner_fail},
     {"max_time", IN_SERVICE, false, false, KEY_DURATION, key_max_time},
     {"max_conns", IN_SERVICE, false, false, KEY_COUNT, key_max_conns},
     {"max_per_ip", IN_SERVICE, false, false, KEY_COUNT, key_max_per_ip},
@@ -773,18 +855,22 @@ const struct conf_key *conf_key_at(size_t i)
     return i < ARRAY_LEN(keys) ? &keys[i] : NULL;
 }
 
-/* Remember the key in the service's canonical text (for reload's "changed"). */
-static void note_canon(struct parser *p, const char *key, const char *value)
+/*
+ * Remember the key in a section's canonical text (a service's: for
+ * reload's "changed"; both: what -P prints).
+ */
+static void note_canon(struct parser *p, char **canon, const char *key, const char *value)
 {
-    struct svc_conf *svc = p->svc;
-    size_t old = svc->canon ? strlen(svc->canon) : 0;
+    size_t old = *canon ? strlen(*canon) : 0;
     size_t add = strlen(key) + strlen(value) + 3;
-    char *grown = realloc(svc->canon, old + add);
+    char *grown = realloc(*canon, old + add);
 
-    if (grown == NULL)
-        return; /* only the reload summary would miss it */
+    if (grown == NULL) {
+        CONF_ERR(p, "out of memory");
+        return;
+    }
     snprintf(grown + old, add, "%s=%s\n", key, value);
-    svc->canon = grown;
+    *canon = grown;
 }
 
 void conf_set_key(struct parser *p, const char *name, char *value)
@@ -805,7 +891,9 @@ void conf_set_key(struct parser *p, const char *name, char *value)
             return;
         }
         if (in_service)
-            note_canon(p, name, value);
+            note_canon(p, &p->svc->canon, name, value);
+        else if (strcmp(name, "inetd") != 0 && strcmp(name, "xinetd") != 0)
+            note_canon(p, &p->conf->global_canon, name, value); /* their services are printed */
         k->parse(p, value);
         return;
     }
@@ -931,14 +1019,20 @@ static void finish_exec(struct parser *p, struct svc_conf *svc)
     svc->idle_timeout_ms = 0;
     if (ex->path == NULL && (ex->path = find_program(ex->argv[0], ex->chroot)) == NULL)
         conf_error(p, conf_seen_line(p, "exec"), "out of memory");
+    if (ex->argv0 != NULL) { /* the program is found above; the name it is given replaces it */
+        free(ex->argv[0]);
+        ex->argv[0] = ex->argv0;
+        ex->argv0 = NULL;
+    }
     resolve_identity(p, svc);
 }
 
 static void finish_builtin(struct parser *p, struct svc_conf *svc)
 {
     static const char *const exec_keys[] = {
-        "wait",       "user",      "chroot",        "env",          "stderr",       "nice",
-        "rlimit_cpu", "rlimit_as", "rlimit_nofile", "rlimit_nproc", "rlimit_fsize", "rlimit_core"};
+        "wait",        "user",       "chroot",        "env",          "stderr",       "nice",
+        "rlimit_cpu",  "rlimit_as",  "rlimit_nofile", "rlimit_nproc", "rlimit_fsize", "rlimit_core",
+        "rlimit_data", "rlimit_rss", "rlimit_stack",  "umask",        "passenv",      "argv0"};
 
     for (size_t i = 0; i < ARRAY_LEN(exec_keys); i++)
         if (conf_seen_line(p, exec_keys[i]))
@@ -995,6 +1089,7 @@ void conf_finish_service(struct parser *p, struct svc_conf *svc)
     conf_finish_forward(p, svc);
     conf_finish_proxy(p, svc);
     conf_finish_tls(p, svc);
+    conf_finish_banners(p, svc);
     if ((svc->sock_mode >= 0 || svc->sock_owner_set) && !has_unix_listener(svc))
         conf_error(p, svc->line,
                    "[%s]: mode and owner apply to unix: and unixgram: listeners, and this "
@@ -1015,6 +1110,9 @@ void conf_free_service(struct svc_conf *svc)
 
     free(svc->listens);
     free(svc->canon);
+    free(svc->origin);
+    for (int i = 0; i < BANNER_COUNT; i++)
+        free(svc->banner[i].text);
     free(svc->access.allow);
     free(svc->access.deny);
     free(svc->proxy_from);
@@ -1027,5 +1125,6 @@ void conf_free_service(struct svc_conf *svc)
     free(ex->path);
     free(ex->groups);
     free(ex->chroot);
+    free(ex->argv0);
     free(ex);
 }

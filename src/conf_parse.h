@@ -12,8 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CONF_LISTEN_MAX 64 /* addresses per service */
-#define CONF_KEYS_MAX   64 /* keys a section may hold (table size bound) */
+#define CONF_LISTEN_MAX 64  /* addresses per service */
+#define CONF_KEYS_MAX   128 /* keys a section may hold (table size bound) */
 
 /* Error text, growing; at most CONF_ERRORS_MAX lines. */
 struct conf_errs {
@@ -32,6 +32,9 @@ struct parser {
     int global_line;         /* of the [global] header, once seen */
     int seen[CONF_KEYS_MAX]; /* line each key was set on in this section */
     struct conf_errs *errs;
+    struct conf_errs *warns; /* warnings, kept with a configuration that loads; NULL: dropped */
+    char from[512];          /* a "# from WHERE" comment line (as -P writes them): WHERE */
+    int from_line;           /* its line, 0 if none */
 };
 
 enum conf_key_scope { IN_GLOBAL, IN_SERVICE };
@@ -65,6 +68,10 @@ void conf_error(struct parser *p, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #define CONF_ERR(p, ...) conf_error((p), (p)->line, __VA_ARGS__)
+
+/* Record a warning at `line` ("FILE:LINE: warning: ..."); the load goes on. */
+void conf_warning(struct parser *p, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* A new service section called `name`, with its defaults; NULL (error noted) on failure. */
 struct svc_conf *conf_add_service(struct parser *p, const char *name);
@@ -129,6 +136,19 @@ void conf_free_service(struct svc_conf *svc);
 
 /* Read the inetd.conf `path` into p->conf (see conf_inetd.c). */
 void conf_read_inetd(struct parser *p, const char *path);
+
+/* Read the xinetd.conf `path`, with its includes, into p->conf (see conf_xinetd.c). */
+void conf_read_xinetd(struct parser *p, const char *path);
+
+/* The banner keys (conf_banner.c), and their checks at the end of the section. */
+void conf_key_banner(struct parser *p, char *value);
+void conf_key_banner_success(struct parser *p, char *value);
+void conf_key_banner_fail(struct parser *p, char *value);
+void conf_finish_banners(struct parser *p, struct svc_conf *svc);
+
+/* A name the configuration keeps for as long as it lives (a file's, for FILE:LINE); NULL if out of
+ * memory. */
+const char *conf_keep_name(struct parser *p, const char *name);
 
 /*
  * A whole file into memory: a regular file of at most 4 MiB, valid UTF-8

@@ -47,6 +47,8 @@
 struct options {
     const char *conf_path; /* NULL: SYSTEM_CONF if present, else the default */
     const char *inetd;     /* -I: an inetd.conf to serve too */
+    const char *xinetd;    /* -X: an xinetd.conf to serve too */
+    bool print_config;     /* -P */
     const char *pidfile;   /* -p */
     const char *control;   /* -s */
     bool check_only;
@@ -59,6 +61,7 @@ struct daemon_state {
     struct options opt;
     char conf_path[PATH_MAX];   /* absolute, for reloads after chdir("/"); "" for the default */
     char inetd_path[PATH_MAX];  /* -I, absolute; "" if none */
+    char xinetd_path[PATH_MAX]; /* -X, absolute; "" if none */
     char pidfile_arg[PATH_MAX]; /* -p, absolute */
     struct ev_loop *loop;
     struct server srv;
@@ -70,12 +73,16 @@ struct daemon_state {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: usherd [-tDvqhV] [-f FILE] [-I INETD.CONF] [-p PIDFILE]\n"
-                 "              [-s reload|stop|stats|status]\n"
+    fprintf(out, "usage: usherd [-tPDvqhV] [-f FILE] [-I INETD.CONF] [-X XINETD.CONF]\n"
+                 "              [-p PIDFILE] [-s reload|stop|stats|status]\n"
                  "  -f FILE      configuration file (default: " SYSTEM_CONF " if it exists,\n"
-                 "               else the embedded default: every builtin on loopback)\n"
+                 "               else, without -I and -X, the embedded default: every\n"
+                 "               builtin on loopback)\n"
                  "  -I FILE      also serve the services of a classic inetd.conf\n"
+                 "  -X FILE      also serve the services of an xinetd.conf (and its includes)\n"
                  "  -t           check the configuration and exit\n"
+                 "  -P, --print-config\n"
+                 "               print the configuration in force as one usherd.conf and exit\n"
                  "  -D, --daemon detach and log to syslog\n"
                  "  -p PIDFILE   pidfile (overrides `pidfile` in [global])\n"
                  "  -s SIGNAL    control the running instance: reload, stop, stats, status\n"
@@ -101,6 +108,7 @@ static void parse_options(int argc, char **argv, struct options *opt)
 {
     static const struct option longopts[] = {
         {"daemon", no_argument, NULL, 'D'},
+        {"print-config", no_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -108,13 +116,19 @@ static void parse_options(int argc, char **argv, struct options *opt)
     int ch;
 
     memset(opt, 0, sizeof(*opt));
-    while ((ch = getopt_long(argc, argv, "f:I:p:s:tDvqhV", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "f:I:X:p:s:tPDvqhV", longopts, NULL)) != -1) {
         switch (ch) {
         case 'f':
             opt->conf_path = optarg;
             break;
         case 'I':
             opt->inetd = optarg;
+            break;
+        case 'X':
+            opt->xinetd = optarg;
+            break;
+        case 'P':
+            opt->print_config = true;
             break;
         case 'p':
             opt->pidfile = optarg;
@@ -169,7 +183,10 @@ static void absolute(const char *path, char *out, size_t size)
     str_copy(out, size, path);
 }
 
-/* The file to read: -f, else the system file if there is one, else "" (the default). */
+/*
+ * The file to read: -f, else the system file if there is one, else ""
+ * (none: the embedded default, or only what -I and -X name).
+ */
 static void choose_conf_path(const struct options *opt, char *path, size_t size)
 {
     const char *chosen = opt->conf_path;
@@ -179,7 +196,6 @@ static void choose_conf_path(const struct options *opt, char *path, size_t size)
     absolute(chosen, path, size);
 }
 
-/* Load `path` ("" = the embedded default) and `inetd` ("" = none).  NULL with *errors. */
 /*
  * -t: every certificate and key pair loads and matches (an error, exit 2);
  * expiry within 14 days and keys others may read are warnings only.
@@ -204,26 +220,64 @@ static int check_tls(const struct conf *conf)
     return rc;
 }
 
-static struct conf *load_conf(const char *path, const char *inetd, char **errors)
+/*
+ * Load the sources: `path`, `inetd` and `xinetd` ("" = none each; none at
+ * all: the embedded default).  NULL with *errors.
+ */
+static struct conf *load_conf(const struct daemon_state *ds, char **errors)
 {
-    const char *extra = inetd[0] != '\0' ? inetd : NULL;
+    struct conf_sources src = {
+        .path = ds->conf_path[0] ? ds->conf_path : NULL,
+        .inetd = ds->inetd_path[0] ? ds->inetd_path : NULL,
+        .xinetd = ds->xinetd_path[0] ? ds->xinetd_path : NULL,
+    };
 
-    if (path[0] == '\0')
-        return conf_load_default(extra, errors);
-    return conf_load(path, extra, errors);
+    return conf_load_sources(&src, errors);
 }
 
-static struct conf *load_or_exit(const char *path, const char *inetd)
+/* Start-up: the errors, or the warnings, reach the terminal. */
+static struct conf *load_or_exit(const struct daemon_state *ds)
 {
     char *errors = NULL;
-    struct conf *conf = load_conf(path, inetd, &errors);
+    struct conf *conf = load_conf(ds, &errors);
 
     if (conf == NULL) {
         fputs(errors ? errors : "usherd: unable to load the configuration\n", stderr);
         free(errors);
         exit(2);
     }
+    if (conf->warnings != NULL)
+        fputs(conf->warnings, stderr);
     return conf;
+}
+
+/* A reload's warnings, a log line each. */
+static void log_conf_warnings(const struct conf *conf)
+{
+    char *copy = conf->warnings ? strdup(conf->warnings) : NULL, *save = NULL;
+
+    for (char *line = copy ? strtok_r(copy, "\n", &save) : NULL; line;
+         line = strtok_r(NULL, "\n", &save))
+        log_warnx("%s", line);
+    free(copy);
+}
+
+/* -P: the configuration as one usherd.conf on stdout. */
+static int print_config(const struct conf *conf)
+{
+    char *text = conf_print(conf);
+
+    if (text == NULL) {
+        fprintf(stderr, "usherd: out of memory\n");
+        return 1;
+    }
+    if (fputs(text, stdout) == EOF || fflush(stdout) == EOF) {
+        fprintf(stderr, "usherd: unable to write the configuration: %s\n", strerror(errno));
+        free(text);
+        return 1;
+    }
+    free(text);
+    return 0;
 }
 
 /*
@@ -362,7 +416,7 @@ static void reload(struct daemon_state *ds)
 
     notify_status("RELOADING=1");
     log_info("SIGHUP: reloading %s", ds->conf_path[0] ? ds->conf_path : CONF_DEFAULT_NAME);
-    conf = load_conf(ds->conf_path, ds->inetd_path, &errors);
+    conf = load_conf(ds, &errors);
     if (conf == NULL) {
         log_errx("reload failed: the configuration in force stays");
         log_conf_errors(errors);
@@ -374,6 +428,7 @@ static void reload(struct daemon_state *ds)
     } else {
         metrics_reloaded(ds->metrics, true);
         set_log_target(ds, conf);
+        log_conf_warnings(conf);
         warn_pidfile_change(ds, conf);
         procs_reload(&ds->procs);
     }
@@ -449,6 +504,8 @@ static void start(struct daemon_state *ds, struct conf *conf)
         umask((mode_t)conf->umask);
     }
     set_log_target(ds, conf);
+    if (!log_is_stderr())
+        log_conf_warnings(conf); /* the terminal had them; the log has them too */
     log_stderr_nonblocking();
     take_pidfile(ds, conf);
     raise_fd_limit();
@@ -476,7 +533,7 @@ static void start(struct daemon_state *ds, struct conf *conf)
 
 static int control(const struct options *opt)
 {
-    char path[PATH_MAX], buf[PATH_MAX];
+    char buf[PATH_MAX];
     const char *pidfile = opt->pidfile;
     int64_t wait_ms = 10000 + STOP_WAIT_EXTRA_MS;
     struct conf *conf = NULL;
@@ -488,8 +545,9 @@ static int control(const struct options *opt)
      * must be valid); without -f and with -p, none is needed.
      */
     if (pidfile == NULL || opt->conf_path != NULL) {
-        choose_conf_path(opt, path, sizeof(path));
-        conf = load_or_exit(path, "");
+        struct daemon_state ds = {0};
+        choose_conf_path(opt, ds.conf_path, sizeof(ds.conf_path));
+        conf = load_or_exit(&ds);
         wait_ms = conf->shutdown_timeout_ms + STOP_WAIT_EXTRA_MS;
         if (pidfile == NULL)
             pidfile = conf->pidfile;
@@ -522,11 +580,17 @@ int main(int argc, char **argv)
         return control(&ds.opt);
     choose_conf_path(&ds.opt, ds.conf_path, sizeof(ds.conf_path));
     absolute(ds.opt.inetd, ds.inetd_path, sizeof(ds.inetd_path));
+    absolute(ds.opt.xinetd, ds.xinetd_path, sizeof(ds.xinetd_path));
     if (ds.opt.pidfile != NULL) {
         absolute(ds.opt.pidfile, ds.pidfile_arg, sizeof(ds.pidfile_arg));
         ds.opt.pidfile = ds.pidfile_arg;
     }
-    conf = load_or_exit(ds.conf_path, ds.inetd_path);
+    conf = load_or_exit(&ds);
+    if (ds.opt.print_config) {
+        int rc = print_config(conf);
+        conf_unref(conf);
+        return rc;
+    }
     if (ds.opt.check_only) {
         if (check_tls(conf) < 0) {
             conf_unref(conf);

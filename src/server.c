@@ -111,11 +111,26 @@ static void on_svc_end(struct svc_set *set, void *arg)
 
 /* Accepting */
 
+/*
+ * A banner of the service (conf_banner.c) to a connection: one
+ * non-blocking send that never waits on the client; a banner is small
+ * enough for the send buffer of a new connection, and a client that has
+ * already gone simply misses it.
+ */
+static void send_banner(const struct svc_conf *sc, enum conf_banner_kind kind, int fd)
+{
+    const struct conf_banner *bn = &sc->banner[kind];
+
+    if (bn->len > 0 && send(fd, bn->text, bn->len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+        log_debug("service=%s: banner not sent: %s", sc->name, strerror(errno));
+}
+
 /* Accepted but over a limit: closed at once, and noted. */
 static void refuse(struct bound *b, struct accepted *a, enum refusal r)
 {
     char text[ADDR_TEXT_MAX] = "";
 
+    send_banner(b->svc->conf, BANNER_FAIL, a->fd);
     if (log_enabled(LOG_LVL_INFO))
         listener_peer_text(a->fd, &a->peer, a->peer_len, text, sizeof(text));
     close_quietly(a->fd);
@@ -179,9 +194,11 @@ static void on_proxy_done(void *arg, struct svc *svc, const struct accepted *a)
         svc_admit(svc, (const struct sockaddr *)&mine.peer, true, proto_of(&mine), &mine.key);
 
     if (r == ADMITTED) {
+        send_banner(svc->conf, BANNER_SUCCESS, mine.fd);
         server_serve(arg, svc, &mine);
         return;
     }
+    send_banner(svc->conf, BANNER_FAIL, mine.fd);
     if (log_enabled(LOG_LVL_INFO)) {
         char text[ADDR_TEXT_MAX + 80];
         accepted_peer_text(&mine, text, sizeof(text));
@@ -235,14 +252,17 @@ static void on_accept(struct ev_loop *loop, int fd, unsigned events, void *arg)
             break;
         }
         a.tls = b->tls;
+        send_banner(b->svc->conf, BANNER_FIRST, a.fd);
         if (b->svc->conf->proxy_protocol != 0) {
             behind_balancer(b, &a);
         } else {
             r = svc_admit(b->svc, (const struct sockaddr *)&a.peer, true, proto_of(&a), &a.key);
-            if (r != ADMITTED)
+            if (r != ADMITTED) {
                 refuse(b, &a, r);
-            else
+            } else {
+                send_banner(b->svc->conf, BANNER_SUCCESS, a.fd);
                 server_serve(srv, b->svc, &a);
+            }
         }
         if (srv->max_in_flight && in_flight(srv) >= srv->max_in_flight) {
             watch_all(srv, 0); /* busy: the other processes of the pool take the next */

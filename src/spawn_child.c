@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -72,6 +73,7 @@ static const char *const stage_text[] = {
 static const int rlimit_resource[RLIM_COUNT] = {
     [RLIM_CPU] = RLIMIT_CPU,     [RLIM_AS] = RLIMIT_AS,       [RLIM_NOFILE] = RLIMIT_NOFILE,
     [RLIM_NPROC] = RLIMIT_NPROC, [RLIM_FSIZE] = RLIMIT_FSIZE, [RLIM_CORE] = RLIMIT_CORE,
+    [RLIM_DATA] = RLIMIT_DATA,   [RLIM_RSS] = RLIMIT_RSS,     [RLIM_STACK] = RLIMIT_STACK,
 };
 
 /* Everything the child needs, prepared by the parent. */
@@ -320,6 +322,8 @@ static int CHILD_ATTR child_main(void *arg)
         fail_stage(pl, STAGE_CHROOT);
     if (ex->nice_set && setpriority(PRIO_PROCESS, 0, ex->nice) < 0)
         fail_stage(pl, STAGE_NICE);
+    if (ex->umask_set)
+        umask(ex->umask); /* cannot fail */
     for (int i = 0; i < RLIM_COUNT; i++) {
         struct rlimit rl = {ex->rlimit[i], ex->rlimit[i]};
         if (ex->rlimit_set[i] && setrlimit(rlimit_resource[i], &rl) < 0)
