@@ -371,7 +371,8 @@ static void set_rlimit(struct conv *c, enum xi_attr_id id, const char *key)
         n > (uint64_t)INT64_MAX / mult) {
         at(c, id);
         CONF_ERR(c->p, "%s: '%s' is not %s or UNLIMITED", xinetd_attr_name(id), v,
-                 id == XA_RLIMIT_CPU ? "a number of seconds" : "a number, with K or M or none");
+                 id == XA_RLIMIT_CPU ? "a number of seconds"
+                                     : "a number of bytes (K or M after it, or none)");
         return;
     }
     snprintf(out, sizeof(out), "%llu", (unsigned long long)(n * mult));
