@@ -243,17 +243,17 @@ static bool listen_text(struct conv *c, char *out, size_t size)
 
 /* Serving: builtin, forward or exec */
 
-static void set_builtin(struct conv *c)
+/* type = INTERNAL names a builtin by the service's name: one usherd has?  (Before the section.) */
+static bool have_builtin(struct conv *c)
 {
-    if (conf_builtin_lookup(c->s->name) == BUILTIN_NONE) {
-        at(c, XA_TYPE);
-        CONF_ERR(c->p,
-                 "type = INTERNAL: usherd has no built-in service '%s' (echo, discard, daytime, "
-                 "chargen, time, sum, sumbin)",
-                 c->s->name);
-        return;
-    }
-    set_key(c, XA_TYPE, "builtin", c->s->name);
+    if (!c->internal || conf_builtin_lookup(c->s->name) != BUILTIN_NONE)
+        return true;
+    at(c, XA_TYPE);
+    CONF_ERR(c->p,
+             "type = INTERNAL: usherd has no built-in service '%s' (echo, discard, daytime, "
+             "chargen, time, sum, sumbin)",
+             c->s->name);
+    return false;
 }
 
 static void set_forward(struct conv *c)
@@ -754,8 +754,9 @@ void xinetd_add_service(struct parser *p, const struct xi_service *s, struct xi_
     char listen[400], name[64];
     struct svc_conf *svc;
 
-    if (!service_kind(&c) || !check_flags(&c) || !listen_text(&c, listen, sizeof(listen)) ||
-        duplicate(&c, id, listen, *done, *ndone) || !section_name(&c, name, sizeof(name)))
+    if (!service_kind(&c) || !check_flags(&c) || !have_builtin(&c) ||
+        !listen_text(&c, listen, sizeof(listen)) || duplicate(&c, id, listen, *done, *ndone) ||
+        !section_name(&c, name, sizeof(name)))
         return;
     at_service(&c);
     if ((svc = conf_add_service(p, name)) == NULL)
@@ -765,7 +766,7 @@ void xinetd_add_service(struct parser *p, const struct xi_service *s, struct xi_
     set_origin(&c, svc);
     set_key(&c, value(&c, XA_PORT) ? XA_PORT : XA_COUNT, "listen", listen);
     if (c.internal)
-        set_builtin(&c);
+        set_key(&c, XA_TYPE, "builtin", s->name);
     else if (c.redirect)
         set_forward(&c);
     else

@@ -24,7 +24,8 @@
  *   pid N, ppid N, pgid N, sid N
  *   uid R E S, gid R E S, groups G...
  *   sigign HEX, sigblk HEX   SigIgn and SigBlk (from /proc/self/status, or computed)
- *   rlimit NAME SOFT HARD    cpu as nofile nproc fsize core ("unlimited")
+ *   rlimit NAME SOFT HARD    cpu as nofile nproc fsize core data rss stack ("unlimited")
+ *   umask MODE               the file creation mask, octal
  *   nice N
  *   cwd PATH
  *   rootdir NAME...          the entries of "/", sorted
@@ -153,7 +154,8 @@ static void report_limits(void)
         const char *name;
         int resource;
     } limits[] = {{"cpu", RLIMIT_CPU},     {"as", RLIMIT_AS},       {"nofile", RLIMIT_NOFILE},
-                  {"nproc", RLIMIT_NPROC}, {"fsize", RLIMIT_FSIZE}, {"core", RLIMIT_CORE}};
+                  {"nproc", RLIMIT_NPROC}, {"fsize", RLIMIT_FSIZE}, {"core", RLIMIT_CORE},
+                  {"data", RLIMIT_DATA},   {"rss", RLIMIT_RSS},     {"stack", RLIMIT_STACK}};
 
     for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
         struct rlimit rl;
@@ -167,6 +169,11 @@ static void report_limits(void)
     errno = 0;
     int prio = getpriority(PRIO_PROCESS, 0);
     printf("nice %d\n", errno == 0 ? prio : 999);
+    {
+        mode_t mask = umask(0);
+        umask(mask);
+        printf("umask %03o\n", (unsigned)mask);
+    }
 }
 
 static int by_name(const void *a, const void *b)
