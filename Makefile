@@ -14,7 +14,7 @@
 #   make fuzz         build the libFuzzer targets of tests/fuzz with clang into build/fuzz and
 #                     run each for FUZZ_SECONDS (default 10); fails on any crash, leak, timeout
 #                     or UBSan report.  One target: make fuzz-conf FUZZ_SECONDS=300
-#                     (targets: conf addr inetd sum client proxy status; about a minute each in CI)
+#                     (targets: conf addr inetd xinetd sum client proxy status http; about a minute each in CI)
 #   make clean
 
 CC      ?= cc
@@ -161,6 +161,8 @@ FUZZ_OBJ     := $(DAEMON_SRC:%=$(FUZZ_BUILD)/obj/%.o) $(CLIENT_SRC:%=$(FUZZ_BUIL
                 $(COMMON_SRC:%=$(FUZZ_BUILD)/obj/%.o)
 # The config target must not open what its input names (see tests/fuzz/fuzz_conf.c).
 FUZZ_LDFLAGS_conf := -Wl,--wrap=open
+# Nor the xinetd target what its input names, but the memfd it reads (tests/fuzz/fuzz_xinetd.c).
+FUZZ_LDFLAGS_xinetd := -Wl,--wrap=open
 
 $(FUZZ_BUILD)/obj/%.o: src/%.c | $(FUZZ_BUILD)/obj
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<

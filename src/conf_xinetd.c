@@ -194,6 +194,16 @@ static size_t cut_words(char *line, char **words, size_t max, bool *more)
     return n;
 }
 
+/* The last item, an entry that turned out to be none: gone, with its attributes. */
+static void drop_last(struct xi_file *f)
+{
+    struct xi_item *it = &f->items[--f->nitems];
+
+    for (size_t j = 0; j < it->nattrs; j++)
+        free(it->attrs[j].values);
+    free(it->attrs);
+}
+
 static struct xi_item *new_item(struct splitter *s, enum xi_item_kind kind, char *name)
 {
     struct xi_file *f = s->f;
@@ -266,7 +276,7 @@ static void split_brace(struct splitter *s, char *line)
     CONF_ERR(s->p, "expected '{' alone on the line after the entry begun on line %d",
              s->entry_line);
     if (s->cur != NULL)
-        s->f->nitems--; /* the header without its brace is no entry */
+        drop_last(s->f); /* the header without its brace is no entry */
     s->cur = NULL;
     s->state = OUTSIDE;
     split_outside(s, line);
@@ -382,7 +392,7 @@ void xinetd_split(struct parser *p, char *text, struct xi_file *f)
                    "the entry begun here has no '}' before the end of the file: braces do not "
                    "balance");
     if (s.state != OUTSIDE && s.cur != NULL)
-        f->nitems--; /* an entry cut short serves nothing */
+        drop_last(f); /* an entry cut short serves nothing */
 }
 
 void xinetd_file_free(struct xi_file *f)
