@@ -39,19 +39,22 @@ struct conv {
     char proto[4]; /* tcp, udp */
 };
 
-/* Point the parser at where attribute `id` was set (or at the service). */
-static void at(struct conv *c, enum xi_attr_id id)
-{
-    const struct xi_value *v = id < XA_COUNT ? &c->s->val[id] : NULL;
-
-    c->p->file = v && v->line ? v->file : c->s->file;
-    c->p->line = v && v->line ? v->line : c->s->line;
-}
-
+/* Point the parser at the service's own header line. */
 static void at_service(struct conv *c)
 {
     c->p->file = c->s->file;
     c->p->line = c->s->line;
+}
+
+/* Point the parser at where attribute `id` was set (XA_COUNT, or not set: at the service). */
+static void at(struct conv *c, enum xi_attr_id id)
+{
+    if (id >= XA_COUNT || c->s->val[id].line == 0) {
+        at_service(c);
+        return;
+    }
+    c->p->file = c->s->val[id].file;
+    c->p->line = c->s->val[id].line;
 }
 
 static const char *value(struct conv *c, enum xi_attr_id id)
@@ -692,7 +695,7 @@ static bool section_name(struct conv *c, char *out, size_t size)
         return false;
     }
     snprintf(out, size, "%s", id);
-    if ((other = conf_find(c->p->conf, out)) != NULL && !c->stream)
+    if (conf_find(c->p->conf, out) != NULL && !c->stream)
         snprintf(out, size, "%.59s-udp", id);
     if ((other = conf_find(c->p->conf, out)) != NULL) {
         CONF_ERR(c->p,
