@@ -306,6 +306,15 @@ static void test_promtool_accepts_the_exposition(void)
     h_result_free(&r);
     free(url);
     free(conf);
+    /* The scrape job the README points to is one Prometheus takes. */
+    {
+        const char *const argv[] = {"promtool", "check", "config", "contrib/prometheus-usherd.yml",
+                                    NULL};
+        h_run(&r, NULL, 0, 10000, argv);
+        if (r.exit_code != 0)
+            T_FAIL("promtool check config: exit %d: %s%s", r.exit_code, r.out, r.err);
+        h_result_free(&r);
+    }
 }
 
 static pid_t prometheus_pid;
