@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -342,14 +343,23 @@ void metrics_reloaded(struct metrics *m, bool ok)
     __atomic_store_n(&m->last_reload_ok, ok ? 1u : 0u, __ATOMIC_RELAXED);
 }
 
+/*
+ * Open descriptors of a process.  Since Linux 6.2 the size of /proc/PID/fd
+ * is their count, one stat; listing the directory instead costs a lookup
+ * per descriptor (10 ms for 10,000 connections), so it is the fallback
+ * for older kernels, which give 0.
+ */
 static uint64_t count_fds(pid_t pid)
 {
     char path[64];
     uint64_t n = 0;
     struct dirent *e;
+    struct stat st;
     DIR *d;
 
     snprintf(path, sizeof(path), "/proc/%ld/fd", (long)pid);
+    if (stat(path, &st) == 0 && st.st_size > 0)
+        return (uint64_t)st.st_size;
     if ((d = opendir(path)) == NULL)
         return 0;
     while ((e = readdir(d)) != NULL)

@@ -50,15 +50,14 @@ static size_t listed(struct metrics *m, struct shown *out)
 
 void metrics_label_escape(struct strbuf *b, const char *s)
 {
-    for (; *s != '\0'; s++) {
-        if (*s == '\\')
-            strbuf_add(b, "\\\\", 2);
-        else if (*s == '"')
-            strbuf_add(b, "\\\"", 2);
-        else if (*s == '\n')
-            strbuf_add(b, "\\n", 2);
-        else
-            strbuf_add(b, s, 1);
+    while (*s != '\0') {
+        size_t plain = strcspn(s, "\\\"\n");
+        strbuf_add(b, s, plain);
+        s += plain;
+        if (*s == '\0')
+            break;
+        strbuf_add(b, *s == '\\' ? "\\\\" : *s == '"' ? "\\\"" : "\\n", 2);
+        s++;
     }
 }
 
@@ -119,7 +118,8 @@ static void family(struct strbuf *b, const char *name, const char *type, const c
 /* `name{service="S"` (the caller closes the braces, maybe after more labels). */
 static void sample_start(struct strbuf *b, const char *name, const char *service)
 {
-    strbuf_printf(b, "%s{service=\"", name);
+    strbuf_add(b, name, strlen(name));
+    strbuf_add(b, "{service=\"", 10);
     metrics_label_escape(b, service);
     strbuf_add(b, "\"", 1);
 }
@@ -174,6 +174,10 @@ static void connections_total(struct strbuf *b, const struct shown *sv, size_t n
         }
 }
 
+/* metrics_bucket_bounds as the le label writes them (formatted once, not per scrape). */
+static const char *const bucket_text[METRICS_BUCKETS + 1] = {
+    "0.001", "0.005", "0.01", "0.05", "0.1", "0.5", "1", "5", "10", "60", "300", "+Inf"};
+
 static void durations(struct strbuf *b, const struct shown *sv, size_t n)
 {
     const char *name = "usherd_connection_duration_seconds";
@@ -183,13 +187,9 @@ static void durations(struct strbuf *b, const struct shown *sv, size_t n)
         uint64_t cum = 0;
         for (size_t k = 0; k <= METRICS_BUCKETS; k++) {
             cum += metrics_read(&sv[i].s->duration[k]);
-            strbuf_printf(b, "%s_bucket{service=\"", name);
+            strbuf_add(b, "usherd_connection_duration_seconds_bucket{service=\"", 51);
             metrics_label_escape(b, sv[i].name);
-            if (k < METRICS_BUCKETS)
-                strbuf_printf(b, "\",le=\"%g\"} %llu\n", metrics_bucket_bounds[k],
-                              (unsigned long long)cum);
-            else
-                strbuf_printf(b, "\",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+            strbuf_printf(b, "\",le=\"%s\"} %llu\n", bucket_text[k], (unsigned long long)cum);
         }
         sample_start(b, "usherd_connection_duration_seconds_sum", sv[i].name);
         strbuf_printf(b, "} %.6f\n", (double)metrics_read(&sv[i].s->duration_us) / 1e6);

@@ -490,17 +490,35 @@ void strbuf_add(struct strbuf *b, const void *data, size_t n)
 
 void strbuf_printf(struct strbuf *b, const char *fmt, ...)
 {
+    size_t room = b->cap > b->len ? b->cap - b->len : 0;
     va_list ap;
     int n;
 
+    /* Formatted once where it fits (the common case), again after growing where not. */
     va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
+    n = vsnprintf(room > 0 ? b->p + b->len : NULL, room, fmt, ap);
     va_end(ap);
-    if (n < 0 || !strbuf_room(b, (size_t)n))
+    if (n < 0 || b->failed) {
+        if (b->p != NULL)
+            b->p[b->len] = '\0';
         return;
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
+    }
+    if ((size_t)n > b->max || b->len > b->max - (size_t)n) {
+        b->failed = true; /* past the bound: what it had stays */
+        if (b->p != NULL)
+            b->p[b->len] = '\0';
+        return;
+    }
+    if ((size_t)n >= room) {
+        if (!strbuf_room(b, (size_t)n)) {
+            if (b->p != NULL)
+                b->p[b->len] = '\0';
+            return;
+        }
+        va_start(ap, fmt);
+        vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
     b->len += (size_t)n;
 }
 

@@ -373,7 +373,33 @@ static void test_fd_close_from_refuses_bad_arguments_and_closes_nothing(void)
     }
 }
 
+static void test_strbuf_grows_and_stops_at_its_bound(void)
+{
+    struct strbuf b;
+
+    strbuf_init(&b, 3000);
+    for (int i = 0; i < 100; i++)
+        strbuf_printf(&b, "%02d:%s;", i, "abcdefghijklmnopqrstu"); /* 25 bytes each */
+    T_ASSERT(!b.failed);
+    T_EQ_INT(b.len, 2500);
+    T_EQ_INT(strlen(b.p), 2500);
+    T_ASSERT(strncmp(b.p + 2475, "99:abcdefghijklmnopqrstu;", 25) == 0);
+    strbuf_add(&b, "0123456789", 10);
+    T_EQ_INT(b.len, 2510);
+    /* Past the bound: failed, and what it has stays as it was. */
+    for (int i = 0; i < 100 && !b.failed; i++)
+        strbuf_printf(&b, "%s", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+    T_ASSERT(b.failed);
+    T_ASSERT(b.len <= 3000);
+    T_EQ_INT(strlen(b.p), b.len);
+    strbuf_add(&b, "y", 1); /* nothing once failed */
+    T_ASSERT(b.p[b.len - 1] != 'y' || b.len <= 3000);
+    strbuf_free(&b);
+    T_ASSERT(b.p == NULL && b.len == 0 && !b.failed);
+}
+
 static const struct t_case cases[] = {
+    T_CASE(test_strbuf_grows_and_stops_at_its_bound),
     T_CASE(test_parse_i64),
     T_CASE(test_parse_duration),
     T_CASE(test_parse_size),
