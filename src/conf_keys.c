@@ -18,15 +18,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define DEFAULT_IDLE_TIMEOUT_MS (300 * 1000)
 #define DEFAULT_BACKLOG         511
 #define DEFAULT_KEEPALIVE_MS    (300 * 1000)
-#define EXEC_PATH               "/usr/local/bin:/usr/bin:/bin"
-#define ARGV_MAX                256
-#define ENV_MAX                 256
-#define WAIT_RATE_DEFAULT       100 /* spawns a second of a wait = yes service */
+/* Where a bare program name is looked for: inetd's daemons live in the sbin ones. */
+#define PROGRAM_SEARCH_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define ARGV_MAX            256
+#define ENV_MAX             256
+#define WAIT_RATE_DEFAULT   100 /* spawns a second of a wait = yes service */
 
 /* Value helpers */
 
@@ -187,6 +189,29 @@ static void key_global_max_conns(struct parser *p, char *value)
 
 /* Service keys: listening */
 
+/* bind() would fail on a socket path whose directory is missing: say so at its line. */
+static bool socket_dir_exists(struct parser *p, const struct addr_spec *spec, const char *text)
+{
+    char dir[sizeof(spec->path)];
+    struct stat st;
+    char *slash;
+
+    str_copy(dir, sizeof(dir), spec->path);
+    slash = strrchr(dir, '/');
+    if (slash == dir)
+        return true; /* in / */
+    *slash = '\0';
+    if (stat(dir, &st) < 0) {
+        CONF_ERR(p, "listen: %s: directory %s: %s", text, dir, strerror(errno));
+        return false;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        CONF_ERR(p, "listen: %s: %s is not a directory", text, dir);
+        return false;
+    }
+    return true;
+}
+
 void conf_add_listen(struct parser *p, const char *text, bool optional)
 {
     struct svc_conf *svc = p->svc;
@@ -207,6 +232,8 @@ void conf_add_listen(struct parser *p, const char *text, bool optional)
                  text);
         return;
     }
+    if (!addr_kind_is_inet(spec.kind) && spec.path[0] == '/' && !socket_dir_exists(p, &spec, text))
+        return;
     n = addr_resolve(&spec, true, addrs, ARRAY_LEN(addrs), err, sizeof(err));
     if (n < 0) {
         CONF_ERR(p, "listen: %s", err);
@@ -402,11 +429,15 @@ fail:
     return -1;
 }
 
-/* A program without '/' is looked for in the PATH children get. */
+/*
+ * A program without '/' is looked for in PROGRAM_SEARCH_PATH, inside the
+ * chroot when there is one; not found, the bare name stays (check_program
+ * reports it).
+ */
 static char *find_program(const char *name, const char *root)
 {
     char buf[4096];
-    const char *dir = EXEC_PATH;
+    const char *dir = PROGRAM_SEARCH_PATH;
 
     if (strchr(name, '/') != NULL)
         return strdup(name);
@@ -419,7 +450,7 @@ static char *find_program(const char *name, const char *root)
         }
         dir += len + (dir[len] == ':');
     }
-    return strdup(name); /* exec will say ENOENT, and the log will show it */
+    return strdup(name);
 }
 
 static void key_exec(struct parser *p, char *value)
@@ -980,6 +1011,44 @@ static void resolve_identity(struct parser *p, struct svc_conf *svc)
                pw ? pw->pw_name : "?");
 }
 
+/*
+ * What would make every spawn fail is an error now, with its line, rather
+ * than a service that can only close its connections: a missing chroot, a
+ * program that is not there or cannot be executed (seen from inside the
+ * chroot, as the child will see it).
+ */
+static void check_program(struct parser *p, const struct exec_conf *ex)
+{
+    int line = conf_seen_line(p, "exec");
+    const char *root = ex->chroot ? ex->chroot : "";
+    char full[4096];
+    struct stat st;
+
+    if (ex->chroot != NULL) {
+        int chroot_line = conf_seen_line(p, "chroot");
+        if (stat(ex->chroot, &st) < 0) {
+            conf_error(p, chroot_line, "chroot: %s: %s", ex->chroot, strerror(errno));
+            return;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+            conf_error(p, chroot_line, "chroot: %s: not a directory", ex->chroot);
+            return;
+        }
+    }
+    if (strchr(ex->path, '/') == NULL) {
+        conf_error(p, line, "exec: '%s' not found in %s%s%s", ex->path, PROGRAM_SEARCH_PATH,
+                   ex->chroot ? " inside " : "", ex->chroot ? ex->chroot : "");
+        return;
+    }
+    snprintf(full, sizeof(full), "%s%s", root, ex->path);
+    if (stat(full, &st) < 0)
+        conf_error(p, line, "exec: %s: %s", full, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        conf_error(p, line, "exec: %s: not a regular file", full);
+    else if (access(full, X_OK) < 0)
+        conf_error(p, line, "exec: %s: not executable: %s", full, strerror(errno));
+}
+
 static void finish_exec(struct parser *p, struct svc_conf *svc)
 {
     struct exec_conf *ex = svc->exec;
@@ -1019,6 +1088,8 @@ static void finish_exec(struct parser *p, struct svc_conf *svc)
     svc->idle_timeout_ms = 0;
     if (ex->path == NULL && (ex->path = find_program(ex->argv[0], ex->chroot)) == NULL)
         conf_error(p, conf_seen_line(p, "exec"), "out of memory");
+    else
+        check_program(p, ex);
     if (ex->argv0 != NULL) { /* the program is found above; the name it is given replaces it */
         free(ex->argv[0]);
         ex->argv[0] = ex->argv0;

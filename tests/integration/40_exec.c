@@ -807,44 +807,94 @@ static void still_serving(const struct h_daemon *d)
 
 static void test_missing_program_logged_and_closed(void)
 {
-    /* Scenario: exec = DIR/no-such-program.  Asserted: the connection is
-     * closed, the log says "service=gone pid=PID: unable to execute
-     * DIR/no-such-program: No such file or directory", the exit is logged
-     * end=exit:127 with that pid, and usherd still serves (echo). */
-    struct h_daemon *d =
-        h_start(h_fmt("%s%s", exec_conf("gone", "tcp://127.0.0.1:0", "@DIR@/no-such-program", NULL),
-                      ECHO_SECTION),
-                NULL);
-    int fd = h_connect(h_addr(d, "gone", "tcp://127"));
+    /* Scenario: exec = DIR/gone.sh, a program there when usherd starts and
+     * removed before the connection.  Asserted: the connection is closed,
+     * the log says "service=gone pid=PID: unable to execute DIR/gone.sh: No
+     * such file or directory", the exit is logged end=exit:127 with that
+     * pid, and usherd still serves (echo). */
+    char *path = h_fmt("%s/gone.sh", h_tmpdir());
+    struct h_daemon *d;
     char *line;
+    int fd;
 
+    h_write_file(path, "#!/bin/sh\nexit 0\n");
+    T_ASSERT(chmod(path, 0755) == 0);
+    d = h_start(h_fmt("%s%s", exec_conf("gone", "tcp://127.0.0.1:0", path, NULL), ECHO_SECTION),
+                NULL);
+    T_ASSERT(unlink(path) == 0);
+    fd = h_connect(h_addr(d, "gone", "tcp://127"));
     if (!h_wait_closed(fd, 5000))
         T_FAIL("the connection of a missing program stays open");
     line = h_wait_conn_line(d, "gone", "end=exit:127", 5000);
     T_ASSERT(h_count_log(d, h_fmt("usherd: warning: service=gone pid=%lld: unable to execute "
-                                  "%s/no-such-program: No such file or directory",
-                                  h_log_field(line, "pid"), d->dir)) == 1);
+                                  "%s: No such file or directory",
+                                  h_log_field(line, "pid"), path)) == 1);
     still_serving(d);
 }
 
 static void test_program_not_executable_permission_denied(void)
 {
-    /* Scenario: exec = a file with mode 0644.  Asserted: the connection is
-     * closed, the log says "unable to execute PATH: Permission denied",
-     * end=exit:126, and usherd still serves. */
+    /* Scenario: exec = a script made mode 0644 after usherd started.
+     * Asserted: the connection is closed, the log says "unable to execute
+     * PATH: Permission denied", end=exit:126, and usherd still serves. */
     char *path = h_fmt("%s/not-executable", h_tmpdir());
     struct h_daemon *d;
     int fd;
 
     h_write_file(path, "#!/bin/sh\necho never\n");
+    T_ASSERT(chmod(path, 0755) == 0);
     d = h_start(h_fmt("%s%s", exec_conf("noexec", "tcp://127.0.0.1:0", path, NULL), ECHO_SECTION),
                 NULL);
+    T_ASSERT(chmod(path, 0644) == 0);
     fd = h_connect(h_addr(d, "noexec", "tcp://127"));
     if (!h_wait_closed(fd, 5000))
         T_FAIL("the connection of a non-executable program stays open");
     h_wait_conn_line(d, "noexec", "end=exit:126", 5000);
     T_ASSERT(h_count_log(d, h_fmt("unable to execute %s: Permission denied", path)) == 1);
     still_serving(d);
+}
+
+static void test_check_finds_what_would_fail_at_run_time(void)
+{
+    /* Scenario: usherd -t on services whose every spawn would fail: a
+     * program that does not exist, a bare name found nowhere on the search
+     * path, a script without an execute bit, a directory as the program, a
+     * unix: socket in a missing directory; then usherd started (no -t) on
+     * the first.  Asserted: exit 2 and "FILE:LINE: cause" for each; a start
+     * fails the same way, binding nothing. */
+    const char *dir = h_tmpdir();
+    char *script = h_fmt("%s/plain.sh", dir);
+    const char *tcp = "tcp://127.0.0.1:0";
+    struct {
+        char *conf, *message;
+    } bad[] = {
+        {exec_conf("x", tcp, h_fmt("%s/no-such-program", dir), NULL),
+         h_fmt(":3: exec: %s/no-such-program: No such file or directory", dir)},
+        {exec_conf("x", tcp, "no-such-program-anywhere", NULL),
+         ":3: exec: 'no-such-program-anywhere' not found in "
+         "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+        {exec_conf("x", tcp, script, NULL),
+         h_fmt(":3: exec: %s: not executable: Permission denied", script)},
+        {exec_conf("x", tcp, dir, NULL), h_fmt(":3: exec: %s: not a regular file", dir)},
+        {h_fmt("[x]\nlisten = unix:%s/no-such-dir/sock\nbuiltin = echo\n", dir),
+         h_fmt(":2: listen: unix:%s/no-such-dir/sock: directory %s/no-such-dir: No such file or "
+               "directory",
+               dir, dir)},
+    };
+    char *out;
+    int code;
+
+    h_write_file(script, "#!/bin/sh\nexit 0\n");
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        code = h_usherd_run(bad[i].conf, &out, "-t", NULL);
+        if (code != 2 || strstr(out, bad[i].message) == NULL)
+            T_FAIL("config %zu: exit %d, wanted 2 and \"%s\":\n%s", i, code, bad[i].message, out);
+        free(out);
+    }
+    code = h_usherd_run(bad[0].conf, &out, NULL);
+    T_EQ_INT(code, 2);
+    T_CONTAINS(out, bad[0].message);
+    free(out);
 }
 
 static void test_exec_config_errors_name_file_and_line(void)
@@ -1227,6 +1277,7 @@ static const struct t_case cases[] = {
     T_CASE(test_stats_count_running_children),
     T_CASE(test_missing_program_logged_and_closed),
     T_CASE(test_program_not_executable_permission_denied),
+    T_CASE(test_check_finds_what_would_fail_at_run_time),
     T_CASE(test_exec_config_errors_name_file_and_line),
     T_CASE(test_stop_while_a_grandchild_holds_stderr),
     T_CASE(test_stop_waits_then_terminates_children),

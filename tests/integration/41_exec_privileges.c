@@ -323,15 +323,18 @@ static void test_chroot_then_user(void)
 
 static void test_chroot_missing_directory_fails_the_child(void)
 {
-    /* Scenario: chroot = DIR/no-such-dir.  Asserted: the connection is
-     * closed, the log says "service=jail pid=PID: unable to chroot: No such
-     * file or directory", the exit is end=exit:111, and usherd still
-     * serves. */
-    struct h_daemon *d = h_start(
-        h_fmt("%s%s", exec_conf("jail", "/bin/true", "chroot = @DIR@/no-such-dir\n"), ECHO_SECTION),
-        NULL);
+    /* Scenario: chroot = DIR/jail, there when usherd starts and moved away
+     * before the connection.  Asserted: the connection is closed, the log
+     * says "service=jail pid=PID: unable to chroot: No such file or
+     * directory", the exit is end=exit:111, and usherd still serves. */
+    char *jail = make_jail();
+    struct h_daemon *d;
     char *line;
 
+    d = h_start(h_fmt("%s%s", exec_conf("jail", "/probe report", h_fmt("chroot = %s\n", jail)),
+                      ECHO_SECTION),
+                NULL);
+    T_ASSERT(rename(jail, h_fmt("%s.moved", jail)) == 0);
     expect_closed(d, "jail");
     line = h_wait_conn_line(d, "jail", "end=exit:111", 5000);
     T_EQ_INT(h_count_log(d, h_fmt("usherd: warning: service=jail pid=%lld: unable to chroot: No "
@@ -339,6 +342,49 @@ static void test_chroot_missing_directory_fails_the_child(void)
                                   h_log_field(line, "pid"))),
              1);
     still_serving(d);
+}
+
+static void test_chroot_checked_with_the_config(void)
+{
+    /* Scenario: usherd -t with chroot = DIR/no-such-dir, then with a jail
+     * that exists but lacks the program (/bin/true is outside it).
+     * Asserted: exit 2 and "FILE:4: chroot: DIR/no-such-dir: No such file
+     * or directory", then "FILE:3: exec: JAIL/bin/true: No such file or
+     * directory" (the program is looked for inside the jail). */
+    char *missing = h_fmt("%s/no-such-dir", h_tmpdir()), *jail = make_jail(), *out;
+    int code;
+
+    code = h_usherd_run(exec_conf("jail", "/bin/true", h_fmt("chroot = %s\n", missing)), &out, "-t",
+                        NULL);
+    T_EQ_INT(code, 2);
+    T_CONTAINS(out, h_fmt("usherd.conf:4: chroot: %s: No such file or directory", missing));
+    free(out);
+    code = h_usherd_run(exec_conf("jail", "/bin/true", h_fmt("chroot = %s\n", jail)), &out, "-t",
+                        NULL);
+    T_EQ_INT(code, 2);
+    T_CONTAINS(out, h_fmt("usherd.conf:3: exec: %s/bin/true: No such file or directory", jail));
+    free(out);
+}
+
+static void test_bare_program_name_found_in_sbin(void)
+{
+    /* Scenario: a jail whose only program is JAIL/usr/sbin/usher-probe
+     * (inetd's daemons live in sbin); exec = usher-probe report, a bare
+     * name.  Asserted: -t says "configuration ok", and a connection gets
+     * the probe's report (it ran, from inside the jail). */
+    char *jail = make_jail(), *out, *conf;
+    struct h_daemon *d;
+
+    T_ASSERT(mkdir(h_fmt("%s/usr", jail), 0755) == 0);
+    T_ASSERT(mkdir(h_fmt("%s/usr/sbin", jail), 0755) == 0);
+    T_ASSERT(rename(h_fmt("%s/probe", jail), h_fmt("%s/usr/sbin/usher-probe", jail)) == 0);
+    conf = exec_conf("jail", "usher-probe report", h_fmt("chroot = %s\n", jail));
+    T_EQ_INT(h_usherd_run(conf, &out, "-t", NULL), 0);
+    T_CONTAINS(out, "configuration ok");
+    free(out);
+    d = h_start(conf, NULL);
+    T_EQ_STR(h_probe_value(h_probe_report(h_addr(d, "jail", "tcp://127")), "rootdir"),
+             "marker usr");
 }
 
 /* --- failures when usherd is not root ----------------------------------------- */
@@ -445,6 +491,8 @@ static const struct t_case cases[] = {
     T_CASE(test_chroot_confines_the_child),
     T_CASE(test_chroot_then_user),
     T_CASE(test_chroot_missing_directory_fails_the_child),
+    T_CASE(test_chroot_checked_with_the_config),
+    T_CASE(test_bare_program_name_found_in_sbin),
     T_CASE(test_setuid_failure_logged_and_closed),
     T_CASE(test_setgid_failure_logged_and_closed),
     T_CASE(test_unprivileged_usherd_may_name_its_own_user),

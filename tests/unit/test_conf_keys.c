@@ -236,11 +236,11 @@ static const struct conf_key *find_key(const char *name, enum conf_key_scope sco
  */
 static void conf_text(const struct conf_key *k, const char *value, char *buf, size_t size)
 {
-    const char *rest = k->exec_only ? "listen = unix:/nonexistent/x.sock\nexec = /bin/cat\n"
-                                    : "listen = unix:/nonexistent/x.sock\nbuiltin = echo\n";
+    const char *rest = k->exec_only ? "listen = unix:/tmp/x.sock\nexec = /bin/cat\n"
+                                    : "listen = unix:/tmp/x.sock\nbuiltin = echo\n";
 
     if (strcmp(k->name, "proxy_timeout") == 0)
-        rest = "listen = unix:/nonexistent/x.sock\nbuiltin = echo\nproxy_protocol = v2\n";
+        rest = "listen = unix:/tmp/x.sock\nbuiltin = echo\nproxy_protocol = v2\n";
     if (strcmp(k->name, "connect_timeout") == 0)
         rest = "listen = tcp://127.0.0.1:0\nforward = tcp://127.0.0.1:7\n";
     if (strncmp(k->name, "tls_", 4) == 0)
