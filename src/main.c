@@ -221,6 +221,30 @@ static int check_tls(const struct conf *conf)
 }
 
 /*
+ * -t: wait = yes on a stream listener is right only for a program that
+ * accepts its connections itself; a nowait program set up that way loops
+ * (the server holds it back, but it never serves).
+ */
+static void warn_wait_streams(const struct conf *conf)
+{
+    for (size_t i = 0; i < conf->nsvcs; i++) {
+        const struct svc_conf *sc = &conf->svcs[i];
+        if (sc->exec == NULL || !sc->exec->wait)
+            continue;
+        for (size_t j = 0; j < sc->nlistens; j++) {
+            const struct conf_listen *l = &sc->listens[j];
+            if (addr_kind_socktype(l->addr.kind) != SOCK_STREAM)
+                continue;
+            fprintf(stderr,
+                    "%s:%d: warning: [%s]: wait = yes on %s: the program must accept its "
+                    "connections itself\n",
+                    l->file, l->line, sc->name, l->text);
+            break; /* once a service */
+        }
+    }
+}
+
+/*
  * Load the sources: `path`, `inetd` and `xinetd` ("" = none each; none at
  * all: the embedded default).  NULL with *errors.
  */
@@ -592,6 +616,7 @@ int main(int argc, char **argv)
         return rc;
     }
     if (ds.opt.check_only) {
+        warn_wait_streams(conf);
         if (check_tls(conf) < 0) {
             conf_unref(conf);
             return 2;

@@ -25,10 +25,12 @@
 #include "stream.h"
 #include "tls.h"
 #include "util.h"
+#include "wait_guard.h"
 
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -303,15 +305,54 @@ static void on_dgram(struct ev_loop *loop, int fd, unsigned events, void *arg)
     dgram_serve(&b->l, b->svc, &b->srv->guard);
 }
 
+/* Has the listening socket a connection in its queue right now? */
+static bool listener_has_waiting(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int rc;
+
+    do
+        rc = poll(&p, 1, 0);
+    while (rc < 0 && errno == EINTR);
+    return rc > 0 && (p.revents & POLLIN);
+}
+
+/*
+ * A stream program that exits leaving a connection in the queue never
+ * accepted (a nowait program set up as wait): after a few such exits the
+ * listener rests (wait_guard.h) instead of starting the program in a loop.
+ * Returns the rest in ms, 0 for none.
+ */
+static int wait_loop_backoff(struct bound *b, const char *name)
+{
+    bool waiting;
+    int ms;
+
+    if (addr_kind_socktype(b->l.kind) != SOCK_STREAM)
+        return 0; /* datagram programs: their rate bounds them */
+    waiting = listener_has_waiting(b->l.fd);
+    ms = wait_guard_exit(&b->wait_guard, ev_now(b->srv->loop), waiting);
+    if (ms > 0)
+        log_warnx("service=%s looping: the program exits without accepting; %s rests %d s", name,
+                  b->l.name, ms / 1000);
+    return ms;
+}
+
 /* wait = yes: the child that had the listener has exited; it is ours again. */
 static void on_wait_done(void *arg, const char *name)
 {
     struct bound *b = arg;
+    int rest_ms;
 
     b->holder = NULL;
     if (fd_set_nonblock(b->l.fd) < 0)
         log_warn("%s: unable to make it non-blocking again", b->l.name);
-    if (!b->srv->stopping && ev_io_set(b->srv->loop, b->l.fd, EV_READ) < 0)
+    if (b->srv->stopping)
+        return;
+    rest_ms = wait_loop_backoff(b, name);
+    if (rest_ms > 0)
+        server_pause(b, rest_ms);
+    else if (ev_io_set(b->srv->loop, b->l.fd, EV_READ) < 0)
         log_warn("service=%s: unable to watch %s again", name, b->l.name);
 }
 

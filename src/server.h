@@ -28,6 +28,7 @@
 #include "spawn.h"
 #include "stream.h"
 #include "svc.h"
+#include "wait_guard.h"
 
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -46,6 +47,7 @@ struct bound {
     bool paused;               /* out of descriptors: resume_timer brings it back */
     bool watched;              /* this process serves it */
     struct ev_timer resume_timer;
+    struct wait_guard wait_guard; /* wait = yes on a stream: its program looping? */
 };
 
 /*

@@ -49,6 +49,7 @@ conf           2     daemon  conf_keys conf_inetd conf_parse conf_tls conf_forwa
 listener       2     daemon
 proxy          2     daemon
 limit          2     daemon
+wait_guard     2     daemon
 metrics        2     daemon
 http           2     daemon
 pidfile        2     daemon

@@ -247,11 +247,63 @@ static void test_stop_with_waiting_child(void)
     T_ASSERT(h_count_log(d, "end=signal:15 ") == 1);
 }
 
+static void test_tcp_wait_program_that_never_accepts_is_held_back(void)
+{
+    /* Scenario: wait = yes on tcp with exec = /bin/true (a program that
+     * never accepts, inetd.conf's classic mistake); one connection waits in
+     * the queue for 2 s.  Asserted: the program was started at least 5
+     * times but fewer than 20 (not the 100 a second the rate allows), and
+     * "service=loop looping: the program exits without accepting" was
+     * logged as a warning, once per back-off (1 s, then 2 s: at most 2),
+     * naming the listener and the rest. */
+    struct h_daemon *d =
+        h_start("[loop]\nlisten = tcp://127.0.0.1:0\nwait = yes\nexec = /bin/true\n", NULL);
+    const char *addr = h_addr(d, "loop", "tcp://127");
+    int fd = h_connect(addr);
+    int spawns, warnings;
+    char *line;
+
+    if (!h_wait_log(d, "looping", 3000))
+        T_FAIL("no looping warning:\n%s", h_log(d));
+    usleep(2000 * 1000); /* the span to count spawns over */
+    spawns = h_count_log(d, "end=exit:0");
+    warnings = h_count_log(
+        d, "usherd: warning: service=loop looping: the program exits without accepting");
+    if (spawns < 5 || spawns >= 20 || warnings < 1 || warnings > 2)
+        T_FAIL("%d spawns and %d warnings in 2 s:\n%s", spawns, warnings, h_log(d));
+    line = h_log_line(d, "looping");
+    T_ASSERT(strstr(line, h_fmt("; %s rests ", addr)) != NULL);
+    T_ASSERT(strcmp(line + strlen(line) - 2, " s") == 0);
+    T_ASSERT(h_alive(d));
+    close(fd);
+}
+
+static void test_check_warns_about_wait_on_a_stream(void)
+{
+    /* Scenario: usherd -t on wait = yes services, one on tcp, one on udp.
+     * Asserted: exit 0, "configuration ok", and "FILE:2: warning: [tw]: wait
+     * = yes on tcp://127.0.0.1:0: the program must accept its connections
+     * itself" for the tcp one only. */
+    char *out;
+    int code = h_usherd_run(h_fmt("%s%s", wait_conf("tw", "tcp://127.0.0.1:0", "accept", NULL),
+                                  wait_conf("uw", "udp://127.0.0.1:0", "udp", NULL)),
+                            &out, "-t", NULL);
+
+    T_EQ_INT(code, 0);
+    T_CONTAINS(out, "configuration ok");
+    T_CONTAINS(out, "usherd.conf:2: warning: [tw]: wait = yes on tcp://127.0.0.1:0: the program "
+                    "must accept its connections itself");
+    T_ASSERT(strstr(out, "[uw]") == NULL);
+    free(out);
+}
+
 static const struct t_case cases[] = {
     T_CASE(test_udp_wait_serves_repeated_requests),
     T_CASE(test_listener_not_watched_while_child_runs),
     T_CASE(test_unixgram_wait_child_answers),
     T_CASE(test_tcp_wait_child_gets_listening_socket),
+    T_CASE(test_tcp_wait_program_that_never_accepts_is_held_back),
+    T_CASE(test_check_warns_about_wait_on_a_stream),
     T_CASE(test_reload_while_child_holds_listener),
     T_CASE(test_reload_starts_no_second_program_on_held_socket),
     T_CASE(test_changed_reload_starts_no_second_program_on_held_socket),
