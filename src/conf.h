@@ -99,6 +99,7 @@ struct exec_conf {
     gid_t gid;
     gid_t *groups; /* supplementary groups (initgroups' list, looked up here) */
     int ngroups;
+    char **user_env; /* user: its HOME, USER, LOGNAME, SHELL as "NAME=VALUE"; NULL-ended */
     char *chroot;
     char **env; /* "NAME=VALUE", NULL-ended */
     size_t nenv;

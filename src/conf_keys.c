@@ -484,6 +484,33 @@ static void key_wait(struct parser *p, char *value)
         yes_no(p, "wait", value, &ex->wait);
 }
 
+static void free_strings(char **v);
+
+/* What login and systemd set for a user, from its password entry; an empty shell is /bin/sh. */
+static void set_user_env(struct parser *p, struct exec_conf *ex, const struct passwd *pw)
+{
+    const char *shell = pw->pw_shell != NULL && pw->pw_shell[0] != '\0' ? pw->pw_shell : "/bin/sh";
+    const char *names[] = {"HOME", "USER", "LOGNAME", "SHELL"};
+    const char *values[] = {pw->pw_dir ? pw->pw_dir : "/", pw->pw_name, pw->pw_name, shell};
+    char **env = calloc(ARRAY_LEN(names) + 1, sizeof(*env));
+
+    if (env == NULL) {
+        CONF_ERR(p, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < ARRAY_LEN(names); i++) {
+        size_t len = strlen(names[i]) + strlen(values[i]) + 2;
+        if ((env[i] = malloc(len)) == NULL) {
+            free_strings(env);
+            CONF_ERR(p, "out of memory");
+            return;
+        }
+        snprintf(env[i], len, "%s=%s", names[i], values[i]);
+    }
+    free_strings(ex->user_env);
+    ex->user_env = env;
+}
+
 static void key_user(struct parser *p, char *value)
 {
     struct exec_conf *ex = exec_of(p);
@@ -499,6 +526,7 @@ static void key_user(struct parser *p, char *value)
     ex->user_set = true;
     ex->uid = pw->pw_uid;
     ex->gid = pw->pw_gid;
+    set_user_env(p, ex, pw);
 }
 
 static void key_chroot(struct parser *p, char *value)
@@ -1193,6 +1221,7 @@ void conf_free_service(struct svc_conf *svc)
         return;
     free_strings(ex->argv);
     free_strings(ex->env);
+    free_strings(ex->user_env);
     free(ex->path);
     free(ex->groups);
     free(ex->chroot);

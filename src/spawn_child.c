@@ -229,6 +229,8 @@ char **spawn_child_env(const struct spawn_env *e)
     for (size_t i = 0; e->extra != NULL && e->extra[i] != NULL; i++)
         rc |= env_add_assignment(e->extra[i]);
     rc |= env_add("USHER_SERVICE", e->sc->name);
+    for (size_t i = 0; ex->user_env != NULL && ex->user_env[i] != NULL; i++)
+        rc |= env_add_assignment(ex->user_env[i]);
     for (size_t i = 0; i < ex->nenv; i++)
         rc |= env_add_assignment(ex->env[i]);
     if (rc != 0 || env_reserve(0, 1) < 0) {

@@ -215,6 +215,37 @@ static void test_group_alone_replaces_supplementary_groups(void)
     T_EQ_STR(h_probe_value(report, "groups"), h_fmt("%u", gr->gr_gid));
 }
 
+static void test_user_sets_the_login_variables(void)
+{
+    /* Scenario: exec = /usr/bin/env with user = nobody, and a second
+     * service also setting env = HOME=/srv/x.  Asserted: the program's
+     * environment has HOME, USER, LOGNAME and SHELL of nobody's password
+     * entry; in the second, HOME is /srv/x (the service's env wins). */
+    const struct passwd *pw = need_user("nobody");
+    char *home = h_fmt("HOME=%s\n", pw->pw_dir), *user = h_fmt("USER=%s\n", pw->pw_name),
+         *logname = h_fmt("LOGNAME=%s\n", pw->pw_name),
+         *shell = h_fmt("SHELL=%s\n", pw->pw_shell[0] ? pw->pw_shell : "/bin/sh");
+    struct h_daemon *d = h_start(h_fmt("%s[mine]\nlisten = tcp://127.0.0.1:0\nexec = /usr/bin/env\n"
+                                       "user = nobody\nenv = HOME=/srv/x\n",
+                                       exec_conf("env", "/usr/bin/env", "user = nobody\n")),
+                                 NULL);
+    char buf[8192];
+    int fd = h_connect(h_addr(d, "env", "tcp://127"));
+
+    buf[h_recv_all(fd, buf, sizeof(buf) - 1)] = '\0';
+    close(fd);
+    T_CONTAINS(buf, home);
+    T_CONTAINS(buf, user);
+    T_CONTAINS(buf, logname);
+    T_CONTAINS(buf, shell);
+    fd = h_connect(h_addr(d, "mine", "tcp://127"));
+    buf[h_recv_all(fd, buf, sizeof(buf) - 1)] = '\0';
+    close(fd);
+    T_CONTAINS(buf, "HOME=/srv/x\n");
+    T_ASSERT(strstr(buf, home) == NULL);
+    T_CONTAINS(buf, user);
+}
+
 static void test_group_by_number(void)
 {
     /* Scenario: group = 4242, a gid with no name.  Asserted: the child's
@@ -485,6 +516,7 @@ static const struct t_case cases[] = {
     T_CASE(test_user_and_group_drop_privileges),
     T_CASE(test_user_alone_takes_primary_group_and_its_groups),
     T_CASE(test_group_alone_replaces_supplementary_groups),
+    T_CASE(test_user_sets_the_login_variables),
     T_CASE(test_group_by_number),
     T_CASE(test_group_sets_unix_socket_file_group_too),
     T_CASE(test_unknown_user_or_group_is_config_error),

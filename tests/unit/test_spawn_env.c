@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -196,8 +197,48 @@ static void test_buffer_reused_between_calls(void)
     T_EQ_INT(count(env), 4);
 }
 
+static void test_user_gets_its_login_variables(void)
+{
+    /* user = nobody: HOME, USER, LOGNAME and SHELL from its password entry;
+     * env = sets one of them over that; without user, none is set. */
+    const struct passwd *pw = getpwnam("nobody");
+    char dir[256], name[64], shell[256];
+    struct spawn_env e = {.kind = ADDR_UDP, .connected = false};
+
+    if (pw == NULL)
+        t_skip("no user nobody here");
+    snprintf(dir, sizeof(dir), "%s", pw->pw_dir);
+    snprintf(name, sizeof(name), "%s", pw->pw_name);
+    snprintf(shell, sizeof(shell), "%s", pw->pw_shell[0] ? pw->pw_shell : "/bin/sh");
+    {
+        const struct want w[] = {
+            {"HOME", dir}, {"USER", name}, {"LOGNAME", name}, {"SHELL", shell}};
+        e.sc = service("user = nobody\n");
+        check(spawn_child_env(&e), w, ARRAY_LEN(w));
+        T_EQ_INT(count(spawn_child_env(&e)), 3 + 4);
+    }
+    {
+        const struct want w[] = {{"HOME", "/srv/mine"}, {"USER", name}, {"SHELL", "/bin/false"}};
+        char **env;
+        size_t homes = 0;
+        e.sc = service("user = nobody\nenv = HOME=/srv/mine\nenv = SHELL=/bin/false\n");
+        env = spawn_child_env(&e);
+        check(env, w, ARRAY_LEN(w));
+        for (char **p = env; *p != NULL; p++)
+            homes += strncmp(*p, "HOME=", 5) == 0;
+        T_EQ_INT(homes, 1);
+    }
+    {
+        const struct want w[] = {
+            {"HOME", NULL}, {"USER", NULL}, {"LOGNAME", NULL}, {"SHELL", NULL}};
+        e.sc = service("");
+        check(spawn_child_env(&e), w, ARRAY_LEN(w));
+    }
+}
+
 static const struct t_case cases[] = {
     T_CASE(test_tcp4_connection),
+    T_CASE(test_user_gets_its_login_variables),
     T_CASE(test_tcp6_connection_has_both_sets),
     T_CASE(test_tcp_local_unknown),
     T_CASE(test_listener_handed_over),
