@@ -507,7 +507,14 @@ static int dgram_copy(struct session *ss, char *err, size_t errlen)
     int rc;
 
     while ((rc = client_lines_next(&ss->in, -1, &line, &len)) > 0) {
-        ssize_t n = dgram_exchange(ss, line, len);
+        ssize_t n;
+        if (ss->t->no_reply) {
+            /* Send-only (a log socket): a datagram that went is all there is to know. */
+            if (dgram_send(ss->conn.fd, line, len, now_ms() + dgram_wait(ss->t)) < 0)
+                return err_set(err, errlen, "%s: %s", ss->t->name, strerror(errno));
+            continue;
+        }
+        n = dgram_exchange(ss, line, len);
         if (n < 0)
             return dgram_failed(ss->t, err, errlen);
         if (write_all(STDOUT_FILENO, ss->dgram, (size_t)n) < 0)

@@ -42,6 +42,7 @@ struct client_target {
     char name[ADDR_TEXT_MAX + 128]; /* the address as the user gave it, for messages */
     int64_t wait_ms;                /* -w, or -1 if not given */
     unsigned tries;                 /* datagrams: 1 + -r */
+    bool no_reply;                  /* datagrams, -n: send each line, await no reply */
     struct client_tls_opts tls;     /* for a tls:// address */
 };
 

@@ -2,7 +2,7 @@
  * usher: the client's command line.  Options and dispatch, nothing else;
  * the work is in client.c.
  *
- *   usher [-u] [-w SEC] [-r N] [TLS options] ADDRESS | HOST PORT     copy stdin <-> server
+ *   usher [-u] [-n] [-w SEC] [-r N] [TLS options] ADDRESS | HOST PORT     copy stdin <-> server
  *   usher sum|sumbin|time [-u] [-w SEC] [-r N] [TLS options] ADDRESS | HOST PORT
  *   usher status [--watch] [--json] [-i SEC] [-w SEC] [TLS options] ADDRESS | HOST PORT
  *
@@ -43,7 +43,7 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: usher [-u] [-w SEC] [-r N] [TLS options] ADDRESS | HOST PORT\n"
+            "usage: usher [-u] [-n] [-w SEC] [-r N] [TLS options] ADDRESS | HOST PORT\n"
             "       usher sum|sumbin|time [-u] [-w SEC] [-r N] [TLS options] ADDRESS | HOST PORT\n"
             "       usher status [--watch] [--json] [-i SEC] [-w SEC] [TLS options] ADDRESS\n"
             "       usher bench [-c CONNS] [-d SEC | -n COUNT] [-s SIZE] [--reset] [--json]\n"
@@ -55,6 +55,7 @@ static void usage(FILE *out)
             "  -w SEC  streams: bound on connect and on idle time; datagrams: reply\n"
             "          timeout (default 2).  2, 0.5, 500ms, 1m\n"
             "  -r N    datagrams: resend up to N times after a timeout (default 0)\n"
+            "  -n, --no-reply  datagrams: send each line and wait for no reply\n"
             "  sum     send each stdin line \"A B\", print each sum\n"
             "  sumbin  the same over the binary (XDR) protocol\n"
             "  time    print the server's time (RFC 868) as ISO 8601 UTC\n"
@@ -135,6 +136,7 @@ static int parse_options(int argc, char **argv, struct cli *c)
         {"version", no_argument, NULL, 'V'},
         {"watch", no_argument, NULL, OPT_WATCH},
         {"json", no_argument, NULL, OPT_JSON},
+        {"no-reply", no_argument, NULL, 'n'},
         CLIENT_TLS_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
@@ -142,7 +144,7 @@ static int parse_options(int argc, char **argv, struct cli *c)
 
     opterr = 0;
     optind = 0; /* glibc: start afresh, on this argv */
-    while ((ch = getopt_long(argc, argv, "+:hVuw:r:i:", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "+:hVunw:r:i:", longopts, NULL)) != -1) {
         if (client_tls_opt_set(&c->t.tls, ch, optarg))
             continue;
         switch (ch) {
@@ -154,6 +156,9 @@ static int parse_options(int argc, char **argv, struct cli *c)
             exit(0);
         case 'u':
             c->udp = true;
+            break;
+        case 'n':
+            c->t.no_reply = true;
             break;
         case 'w':
             set_wait(&c->t.wait_ms, "-w", optarg);
@@ -283,6 +288,10 @@ int main(int argc, char **argv)
     if (client_tls_opts_given(&c.t.tls) && !c.t.spec.tls)
         usage_error("the TLS options go with a tls:// address, not %s", c.t.name);
     check_status_usage(&c, run == run_status);
+    if (c.t.no_reply && cmd != NULL)
+        usage_error("-n goes with the plain copy, not usher %s", cmd->name);
+    if (c.t.no_reply && addr_kind_socktype(c.t.spec.kind) != SOCK_DGRAM)
+        usage_error("-n goes with a datagram address (udp://, unixgram:), not %s", c.t.name);
     if (run(&c, &errors, err, sizeof(err)) < 0) {
         fprintf(stderr, "usher: %s\n", err);
         return 1;

@@ -649,6 +649,59 @@ static void test_unixgram_echo(void)
     h_result_free(&r);
 }
 
+static void test_unixgram_send_only(void)
+{
+    /* Scenario: a unixgram socket the test binds and never answers on (as
+     * /dev/log); usher -n sends two lines, then usher --no-reply one, then
+     * plain usher -w 0.3 one.  Asserted: with -n and --no-reply, exit 0,
+     * nothing on stdout or stderr, and the datagrams "log one\n", "log
+     * two\n", "log three\n" arrived (each line as read); without -n, exit
+     * 1 and "ADDRESS: no reply after 1 try", as before. */
+    char *path = h_fmt("%s/log.dgram", h_tmpdir()), *addr = h_fmt("unixgram:%s", path);
+    int fd = h_listen_socket(addr, NULL, 0);
+    static const char *const want[] = {"log one\n", "log two\n", "log three\n"};
+    char buf[256];
+    struct h_result r;
+
+    usher(&r, "log one\nlog two\n", "-n", addr, NULL);
+    T_EQ_INT(r.exit_code, 0);
+    T_EQ_STR(r.out, "");
+    T_EQ_STR(r.err, "");
+    h_result_free(&r);
+    usher(&r, "log three\n", "--no-reply", addr, NULL);
+    T_EQ_INT(r.exit_code, 0);
+    h_result_free(&r);
+    for (size_t i = 0; i < ARRAY_LEN(want); i++) {
+        ssize_t n = h_recv_within(fd, buf, sizeof(buf) - 1, 1000);
+        if (n < 0)
+            T_FAIL("datagram %zu (\"%s\") did not arrive", i, want[i]);
+        buf[n] = '\0';
+        T_EQ_STR(buf, want[i]);
+    }
+    usher(&r, "answer me\n", "-w", "0.3", addr, NULL);
+    T_EQ_INT(r.exit_code, 1);
+    T_EQ_STR(r.err, h_fmt("usher: %s: no reply after 1 try\n", addr));
+    h_result_free(&r);
+    close(fd);
+}
+
+static void test_no_reply_is_for_datagrams(void)
+{
+    /* Scenario: -n with a stream address, and with a command.  Asserted:
+     * exit 2 and a message naming why, touching no network. */
+    struct h_result r;
+
+    usher(&r, "x\n", "-n", "tcp://127.0.0.1:7", NULL);
+    T_EQ_INT(r.exit_code, 2);
+    T_CONTAINS(r.err, "usher: -n goes with a datagram address (udp://, unixgram:), not "
+                      "tcp://127.0.0.1:7\n");
+    h_result_free(&r);
+    usher(&r, "1 2\n", "-n", "sum", "udp://127.0.0.1:7", NULL);
+    T_EQ_INT(r.exit_code, 2);
+    T_CONTAINS(r.err, "usher: -n goes with the plain copy, not usher sum\n");
+    h_result_free(&r);
+}
+
 /* sum and sumbin */
 
 static void check_sum(const char *cmd, const char *service, const char *prefix)
@@ -879,6 +932,8 @@ static const struct t_case cases[] = {
     T_CASE(test_udp_retry_gets_reply),
     T_CASE(test_udp_port_unreachable),
     T_CASE(test_unixgram_echo),
+    T_CASE(test_unixgram_send_only),
+    T_CASE(test_no_reply_is_for_datagrams),
     T_CASE(test_sum_tcp),
     T_CASE(test_sum_udp),
     T_CASE(test_sumbin_tcp),
