@@ -530,7 +530,8 @@ static void test_hostile_clients_bounded_and_answered(void)
     h_echo_roundtrip(fd, "still served");
     close(fd);
     rss1 = h_rss_kb(d->pid);
-    if (rss1 - rss0 > 16 * 1024)
+    /* (Under ASan freed memory waits in its quarantine: RSS says nothing there.) */
+    if (getenv("SANITIZE") == NULL && rss1 - rss0 > 16 * 1024)
         T_FAIL("the daemon grew by %ld KiB for a scraper that never reads", rss1 - rss0);
     close(stuck);
     T_ASSERT(h_alive(d));
