@@ -413,10 +413,11 @@ static void test_attributes_become_usherd_keys(void)
          "group=0\nnice=5\numask=077\nenv=A=1\nenv=B=two\npassenv=PATH\nrlimit_as=67108864\n"
          "rlimit_cpu=5\nrlimit_data=1024\nrlimit_rss=unlimited\nrlimit_stack=8388608\n"
          "rlimit_nofile=100\n"},
-        /* NAMEINARGS: server_args begins with argv[0], as tcpd wants it. */
+        /* NAMEINARGS: server_args begins with argv[0], as tcpd wants it (a program that
+         * exists here: the load checks it). */
         {"service x\n{\ntype = UNLISTED\nport = 9000\nsocket_type = stream\nwait = no\n"
-         "flags = NAMEINARGS REUSE\nserver = /usr/sbin/tcpd\nserver_args = /usr/sbin/in.x -l\n}\n",
-         "x", "listen=tcp://*:9000\nexec='/usr/sbin/tcpd' '-l'\nargv0=/usr/sbin/in.x\nwait=no\n"},
+         "flags = NAMEINARGS REUSE\nserver = /bin/echo\nserver_args = /usr/sbin/in.x -l\n}\n",
+         "x", "listen=tcp://*:9000\nexec='/bin/echo' '-l'\nargv0=/usr/sbin/in.x\nwait=no\n"},
         /* Access: networks with trailing zero octets, factorized, prefixes, names. */
         {"service x\n{\ntype = UNLISTED\nport = 9000\nsocket_type = stream\nwait = no\n"
          "server = /bin/cat\nonly_from = 10.1.0.0 0.0.0.0 192.168.1.7 10.0.{1,2} 172.16.0.0/12 "
