@@ -40,6 +40,9 @@ trap 'rm -f "$table"' EXIT
 cat >"$table" <<'EOF'
 util           0     any
 log            0     any
+logjson        0     any
+logip          0     any
+siphash        0     any
 addr           0     any
 proto          0     any
 json_parse     0     any
