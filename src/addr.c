@@ -314,14 +314,15 @@ static int format_unix(const struct sockaddr *sa, socklen_t len, char *buf, size
         n = snprintf(buf, size, "(unnamed)");
         return n < 0 || (size_t)n >= size ? -1 : 0;
     }
-    /* A peer chooses its name, bytes and all: escaped (cut with "..." if long). */
+    /* A peer chooses its name, bytes and all: escaped (cut with "..." if long),
+     * spaces too, so that it stays the one word of a log field. */
     if (sun->sun_path[0] == '\0') {
         if (size < 2)
             return -1;
         buf[0] = '@';
-        str_escape(buf + 1, size - 1, sun->sun_path + 1, pathlen - 1);
+        str_escape_word(buf + 1, size - 1, sun->sun_path + 1, pathlen - 1);
     } else {
-        str_escape(buf, size, sun->sun_path, strnlen(sun->sun_path, pathlen));
+        str_escape_word(buf, size, sun->sun_path, strnlen(sun->sun_path, pathlen));
     }
     return 0;
 }

@@ -225,7 +225,9 @@ struct conf {
     bool log_set;       /* `log` given: --daemon keeps it instead of syslog */
     struct log_target log;
     int log_facility;
-    int umask; /* for --daemon */
+    enum log_format log_format;
+    enum log_ip log_ip; /* how client addresses are logged */
+    int umask;          /* for --daemon */
     struct svc_conf *svcs;
     size_t nsvcs;
 };

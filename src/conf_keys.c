@@ -143,6 +143,28 @@ static void key_log_facility(struct parser *p, char *value)
     p->conf->log_facility = facility;
 }
 
+static void key_log_format(struct parser *p, char *value)
+{
+    int format = log_format_parse(value);
+
+    if (format < 0) {
+        CONF_ERR(p, "log_format: '%s' is not text or json", value);
+        return;
+    }
+    p->conf->log_format = (enum log_format)format;
+}
+
+static void key_log_ip(struct parser *p, char *value)
+{
+    int mode = logip_parse(value);
+
+    if (mode < 0) {
+        CONF_ERR(p, "log_ip: '%s' is not full, truncate, hash or none", value);
+        return;
+    }
+    p->conf->log_ip = (enum log_ip)mode;
+}
+
 static void absolute_path(struct parser *p, const char *key, const char *value, char *out,
                           size_t size)
 {
@@ -844,6 +866,8 @@ static void key_max_time(struct parser *p, char *value)
 static const struct conf_key keys[] = {
     {"log", IN_GLOBAL, false, false, KEY_TEXT, key_log},
     {"log_facility", IN_GLOBAL, false, false, KEY_TEXT, key_log_facility},
+    {"log_format", IN_GLOBAL, false, false, KEY_TEXT, key_log_format},
+    {"log_ip", IN_GLOBAL, false, false, KEY_TEXT, key_log_ip},
     {"pidfile", IN_GLOBAL, false, false, KEY_TEXT, key_pidfile},
     {"umask", IN_GLOBAL, false, false, KEY_OCTAL, key_umask},
     {"shutdown_timeout", IN_GLOBAL, false, false, KEY_DURATION, key_shutdown_timeout},

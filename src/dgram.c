@@ -201,10 +201,10 @@ struct source {
     socklen_t len;
 };
 
+/* As the log shows it (log_ip); the rules see src itself. */
 static void peer_text(const struct source *src, char *buf, size_t size)
 {
-    if (addr_format_peer((const struct sockaddr *)&src->ss, src->len, buf, size) < 0)
-        snprintf(buf, size, "?");
+    log_peer_text((const struct sockaddr *)&src->ss, src->len, buf, size);
 }
 
 static void log_request(const struct port *b, const struct source *src, size_t in, ssize_t out)

@@ -349,8 +349,7 @@ void listener_peer_text(int fd, const struct sockaddr_storage *peer, socklen_t p
     socklen_t len = sizeof(cred);
 
     if (peer->ss_family != AF_UNIX) {
-        if (addr_format_peer((const struct sockaddr *)peer, peer_len, buf, size) < 0)
-            snprintf(buf, size, "?");
+        log_peer_text((const struct sockaddr *)peer, peer_len, buf, size); /* as log_ip says */
         return;
     }
     /* Unix peers are rarely bound to a name: who they are is in their credentials. */

@@ -130,8 +130,9 @@ struct accepted {
 void accepted_peer_text(const struct accepted *a, char *buf, size_t size);
 
 /*
- * A peer for the log: "127.0.0.1:5432", "[::1]:5432", or for Unix peers
- * (asked of the socket `fd`) "pid:N,uid:N".
+ * A peer for the log: "127.0.0.1:5432", "[::1]:5432" (or as log_ip shows
+ * it: log_peer_text), or for Unix peers (asked of the socket `fd`)
+ * "pid:N,uid:N".
  */
 void listener_peer_text(int fd, const struct sockaddr_storage *peer, socklen_t peer_len, char *buf,
                         size_t size);

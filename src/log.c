@@ -2,13 +2,16 @@
  * log: formatting the daemon's messages and sending them to stderr or
  * syslog (see log.h).
  *
- * stderr lines are "PROG: [error: |warning: ]MESSAGE\n".  Lines longer than
- * the buffer are cut and marked with "...".  A failed write is not retried.
- * No message can hold a raw control byte (see defang): one call, one line.
+ * stderr lines are "PROG: [error: |warning: ]MESSAGE\n", or a JSON object
+ * and "\n".  Lines longer than the buffer are cut and marked with "...".
+ * A failed write is not retried.  No message can hold a raw control byte
+ * (see defang): one call, one line.  A JSON line stays under PIPE_BUF, so
+ * that a pipe takes it in one piece from any number of processes.
  */
 #include "log.h"
 
 #include "addr.h"
+#include "logjson.h"
 #include "util.h"
 
 #include <errno.h>
@@ -16,6 +19,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <syslog.h>
@@ -25,9 +29,19 @@
 #define LOG_LINE_MAX   2048
 #define LOG_REMOTE_MAX 1024 /* RFC 3164's limit for a packet */
 #define LOG_RETRY_MS   1000 /* reconnect attempts to a lost syslog, at most */
+#define LOG_OUT_MAX    4096 /* a line as written: PIPE_BUF, what a pipe takes whole */
+#define LOG_HEADER_MAX 320  /* a syslog header, the host name included */
 
 static const char *log_prog = "usherd";
 static enum log_level log_threshold = LOG_LVL_INFO;
+static enum log_format log_format = LOG_FORMAT_TEXT;
+
+/* log_ip, and the key of its hashes: made once, kept for the whole run. */
+static struct {
+    enum log_ip mode;
+    bool have_key;
+    uint8_t key[LOGIP_KEY_LEN];
+} ip;
 
 /*
  * The syslog target.  Every line it did not take is counted in `lost`
@@ -84,6 +98,139 @@ void log_set_level(enum log_level level)
 bool log_enabled(enum log_level level)
 {
     return level <= log_threshold;
+}
+
+static const char *const format_names[] = {[LOG_FORMAT_TEXT] = "text", [LOG_FORMAT_JSON] = "json"};
+
+int log_format_parse(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_LEN(format_names); i++)
+        if (strcmp(name, format_names[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
+const char *log_format_name(enum log_format format)
+{
+    return (size_t)format < ARRAY_LEN(format_names) ? format_names[format] : "?";
+}
+
+void log_set_format(enum log_format format)
+{
+    log_format = format;
+}
+
+enum log_format log_get_format(void)
+{
+    return log_format;
+}
+
+/* The hash key: from the kernel's random source, once. */
+static int make_ip_key(void)
+{
+    size_t got = 0;
+
+    while (got < sizeof(ip.key)) {
+        ssize_t n = getrandom(ip.key + got, sizeof(ip.key) - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        got += (size_t)n;
+    }
+    ip.have_key = true;
+    return 0;
+}
+
+int log_set_ip(enum log_ip mode)
+{
+    ip.mode = mode;
+    if (mode == LOG_IP_HASH && !ip.have_key)
+        return make_ip_key();
+    return 0;
+}
+
+enum log_ip log_get_ip(void)
+{
+    return ip.mode;
+}
+
+void log_peer_text(const struct sockaddr *sa, socklen_t len, char *buf, size_t size)
+{
+    logip_format(ip.mode, ip.have_key ? ip.key : NULL, sa, len, buf, size);
+}
+
+static const char *const conns_names[] = {
+    [LOG_CONNS_ALL] = "all", [LOG_CONNS_FAILURES] = "failures", [LOG_CONNS_NONE] = "none"};
+
+int log_conns_parse(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_LEN(conns_names); i++)
+        if (strcmp(name, conns_names[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
+const char *log_conns_name(enum log_conns mode)
+{
+    return (size_t)mode < ARRAY_LEN(conns_names) ? conns_names[mode] : "?";
+}
+
+bool log_conn_wanted(enum log_conns mode, const char *end)
+{
+    size_t n = strcspn(end, " ");
+
+    if (mode != LOG_CONNS_FAILURES)
+        return mode == LOG_CONNS_ALL;
+    return !(n == 6 && (memcmp(end, "closed", 6) == 0 || memcmp(end, "exit:0", 6) == 0));
+}
+
+static const char *const level_tags[] = {
+    [LOG_LVL_ERR] = "error: ",
+    [LOG_LVL_WARN] = "warning: ",
+    [LOG_LVL_INFO] = "",
+    [LOG_LVL_DEBUG] = "debug: ",
+};
+
+/* The wall clock as RFC 3339 in UTC, to the millisecond. */
+static void json_time(char *buf, size_t size)
+{
+    struct timespec ts;
+    struct tm tm;
+    size_t n;
+
+    if (clock_gettime(CLOCK_REALTIME, &ts) < 0 || gmtime_r(&ts.tv_sec, &tm) == NULL ||
+        (n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm)) == 0) {
+        snprintf(buf, size, "?");
+        return;
+    }
+    snprintf(buf + n, size - n, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
+/*
+ * `text` (one message, printable already) as a line of the format in
+ * force, NUL-ended in buf (`size` >= LOGJSON_MIN): "PROG: " in front if
+ * `prog` (stderr) and the level word, or the JSON object.  Returns the
+ * length.
+ */
+static size_t render(enum log_level level, const char *text, bool prog, char *buf, size_t size)
+{
+    static const char *const level_names[] = {
+        [LOG_LVL_ERR] = "error",
+        [LOG_LVL_WARN] = "warning",
+        [LOG_LVL_INFO] = "info",
+        [LOG_LVL_DEBUG] = "debug",
+    };
+    char stamp[40];
+    int n;
+
+    if (log_format == LOG_FORMAT_JSON) {
+        json_time(stamp, sizeof(stamp));
+        return logjson_line(buf, size, stamp, level_names[level], text);
+    }
+    n = snprintf(buf, size, "%s%s%s%s", prog ? log_prog : "", prog ? ": " : "", level_tags[level],
+                 text);
+    return n < 0 ? 0 : (size_t)n >= size ? size - 1 : (size_t)n;
 }
 
 int log_target_parse(const char *text, struct log_target *out, char *err, size_t errlen)
@@ -203,15 +350,53 @@ int log_use(const struct log_target *target, int facility)
     return 0;
 }
 
+/*
+ * The last line of defence: a byte below 0x20, DEL or a byte above 0x7e
+ * that reached a message unescaped (a path from the command line, say) is
+ * written as "\\xhh", so no message can end its line early, overwrite it
+ * with a carriage return or carry a terminal escape.  Backslashes are left
+ * as they are: bytes from outside are escaped where they enter a message
+ * (str_escape), backslashes included, and doubling them again here would
+ * garble those values.  Copies `src` into `dst` (`size` bytes), cut and
+ * marked with "..." if it does not fit or `cut` says it was cut already.
+ * Returns the length written.
+ */
+static size_t defang(char *dst, size_t size, const char *src, bool cut)
+{
+    size_t out = 0;
+
+    for (; *src != '\0'; src++) {
+        unsigned char c = (unsigned char)*src;
+        bool plain = c >= 0x20 && c < 0x7f;
+        size_t need = plain ? 1 : 4;
+        if (out + need + 4 > size) { /* keep room for "..." and the NUL */
+            cut = true;
+            break;
+        }
+        if (plain)
+            dst[out++] = (char)c;
+        else
+            out += str_escape(dst + out, 5, src, 1);
+    }
+    if (cut) {
+        memcpy(dst + out, "...", 3);
+        out += 3;
+    }
+    dst[out] = '\0';
+    return out;
+}
+
 static unsigned long stderr_lost; /* lines a full stderr pipe did not take */
 
 static void write_stderr(const char *line, size_t len)
 {
     if (stderr_lost > 0) {
-        char note[128];
-        int n = snprintf(note, sizeof(note), "%s: warning: %lu log lines lost (stderr was full)\n",
-                         log_prog, stderr_lost);
-        if (write(STDERR_FILENO, note, (size_t)n) < 0) {
+        char text[80], note[LOGJSON_MIN + 128];
+        size_t n;
+        snprintf(text, sizeof(text), "%lu log lines lost (stderr was full)", stderr_lost);
+        n = render(LOG_LVL_WARN, text, true, note, sizeof(note) - 1);
+        note[n++] = '\n';
+        if (write(STDERR_FILENO, note, n) < 0) {
             stderr_lost++;
             lines_lost++;
             return;
@@ -235,11 +420,53 @@ void log_stderr_nonblocking(void)
         fd_set_nonblock(STDERR_FILENO);
 }
 
+/* One message as a line on stderr, whatever the target. */
+static void to_stderr(enum log_level level, const char *text)
+{
+    char line[LOG_OUT_MAX];
+    size_t len = render(level, text, true, line, sizeof(line) - 1);
+
+    line[len++] = '\n';
+    write_stderr(line, len);
+}
+
+void log_stderr_warnx(const char *fmt, ...)
+{
+    char body[LOG_LINE_MAX], text[LOG_LINE_MAX];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(body, sizeof(body), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        body[0] = '\0';
+    defang(text, sizeof(text), body, n >= (int)sizeof(body));
+    to_stderr(LOG_LVL_WARN, text);
+}
+
+void log_stderr_fatal(const char *msg)
+{
+    char text[LOG_LINE_MAX], line[LOG_OUT_MAX];
+    size_t len;
+
+    defang(text, sizeof(text), msg, false);
+    if (log_format == LOG_FORMAT_JSON) {
+        to_stderr(LOG_LVL_ERR, text);
+        return;
+    }
+    /* As a command says it: no level word. */
+    len = (size_t)snprintf(line, sizeof(line) - 1, "%s: %s", log_prog, text);
+    if (len >= sizeof(line) - 1)
+        len = sizeof(line) - 2;
+    line[len++] = '\n';
+    write_stderr(line, len);
+}
+
 /* The target is gone: say so once, on stderr, which is all we have left. */
 static void note_down(int err)
 {
-    char line[512];
-    int n;
+    char text[512];
 
     if (sink.down)
         return;
@@ -249,10 +476,10 @@ static void note_down(int err)
     if (sink.announced)
         return;
     sink.announced = true;
-    n = snprintf(line, sizeof(line),
-                 "%s: warning: log target %s unreachable: %s; messages are lost until it is back\n",
-                 log_prog, sink.target.text, strerror(err));
-    write_stderr(line, n > 0 && (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+    snprintf(text, sizeof(text),
+             "log target %s unreachable: %s; messages are lost until it is back", sink.target.text,
+             strerror(err));
+    to_stderr(LOG_LVL_WARN, text);
 }
 
 /* One datagram; false with errno if it was not sent. */
@@ -274,7 +501,11 @@ static bool try_send(const char *msg, size_t len)
     return false;
 }
 
-/* Format and send one syslog message; false with errno if it was not sent. */
+/*
+ * Format and send one syslog message, `text` rendered after the header
+ * (cut to fit a remote collector's packet: a JSON object stays whole);
+ * false with errno if it was not sent.
+ */
 static bool send_syslog(enum log_level level, const char *text)
 {
     static const int severity[] = {
@@ -283,10 +514,10 @@ static bool send_syslog(enum log_level level, const char *text)
         [LOG_LVL_INFO] = LOG_INFO,
         [LOG_LVL_DEBUG] = LOG_DEBUG,
     };
-    char msg[LOG_LINE_MAX + 320], stamp[32], host[256] = "";
+    char msg[LOG_HEADER_MAX + LOG_OUT_MAX], stamp[32], host[256] = "";
     time_t now = time(NULL);
     struct tm tm;
-    size_t len;
+    size_t head, room;
     int n;
 
     localtime_r(&now, &tm);
@@ -294,12 +525,13 @@ static bool send_syslog(enum log_level level, const char *text)
     if (sink.target.remote && gethostname(host, sizeof(host)) < 0)
         host[0] = '\0';
     host[sizeof(host) - 1] = '\0';
-    n = snprintf(msg, sizeof(msg), "<%d>%s %s%s%s[%ld]: %s", sink.facility | severity[level], stamp,
-                 host, host[0] ? " " : "", log_prog, (long)getpid(), text);
-    len = n < 0 ? 0 : (size_t)n >= sizeof(msg) ? sizeof(msg) - 1 : (size_t)n;
-    if (sink.target.remote && len > LOG_REMOTE_MAX)
-        len = LOG_REMOTE_MAX;
-    return try_send(msg, len);
+    n = snprintf(msg, LOG_HEADER_MAX, "<%d>%s %s%s%s[%ld]: ", sink.facility | severity[level],
+                 stamp, host, host[0] ? " " : "", log_prog, (long)getpid());
+    head = n < 0 ? 0 : (size_t)n >= LOG_HEADER_MAX ? LOG_HEADER_MAX - 1 : (size_t)n;
+    room = sizeof(msg) - head;
+    if (sink.target.remote && room > LOG_REMOTE_MAX + 1 - head)
+        room = LOG_REMOTE_MAX + 1 - head;
+    return try_send(msg, head + render(level, text, false, msg + head, room));
 }
 
 /* Did a remote collector refuse an earlier datagram (an ICMP error, reported now)? */
@@ -335,12 +567,11 @@ static bool send_lost_note(void)
     char note[320];
 
     if (sink.down)
-        snprintf(note, sizeof(note),
-                 "warning: log target %s reachable again; %s%lu lines were lost", sink.target.text,
-                 least, sink.lost);
+        snprintf(note, sizeof(note), "log target %s reachable again; %s%lu lines were lost",
+                 sink.target.text, least, sink.lost);
     else
-        snprintf(note, sizeof(note), "warning: %s%lu log lines lost (log target %s was full)",
-                 least, sink.lost, sink.target.text);
+        snprintf(note, sizeof(note), "%s%lu log lines lost (log target %s was full)", least,
+                 sink.lost, sink.target.text);
     if (!send_syslog(LOG_LVL_WARN, note))
         return false;
     sink.down = false;
@@ -379,52 +610,10 @@ static void to_syslog(enum log_level level, const char *text)
         sink.announced = false;
 }
 
-/*
- * The last line of defence: a byte below 0x20, DEL or a byte above 0x7e
- * that reached a message unescaped (a path from the command line, say) is
- * written as "\\xhh", so no message can end its line early, overwrite it
- * with a carriage return or carry a terminal escape.  Backslashes are left
- * as they are: bytes from outside are escaped where they enter a message
- * (str_escape), backslashes included, and doubling them again here would
- * garble those values.  Copies `src` into `dst` (`size` bytes), cut and
- * marked with "..." if it does not fit or `cut` says it was cut already.
- * Returns the length written.
- */
-static size_t defang(char *dst, size_t size, const char *src, bool cut)
-{
-    size_t out = 0;
-
-    for (; *src != '\0'; src++) {
-        unsigned char c = (unsigned char)*src;
-        bool plain = c >= 0x20 && c < 0x7f;
-        size_t need = plain ? 1 : 4;
-        if (out + need + 4 > size) { /* keep room for "..." and the NUL */
-            cut = true;
-            break;
-        }
-        if (plain)
-            dst[out++] = (char)c;
-        else
-            out += str_escape(dst + out, 5, src, 1);
-    }
-    if (cut) {
-        memcpy(dst + out, "...", 3);
-        out += 3;
-    }
-    dst[out] = '\0';
-    return out;
-}
-
 static void log_emit(enum log_level level, int err, const char *fmt, va_list ap)
 {
-    static const char *const tags[] = {
-        [LOG_LVL_ERR] = "error: ",
-        [LOG_LVL_WARN] = "warning: ",
-        [LOG_LVL_INFO] = "",
-        [LOG_LVL_DEBUG] = "debug: ",
-    };
-    char body[LOG_LINE_MAX], line[LOG_LINE_MAX];
-    size_t start, len;
+    char body[LOG_LINE_MAX], text[LOG_LINE_MAX];
+    size_t prefix, len;
     bool cut;
     int n;
 
@@ -437,16 +626,14 @@ static void log_emit(enum log_level level, int err, const char *fmt, va_list ap)
         n = snprintf(body + len, sizeof(body) - len, ": %s", strerror(err));
         cut = n < 0 || (size_t)n >= sizeof(body) - len;
     }
-    n = snprintf(line, sizeof(line), "%s: %s", log_prog, tags[level]);
-    start = n < 0 ? 0 : (size_t)n;
-    /* One byte kept for the stderr path's newline. */
-    len = start + defang(line + start, sizeof(line) - start - 1, body, cut);
-    if (sink.target.kind == LOG_TO_SYSLOG) {
-        to_syslog(level, line + start - strlen(tags[level]));
-        return;
-    }
-    line[len++] = '\n';
-    write_stderr(line, len);
+    /* A message as long as a text line on stderr can hold: after "PROG: "
+     * and the level word, with one byte for the newline. */
+    prefix = strlen(log_prog) + 2 + strlen(level_tags[level]);
+    defang(text, prefix + 1 < sizeof(text) ? sizeof(text) - prefix - 1 : 8, body, cut);
+    if (sink.target.kind == LOG_TO_SYSLOG)
+        to_syslog(level, text);
+    else
+        to_stderr(level, text);
 }
 
 #define LOG_FN(name, level, with_errno)                                                            \

@@ -13,10 +13,23 @@
  * target is reported once on stderr; finding it again, or room in a full
  * socket, is reported in the log with the count of lines lost.
  *
+ * Formats (log_format, SPEC 15): text, "PROG: [error: |warning: ]MESSAGE"
+ * on stderr and "[error: |warning: ]MESSAGE" after the syslog header; or
+ * json, one object per message (logjson.h) in the same places, every line
+ * of the log alike, the notes about lost lines included.
+ *
+ * Client addresses (log_ip, SPEC 15) are shown as log_peer_text makes
+ * them: in full, truncated to their network, as a keyed hash or not at
+ * all.  The hash key is made once per process tree, by the first
+ * log_set_ip(LOG_IP_HASH), before the processes that log are forked, so
+ * one address gives one value in every process of the daemon's run.
+ *
  * Nothing here ever exits.
  */
 #ifndef USHER_LOG_H
 #define USHER_LOG_H
+
+#include "logip.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -28,6 +41,18 @@ enum log_level {
     LOG_LVL_WARN,
     LOG_LVL_INFO,
     LOG_LVL_DEBUG,
+};
+
+enum log_format {
+    LOG_FORMAT_TEXT,
+    LOG_FORMAT_JSON,
+};
+
+/* Which connection lines a service writes (its log_connections key). */
+enum log_conns {
+    LOG_CONNS_ALL,
+    LOG_CONNS_FAILURES, /* every end but closed and exit:0 */
+    LOG_CONNS_NONE,
 };
 
 enum log_kind {
@@ -64,6 +89,38 @@ bool log_target_equal(const struct log_target *a, const struct log_target *b);
 /* Syslog facility by name ("daemon", "local0", ...): its code, or -1. */
 int log_facility_parse(const char *name);
 
+/* "text" or "json": its format, or -1; the name of a format. */
+int log_format_parse(const char *name);
+const char *log_format_name(enum log_format format);
+
+/* Write messages in `format` from now on (text until this is called). */
+void log_set_format(enum log_format format);
+enum log_format log_get_format(void);
+
+/*
+ * Show client addresses as `mode` says from now on (full until this is
+ * called).  Returns 0; -1 with errno if mode is hash and no random key
+ * could be had (addresses are then shown as "-").
+ */
+int log_set_ip(enum log_ip mode);
+enum log_ip log_get_ip(void);
+
+/* The client address `sa` as the log shows it (logip_format with the mode and key in force). */
+void log_peer_text(const struct sockaddr *sa, socklen_t len, char *buf, size_t size);
+
+/* "all", "failures", "none": the mode, or -1; the name of a mode. */
+int log_conns_parse(const char *name);
+const char *log_conns_name(enum log_conns mode);
+
+/*
+ * Is a connection line whose end is `end` ("closed", "exit:0",
+ * "refused:rate", "error:ECONNRESET tls=...": the first word counts)
+ * written under `mode`?  Under failures, every end but closed and exit:0
+ * is: refusals, errors, timeouts, non-zero exits, signals, TLS and PROXY
+ * failures.
+ */
+bool log_conn_wanted(enum log_conns mode, const char *end);
+
 /*
  * Send messages to `target` with `facility` from now on.  Returns 0; -1
  * with errno if a syslog target cannot be reached now (messages are then
@@ -92,6 +149,14 @@ unsigned long log_lines_lost(void);
 
 /* Also count lost lines in `counter` (memory shared by processes: atomic adds). */
 void log_share_lost(uint64_t *counter);
+
+/*
+ * For what must reach the terminal whatever the target, in the format in
+ * force: a warning on stderr ("PROG: warning: MESSAGE"); a start-up
+ * failure as a command says it, "PROG: MESSAGE" (in json, an error).
+ */
+void log_stderr_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_stderr_fatal(const char *msg);
 
 /* Close the syslog socket (in a child about to exec, say). */
 void log_close(void);

@@ -324,7 +324,7 @@ startup_fail(struct daemon_state *ds, int status, const char *fmt, ...)
     if (ds->report_fd >= 0)
         daemon_report(ds->report_fd, status, line);
     else
-        fprintf(stderr, "%s\n", line);
+        log_stderr_fatal(msg);
     /* Nothing left behind: a pidfile naming a process that never served is a lie. */
     pidfile_release(&ds->pidfile);
     exit(status);
@@ -379,10 +379,26 @@ static void set_log_target(struct daemon_state *ds, const struct conf *conf)
         target = &syslog_target;
     }
     if (log_use(target, conf->log_facility) == -1)
-        fprintf(stderr,
-                "usherd: warning: log target %s unreachable: %s; messages are lost until "
-                "it is back\n",
-                target->text, strerror(errno));
+        log_stderr_warnx("log target %s unreachable: %s; messages are lost until it is back",
+                         target->text, strerror(errno));
+}
+
+/*
+ * log_format and log_ip, before anything is forked: every process of the
+ * daemon inherits them and the key of the address hashes.  A reload that
+ * changes them says so, in the new format.
+ */
+static void set_log_options(const struct conf *conf, bool reloading)
+{
+    enum log_format was_format = log_get_format();
+    enum log_ip was_ip = log_get_ip();
+
+    log_set_format(conf->log_format);
+    if (log_set_ip(conf->log_ip) < 0)
+        log_warn("log_ip = hash: no random key for the hashes; client addresses are logged as -");
+    if (reloading && (was_format != conf->log_format || was_ip != conf->log_ip))
+        log_info("log: log_format=%s log_ip=%s", log_format_name(conf->log_format),
+                 logip_name(conf->log_ip));
 }
 
 /* Connections are descriptors: take every one the hard limit allows. */
@@ -451,6 +467,7 @@ static void reload(struct daemon_state *ds)
         metrics_reloaded(ds->metrics, false);
     } else {
         metrics_reloaded(ds->metrics, true);
+        set_log_options(conf, true);
         set_log_target(ds, conf);
         log_conf_warnings(conf);
         warn_pidfile_change(ds, conf);
@@ -625,6 +642,7 @@ int main(int argc, char **argv)
         conf_unref(conf);
         return 0;
     }
+    set_log_options(conf, false); /* start-up failures are lines of the log too */
     start(&ds, conf);
     conf_unref(conf); /* the server holds its own reference */
     log_info("ready: %zu services, %zu listeners", ds.srv.set.nsvcs, ds.srv.nbound);

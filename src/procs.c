@@ -479,7 +479,8 @@ static bool globals_equal(const struct conf *a, const struct conf *b)
 {
     return a->shutdown_timeout_ms == b->shutdown_timeout_ms && a->max_conns == b->max_conns &&
            a->log_set == b->log_set && a->log.kind == b->log.kind &&
-           log_target_equal(&a->log, &b->log) && a->log_facility == b->log_facility;
+           log_target_equal(&a->log, &b->log) && a->log_facility == b->log_facility &&
+           a->log_format == b->log_format && a->log_ip == b->log_ip;
 }
 
 /* Does every service of `a` with a UDP listener have the same UDP listeners in `b`? */

@@ -630,13 +630,14 @@ enum svc_tls_result tls_failure(SSL *ssl, char *buf, size_t size)
     return SVC_TLS_PROTOCOL;
 }
 
-/* The log's form of a name the client chose: escaped, "-" when absent. */
+/* The log's form of a name the client chose: escaped (spaces too: it is a
+ * field's one word), "-" when absent. */
 static void escaped_or_dash(const char *s, char *buf, size_t size)
 {
     if (s == NULL || *s == '\0')
         snprintf(buf, size, "-");
     else
-        str_escape(buf, size, s, strlen(s));
+        str_escape_word(buf, size, s, strlen(s));
 }
 
 void tls_log_fields(SSL *ssl, char *buf, size_t size)

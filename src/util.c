@@ -393,7 +393,7 @@ int str_copy(char *dst, size_t size, const char *src)
 }
 
 /* The escaped form of one byte: its length, and the text if `out` is not NULL. */
-static size_t escape_byte(unsigned char c, char *out)
+static size_t escape_byte(unsigned char c, char *out, bool space)
 {
     static const char hex[] = "0123456789abcdef";
 
@@ -402,7 +402,7 @@ static size_t escape_byte(unsigned char c, char *out)
             memcpy(out, "\\\\", 2);
         return 2;
     }
-    if (c >= 0x20 && c < 0x7f) {
+    if (c >= 0x20 + space && c < 0x7f) {
         if (out != NULL)
             *out = (char)c;
         return 1;
@@ -416,22 +416,22 @@ static size_t escape_byte(unsigned char c, char *out)
     return 4;
 }
 
-size_t str_escape(char *dst, size_t size, const void *src, size_t len)
+static size_t escape(char *dst, size_t size, const void *src, size_t len, bool space)
 {
     const unsigned char *s = src;
     size_t total = 0, room, out = 0;
 
     for (size_t i = 0; i < len; i++)
-        total += escape_byte(s[i], NULL);
+        total += escape_byte(s[i], NULL, space);
     if (size == 0)
         return total;
     /* Cut: leave room for the "..." that says so (and the NUL). */
     room = total < size ? total : size >= 4 ? size - 4 : 0;
     for (size_t i = 0; i < len; i++) {
-        size_t n = escape_byte(s[i], NULL);
+        size_t n = escape_byte(s[i], NULL, space);
         if (out + n > room)
             break;
-        escape_byte(s[i], dst + out);
+        escape_byte(s[i], dst + out, space);
         out += n;
     }
     if (total >= size && size >= 4) {
@@ -440,6 +440,16 @@ size_t str_escape(char *dst, size_t size, const void *src, size_t len)
     }
     dst[out] = '\0';
     return total;
+}
+
+size_t str_escape(char *dst, size_t size, const void *src, size_t len)
+{
+    return escape(dst, size, src, len, false);
+}
+
+size_t str_escape_word(char *dst, size_t size, const void *src, size_t len)
+{
+    return escape(dst, size, src, len, true);
 }
 
 void strbuf_init(struct strbuf *b, size_t max)

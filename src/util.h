@@ -145,6 +145,14 @@ int str_copy(char *dst, size_t size, const char *src);
 size_t str_escape(char *dst, size_t size, const void *src, size_t len);
 
 /*
+ * str_escape, and a space as "\x20" too: for a name a client chooses that
+ * becomes the value of a key=value field of the log (a TLS server name, a
+ * Unix socket path), which must stay one word so that the fields of a
+ * line can always be told apart.
+ */
+size_t str_escape_word(char *dst, size_t size, const void *src, size_t len);
+
+/*
  * A growable text buffer, bounded: once an append would pass `max`
  * bytes, or memory runs out, it is marked failed and keeps what it has.
  */

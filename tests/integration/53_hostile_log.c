@@ -90,8 +90,10 @@ static void test_abstract_peer_name_is_escaped(void)
      * with its peer); a client bound to the abstract name "hostile" ESC
      * "[2J" newline "usherd: forged" backslash PID sends a request.
      * Asserted: it gets its echo; the log has
-     * "peer=@hostile\x1b[2J\x0ausherd: forged\\PID in=2 out=2" in one line;
-     * no line starts with "usherd: forged"; the log is printable. */
+     * "peer=@hostile\x1b[2J\x0ausherd:\x20forged\\PID in=2 out=2" in one
+     * line (a name the client chose is one word of its field: its space is
+     * escaped too); no line starts with "usherd: forged"; the log is
+     * printable. */
     struct h_daemon *d =
         h_start("[ug]\nlisten = unixgram:@DIR@/ug.sock\nbuiltin = echo\n", "-v", NULL);
     const char *addr = h_addr(d, "ug", "unixgram:");
@@ -114,8 +116,8 @@ static void test_abstract_peer_name_is_escaped(void)
     if (!h_wait_log(d, " in=2 out=2", 3000))
         T_FAIL("no request line:\n%s", h_log(d));
     log = h_log(d);
-    T_CONTAINS(log, h_fmt("proto=unixgram peer=@hostile\\x1b[2J\\x0ausherd: forged\\\\%ld in=2 "
-                          "out=2\n",
+    T_CONTAINS(log, h_fmt("proto=unixgram peer=@hostile\\x1b[2J\\x0ausherd:\\x20forged\\\\%ld "
+                          "in=2 out=2\n",
                           (long)getpid()));
     T_EQ_INT(lines_starting(log, "usherd: forged"), 0);
     assert_printable(log);

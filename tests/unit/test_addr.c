@@ -7,6 +7,8 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 static const struct {
@@ -211,6 +213,22 @@ static void test_format_peer_unmaps(void)
     T_EQ_STR(buf, "[2001:db8::1]:5432");
 }
 
+static void test_format_peer_unix_path_is_one_word(void)
+{
+    /* A Unix peer chooses its path: escaped, its spaces too (a log field's one word). */
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    char buf[ADDR_TEXT_MAX];
+    socklen_t len;
+
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "/tmp/a b=c\x1b");
+    len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(sun.sun_path) + 1);
+    T_EQ_INT(addr_format_peer((struct sockaddr *)&sun, len, buf, sizeof(buf)), 0);
+    T_EQ_STR(buf, "/tmp/a\\x20b=c\\x1b");
+    sun.sun_path[0] = '\0'; /* abstract: "@" and the rest, its length without a NUL */
+    T_EQ_INT(addr_format_peer((struct sockaddr *)&sun, len - 1, buf, sizeof(buf)), 0);
+    T_EQ_STR(buf, "@tmp/a\\x20b=c\\x1b");
+}
+
 static bool match(const char *prefix, const char *ip)
 {
     struct addr_prefix p;
@@ -274,6 +292,7 @@ static const struct t_case cases[] = {
     T_CASE(test_resolve_service_name),
     T_CASE(test_resolve_bad_host),
     T_CASE(test_format_peer_unmaps),
+    T_CASE(test_format_peer_unix_path_is_one_word),
     T_CASE(test_prefixes),
     T_CASE(test_prefix_errors),
     T_CASE(test_parse_tls),

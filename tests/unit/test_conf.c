@@ -224,7 +224,45 @@ static const struct {
      "test.conf:2: listen: no-such-host.invalid:7:"},
     {"[e]\nlisten = unix:run/e.sock\nbuiltin = echo\n",
      "test.conf:2: listen: unix:run/e.sock: a socket path must be absolute"},
+    {"[global]\nlog_format = JSON\n", "test.conf:2: log_format: 'JSON' is not text or json"},
+    {"[global]\nlog_format = json\nlog_format = text\n",
+     "test.conf:3: log_format: set twice in this section (first on line 2)"},
+    {"[global]\nlog_ip = anonymize\n",
+     "test.conf:2: log_ip: 'anonymize' is not full, truncate, hash or none"},
+    {"[global]\nlog_ip = hash\x1b[2J\n", "test.conf:2: log_ip: 'hash\\x1b[2J' is not full"},
+    {"[e]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\nlog_format = json\n",
+     "test.conf:4: 'log_format' belongs in [global]"},
 };
+
+static void test_log_options(void)
+{
+    /* Every value of the logging options is taken; the defaults are text and full. */
+    static const struct {
+        const char *format, *ip;
+        enum log_format want_format;
+        enum log_ip want_ip;
+    } cases[] = {
+        {"text", "full", LOG_FORMAT_TEXT, LOG_IP_FULL},
+        {"json", "truncate", LOG_FORMAT_JSON, LOG_IP_TRUNCATE},
+        {"json", "hash", LOG_FORMAT_JSON, LOG_IP_HASH},
+        {"text", "none", LOG_FORMAT_TEXT, LOG_IP_NONE},
+    };
+    struct conf *c = parse_ok("[e]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n");
+
+    T_EQ_INT(c->log_format, LOG_FORMAT_TEXT);
+    T_EQ_INT(c->log_ip, LOG_IP_FULL);
+    conf_unref(c);
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        char *text = h_fmt("[global]\nlog_format = %s\nlog_ip = %s\n[e]\nlisten = "
+                           "tcp://127.0.0.1:0\nbuiltin = echo\n",
+                           cases[i].format, cases[i].ip);
+        c = parse_ok(text);
+        T_EQ_INT(c->log_format, cases[i].want_format);
+        T_EQ_INT(c->log_ip, cases[i].want_ip);
+        conf_unref(c);
+        free(text);
+    }
+}
 
 static void test_errors_name_file_and_line(void)
 {
@@ -465,6 +503,7 @@ static const struct t_case cases[] = {
     T_CASE(test_idle_timeout_zero_is_off),
     T_CASE(test_durations_up_to_a_year),
     T_CASE(test_sizes_below_2_63),
+    T_CASE(test_log_options),
     T_CASE(test_errors_name_file_and_line),
     T_CASE(test_every_error_reported),
     T_CASE(test_bad_section_keys_ignored),

@@ -159,6 +159,29 @@ static void test_str_escape(void)
     }
 }
 
+static void test_str_escape_word(void)
+{
+    /* As str_escape, and a space too: a client's name stays one word of a log field. */
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"a b=c", "a\\x20b=c"},
+        {"  ", "\\x20\\x20"},
+        {"x\\y\t", "x\\\\y\\x09"},
+        {"plain.example", "plain.example"},
+    };
+    char buf[64];
+
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        T_EQ_INT(str_escape_word(buf, sizeof(buf), cases[i].in, strlen(cases[i].in)),
+                 strlen(cases[i].out));
+        T_EQ_STR(buf, cases[i].out);
+    }
+    /* str_escape itself keeps the space. */
+    str_escape(buf, sizeof(buf), "a b", 3);
+    T_EQ_STR(buf, "a b");
+}
+
 static void test_str_escape_cuts_at_an_escape_and_says_so(void)
 {
     char buf[10], tiny[3];
@@ -406,6 +429,7 @@ static const struct t_case cases[] = {
     T_CASE(test_str_copy),
     T_CASE(test_str_escape),
     T_CASE(test_str_escape_cuts_at_an_escape_and_says_so),
+    T_CASE(test_str_escape_word),
     T_CASE(test_ms_until),
     T_CASE(test_grace_ms_takes_the_test_override_only_when_valid),
     T_CASE(test_errno_name),
