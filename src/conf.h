@@ -199,7 +199,8 @@ struct svc_conf {
     struct conf_rate rate, rate_per_ip;
     struct conf_access access;
     int backlog;
-    int64_t keepalive_ms; /* 0: SO_KEEPALIVE off */
+    int64_t keepalive_ms;     /* 0: SO_KEEPALIVE off */
+    enum log_conns log_conns; /* which connection lines are written */
     /* Unix socket files: -1 when not set. */
     int sock_mode;
     uid_t sock_owner;

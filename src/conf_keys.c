@@ -359,6 +359,17 @@ static void key_group(struct parser *p, char *value)
     p->svc->sock_group_set = true;
 }
 
+static void key_log_connections(struct parser *p, char *value)
+{
+    int mode = log_conns_parse(value);
+
+    if (mode < 0) {
+        CONF_ERR(p, "log_connections: '%s' is not all, failures or none", value);
+        return;
+    }
+    p->svc->log_conns = (enum log_conns)mode;
+}
+
 /* Service keys: what serves */
 
 static void key_builtin(struct parser *p, char *value)
@@ -912,6 +923,7 @@ static const struct conf_key keys[] = {
     {"backlog", IN_SERVICE, false, false, KEY_COUNT, key_backlog},
     {"keepalive", IN_SERVICE, false, false, KEY_DURATION, key_keepalive},
     {"mode", IN_SERVICE, false, false, KEY_OCTAL, key_mode},
+    {"log_connections", IN_SERVICE, false, false, KEY_TEXT, key_log_connections},
     {"owner", IN_SERVICE, false, false, KEY_ID, key_owner},
     {"forward", IN_SERVICE, true, false, KEY_TEXT, conf_key_forward},
     {"connect_timeout", IN_SERVICE, false, false, KEY_DURATION, conf_key_connect_timeout},

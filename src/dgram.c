@@ -211,7 +211,7 @@ static void log_request(const struct port *b, const struct source *src, size_t i
 {
     char peer[ADDR_TEXT_MAX];
 
-    if (!log_enabled(LOG_LVL_DEBUG))
+    if (!log_enabled(LOG_LVL_DEBUG) || b->svc->conf->log_conns != LOG_CONNS_ALL)
         return;
     peer_text(src, peer, sizeof(peer));
     log_debug("service=%s proto=%s peer=%s in=%zu out=%zd", b->svc->conf->name,

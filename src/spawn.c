@@ -175,7 +175,7 @@ static void finish(struct exec_child *c)
         snprintf(end, sizeof(end), "%s", c->relay_end);
     else
         end_text(c->status, end, sizeof(end));
-    if (log_enabled(LOG_LVL_INFO))
+    if (log_enabled(LOG_LVL_INFO) && log_conn_wanted(c->svc->conf->log_conns, end))
         log_info("service=%s proto=%s peer=%s duration_ms=%lld in=%llu out=%llu end=%s pid=%ld%s",
                  c->svc->conf->name, addr_kind_name(c->kind), c->peer,
                  (long long)(now_ms() - c->started_ms), (unsigned long long)c->in,

@@ -284,6 +284,8 @@ void svc_release(struct svc *svc, const struct limit_key *key, enum svc_use use)
 void svc_log_line(const struct svc *svc, int kind, const char *peer, int64_t duration_ms,
                   uint64_t in, uint64_t out, const char *end)
 {
+    if (!log_conn_wanted(svc->conf->log_conns, end))
+        return;
     log_info("service=%s proto=%s peer=%s duration_ms=%lld in=%llu out=%llu end=%s",
              svc->conf->name, addr_kind_name(kind), peer, (long long)duration_ms,
              (unsigned long long)in, (unsigned long long)out, end);
@@ -326,7 +328,7 @@ void svc_refused(struct svc *svc, int kind, const char *peer, enum refusal r)
     int64_t now = ev_now(set->loop);
 
     count_refusal(svc, kind, r);
-    if (!log_enabled(LOG_LVL_INFO))
+    if (!log_enabled(LOG_LVL_INFO) || svc->conf->log_conns == LOG_CONNS_NONE)
         return;
     if (st->refusal_logged_ms[r] == 0 || now - st->refusal_logged_ms[r] >= REFUSAL_LOG_MS) {
         st->refusal_logged_ms[r] = now;

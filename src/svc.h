@@ -184,7 +184,8 @@ void svc_refused(struct svc *svc, int kind, const char *peer, enum refusal r);
 
 /*
  * The per-connection log line, "service=S proto=P peer=PEER duration_ms=N
- * in=N out=N end=END", also used for refusals that never became one.
+ * in=N out=N end=END", also used for refusals that never became one;
+ * written only if the service's log_connections wants it (log_conn_wanted).
  */
 void svc_log_line(const struct svc *svc, int kind, const char *peer, int64_t duration_ms,
                   uint64_t in, uint64_t out, const char *end);

@@ -230,38 +230,57 @@ static const struct {
     {"[global]\nlog_ip = anonymize\n",
      "test.conf:2: log_ip: 'anonymize' is not full, truncate, hash or none"},
     {"[global]\nlog_ip = hash\x1b[2J\n", "test.conf:2: log_ip: 'hash\\x1b[2J' is not full"},
+    {"[e]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\nlog_connections = errors\n",
+     "test.conf:4: log_connections: 'errors' is not all, failures or none"},
     {"[e]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\nlog_format = json\n",
      "test.conf:4: 'log_format' belongs in [global]"},
+    {"[global]\nlog_connections = none\n",
+     "test.conf:2: 'log_connections' belongs in a service section"},
 };
 
 static void test_log_options(void)
 {
-    /* Every value of the logging options is taken; the defaults are text and full. */
+    /* Every value of the logging options is taken; the defaults are text, full and all. */
     static const struct {
-        const char *format, *ip;
+        const char *format, *ip, *conns;
         enum log_format want_format;
         enum log_ip want_ip;
+        enum log_conns want_conns;
     } cases[] = {
-        {"text", "full", LOG_FORMAT_TEXT, LOG_IP_FULL},
-        {"json", "truncate", LOG_FORMAT_JSON, LOG_IP_TRUNCATE},
-        {"json", "hash", LOG_FORMAT_JSON, LOG_IP_HASH},
-        {"text", "none", LOG_FORMAT_TEXT, LOG_IP_NONE},
+        {"text", "full", "all", LOG_FORMAT_TEXT, LOG_IP_FULL, LOG_CONNS_ALL},
+        {"json", "truncate", "failures", LOG_FORMAT_JSON, LOG_IP_TRUNCATE, LOG_CONNS_FAILURES},
+        {"json", "hash", "none", LOG_FORMAT_JSON, LOG_IP_HASH, LOG_CONNS_NONE},
+        {"text", "none", "all", LOG_FORMAT_TEXT, LOG_IP_NONE, LOG_CONNS_ALL},
     };
     struct conf *c = parse_ok("[e]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n");
 
     T_EQ_INT(c->log_format, LOG_FORMAT_TEXT);
     T_EQ_INT(c->log_ip, LOG_IP_FULL);
+    T_EQ_INT(conf_find(c, "e")->log_conns, LOG_CONNS_ALL);
     conf_unref(c);
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
         char *text = h_fmt("[global]\nlog_format = %s\nlog_ip = %s\n[e]\nlisten = "
-                           "tcp://127.0.0.1:0\nbuiltin = echo\n",
-                           cases[i].format, cases[i].ip);
+                           "tcp://127.0.0.1:0\nbuiltin = echo\nlog_connections = %s\n",
+                           cases[i].format, cases[i].ip, cases[i].conns);
         c = parse_ok(text);
         T_EQ_INT(c->log_format, cases[i].want_format);
         T_EQ_INT(c->log_ip, cases[i].want_ip);
+        T_EQ_INT(conf_find(c, "e")->log_conns, cases[i].want_conns);
         conf_unref(c);
         free(text);
     }
+}
+
+static void test_log_connections_makes_a_service_changed(void)
+{
+    /* A reload tells a changed service by its keys: log_connections is one. */
+    struct conf *a = parse_ok("[e]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n");
+    struct conf *b = parse_ok("[e]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n"
+                              "log_connections = failures\n");
+
+    T_ASSERT(!conf_svc_equal(conf_find(a, "e"), conf_find(b, "e")));
+    conf_unref(a);
+    conf_unref(b);
 }
 
 static void test_errors_name_file_and_line(void)
@@ -504,6 +523,7 @@ static const struct t_case cases[] = {
     T_CASE(test_durations_up_to_a_year),
     T_CASE(test_sizes_below_2_63),
     T_CASE(test_log_options),
+    T_CASE(test_log_connections_makes_a_service_changed),
     T_CASE(test_errors_name_file_and_line),
     T_CASE(test_every_error_reported),
     T_CASE(test_bad_section_keys_ignored),
