@@ -644,8 +644,10 @@ void h_parse_listens(struct h_daemon *d)
         *addr = '\0';
         snprintf(d->listens[d->nlistens].service, sizeof(d->listens[0].service), "%s",
                  svc + strlen("listening service="));
-        snprintf(d->listens[d->nlistens].addr, sizeof(d->listens[0].addr), "%s",
-                 addr + strlen(" addr="));
+        addr += strlen(" addr=");
+        if (strstr(line, "{\"time\":\"") != NULL) /* log_format = json: msg ends at its quote */
+            addr[strcspn(addr, "\"")] = '\0';
+        snprintf(d->listens[d->nlistens].addr, sizeof(d->listens[0].addr), "%s", addr);
         d->nlistens++;
     }
     free(log);
@@ -736,9 +738,10 @@ struct h_daemon *h_wait_ready(struct h_daemon *d)
 
     while (h_now_ms() < deadline) {
         int status;
-        /* On stderr "usherd: ready: ...", from syslog "usherd[PID]: ready: ...";
-         * under a test model, its processes settled too. */
-        if ((h_count_log(d, "usherd: ready") > 0 || h_count_log(d, "]: ready: ") > 0) &&
+        /* On stderr "usherd: ready: ...", from syslog "usherd[PID]: ready: ...",
+         * in JSON "msg":"ready: ..."; under a test model, its processes settled too. */
+        if ((h_count_log(d, "usherd: ready") > 0 || h_count_log(d, "]: ready: ") > 0 ||
+             h_count_log(d, "\"msg\":\"ready: ") > 0) &&
             model_procs_up(d)) {
             h_parse_listens(d);
             return d;

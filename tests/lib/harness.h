@@ -107,7 +107,8 @@ struct h_daemon *h_spawn(const char *conf, ...) __attribute__((sentinel));
 
 /*
  * Wait until the daemon logs "ready" ("usherd: ready" on stderr, or
- * "usherd[PID]: ready" from syslog), then read its listening addresses;
+ * "usherd[PID]: ready" from syslog, or a JSON line whose msg is "ready:
+ * ..." with log_format = json), then read its listening addresses;
  * fails the test if it exits first or takes more than 10 s.  For h_spawn
  * and h_spawn_activated, which return at once.  Returns d.
  */
@@ -115,7 +116,7 @@ struct h_daemon *h_wait_ready(struct h_daemon *d);
 
 /*
  * Read d->listens again from the daemon's log: every "listening
- * service=NAME addr=ADDR" line so far, in order (after a reload that
+ * service=NAME addr=ADDR" line so far, text or JSON, in order (after a reload that
  * opened listeners, say).  h_addr returns the first match, so a service
  * whose listener was reopened on another port needs a name of its own.
  */
