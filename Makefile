@@ -14,7 +14,8 @@
 #   make fuzz         build the libFuzzer targets of tests/fuzz with clang into build/fuzz and
 #                     run each for FUZZ_SECONDS (default 10); fails on any crash, leak, timeout
 #                     or UBSan report.  One target: make fuzz-conf FUZZ_SECONDS=300
-#                     (targets: conf addr inetd xinetd sum client proxy status http; about a minute each in CI)
+#                     (targets: conf addr inetd xinetd sum client proxy status http logjson;
+#                     about a minute each in CI)
 #   make clean
 
 CC      ?= cc
