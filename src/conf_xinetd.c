@@ -102,9 +102,11 @@ static const struct xi_def defs[] = {
     {"disabled", XA_DISABLED, -1, true, IN_DEF, false, NULL, NULL},
     {"enabled", XA_ENABLED, -1, true, IN_DEF, false, NULL, NULL},
     {"log_type", XA_LOG_TYPE, -1, false, IN_SVC | IN_DEF, false,
-     "usherd logs to its own target (log in [global]: stderr, syslog)", NULL},
+     "usherd logs to its own target (log in [global]: stderr, syslog; log_format = json)", NULL},
     {"log_on_success", XA_LOG_ON_SUCCESS, -1, true, IN_SVC | IN_DEF, true,
-     "usherd logs one line per connection as it ends: peer, duration, bytes, exit status", NULL},
+     "usherd logs one line per connection as it ends: peer, duration, bytes, exit status "
+     "(log_connections = failures: only the failures)",
+     NULL},
     {"log_on_failure", XA_LOG_ON_FAILURE, -1, true, IN_SVC | IN_DEF, true,
      "usherd logs every refusal and failure with its reason (end=refused:..., denied)", NULL},
     {"mdns", XA_MDNS, 1, false, IN_SVC | IN_DEF, false, "usherd announces nothing over mDNS", NULL},
