@@ -3,7 +3,8 @@
 #   make              build build/usherd and build/usher
 #   make run          build and run usherd in the foreground on its embedded default
 #   make test         build and run every test (SANITIZE=1: under ASan + UBSan)
-#   make install      PREFIX=/usr/local DESTDIR=
+#   make install      PREFIX=/usr/local DESTDIR= SYSTEMD_UNITDIR= (default PREFIX/lib/systemd/system,
+#                     /usr/lib/systemd/system when PREFIX=/usr); make uninstall removes exactly that
 #   make bench        usherd against a reference, the classic super-servers, and stunnel4
 #                     and haproxy over TLS: writes docs/benchmarks.md (about 15 minutes,
 #                     needs root; not part of test). BENCH_ONLY=tls: the TLS part alone
@@ -42,6 +43,7 @@ endif
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
+SYSTEMD_UNITDIR ?= $(if $(filter /usr,$(PREFIX)),/usr/lib/systemd/system,$(PREFIX)/lib/systemd/system)
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 CPPFLAGS += -DUSHER_VERSION='"$(VERSION)"'
@@ -60,12 +62,12 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/t
 INTEG_TESTS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(wildcard tests/integration/[0-9]*.c))
 TEST_LIB_OBJ := $(BUILD)/obj/tests/t.o $(BUILD)/obj/tests/harness.o $(BUILD)/obj/tests/certs.o $(BUILD)/obj/tests/tlsc.o
 # Tests of the tools, as scripts that report as the test binaries do.
-TOOL_TESTS := tests/tools/test_check_layers.sh
+TOOL_TESTS := tests/tools/test_check_layers.sh tests/tools/test_install.sh
 # The builtins' wire tests run once more under each of these models (tests/run.sh --model).
 MODEL_TESTS := $(BUILD)/tests/11_builtins_stream $(BUILD)/tests/12_builtins_dgram
 TEST_MODELS := fork prefork:2 workers:2
 
-.PHONY: all run test unit integration install bench bench-metrics analyze check-format check-layers fuzz clean
+.PHONY: all run test unit integration install uninstall bench bench-metrics analyze check-format check-layers fuzz clean
 all: $(BUILD)/usherd $(BUILD)/usher
 
 $(BUILD)/usherd: $(BUILD)/obj/main.o $(DAEMON_OBJ) $(COMMON_OBJ)
@@ -105,18 +107,39 @@ test: all $(UNIT_TESTS) $(INTEG_TESTS)
 	@USHER_BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh $(UNIT_TESTS) $(TOOL_TESTS) $(INTEG_TESTS) \
 		$(foreach m,$(TEST_MODELS),--model=$(m) $(MODEL_TESTS))
 
-install: all
+# What make install puts under $(DESTDIR), relative to it: make uninstall
+# removes these and nothing else.
+DOC_FILES := contrib/usherd.conf.example contrib/haproxy-usherd.cfg contrib/usherd-behind-haproxy.conf \
+             contrib/nginx-stream-usherd.conf contrib/prometheus-usherd.yml
+INSTALLED := $(PREFIX)/sbin/usherd $(PREFIX)/bin/usher $(PREFIX)/share/man/man8/usherd.8 \
+             $(PREFIX)/share/man/man5/usherd.conf.5 $(PREFIX)/share/man/man1/usher.1 \
+             $(DOC_FILES:contrib/%=$(PREFIX)/share/doc/usher/%) \
+             $(SYSTEMD_UNITDIR)/usherd.service $(SYSTEMD_UNITDIR)/usherd.socket
+
+# The service unit names the installed binary.
+$(BUILD)/usherd.service: contrib/usherd.service.in | $(BUILD)/obj
+	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' $< >$@.tmp && mv $@.tmp $@
+
+# (Regenerated every time: PREFIX may differ from the last install.)
+.PHONY: $(BUILD)/usherd.service
+
+install: all $(BUILD)/usherd.service
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/usher
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
-		$(DESTDIR)$(PREFIX)/share/man/man8
+		$(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(SYSTEMD_UNITDIR)
 	install -m 755 $(BUILD)/usherd $(DESTDIR)$(PREFIX)/sbin/usherd
 	install -m 755 $(BUILD)/usher $(DESTDIR)$(PREFIX)/bin/usher
 	install -m 644 man/usherd.8 $(DESTDIR)$(PREFIX)/share/man/man8/usherd.8
 	install -m 644 man/usherd.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/usherd.conf.5
 	install -m 644 man/usher.1 $(DESTDIR)$(PREFIX)/share/man/man1/usher.1
-	install -m 644 contrib/usherd.conf.example contrib/usherd.service contrib/usherd.socket \
-		contrib/haproxy-usherd.cfg contrib/usherd-behind-haproxy.conf contrib/nginx-stream-usherd.conf \
-		$(DESTDIR)$(PREFIX)/share/doc/usher/
+	install -m 644 $(DOC_FILES) $(DESTDIR)$(PREFIX)/share/doc/usher/
+	install -m 644 $(BUILD)/usherd.service $(DESTDIR)$(SYSTEMD_UNITDIR)/usherd.service
+	install -m 644 contrib/usherd.socket $(DESTDIR)$(SYSTEMD_UNITDIR)/usherd.socket
+
+# The files alone; then the doc directory, which is ours, if it is empty.
+uninstall:
+	rm -f $(INSTALLED:%=$(DESTDIR)%)
+	rmdir $(DESTDIR)$(PREFIX)/share/doc/usher 2>/dev/null || true
 
 # The script builds what it needs itself (the daemon and client with `make`,
 # the reference and its helper with the CFLAGS given here).
