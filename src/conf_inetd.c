@@ -12,8 +12,11 @@
  * "host:" in front, or an absolute path with proto "unix".  proto is tcp,
  * udp (IPv4), tcp6, udp6 (IPv6), tcp46, udp46 (both) or unix.  "internal"
  * serves the builtin of the service's name.  Each line becomes a service
- * called NAME-PROTO (echo-tcp), as if written in usherd.conf.  RPC and
- * tcpmux services are errors naming their line: usherd does not do them.
+ * called NAME-PROTO (echo-tcp), as if written in usherd.conf; its program
+ * gets the socket as stderr too, as every inetd gives it.  RPC services
+ * (proto rpc/..., service name/version) and tcpmux services are skipped
+ * with a warning naming their line, as inetd skips what it cannot serve:
+ * the rest of the file is served.
  */
 #include "conf_parse.h"
 
@@ -194,14 +197,26 @@ static void set_program(struct parser *p, const struct inetd_line *l)
         conf_set_key(p, "argv0", l->args[0]);
 }
 
+/* An RPC line: proto rpc/tcp or rpc/udp, or a service "name/version" (a
+ * slash, but not the absolute path of a Unix socket). */
+static bool is_rpc(const struct inetd_line *l)
+{
+    return strncmp(l->proto, "rpc/", 4) == 0 ||
+           (l->service[0] != '/' && strchr(l->service, '/') != NULL &&
+            strncmp(l->service, "tcpmux", 6) != 0);
+}
+
 static bool unsupported(struct parser *p, const struct inetd_line *l)
 {
-    if (strncmp(l->proto, "rpc/", 4) == 0) {
-        CONF_ERR(p, "RPC services (%s) are not supported", l->proto);
+    char shown[128];
+
+    str_escape(shown, sizeof(shown), l->service, strlen(l->service));
+    if (is_rpc(l)) {
+        conf_warning(p, p->line, "%s: RPC services are not supported; line skipped", shown);
         return true;
     }
     if (strncmp(l->service, "tcpmux", 6) == 0) {
-        CONF_ERR(p, "tcpmux services are not supported");
+        conf_warning(p, p->line, "%s: tcpmux services are not supported; line skipped", shown);
         return true;
     }
     if (strcmp(l->socktype, "stream") != 0 && strcmp(l->socktype, "dgram") != 0) {
@@ -264,6 +279,7 @@ static void add_line(struct parser *p, struct inetd_line *l)
     } else {
         set_program(p, l);
         set_user(p, l->user);
+        conf_set_key(p, "stderr", "socket"); /* fd 2 is the socket under every inetd */
     }
     conf_finish_service(p, svc);
     p->svc = NULL;

@@ -2,8 +2,10 @@
  * inetd.conf compatibility (SPEC 5.1): `usherd -I FILE` and `inetd =` in
  * [global]; internal (builtin) and program lines, service names through
  * /etc/services, tcp/udp/tcp6/udp6/tcp46/udp46/unix, host: prefixes,
- * wait/nowait[.max], user[:group], argv0 apart from the program; errors
- * naming FILE:LINE; a reload re-reads the file.
+ * wait/nowait[.max], user[:group], argv0 apart from the program; the
+ * socket as the program's stderr; RPC and tcpmux lines skipped with a
+ * warning naming FILE:LINE; errors naming FILE:LINE; a reload re-reads the
+ * file.
  *
  * Serving cases run in a network namespace of their own (h_private_net), so
  * that the well-known ports of the internal services (echo 7, daytime 13,
@@ -22,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Write `text` ("@PROBE@" -> the probe's path) to DIR/inetd.conf; returns its path. */
@@ -281,6 +284,61 @@ static void test_reload_rereads_inetd_conf(void)
     echo_roundtrip("tcp://127.0.0.1:7", "after");
 }
 
+static void test_program_stderr_goes_to_the_socket(void)
+{
+    /* Scenario: "17201 stream tcp nowait root DIR/err.sh err.sh", the
+     * script writing one line to stderr and one to stdout.  Asserted: the
+     * client receives both lines, in order (fd 2 is the socket, as inetd
+     * gives it), and nothing of them reaches usherd's log. */
+    char *script = h_fmt("%s/err.sh", h_tmpdir()), buf[128];
+    struct h_daemon *d;
+    size_t n;
+    int fd;
+
+    h_write_file(script, "#!/bin/sh\necho to-stderr >&2\necho to-stdout\n");
+    T_ASSERT(chmod(script, 0755) == 0);
+    d = start_inetd(h_fmt("17201 stream tcp nowait root %s err.sh\n", script));
+    fd = h_connect("tcp://127.0.0.1:17201");
+    n = h_recv_all(fd, buf, sizeof(buf) - 1);
+    buf[n] = '\0';
+    close(fd);
+    T_EQ_STR(buf, "to-stderr\nto-stdout\n");
+    T_EQ_INT(h_count_log(d, "to-stderr"), 0);
+}
+
+static void test_rpc_and_tcpmux_lines_are_skipped(void)
+{
+    /* Scenario: between an echo line (line 1) and a daytime line (line 5):
+     * an rpc/udp line, a tcpmux line and a name/version (RPC) line with
+     * proto udp.  Asserted: usherd starts; echo-tcp and daytime-tcp serve
+     * and are the only listeners; one warning each for lines 2, 3 and 4,
+     * naming FILE:LINE and the service. */
+    struct h_daemon *d = start_inetd("echo stream tcp nowait root internal\n"
+                                     "rstatd/1-3 dgram rpc/udp wait root /bin/cat rpc.rstatd\n"
+                                     "tcpmux stream tcp nowait root internal\n"
+                                     "sprayd/1 dgram udp wait root /bin/cat rpc.sprayd\n"
+                                     "daytime stream tcp nowait root internal\n");
+    const char *path = h_fmt("%s/inetd.conf", h_tmpdir());
+    static const char *const want[] = {
+        ":2: warning: rstatd/1-3: RPC services are not supported; line skipped",
+        ":3: warning: tcpmux: tcpmux services are not supported; line skipped",
+        ":4: warning: sprayd/1: RPC services are not supported; line skipped",
+    };
+    char buf[64];
+    int fd;
+
+    T_EQ_INT(d->nlistens, 2);
+    expect_listening(d, "echo-tcp", "tcp://0.0.0.0:7");
+    expect_listening(d, "daytime-tcp", "tcp://0.0.0.0:13");
+    echo_roundtrip("tcp://127.0.0.1:7", "still served");
+    fd = h_connect("tcp://127.0.0.1:13");
+    T_EQ_INT(h_recv_all(fd, buf, sizeof(buf)), 26);
+    close(fd);
+    for (size_t i = 0; i < ARRAY_LEN(want); i++)
+        if (h_count_log(d, h_fmt("%s%s", path, want[i])) != 1)
+            T_FAIL("wanted once \"%s%s\":\n%s", path, want[i], h_log(d));
+}
+
 /* --- errors --------------------------------------------------------------------- */
 
 static void test_errors_name_file_and_line(void)
@@ -291,8 +349,6 @@ static void test_errors_name_file_and_line(void)
     static const struct {
         const char *line, *message;
     } bad[] = {
-        {"echo stream rpc/tcp wait root internal", "RPC services (rpc/tcp) are not supported"},
-        {"tcpmux stream tcp nowait root internal", "tcpmux services are not supported"},
         {"no-such-service stream tcp nowait root internal",
          "service 'no-such-service': not in /etc/services for tcp"},
         {"echo stream sctp nowait root internal", "proto 'sctp': expected tcp, udp, tcp6"},
@@ -337,6 +393,8 @@ static const struct t_case cases[] = {
     T_CASE(test_unix_line),
     T_CASE(test_inetd_key_in_global),
     T_CASE(test_reload_rereads_inetd_conf),
+    T_CASE(test_program_stderr_goes_to_the_socket),
+    T_CASE(test_rpc_and_tcpmux_lines_are_skipped),
     T_CASE(test_errors_name_file_and_line),
 };
 
