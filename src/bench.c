@@ -14,6 +14,13 @@
  * connect mode a transaction is a connect, a full handshake (or, with
  * --resume, one resuming the session the slot's last connection got), one
  * request and reply, and a close with close_notify.
+ *
+ * With --proxy each new connection first sends a PROXY header, as a load
+ * balancer in front of the server would: the connection's own address as
+ * the client, the server's as the address reached.  It goes before
+ * anything else, before the TLS handshake too, and with MSG_MORE, so that
+ * it leaves in one segment with the bytes that follow it at once (the
+ * request, the ClientHello), as HAProxy sends it.
  */
 #include "bench.h"
 
@@ -21,6 +28,7 @@
 #include "client.h"
 #include "client_tls.h"
 #include "hist.h"
+#include "proxy.h"
 #include "util.h"
 
 #include <errno.h>
@@ -61,6 +69,8 @@ struct slot {
     uint64_t seq;       /* udp: the number in the request */
     int64_t start_ns;   /* of the transaction */
     int64_t active_ns;  /* last progress, for the timeout */
+    size_t proxy_sent;  /* --proxy: bytes of the connection's header sent */
+    bool proxy_done;    /* ... and all of them */
     uint64_t completed; /* transactions this slot finished */
 };
 
@@ -73,6 +83,7 @@ struct bench {
     int64_t timeout_ns;
     bool json, reset;
     bool resume;                 /* connect over tls://: resume sessions */
+    int proxy;                   /* --proxy: 1 or 2, the PROXY header version; 0: none */
     struct client_tls_opts tlso; /* --ca, --insecure, ... */
     SSL_CTX *ctx;                /* tls:// addresses only */
     char host[256];              /* as written: for SNI and the certificate check */
@@ -103,12 +114,14 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: usher bench [-c CONNS] [-d SECONDS | -n COUNT] [-s SIZE] [-w SEC] [--reset]\n"
-            "                   [--json] connect|pingpong|bulk|udp ADDRESS\n"
+            "                   [--proxy v1|v2] [--json] connect|pingpong|bulk|udp ADDRESS\n"
             "  -c CONNS   concurrent connections (udp: requests outstanding), default 1\n"
             "  -d SECONDS how long to run (default 5; 0.5, 1500ms), or -n COUNT transactions\n"
             "  -s SIZE    request size in bytes (default 64; bulk: chunk, 256K)\n"
             "  -w SEC     a transaction with no progress for this long is an error (5)\n"
             "  --reset    connect: close by reset (SO_LINGER 0), no TIME_WAIT\n"
+            "  --proxy V  streams: each connection starts with a PROXY header, version v1\n"
+            "             or v2, naming its own address and the server's (as a balancer)\n"
             "  --json     one JSON object on stdout instead of text\n"
             "ADDRESS tls://HOST:PORT: every mode inside TLS (connect: full handshakes)\n"
             "  --resume   connect: resume each slot's last session instead\n"
@@ -208,6 +221,8 @@ static int open_socket(struct bench *b, struct slot *s)
     if (fd < 0)
         return -1;
     client_conn_init(&s->conn, fd); /* closed by close_slot from here on */
+    s->proxy_sent = 0;
+    s->proxy_done = false;
     if (b->addr.kind == ADDR_TCP && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) < 0)
         return -1;
     if (b->addr.kind == ADDR_UNIXGRAM) {
@@ -240,8 +255,8 @@ static void next(struct bench *b, struct slot *s)
         }
         begin(b, s);
         s->start_ns = t; /* the connect is part of the transaction */
-        /* A TLS connection is set up before its first request, whatever the mode. */
-        s->state = b->mode == CONNECT || b->ctx != NULL ? CONNECTING : SENDING;
+        /* A PROXY header and TLS go before the first request, whatever the mode. */
+        s->state = b->mode == CONNECT || b->ctx != NULL || b->proxy != 0 ? CONNECTING : SENDING;
         return;
     }
     /* The socket can nearly always take the request now: no wait for EPOLLOUT. */
@@ -441,9 +456,55 @@ static bool handshake_step(struct bench *b, struct slot *s)
     return true;
 }
 
-/* The connect is done (or failed: the first send says), and over TLS the handshake steps. */
+/*
+ * --proxy: send the connection's PROXY header, or what is left of it.  It
+ * is encoded afresh on each try (the same bytes: neither address changes),
+ * so that a slot keeps only a count.  Returns 0 once all of it has gone,
+ * -1 with errno (EAGAIN: wait to write; the connect's error if it failed).
+ */
+static int send_proxy_header(const struct bench *b, struct slot *s)
+{
+    struct sockaddr_storage self;
+    socklen_t self_len = sizeof(self);
+    unsigned char hdr[PROXY_ENCODE_MAX];
+    const struct sockaddr *src = (const struct sockaddr *)&self;
+    const struct sockaddr *dst = (const struct sockaddr *)&b->addr.ss;
+    size_t len;
+
+    if (getsockname(s->conn.fd, (struct sockaddr *)&self, &self_len) < 0)
+        return -1;
+    len = b->proxy == 1 ? proxy_encode_v1((char *)hdr, sizeof(hdr), src, dst)
+                        : proxy_encode_v2(hdr, sizeof(hdr), src, dst);
+    if (len == 0) {
+        errno = EOVERFLOW; /* cannot happen: PROXY_ENCODE_MAX fits either */
+        return -1;
+    }
+    while (s->proxy_sent < len) {
+        ssize_t n =
+            send(s->conn.fd, hdr + s->proxy_sent, len - s->proxy_sent, MSG_NOSIGNAL | MSG_MORE);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        s->proxy_sent += (size_t)n;
+    }
+    return 0;
+}
+
+/*
+ * The connect is done (or failed: the first send says); then the PROXY
+ * header, and over TLS the handshake steps.
+ */
 static void connected(struct bench *b, struct slot *s)
 {
+    if (b->proxy != 0 && !s->proxy_done) {
+        if (send_proxy_header(b, s) < 0) {
+            blocked(b, s, EPOLLOUT);
+            return;
+        }
+        s->proxy_done = true;
+        s->active_ns = now_ns();
+    }
     if (s->conn.ssl != NULL && !handshake_step(b, s))
         return;
     s->state = SENDING;
@@ -548,13 +609,15 @@ static void report_text(const struct bench *b, double secs)
 {
     char p50[32], p99[32], p999[32], max[32];
 
-    printf("usher bench %s %s: %u connection%s, %.2f s, %zu-byte requests%s%s\n",
+    printf("usher bench %s %s: %u connection%s, %.2f s, %zu-byte requests%s%s%s\n",
            mode_names[b->mode], b->target, b->conns, b->conns == 1 ? "" : "s", secs, b->size,
            b->mode == CONNECT ? (b->reset ? ", close by reset (SO_LINGER 0)" : ", normal close")
                               : "",
            b->ctx == NULL || b->mode != CONNECT
                ? ""
-               : (b->resume ? ", TLS sessions resumed" : ", full TLS handshakes"));
+               : (b->resume ? ", TLS sessions resumed" : ", full TLS handshakes"),
+           b->proxy == 0 ? ""
+                         : (b->proxy == 1 ? ", PROXY v1 header first" : ", PROXY v2 header first"));
     if (b->ctx != NULL)
         printf("  tls         %llu handshakes, %llu resumed\n", (unsigned long long)b->handshakes,
                (unsigned long long)b->resumed);
@@ -583,16 +646,17 @@ static void report_text(const struct bench *b, double secs)
 
 static void report_json(const struct bench *b, double secs)
 {
-    printf("{\"mode\":\"%s\",\"address\":\"%s\",\"conns\":%u,\"seconds\":%.3f,\"size\":%zu,"
-           "\"reset\":%s,\"tls\":%s,\"resume\":%s,\"handshakes\":%llu,\"resumed\":%llu,"
-           "\"transactions\":%llu,\"rate\":%.1f,\"mb_per_s\":%.2f,"
-           "\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"p99.9\":%.1f,\"max\":%.1f},\"errors\":{",
-           mode_names[b->mode], b->target, b->conns, secs, b->size, b->reset ? "true" : "false",
-           b->ctx != NULL ? "true" : "false", b->resume ? "true" : "false",
-           (unsigned long long)b->handshakes, (unsigned long long)b->resumed,
-           (unsigned long long)b->done, (double)b->done / secs, (double)b->bytes_in / 1e6 / secs,
-           (double)hist_quantile(&b->hist, 0.5) / 1e3, (double)hist_quantile(&b->hist, 0.99) / 1e3,
-           (double)hist_quantile(&b->hist, 0.999) / 1e3, (double)b->hist.max / 1e3);
+    printf(
+        "{\"mode\":\"%s\",\"address\":\"%s\",\"conns\":%u,\"seconds\":%.3f,\"size\":%zu,"
+        "\"reset\":%s,\"tls\":%s,\"resume\":%s,\"proxy\":%d,\"handshakes\":%llu,\"resumed\":%llu,"
+        "\"transactions\":%llu,\"rate\":%.1f,\"mb_per_s\":%.2f,"
+        "\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"p99.9\":%.1f,\"max\":%.1f},\"errors\":{",
+        mode_names[b->mode], b->target, b->conns, secs, b->size, b->reset ? "true" : "false",
+        b->ctx != NULL ? "true" : "false", b->resume ? "true" : "false", b->proxy,
+        (unsigned long long)b->handshakes, (unsigned long long)b->resumed,
+        (unsigned long long)b->done, (double)b->done / secs, (double)b->bytes_in / 1e6 / secs,
+        (double)hist_quantile(&b->hist, 0.5) / 1e3, (double)hist_quantile(&b->hist, 0.99) / 1e3,
+        (double)hist_quantile(&b->hist, 0.999) / 1e3, (double)b->hist.max / 1e3);
     for (int i = 0; i < E_KINDS; i++)
         printf("%s\"%s\":%llu", i ? "," : "", err_names[i], (unsigned long long)b->errors[i]);
     printf(",\"total\":%llu},\"stalled\":%u}\n", (unsigned long long)total_errors(b), b->stalled);
@@ -605,6 +669,7 @@ static int parse_args(int argc, char **argv, struct bench *b)
     static const struct option longopts[] = {{"json", no_argument, NULL, 'j'},
                                              {"reset", no_argument, NULL, 'R'},
                                              {"resume", no_argument, NULL, 'r'},
+                                             {"proxy", required_argument, NULL, 'P'},
                                              {"help", no_argument, NULL, 'h'},
                                              CLIENT_TLS_LONGOPTS,
                                              {NULL, 0, NULL, 0}};
@@ -655,6 +720,11 @@ static int parse_args(int argc, char **argv, struct bench *b)
         case 'r':
             b->resume = true;
             break;
+        case 'P':
+            if (strcmp(optarg, "v1") != 0 && strcmp(optarg, "v2") != 0)
+                return usage_error("--proxy: expected v1 or v2, not", optarg);
+            b->proxy = optarg[1] - '0';
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -672,6 +742,8 @@ static int parse_args(int argc, char **argv, struct bench *b)
         return usage_error("unknown mode", argv[optind]);
     if (b->mode == BULK && !size_set)
         b->size = BULK_CHUNK;
+    if (b->mode == UDP && b->proxy != 0)
+        return usage_error("--proxy goes with the stream modes, not udp", NULL);
     if (b->mode == UDP && b->size < sizeof(uint64_t))
         return usage_error("-s: udp requests carry a sequence number: at least 8 bytes", NULL);
     str_copy(b->target, sizeof(b->target), argv[optind + 1]);

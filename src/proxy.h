@@ -2,8 +2,9 @@
  * proxy: the PROXY protocol header (HAProxy's proxy-protocol.txt, versions
  * 1 and 2) that a load balancer puts before a connection's bytes to name
  * the real client, as a pure module: a parser fed whatever the reads give,
- * and the encoders of the forwarding side.  No I/O, no allocation, no
- * logging, no global state (the CRC32c table is a constant).
+ * and the encoders of the forwarding side (and of `usher bench --proxy`,
+ * which is why it is a leaf module, shared with the client).  No I/O, no
+ * allocation, no logging, no global state (the CRC32c table is a constant).
  *
  * Invariants of the parser:
  *   - Fixed-size state (struct proxy_parser), whatever the input.  No input

@@ -46,11 +46,11 @@ siphash        0     any
 addr           0     any
 proto          0     any
 json_parse     0     any
+proxy          0     any
 ev             1     daemon
 sig            1     daemon
 conf           2     daemon  conf_keys conf_inetd conf_parse conf_tls conf_forward conf_xinetd conf_xinetd_keys conf_banner conf_print
 listener       2     daemon
-proxy          2     daemon
 limit          2     daemon
 wait_guard     2     daemon
 metrics        2     daemon

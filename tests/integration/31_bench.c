@@ -1,7 +1,9 @@
 /*
  * usher bench (SPEC 10): every mode against the real usherd, its text and
- * JSON reports, and errors counted by kind rather than hidden in the rate.
+ * JSON reports, and errors counted by kind rather than hidden in the rate;
+ * --proxy against a usherd that wants the PROXY protocol (SPEC 13).
  */
+#include "certs.h"
 #include "harness.h"
 #include "t.h"
 #include "util.h"
@@ -175,6 +177,104 @@ static void test_refused_counted(void)
     h_result_free(&r);
 }
 
+#define PROXY_CONF(version)                                                                        \
+    "[echo]\nlisten = tcp://127.0.0.1:0 unix:@DIR@/p.sock\nbuiltin = echo\n"                       \
+    "proxy_protocol = " version "\nproxy_from = 127.0.0.1\nproxy_timeout = 300ms\n"
+
+static void test_proxy_v2_connect(void)
+{
+    /* Scenario: connect mode with --proxy v2 against echo with
+     * proxy_protocol = v2, then the same without --proxy.  Asserted: with
+     * it, every transaction done and no error, and the line names as the
+     * client the connection's own address (peer and via alike); without
+     * it, nothing done, the refusals counted as errors and logged. */
+    struct h_daemon *d = h_start(PROXY_CONF("v2"), NULL);
+    struct h_result r;
+    char *line;
+
+    bench(&r, (const char *[]){"-c", "4", "-n", "200", "--reset", "--proxy", "v2", "--json",
+                               "connect", h_addr(d, "echo", "tcp://"), NULL});
+    T_EQ_INT(r.exit_code, 0);
+    T_EQ_INT((long long)json_number(r.out, "transactions"), 200);
+    T_EQ_INT((long long)json_number(r.out, "total"), 0);
+    T_EQ_INT((long long)json_number(r.out, "proxy"), 2);
+    h_result_free(&r);
+    T_ASSERT(h_wait_log(d, "usherd: service=echo ", 2000));
+    line = h_log_line(d, "usherd: service=echo ");
+    T_CONTAINS(line, " via=127.0.0.1:");
+    T_EQ_INT(strtol(h_after(line, " peer=127.0.0.1:"), NULL, 10),
+             strtol(h_after(line, " via=127.0.0.1:"), NULL, 10));
+    free(line);
+
+    bench(&r, (const char *[]){"-d", "0.3", "-w", "300ms", "--reset", "--json", "connect",
+                               h_addr(d, "echo", "tcp://"), NULL});
+    T_EQ_INT(r.exit_code, 1);
+    T_EQ_INT((long long)json_number(r.out, "transactions"), 0);
+    T_ASSERT(json_number(r.out, "total") >= 1);
+    T_EQ_INT((long long)json_number(r.out, "proxy"), 0);
+    h_result_free(&r);
+    T_ASSERT(h_wait_log(d, "end=proxy:bad_header", 2000));
+}
+
+static void test_proxy_v1_persistent_modes(void)
+{
+    /* Scenario: pingpong and bulk with --proxy v1 against proxy_protocol =
+     * v1, and pingpong with --proxy v2 over a Unix socket (a LOCAL header:
+     * a Unix address names no client).  Asserted: each ran, no error. */
+    struct h_daemon *d = h_start(PROXY_CONF("any"), NULL);
+    struct h_result r;
+
+    bench(&r, (const char *[]){"-c", "4", "-d", "0.3", "--proxy", "v1", "--json", "pingpong",
+                               h_addr(d, "echo", "tcp://"), NULL});
+    T_EQ_INT(r.exit_code, 0);
+    T_ASSERT(json_number(r.out, "transactions") > 4);
+    T_EQ_INT((long long)json_number(r.out, "total"), 0);
+    h_result_free(&r);
+
+    bench(&r, (const char *[]){"-d", "0.3", "--proxy", "v1", "--json", "bulk",
+                               h_addr(d, "echo", "tcp://"), NULL});
+    T_EQ_INT(r.exit_code, 0);
+    T_ASSERT(json_number(r.out, "mb_per_s") > 1);
+    T_EQ_INT((long long)json_number(r.out, "total"), 0);
+    h_result_free(&r);
+
+    bench(&r, (const char *[]){"-c", "2", "-d", "0.3", "--proxy", "v2", "--json", "pingpong",
+                               h_addr(d, "echo", "unix:"), NULL});
+    T_EQ_INT(r.exit_code, 0);
+    T_ASSERT(json_number(r.out, "transactions") > 2);
+    T_EQ_INT((long long)json_number(r.out, "total"), 0);
+    h_result_free(&r);
+}
+
+static void test_proxy_before_tls(void)
+{
+    /* Scenario: connect mode over tls:// with --proxy v2 against a TLS
+     * listener with proxy_protocol = v2.  Asserted: the header goes before
+     * the ClientHello: every handshake and echo done, the line has both the
+     * balancer and the TLS fields. */
+    const struct certs *c = certs_get();
+    char *tls_conf = h_fmt("[echo]\nlisten = tls://127.0.0.1:0\nbuiltin = echo\ntls_cert = %s\n"
+                           "tls_key = %s\nproxy_protocol = v2\nproxy_from = 127.0.0.1\n",
+                           c->server.cert, c->server.key);
+    struct h_daemon *d = h_start(tls_conf, NULL);
+    struct h_result r;
+    char *line;
+
+    bench(&r, (const char *[]){"-c", "2", "-n", "20", "--proxy", "v2", "--ca", c->ca.cert, "--json",
+                               "connect", h_addr(d, "echo", "tls://"), NULL});
+    T_EQ_INT(r.exit_code, 0);
+    T_EQ_INT((long long)json_number(r.out, "transactions"), 20);
+    T_EQ_INT((long long)json_number(r.out, "handshakes"), 20);
+    T_EQ_INT((long long)json_number(r.out, "total"), 0);
+    h_result_free(&r);
+    T_ASSERT(h_wait_log(d, "usherd: service=echo ", 2000));
+    line = h_log_line(d, "usherd: service=echo ");
+    T_CONTAINS(line, " via=127.0.0.1:");
+    T_CONTAINS(line, " tls=TLSv1.3 ");
+    free(line);
+    free(tls_conf);
+}
+
 static void test_usage(void)
 {
     /* Scenario: bad bench command lines.  Asserted: exit 2 with a message. */
@@ -186,6 +286,8 @@ static void test_usage(void)
         {"connect", "udp://127.0.0.1:7", NULL},
         {"-d", "2x", "connect", "tcp://127.0.0.1:7"},
         {"-d", "0", "connect", "tcp://127.0.0.1:7"},
+        {"--proxy", "v3", "connect", "tcp://127.0.0.1:7"},
+        {"--proxy", "v2", "udp", "udp://127.0.0.1:7"},
     };
 
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
@@ -205,6 +307,9 @@ static const struct t_case cases[] = {
     T_CASE(test_udp_loss_counted),
     T_CASE(test_wrong_replies_counted),
     T_CASE(test_refused_counted),
+    T_CASE(test_proxy_v2_connect),
+    T_CASE(test_proxy_v1_persistent_modes),
+    T_CASE(test_proxy_before_tls),
     T_CASE(test_usage),
     T_CASE(test_duration_takes_units),
 };
