@@ -14,7 +14,7 @@ int pending_start(struct pending_set *ps, struct pending *p, struct svc *svc,
 {
     struct ev_loop *loop = svc->set->loop;
 
-    if (ev_io_add(loop, a->fd, EV_READ, on_io, p) < 0)
+    if (ev_io_add(loop, a->fd, 0, on_io, p) < 0)
         return -1;
     p->svc = svc;
     p->a = *a;

@@ -4,8 +4,9 @@
  * TLS handshake (handshake).  Both stages embed a struct pending first, so
  * the loop's callbacks get the stage's record as their argument.
  *
- * Invariants: a started pending is watched in the loop, timed, and on its
- * set's list until pending_detach.
+ * Invariants: a started pending is registered in the loop, timed, and on
+ * its set's list until pending_detach; it is watched for what its stage's
+ * last step waits for (nothing before the first step).
  */
 #ifndef USHER_PENDING_H
 #define USHER_PENDING_H
@@ -34,9 +35,13 @@ struct pending_set {
 
 /*
  * Start `p` (the first member of the stage's record) for the connection
- * `a` of `svc`: its socket watched for reading with `on_io`, `on_timeout`
- * after `timeout_ms`, both called with p as their argument.  Returns 0, or
- * -1 with errno (nothing started: the caller still has the connection).
+ * `a` of `svc`: its socket registered with `on_io` but not yet watched,
+ * `on_timeout` after `timeout_ms`, both called with p as their argument.
+ * The stage takes its first step at once, since what it waits for (the
+ * PROXY header, the ClientHello) has usually come with the connection, and
+ * asks with ev_io_set for what it still waits for: a connection whose
+ * bytes are there costs the epoll set nothing.  Returns 0, or -1 with
+ * errno (nothing started: the caller still has the connection).
  */
 int pending_start(struct pending_set *ps, struct pending *p, struct svc *svc,
                   const struct accepted *a, ev_io_fn *on_io, ev_timer_fn *on_timeout,

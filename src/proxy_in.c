@@ -98,6 +98,13 @@ static void succeed(struct proxy_in *h)
     done(arg, svc, &a);
 }
 
+/* More of the header is to come: wait for it in the loop. */
+static void wait_more(struct proxy_in *h)
+{
+    if (ev_io_set(pending_loop(&h->p), h->p.a.fd, EV_READ) < 0)
+        end_early(h, "proxy:error");
+}
+
 /*
  * Peek, feed, and take from the socket exactly what the parser used: all
  * of it while the header goes on, only the header's end once it is whole.
@@ -111,8 +118,10 @@ static void step(struct proxy_in *h)
     do
         n = recv(h->p.a.fd, buf, sizeof(buf), MSG_PEEK);
     while (n < 0 && errno == EINTR);
-    if (n < 0 && errno == EAGAIN)
+    if (n < 0 && errno == EAGAIN) {
+        wait_more(h);
         return;
+    }
     if (n <= 0) {
         end_early(h, n == 0 ? "proxy:bad_header" : "proxy:error");
         return;
@@ -136,6 +145,8 @@ static void step(struct proxy_in *h)
     }
     if (h->parser.state == PROXY_DONE)
         succeed(h);
+    else
+        wait_more(h);
 }
 
 static void on_io(struct ev_loop *loop, int fd, unsigned events, void *arg)
@@ -169,6 +180,8 @@ void proxy_in_start(struct proxy_in_set *ps, struct svc *svc, const struct accep
     h->done = done;
     h->done_arg = arg;
     svc_opened(svc, SVC_USE_CONN);
+    /* A balancer sends the header as soon as it has connected: it is usually here already. */
+    step(h);
 }
 
 void proxy_in_close_all(struct proxy_in_set *ps, const char *end)
