@@ -18,9 +18,9 @@
  * With --proxy each new connection first sends a PROXY header, as a load
  * balancer in front of the server would: the connection's own address as
  * the client, the server's as the address reached.  It goes before
- * anything else, before the TLS handshake too, and with MSG_MORE, so that
- * it leaves in one segment with the bytes that follow it at once (the
- * request, the ClientHello), as HAProxy sends it.
+ * anything else, before the TLS handshake too, in one segment with the
+ * bytes that follow it at once (the request, the ClientHello), as a
+ * balancer that has them sends it.
  */
 #include "bench.h"
 
@@ -42,6 +42,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -255,8 +256,8 @@ static void next(struct bench *b, struct slot *s)
         }
         begin(b, s);
         s->start_ns = t; /* the connect is part of the transaction */
-        /* A PROXY header and TLS go before the first request, whatever the mode. */
-        s->state = b->mode == CONNECT || b->ctx != NULL || b->proxy != 0 ? CONNECTING : SENDING;
+        /* A TLS connection is set up before its first request, whatever the mode. */
+        s->state = b->mode == CONNECT || b->ctx != NULL ? CONNECTING : SENDING;
         return;
     }
     /* The socket can nearly always take the request now: no wait for EPOLLOUT. */
@@ -310,13 +311,65 @@ static void blocked(struct bench *b, struct slot *s, short want)
         fail(b, s, E_OTHER);
 }
 
+/*
+ * --proxy: send what is left of the connection's PROXY header and, in the
+ * same call, up to `len` bytes of `data` after it (none: NULL), so that a
+ * plain request costs no system call more.  Alone, the header goes with
+ * MSG_MORE: it then leaves in one segment with what is sent next (the
+ * ClientHello, the first bulk bytes).  It is encoded afresh on each try
+ * (the same bytes: neither address changes), so that a slot keeps only a
+ * count.  Returns how many bytes of `data` went (0 until the header has,
+ * s->proxy_done says when), or -1 with errno (EAGAIN: wait to write; the
+ * connect's error if it failed).
+ */
+static ssize_t send_proxy_header(const struct bench *b, struct slot *s, const char *data,
+                                 size_t len)
+{
+    struct sockaddr_storage self;
+    socklen_t self_len = sizeof(self);
+    unsigned char hdr[PROXY_ENCODE_MAX];
+    const struct sockaddr *src = (const struct sockaddr *)&self;
+    const struct sockaddr *dst = (const struct sockaddr *)&b->addr.ss;
+    size_t hlen, left;
+    struct iovec iov[2];
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = data != NULL ? 2 : 1};
+    ssize_t n;
+
+    if (getsockname(s->conn.fd, (struct sockaddr *)&self, &self_len) < 0)
+        return -1;
+    hlen = b->proxy == 1 ? proxy_encode_v1((char *)hdr, sizeof(hdr), src, dst)
+                         : proxy_encode_v2(hdr, sizeof(hdr), src, dst);
+    if (hlen <= s->proxy_sent) {
+        errno = EOVERFLOW; /* cannot happen: PROXY_ENCODE_MAX fits either */
+        return -1;
+    }
+    left = hlen - s->proxy_sent;
+    iov[0] = (struct iovec){.iov_base = hdr + s->proxy_sent, .iov_len = left};
+    iov[1] = (struct iovec){.iov_base = (void *)(uintptr_t)data, .iov_len = len};
+    do
+        n = sendmsg(s->conn.fd, &msg, MSG_NOSIGNAL | (data == NULL ? MSG_MORE : 0));
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -1;
+    if ((size_t)n < left) {
+        s->proxy_sent += (size_t)n;
+        return 0;
+    }
+    s->proxy_sent = hlen;
+    s->proxy_done = true;
+    return n - (ssize_t)left;
+}
+
 static void do_send(struct bench *b, struct slot *s)
 {
     ssize_t n;
 
     if (b->mode == UDP)
         memcpy(b->req, &s->seq, sizeof(s->seq) < b->size ? sizeof(s->seq) : b->size);
-    n = client_conn_send(&s->conn, b->req + s->sent, b->size - s->sent);
+    if (b->proxy != 0 && !s->proxy_done)
+        n = send_proxy_header(b, s, b->req + s->sent, b->size - s->sent);
+    else
+        n = client_conn_send(&s->conn, b->req + s->sent, b->size - s->sent);
     if (n < 0) {
         blocked(b, s, s->conn.write_want);
         return;
@@ -457,52 +510,22 @@ static bool handshake_step(struct bench *b, struct slot *s)
 }
 
 /*
- * --proxy: send the connection's PROXY header, or what is left of it.  It
- * is encoded afresh on each try (the same bytes: neither address changes),
- * so that a slot keeps only a count.  Returns 0 once all of it has gone,
- * -1 with errno (EAGAIN: wait to write; the connect's error if it failed).
- */
-static int send_proxy_header(const struct bench *b, struct slot *s)
-{
-    struct sockaddr_storage self;
-    socklen_t self_len = sizeof(self);
-    unsigned char hdr[PROXY_ENCODE_MAX];
-    const struct sockaddr *src = (const struct sockaddr *)&self;
-    const struct sockaddr *dst = (const struct sockaddr *)&b->addr.ss;
-    size_t len;
-
-    if (getsockname(s->conn.fd, (struct sockaddr *)&self, &self_len) < 0)
-        return -1;
-    len = b->proxy == 1 ? proxy_encode_v1((char *)hdr, sizeof(hdr), src, dst)
-                        : proxy_encode_v2(hdr, sizeof(hdr), src, dst);
-    if (len == 0) {
-        errno = EOVERFLOW; /* cannot happen: PROXY_ENCODE_MAX fits either */
-        return -1;
-    }
-    while (s->proxy_sent < len) {
-        ssize_t n =
-            send(s->conn.fd, hdr + s->proxy_sent, len - s->proxy_sent, MSG_NOSIGNAL | MSG_MORE);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        s->proxy_sent += (size_t)n;
-    }
-    return 0;
-}
-
-/*
- * The connect is done (or failed: the first send says); then the PROXY
- * header, and over TLS the handshake steps.
+ * The connect is done (or failed: the first send says); then, over TLS and
+ * for bulk, the PROXY header by itself (a plain request takes it along, in
+ * do_send), and over TLS the handshake steps.
  */
 static void connected(struct bench *b, struct slot *s)
 {
-    if (b->proxy != 0 && !s->proxy_done) {
-        if (send_proxy_header(b, s) < 0) {
+    if (b->proxy != 0 && !s->proxy_done && (s->conn.ssl != NULL || b->mode == BULK)) {
+        if (send_proxy_header(b, s, NULL, 0) < 0) {
             blocked(b, s, EPOLLOUT);
             return;
         }
-        s->proxy_done = true;
+        if (!s->proxy_done) {
+            if (watch(b, s, EPOLLOUT) < 0)
+                fail(b, s, E_OTHER);
+            return;
+        }
         s->active_ns = now_ns();
     }
     if (s->conn.ssl != NULL && !handshake_step(b, s))
