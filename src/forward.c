@@ -131,7 +131,8 @@ static void connected(struct forward *f)
 {
     struct relay_opts opts = {.idle_timeout_ms = f->svc->conf->idle_timeout_ms,
                               .max_time_ms = f->svc->conf->max_time_ms,
-                              .started_ms = f->started_ev};
+                              .started_ms = f->started_ev,
+                              .pool = &f->set->pipes};
     unsigned char header[PROXY_ENCODE_MAX];
     struct io client;
     int fd = f->backend_fd;
@@ -266,9 +267,11 @@ void forward_close_all(struct forward_set *fs, const char *end)
         drop_backend(f, 0);
         finish(f, 0, 0, end, "");
     }
+    relay_pool_drain(&fs->pipes);
 }
 
 void forward_forget(struct forward_set *fs)
 {
     fs->head = NULL;
+    fs->pipes.n = 0; /* the parent's: a child closes its descriptors with the rest */
 }

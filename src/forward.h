@@ -19,13 +19,15 @@
 #define USHER_FORWARD_H
 
 #include "listener.h"
+#include "relay.h"
 #include "svc.h"
 
 struct forward;
 
 /* The forward connections of a process (owned by its server). */
 struct forward_set {
-    struct forward *head; /* doubly linked */
+    struct forward *head;    /* doubly linked */
+    struct relay_pool pipes; /* their relays' empty pipes, for the next ones */
 };
 
 /*
@@ -35,7 +37,7 @@ struct forward_set {
  */
 void forward_start(struct forward_set *fs, struct svc *svc, const struct accepted *a);
 
-/* Close every connection of `fs`, their lines saying end=`end`. */
+/* Close every connection of `fs`, their lines saying end=`end`, and the pool's pipes. */
 void forward_close_all(struct forward_set *fs, const char *end);
 
 /* In a new child process: forget the parent's (no system call). */

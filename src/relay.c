@@ -33,6 +33,7 @@ struct relay {
     struct relay_end_ref ref[2]; /* the loop's arg for each side's descriptor */
     bool spliced;                /* both plain: through pipe[d], never copied */
     int pipe[2][2];              /* spliced: direction d's pipe (read end, write end) */
+    bool spilled[2];             /* bytes were left in pipe[d]: not for the pool */
     char *buf[2];                /* copied: direction d's bytes, read from side d */
     size_t off[2], len[2];       /* len: bytes direction d holds (buffer or pipe) */
     uint64_t bytes[2];
@@ -170,6 +171,7 @@ static int flush_dir(struct relay *r, int d)
             return 0;
         if (n < 0 && (errno == EPIPE || errno == ECONNRESET) && t == PEER) {
             /* The peer no longer reads: what the client sends goes nowhere. */
+            r->spilled[d] = r->spliced;
             r->len[d] = 0;
             r->eof[d] = true;
             r->shut[t] = true;
@@ -286,14 +288,26 @@ static void on_timer(struct ev_loop *loop, struct ev_timer *t)
         ev_timer_start(loop, t, next);
 }
 
+/* A pipe for one direction: the pool's last, or a new one.  0, or -1. */
+static int take_pipe(struct relay_pool *pool, int fds[2])
+{
+    if (pool != NULL && pool->n > 0) {
+        pool->n--;
+        fds[0] = pool->pipe[pool->n][0];
+        fds[1] = pool->pipe[pool->n][1];
+        return 0;
+    }
+    return pipe2(fds, O_NONBLOCK | O_CLOEXEC);
+}
+
 /* Between two plain sockets: a pipe each way for splice.  Without them, copies. */
 static void try_splice(struct relay *r)
 {
     if (r->side[CLIENT].ssl != NULL)
         return;
-    if (pipe2(r->pipe[0], O_NONBLOCK | O_CLOEXEC) < 0)
+    if (take_pipe(r->opts.pool, r->pipe[0]) < 0)
         return;
-    if (pipe2(r->pipe[1], O_NONBLOCK | O_CLOEXEC) < 0) {
+    if (take_pipe(r->opts.pool, r->pipe[1]) < 0) {
         close(r->pipe[0][0]);
         close(r->pipe[0][1]);
         r->pipe[0][0] = r->pipe[0][1] = -1;
@@ -325,14 +339,37 @@ static int put_preface(struct relay *r, const struct relay_opts *o)
     return 0;
 }
 
+/*
+ * Let the pipes go: to the pool those that are empty (len counts what a
+ * spliced direction holds, and a spilled one was abandoned with bytes in
+ * it), while it has room; the others closed.
+ */
 static void close_pipes(struct relay *r)
 {
-    for (int d = 0; d < 2; d++)
-        for (int e = 0; e < 2; e++)
-            if (r->pipe[d][e] >= 0) {
-                close(r->pipe[d][e]);
-                r->pipe[d][e] = -1;
-            }
+    struct relay_pool *pool = r->opts.pool;
+
+    for (int d = 0; d < 2; d++) {
+        if (r->pipe[d][0] < 0)
+            continue;
+        if (pool != NULL && pool->n < RELAY_POOL_PIPES && r->len[d] == 0 && !r->spilled[d]) {
+            pool->pipe[pool->n][0] = r->pipe[d][0];
+            pool->pipe[pool->n][1] = r->pipe[d][1];
+            pool->n++;
+        } else {
+            close(r->pipe[d][0]);
+            close(r->pipe[d][1]);
+        }
+        r->pipe[d][0] = r->pipe[d][1] = -1;
+    }
+}
+
+void relay_pool_drain(struct relay_pool *pool)
+{
+    while (pool->n > 0) {
+        pool->n--;
+        close(pool->pipe[pool->n][0]);
+        close(pool->pipe[pool->n][1]);
+    }
 }
 
 static struct relay *relay_new(struct ev_loop *loop, const struct io *client, int peer_fd,
@@ -356,6 +393,7 @@ static struct relay *relay_new(struct ev_loop *loop, const struct io *client, in
     try_splice(r);
     if (put_preface(r, opts) < 0) {
         int err = errno;
+        r->spilled[CLIENT] = true; /* whatever the failed write left in it */
         close_pipes(r);
         free(r->buf[CLIENT]);
         free(r);

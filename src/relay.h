@@ -6,7 +6,10 @@
  * TLS: close_notify, then FIN).
  *
  * Between two plain sockets the bytes go through a pipe per direction with
- * splice(2), never copied into usherd; otherwise through a buffer.
+ * splice(2), never copied into usherd; otherwise through a buffer.  A
+ * relay that ends with its pipes empty gives them to its pool, if it was
+ * given one, for the next relay to take: a short connection then costs no
+ * pipe2 and no four closes (the pool holds at most RELAY_POOL_PIPES).
  *
  * Backpressure: each direction holds at most RELAY_BUF bytes (in its
  * buffer, taken only while there is something in it, or its pipe), and a
@@ -28,11 +31,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RELAY_BUF       (64 * 1024)
-#define RELAY_LINGER_MS 2000
+#define RELAY_BUF        (64 * 1024)
+#define RELAY_LINGER_MS  2000
+#define RELAY_POOL_PIPES 64 /* 128 descriptors at most, idle */
 
 struct ev_loop;
 struct relay;
+
+/* Empty pipes kept for the next relays (owned by the engine that starts them). */
+struct relay_pool {
+    int pipe[RELAY_POOL_PIPES][2]; /* read end, write end */
+    size_t n;
+};
 
 struct relay_opts {
     int64_t idle_timeout_ms; /* nothing moved that long: end=timeout (0: none) */
@@ -40,6 +50,7 @@ struct relay_opts {
     int64_t started_ms;      /* when the connection began (ev_now's clock), for max_time */
     const void *preface;     /* sent to the peer before anything of the client's (copied) */
     size_t preface_len;      /* at most RELAY_BUF */
+    struct relay_pool *pool; /* the pipes' pool, to take from and give back to (NULL: none) */
 };
 
 struct relay_result {
@@ -68,5 +79,8 @@ void relay_close_now(struct relay *r, const char *why);
 
 /* Close now, without calling `end` (the process is going away). */
 void relay_free(struct relay *r);
+
+/* Close the pool's pipes (it can be used again: it is empty). */
+void relay_pool_drain(struct relay_pool *pool);
 
 #endif

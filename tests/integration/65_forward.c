@@ -250,6 +250,51 @@ static void test_backend_that_stops_reading(void)
     close(lfd);
 }
 
+static void test_pipes_reused_clean(void)
+{
+    /* Scenario: a first connection fills its relay's pipes, then the
+     * backend resets it without reading, so the relay ends with bytes in a
+     * pipe; a second connection follows.  Asserted: the second one's bytes
+     * arrive as they were sent, both ways: no pipe that kept bytes is used
+     * again (the relays' pipes go to a pool for the next connections). */
+    char bound[128], chunk[65536], buf[16];
+    int lfd = h_listen_socket("tcp://127.0.0.1:0", bound, sizeof(bound));
+    struct h_daemon *f = start_front(bound, "");
+    int fd = h_connect(h_addr(f, "fwd", "tcp://")), back;
+    struct linger lg = {1, 0};
+
+    back = accept(lfd, NULL, NULL);
+    T_ASSERT(back >= 0);
+    memset(chunk, 'x', sizeof(chunk));
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    for (int quiet = 0; quiet < 4;) {
+        if (send(fd, chunk, sizeof(chunk), MSG_NOSIGNAL) > 0) {
+            quiet = 0;
+            continue;
+        }
+        quiet++;
+        usleep(50000); /* nothing goes in: the relay and its pipe are full */
+    }
+    T_ASSERT(setsockopt(back, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) == 0);
+    close(back); /* a reset, with what the relay holds unread */
+    T_ASSERT(h_wait_log(f, "usherd: service=fwd ", 2000));
+    close(fd);
+
+    fd = h_connect(h_addr(f, "fwd", "tcp://"));
+    h_send_str(fd, "fresh");
+    back = accept(lfd, NULL, NULL);
+    T_ASSERT(back >= 0);
+    h_set_timeout(back, 2000);
+    h_recv_exact(back, buf, 5);
+    T_EQ_MEM(buf, "fresh", 5);
+    h_send_str(back, "reply");
+    h_recv_exact(fd, buf, 5);
+    T_EQ_MEM(buf, "reply", 5);
+    close(fd);
+    close(back);
+    close(lfd);
+}
+
 /* Forward with forward_proxy_protocol = `version`; the backend is ours, reading the header. */
 static void check_proxy_header_sent(const char *version)
 {
@@ -353,6 +398,7 @@ static const struct t_case cases[] = {
     T_CASE(test_idle_timeout_applies),
     T_CASE_TIMEOUT(test_a_gigabyte_both_ways, 120),
     T_CASE(test_backend_that_stops_reading),
+    T_CASE(test_pipes_reused_clean),
     T_CASE(test_proxy_v1_to_the_backend),
     T_CASE(test_proxy_v2_to_the_backend),
     T_CASE(test_forward_config_errors),
