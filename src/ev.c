@@ -158,6 +158,15 @@ int ev_io_set(struct ev_loop *loop, int fd, unsigned events)
     return sync_epoll(loop, fd, events);
 }
 
+int ev_io_rebind(struct ev_loop *loop, int fd, unsigned events, ev_io_fn *fn, void *arg)
+{
+    if (ev_io_set(loop, fd, events) < 0)
+        return -1;
+    loop->fds[fd].fn = fn;
+    loop->fds[fd].arg = arg;
+    return 0;
+}
+
 unsigned ev_io_events(struct ev_loop *loop, int fd)
 {
     if (fd < 0 || (size_t)fd >= loop->nfds || !loop->fds[fd].registered)

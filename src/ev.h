@@ -59,6 +59,16 @@ int ev_io_add(struct ev_loop *loop, int fd, unsigned events, ev_io_fn *fn, void 
 /* Change the interest of a registered descriptor.  Returns 0 or -1 with errno. */
 int ev_io_set(struct ev_loop *loop, int fd, unsigned events);
 
+/*
+ * Hand a registered descriptor to a new owner: its interest set as
+ * ev_io_set sets it, then `fn` and `arg` called instead of the old ones
+ * (also for what the batch being dispatched still holds for it).  The
+ * same as ev_io_del then ev_io_add, without taking it out of the epoll set
+ * and putting it back.  Returns 0, or -1 with errno (EBADF: not
+ * registered), the old owner's registration then unchanged.
+ */
+int ev_io_rebind(struct ev_loop *loop, int fd, unsigned events, ev_io_fn *fn, void *arg);
+
 /* The current interest of a registered descriptor. */
 unsigned ev_io_events(struct ev_loop *loop, int fd);
 

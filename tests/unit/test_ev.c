@@ -5,6 +5,7 @@
 #include "t.h"
 #include "util.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -133,6 +134,31 @@ static void test_io_readiness_and_interest(void)
     ev_loop_free(loop);
 }
 
+static void test_rebind_hands_over(void)
+{
+    /* A descriptor registered (not watched) by one owner is handed to
+     * another with EV_READ: only the new owner's callback runs; an
+     * unregistered descriptor cannot be handed over. */
+    struct ev_loop *loop = ev_loop_new();
+    struct pipe_ctx old = {0}, taker = {0};
+    int p[2];
+
+    T_EQ_INT(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+    T_EQ_INT(ev_io_add(loop, p[0], 0, on_readable, &old), 0);
+    T_EQ_INT(write(p[1], "x", 1), 1);
+    T_EQ_INT(ev_io_rebind(loop, p[0], EV_READ, on_readable, &taker), 0);
+    T_EQ_INT((int)ev_io_events(loop, p[0]), EV_READ);
+    ev_run(loop);
+    T_EQ_INT(old.reads, 0);
+    T_EQ_INT(taker.reads, 1);
+    T_EQ_INT(ev_io_rebind(loop, p[1], EV_WRITE, on_readable, &taker), -1);
+    T_EQ_INT(errno, EBADF);
+    ev_io_del(loop, p[0]);
+    close(p[0]);
+    close(p[1]);
+    ev_loop_free(loop);
+}
+
 static void test_delete_in_callback(void)
 {
     /* Two ready pipes: the first callback deletes the other, which must not run. */
@@ -240,6 +266,7 @@ static const struct t_case cases[] = {
     T_CASE(test_huge_and_negative_delays_saturate),
     T_CASE(test_io_readiness_and_interest),
     T_CASE(test_delete_in_callback),
+    T_CASE(test_rebind_hands_over),
 };
 
 int main(int argc, char **argv)
