@@ -132,7 +132,8 @@ static void connected(struct forward *f)
     struct relay_opts opts = {.idle_timeout_ms = f->svc->conf->idle_timeout_ms,
                               .max_time_ms = f->svc->conf->max_time_ms,
                               .started_ms = f->started_ev,
-                              .pool = &f->set->pipes};
+                              .pool = &f->set->pipes,
+                              .peer_in_loop = true}; /* as its connect was watched */
     unsigned char header[PROXY_ENCODE_MAX];
     struct io client;
     int fd = f->backend_fd;
@@ -142,12 +143,12 @@ static void connected(struct forward *f)
         opts.preface_len = proxy_header(f, header, sizeof(header));
     }
     ev_timer_stop(loop_of(f), &f->timer);
-    ev_io_del(loop_of(f), fd);
     f->backend_fd = -1;
     io_init(&client, f->a.fd, f->a.ssl);
     f->relay = relay_start(loop_of(f), &client, fd, &opts, on_relay_end, f);
     if (f->relay == NULL) {
         f->last_err = errno;
+        ev_io_del(loop_of(f), fd);
         close_quietly(fd);
         give_up(f);
     }
@@ -159,8 +160,12 @@ static void on_connect(struct ev_loop *loop, int fd, unsigned events, void *arg)
     int err = 0;
     socklen_t len = sizeof(err);
 
-    (void)loop, (void)events;
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+    (void)loop;
+    /*
+     * Writable alone: connected.  A failure makes it readable as well (an
+     * error is both); so may a backend that spoke at once: SO_ERROR tells.
+     */
+    if (events != EV_WRITE && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
         err = errno;
     if (err != 0) {
         drop_backend(f, err);
@@ -207,7 +212,8 @@ static void try_next(struct forward *f)
                 return;
             }
         } else if ((errno == EINPROGRESS || errno == EINTR) && /* EINTR: it goes on */
-                   ev_io_add(loop_of(f), fd, EV_WRITE, on_connect, f) == 0) {
+                   ev_io_add(loop_of(f), fd, EV_READ | EV_WRITE, on_connect, f) == 0) {
+            /* Readable too: a failure is both, a success writable alone (see on_connect). */
             /* (A Unix backend with a full queue says EAGAIN: not connecting at all, next.) */
             ev_timer_start(loop_of(f), &f->timer, fc->connect_timeout_ms);
             return;

@@ -427,8 +427,10 @@ struct relay *relay_start(struct ev_loop *loop, const struct io *client, int pee
     if (r == NULL)
         return NULL;
     for (int i = 0; i < 2; i++) {
+        bool take = i == PEER && r->opts.peer_in_loop;
         r->ref[i] = (struct relay_end_ref){r, i};
-        if (ev_io_add(loop, r->side[i].fd, side_events(r, i), on_io, &r->ref[i]) < 0) {
+        if ((take ? ev_io_rebind : ev_io_add)(loop, r->side[i].fd, side_events(r, i), on_io,
+                                              &r->ref[i]) < 0) {
             int err = errno;
             if (i == 1)
                 ev_io_del(loop, r->side[CLIENT].fd);

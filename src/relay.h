@@ -51,6 +51,7 @@ struct relay_opts {
     const void *preface;     /* sent to the peer before anything of the client's (copied) */
     size_t preface_len;      /* at most RELAY_BUF */
     struct relay_pool *pool; /* the pipes' pool, to take from and give back to (NULL: none) */
+    bool peer_in_loop;       /* peer_fd is registered in the loop already: taken over as it is */
 };
 
 struct relay_result {
@@ -66,7 +67,8 @@ typedef void relay_end_fn(void *arg, const struct relay_result *res);
  * Relay between `client` (taken: its socket and SSL) and the socket
  * `peer_fd` (taken), as `opts` says (NULL: no limits, no preface).
  * Returns the relay, or NULL with errno (nothing taken: the caller still
- * owns and closes both).
+ * owns and closes both, and with peer_in_loop still has peer_fd's
+ * registration).
  */
 struct relay *relay_start(struct ev_loop *loop, const struct io *client, int peer_fd,
                           const struct relay_opts *opts, relay_end_fn *end, void *arg);
