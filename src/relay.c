@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 enum { CLIENT, PEER };
@@ -42,6 +43,7 @@ struct relay {
     bool shutting[2]; /* side d's shutdown waits for the socket */
     bool peer_gone;
     bool broken;         /* ended by an error: no close_notify */
+    bool client_reset;   /* ... the client's reset: passed on to the peer */
     size_t preface_left; /* of the client's direction: ours, not counted as the client's */
     struct relay_opts opts;
     int64_t last_io_ms;
@@ -79,6 +81,7 @@ static int relay_fail(struct relay *r, int s, int err)
     char end[96];
 
     r->broken = true;
+    r->client_reset = s == CLIENT && (err == ECONNRESET || err == EPIPE);
     /*
      * After a TLS input cut short, OpenSSL refuses to write: the error that
      * follows is the truncation's, and the line says so.
@@ -460,6 +463,19 @@ void relay_free(struct relay *r)
     /* A TLS client is told the end (close_notify) unless the connection broke. */
     if (c->ssl != NULL && !c->shut_sent && c->failed == 0 && !r->broken)
         io_shutdown(c);
+    /*
+     * The client's reset goes on as a reset, as a balancer passes an
+     * abort: the peer learns the connection was cut, not ended, and no
+     * closed connection to it is left waiting in TIME_WAIT here (one per
+     * connection the client resets, which at a few thousand a second
+     * would hold the ports to a backend for a minute each).
+     */
+    if (r->client_reset) {
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        if (setsockopt(r->side[PEER].fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) < 0) {
+            /* a plain close then: the peer sees an end instead of the cut */
+        }
+    }
     for (int i = 0; i < 2; i++) {
         ev_io_del(r->loop, r->side[i].fd);
         io_close(&r->side[i]);

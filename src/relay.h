@@ -5,6 +5,9 @@
  * ways: the end of one side's input shuts the other side's output (for
  * TLS: close_notify, then FIN).
  *
+ * A reset of the client's is passed on: the peer's socket is closed with
+ * a reset too (SO_LINGER 0), as a balancer passes an abort.
+ *
  * Between two plain sockets the bytes go through a pipe per direction with
  * splice(2), never copied into usherd; otherwise through a buffer.  A
  * relay that ends with its pipes empty gives them to its pool, if it was

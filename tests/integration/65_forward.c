@@ -295,6 +295,37 @@ static void test_pipes_reused_clean(void)
     close(lfd);
 }
 
+static void test_client_reset_passed_on(void)
+{
+    /* Scenario: a relayed client makes a round trip, then resets its
+     * connection (SO_LINGER 0).  Asserted: the backend sees a reset too,
+     * not an end of data (as a balancer passes an abort, and no closed
+     * connection to the backend waits in TIME_WAIT in usherd). */
+    char bound[128], buf[8];
+    int lfd = h_listen_socket("tcp://127.0.0.1:0", bound, sizeof(bound));
+    struct h_daemon *f = start_front(bound, "");
+    int fd = h_connect(h_addr(f, "fwd", "tcp://")), back;
+    struct linger lg = {1, 0};
+    ssize_t n;
+
+    h_send_str(fd, "ping");
+    back = accept(lfd, NULL, NULL);
+    T_ASSERT(back >= 0);
+    h_set_timeout(back, 2000);
+    h_recv_exact(back, buf, 4);
+    h_send_str(back, "pong");
+    h_recv_exact(fd, buf, 4);
+    T_ASSERT(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) == 0);
+    close(fd);
+    n = recv(back, buf, sizeof(buf), 0);
+    if (n != -1 || errno != ECONNRESET)
+        T_FAIL("the backend got %zd (%s), not a reset", n, n < 0 ? strerror(errno) : "data or EOF");
+    T_ASSERT(h_wait_log(f, "usherd: service=fwd ", 2000));
+    T_CONTAINS(h_log_line(f, "usherd: service=fwd "), " end=error:ECONNRESET backend=");
+    close(back);
+    close(lfd);
+}
+
 /* Forward with forward_proxy_protocol = `version`; the backend is ours, reading the header. */
 static void check_proxy_header_sent(const char *version)
 {
@@ -399,6 +430,7 @@ static const struct t_case cases[] = {
     T_CASE_TIMEOUT(test_a_gigabyte_both_ways, 120),
     T_CASE(test_backend_that_stops_reading),
     T_CASE(test_pipes_reused_clean),
+    T_CASE(test_client_reset_passed_on),
     T_CASE(test_proxy_v1_to_the_backend),
     T_CASE(test_proxy_v2_to_the_backend),
     T_CASE(test_forward_config_errors),
