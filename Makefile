@@ -5,9 +5,10 @@
 #   make test         build and run every test (SANITIZE=1: under ASan + UBSan)
 #   make install      PREFIX=/usr/local DESTDIR= SYSTEMD_UNITDIR= (default PREFIX/lib/systemd/system,
 #                     /usr/lib/systemd/system when PREFIX=/usr); make uninstall removes exactly that
-#   make bench        usherd against a reference, the classic super-servers, and stunnel4
-#                     and haproxy over TLS: writes docs/benchmarks.md (about 15 minutes,
-#                     needs root; not part of test). BENCH_ONLY=tls: the TLS part alone
+#   make bench        usherd against a reference, the classic super-servers, stunnel4
+#                     and haproxy over TLS, haproxy and socat as TCP relays: writes
+#                     docs/benchmarks.md (about 20 minutes, needs root; not part of
+#                     test). BENCH_ONLY=tls or BENCH_ONLY=forward: that part alone
 #   make analyze      clang's static analyzer over src/: fails on any report
 #   make check-format every C file as .clang-format says (clang-format --dry-run)
 #   make check-layers every #include of src/ down the layering of STYLE.md, less the known

@@ -22,12 +22,17 @@
 # targets alone (BENCH_ONLY=tls) rewrites that section and keeps the rest
 # of the file, and a run without them keeps the section it finds.  Their
 # certificate (ECDSA P-256, self-signed) is made at run time in build/bench.
+# The forwarding targets (usherd's `forward`, haproxy `mode tcp` and socat
+# as TCP relays for usherd's plain echo, that echo alone, and the cost of
+# the PROXY protocol in front of it) are a third family, with their own
+# workloads and section in the same way (BENCH_ONLY=forward).
 #
 # Environment (all optional):
 #   BENCH_RUNS     runs per figure, one per round (5)
 #   BENCH_SECONDS  length of one run in seconds (1)
-#   BENCH_ONLY     targets to run, space-separated (default: all); `tls`
-#                  names every TLS target, `plain` every other one
+#   BENCH_ONLY     targets to run, space-separated (default: all); a
+#                  family's name (`plain`, `tls`, `forward`) names all its
+#                  targets
 #   BENCH_OUT      the report (docs/benchmarks.md)
 #   CC, CFLAGS     to build the reference and the hold tool (make passes its own)
 set -eu -o pipefail
@@ -88,6 +93,21 @@ TLS_CERT=$B/tls-cert.pem       # self-signed: the clients' CA file too
 TLS_KEY=$B/tls-key.pem
 TLS_CERTKEY=$B/tls-certkey.pem # both in one file, as haproxy reads them
 
+# The forwarding targets: four relays in front of the same plain echo (on
+# $BACK_PORT, started with each), that echo alone, and the PROXY pair.
+FWD_TARGETS="usherd-fwd usherd-fwd-workers2 haproxy-fwd socat-fwd direct usherd-echo usherd-echo-proxy2"
+KIND+=([usherd-fwd]=usher [usherd-fwd-workers2]=usher [haproxy-fwd]=peer [socat-fwd]=peer
+    [direct]=ref [usherd-echo]=usher [usherd-echo-proxy2]=usher)
+DESC+=([usherd-fwd]='usherd, `forward`, `model = event`, in front of usherd'"'"'s plain echo'
+    [usherd-fwd-workers2]='usherd, `forward`, event, `workers = 2`, in front of usherd'"'"'s plain echo'
+    [haproxy-fwd]='haproxy `mode tcp`, `nbthread 2`, in front of usherd'"'"'s plain echo'
+    [socat-fwd]='socat `TCP-LISTEN,fork TCP:`, in front of usherd'"'"'s plain echo'
+    [direct]='usherd'"'"'s plain echo alone, the client straight to it: the limit'
+    [usherd-echo]='usherd, builtin echo, `model = event`'
+    [usherd-echo-proxy2]='usherd, builtin echo, event, `proxy_protocol = v2`, driven with `--proxy v2`')
+# The targets that are a front: started with the echo they relay to.
+FRONTS="stunnel-tls haproxy-tls usherd-fwd usherd-fwd-workers2 haproxy-fwd socat-fwd"
+
 # The workloads: name, then the usher bench arguments before the address.
 WORKLOADS="connect1 connect16 pingpong1 pingpong64 bulk udp1 udp32 hold1000 hold10000"
 declare -A WL_ARGS WL_TITLE
@@ -113,6 +133,19 @@ WL_TITLE+=([tls-connect16]='full TLS 1.3 handshakes, 16 clients (handshakes/s)'
     [tls-pingpong64]='pingpong 64 B inside TLS, 64 connections (round trips/s)'
     [tls-bulk]='bulk inside TLS, 1 connection (MB/s echoed back)'
     [tls-hold1000]='memory, 1,000 idle TLS connections (bytes per connection, lower is better)')
+# The forwarding workloads (fwd-, for the relays and the echo alone) and
+# the PROXY pair's (pxy-).
+FWD_WORKLOADS="fwd-connect16 fwd-pingpong64 fwd-bulk fwd-hold1000"
+PXY_WORKLOADS="pxy-connect16 pxy-connect1"
+WL_ARGS+=([fwd-connect16]="connect -c 16 -s 64 --reset" [fwd-pingpong64]="pingpong -c 64 -s 64"
+    [fwd-bulk]="bulk -c 1" [pxy-connect16]="connect -c 16 -s 64 --reset"
+    [pxy-connect1]="connect -c 1 -s 64 --reset")
+WL_TITLE+=([fwd-connect16]='connect, relay, close, 16 clients (connections/s)'
+    [fwd-pingpong64]='pingpong 64 B through the relay, 64 connections (round trips/s)'
+    [fwd-bulk]='bulk through the relay, 1 connection (MB/s echoed back)'
+    [fwd-hold1000]='memory, 1,000 idle relayed connections (bytes per connection, lower is better)'
+    [pxy-connect16]='connect, 16 clients, with and without a PROXY v2 header (connections/s)'
+    [pxy-connect1]='connect, 1 client, with and without a PROXY v2 header (connections/s)')
 TCP_OPTS="-w 2"     # a transaction stuck for 2 s is an error (and ends the run in time)
 UDP_OPTS="-w 500ms" # a lost datagram is resent after 500 ms
 
@@ -122,19 +155,63 @@ problem() {
     printf -- '- %s\n' "$*" >>"$(family_file "$PROBLEMS")"
 }
 
-is_tls() {
-    case " $TLS_TARGETS " in *" $1 "*) return 0 ;; esac
+# The family of a target: plain, tls or forward (each has its own section of the report).
+FAMILIES="plain tls forward"
+family() {
+    case " $TLS_TARGETS " in *" $1 "*) echo tls; return 0 ;; esac
+    case " $FWD_TARGETS " in *" $1 "*) echo forward; return 0 ;; esac
+    echo plain
+}
+
+targets_of() {
+    case $1 in
+    tls) echo "$TLS_TARGETS" ;;
+    forward) echo "$FWD_TARGETS" ;;
+    *) echo "$TARGETS" ;;
+    esac
+}
+
+is_tls() { [ "$(family "$1")" = tls ]; }
+
+is_front() {
+    case " $FRONTS " in *" $1 "*) return 0 ;; esac
     return 1
 }
 
-# FILE, or its -tls twin while a TLS target is the current one: each family has its own report.
+# FILE, or its -FAMILY twin while a TLS or forwarding target is the current one.
 family_file() {
-    if is_tls "${T:-}"; then echo "${1%.*}-tls.${1##*.}"; else echo "$1"; fi
+    local fam
+    fam=$(family "${T:-}")
+    if [ "$fam" = plain ]; then echo "$1"; else echo "${1%.*}-$fam.${1##*.}"; fi
 }
 
-# The workloads of a target: the TLS targets have their own.
+# The workloads of a target: each family has its own, and the PROXY pair theirs.
 workloads_of() {
-    if is_tls "$1"; then echo "$TLS_WORKLOADS"; else echo "$WORKLOADS"; fi
+    case $1 in usherd-echo | usherd-echo-proxy2)
+        echo "$PXY_WORKLOADS"
+        return 0 ;;
+    esac
+    case $(family "$1") in
+    tls) echo "$TLS_WORKLOADS" ;;
+    forward) echo "$FWD_WORKLOADS" ;;
+    *) echo "$WORKLOADS" ;;
+    esac
+}
+
+# The options the client takes for target $1 on top of the workload's.
+target_opts() {
+    case $1 in usherd-echo-proxy2) echo "--proxy v2" ;; esac
+}
+
+# Does the target want a header or handshake first (so that a bare connect is an error it logs)?
+speaks_first() {
+    is_tls "$1" || [ "$1" = usherd-echo-proxy2 ]
+}
+
+# Are the server's CPU and the client's recorded for this workload?
+costed() {
+    case $1 in tls-* | fwd-* | pxy-*) return 0 ;; esac
+    return 1
 }
 
 # --- Processes ---------------------------------------------------------------
@@ -327,6 +404,7 @@ peer_libraries() {
 
 install_peers() {
     if any_selected $TLS_TARGETS; then install_tls_peers; fi
+    if any_selected $FWD_TARGETS; then install_fwd_peers; fi
     any_selected $TARGETS || return 0
     say "installing the peers"
     command -v socat >/dev/null || apt install -y socat || problem "socat: apt-get install failed"
@@ -347,6 +425,13 @@ install_tls_peers() {
     command -v stunnel4 >/dev/null || apt install -y stunnel4 || problem "stunnel4: apt-get install failed"
     command -v haproxy >/dev/null || apt install -y haproxy || problem "haproxy: apt-get install failed"
     make_certificate
+}
+
+# haproxy and socat, as for the TLS peers and the plain ones.
+install_fwd_peers() {
+    say "installing the forwarding peers"
+    command -v haproxy >/dev/null || apt install -y haproxy || problem "haproxy: apt-get install failed"
+    command -v socat >/dev/null || apt install -y socat || problem "socat: apt-get install failed"
 }
 
 # One ECDSA P-256 key and a self-signed certificate for 127.0.0.1, made
@@ -634,18 +719,23 @@ EOF
 start_usherd_tls() { usherd_tls_target ""; }
 start_usherd_tls_workers2() { usherd_tls_target "workers = 2"; }
 
-# The plain echo behind a TLS front: usherd, one event loop (BACK_PID).
-start_backend() {
-    cat >"$B/$T-back.conf" <<EOF
+# The plain echo behind a front, on port $1: usherd, one event loop.
+backend_conf() {
+    cat <<EOF
 [global]
 max_conns = 0
 shutdown_timeout = 1s
 
 [echo]
-listen = tcp://127.0.0.1:$BACK_PORT
+listen = tcp://127.0.0.1:$1
 builtin = echo
 model = event
 EOF
+}
+
+# Start the echo behind the current front, on $BACK_PORT (BACK_PID).
+start_backend() {
+    backend_conf "$BACK_PORT" >"$B/$T-back.conf"
     show_config "$B/$T-back.conf"
     launch "$T-back" "$USHERD" -q -f "$B/$T-back.conf"
     BACK_PID=${SRV_PIDS##* }
@@ -700,6 +790,89 @@ EOF
     launch "$T" haproxy -db -f "$B/$T.cfg"
 }
 
+# --- Forwarding targets ----------------------------------------------------------
+# Each front relays to the echo of start_backend, started with it as one
+# target; `direct` is that echo alone, on the target's own port.
+
+usherd_fwd_target() {
+    start_backend
+    cat >"$B/$T.conf" <<EOF
+[global]
+max_conns = 0
+shutdown_timeout = 1s
+$1
+[fwd]
+listen = tcp://127.0.0.1:$PORT
+forward = tcp://127.0.0.1:$BACK_PORT
+model = event
+EOF
+    show_config "$B/$T.conf"
+    launch "$T" "$USHERD" -q -f "$B/$T.conf"
+}
+
+start_usherd_fwd() { usherd_fwd_target ""; }
+start_usherd_fwd_workers2() { usherd_fwd_target "workers = 2"; }
+
+# haproxy: as for TLS (-db, nbthread 2, maxconn 4096), plain TCP both ways, no log lines.
+start_haproxy_fwd() {
+    need "$(command -v haproxy || echo haproxy)" || return 0
+    start_backend
+    cat >"$B/$T.cfg" <<EOF
+global
+    nbthread 2
+    maxconn 4096
+
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+
+frontend fwd
+    bind 127.0.0.1:$PORT
+    default_backend echo
+
+backend echo
+    server echo 127.0.0.1:$BACK_PORT
+EOF
+    show_config "$B/$T.cfg"
+    launch "$T" haproxy -db -f "$B/$T.cfg"
+}
+
+# socat: a process per connection, as its TCP relay is used.
+start_socat_fwd() {
+    need "$(command -v socat || echo socat)" || return 0
+    start_backend
+    launch "$T" socat "TCP-LISTEN:$PORT,bind=127.0.0.1,fork,reuseaddr,backlog=511" "TCP:127.0.0.1:$BACK_PORT"
+}
+
+start_direct() {
+    backend_conf "$PORT" >"$B/$T.conf"
+    show_config "$B/$T.conf"
+    launch "$T" "$USHERD" -q -f "$B/$T.conf"
+}
+
+# The PROXY pair: the same echo without and with proxy_protocol = v2 (the lines $1).
+usherd_echo_target() {
+    cat >"$B/$T.conf" <<EOF
+[global]
+max_conns = 0
+shutdown_timeout = 1s
+
+[echo]
+listen = tcp://127.0.0.1:$PORT
+builtin = echo
+model = event
+EOF
+    [ -z "$1" ] || printf '%s\n' "$1" >>"$B/$T.conf"
+    show_config "$B/$T.conf"
+    launch "$T" "$USHERD" -q -f "$B/$T.conf"
+}
+
+start_usherd_echo() { usherd_echo_target ""; }
+start_usherd_echo_proxy2() { usherd_echo_target "proxy_protocol = v2
+proxy_from = 127.0.0.1"; }
+
 need() {
     [ -x "$1" ] && return 0
     problem "$T: $1 is not installed: not measured"
@@ -711,8 +884,8 @@ need() {
 wait_ready() {
     local i port=${1:-$PORT}
     for ((i = 0; i < 50; i++)); do
-        if [ "$port" = "$PORT" ] && is_tls "$T"; then
-            # A connection closed before its handshake is an error a TLS server logs.
+        if [ "$port" = "$PORT" ] && speaks_first "$T"; then
+            # A connection closed before its handshake or header is an error the server logs.
             port_free "$port" || return 0
         else
             (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
@@ -730,13 +903,21 @@ stream_opts() {
     if is_tls "$T"; then echo "--ca $TLS_CERT"; fi
 }
 
+# The stream echo of MSG through the target, as the client got it back.
+# usher sends no PROXY header itself: for the PROXY target the header goes
+# first from here, a v2 LOCAL (a balancer's health check, served as such).
+echo_once() {
+    # shellcheck disable=SC2046 # the options are a list of words
+    { [ "$T" != usherd-echo-proxy2 ] || printf '\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00'
+        printf '%s\n' "$1"; } | "$USHER" -w 2 $(stream_opts) "$(stream_addr)" 2>&1
+}
+
 # Two echo round trips over TCP or TLS (and one over UDP): is the target sane?
 sanity() {
     local i got
     wait_ready || { died "does not accept connections"; return 1; }
     for i in 1 2; do
-        # shellcheck disable=SC2046 # the options are a list of words
-        got=$(printf 'ping %s\n' "$i" | "$USHER" -w 2 $(stream_opts) "$(stream_addr)" 2>&1 || true)
+        got=$(echo_once "ping $i" || true)
         [ "$got" = "ping $i" ] || { died "echo round trip $i failed (${got:-no reply})"; return 1; }
     done
     sleep 0.2
@@ -810,10 +991,10 @@ bench_workload() {
     case $wl in
     udp*) addr=udp://127.0.0.1:$PORT opts=$UDP_OPTS ;;
     tls-*) addr=tls://127.0.0.1:$PORT opts="$TCP_OPTS --ca $TLS_CERT" ;;
-    *) addr=tcp://127.0.0.1:$PORT opts=$TCP_OPTS ;;
+    *) addr=tcp://127.0.0.1:$PORT opts="$TCP_OPTS $(target_opts "$T")" ;;
     esac
     case $wl in *bulk) field=mb_per_s ;; esac
-    case $wl in tls-*) ticks0=$(server_ticks) && times >"$B/times.before" ;; esac
+    if costed "$wl"; then ticks0=$(server_ticks) && times >"$B/times.before"; fi
     # shellcheck disable=SC2086 # the arguments are lists of words
     "$USHER" bench --json -d "$SECS" $opts ${WL_ARGS[$wl]} "$addr" >"$json" 2>>"$B/bench.err" || true
     value=$(json_num "$field" "$json")
@@ -822,18 +1003,18 @@ bench_workload() {
         return 0
     fi
     record "$wl" "$T" "$value" "$(json_num p50 "$json")" "$(json_num p99 "$json")" "$(json_num total "$json")"
-    case $wl in tls-*)
+    if costed "$wl"; then
         times >"$B/times.after"
         record_cpu "$wl" "$json" $(($(server_ticks) - ticks0))
-        ;;
-    esac
+    fi
     kinds=$(error_kinds "$json")
     [ -z "$kinds" ] || problem "$T, $wl, run $ROUND: usher bench counted errors:$kinds"
 }
 
 # CPU time (clock ticks) the server's processes have used so far: all
 # their threads, the ones that ended too (an ended thread's time stays
-# with its process).
+# with its process), and the children they have waited for (socat's
+# process per connection: its time goes to its parent when it ends).
 server_ticks() {
     local pid s total=0
     for pid in $SRV_PIDS $(for p in $SRV_PIDS; do descendants "$p"; done); do
@@ -841,7 +1022,8 @@ server_ticks() {
         s=${s##*) }
         # shellcheck disable=SC2086 # the fields, as words
         set -- $s
-        total=$((total + ${12} + ${13})) # utime and stime, fields 14 and 15
+        # utime, stime, cutime and cstime: fields 14 to 17
+        total=$((total + ${12} + ${13} + ${14} + ${15}))
     done
     echo $total
 }
@@ -852,14 +1034,14 @@ children_cpu() {
     awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); print u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$1"
 }
 
-# What one TLS run cost: the server's CPU per handshake, round trip or MB
-# (µs), the cores the server and the client used, and for --resume the
-# share of handshakes the server resumed.
+# What one TLS or forwarding run cost: the server's CPU per handshake,
+# connection, round trip or MB (µs), the cores the server and the client
+# used, and for --resume the share of handshakes the server resumed.
 record_cpu() {
     local wl=$1 json=$2 ticks=$3 secs units cli
     secs=$(json_num seconds "$json")
     case $wl in
-    *connect* | *resume*) units=$(json_num handshakes "$json") ;;
+    tls-connect* | tls-resume*) units=$(json_num handshakes "$json") ;;
     *bulk) units=$(awk -v r="$(json_num mb_per_s "$json")" -v s="$secs" 'BEGIN { print r * s }') ;;
     *) units=$(json_num transactions "$json") ;;
     esac
@@ -905,8 +1087,7 @@ restart() {
     "start_${T//-/_}"
     RESTART=$was
     wait_ready || return 1
-    # shellcheck disable=SC2046 # the options are a list of words
-    [ "$(printf 'x\n' | "$USHER" -w 2 $(stream_opts) "$(stream_addr)" 2>&1)" = x ] || return 1
+    [ "$(echo_once x)" = x ] || return 1
     sleep 0.3 # a fork server's child for that echo exits
 }
 
@@ -940,7 +1121,7 @@ hold_workload() {
     sleep 0.3 # let fork servers' children settle after their first echo
     after=$(pss_kb)
     [ -z "$BACK_PID" ] || back1=$(pss_kb "$BACK_PID")
-    is_tls "$T" && record_tasks "$wl"
+    [ "$(family "$T")" = plain ] || record_tasks "$wl"
     open=$(still_open $hold_pid)
     kill $hold_pid
     wait $hold_pid 2>/dev/null || true
@@ -1038,7 +1219,7 @@ run_target() {
     workloads=$(workloads_of "$T")
     [ -z "${OUT_OF[$T]:-}" ] || return 0
     if [ "$ROUND" = 1 ]; then
-        if is_tls "$T" && [ "${KIND[$T]}" = peer ]; then
+        if is_front "$T"; then
             next_port
             BACK_OF[$T]=$PORT
         fi
@@ -1076,17 +1257,20 @@ run_target() {
     RESTART=no
 }
 
-# Round ROUND of the TLS targets, timed for their section of the report.
-tls_round() {
-    local t t0
+# Round $2 of the targets of family $1, timed (and the load average taken)
+# for the family's section of the report.
+declare -A ELAPSED LOAD0 LOAD1
+family_round() {
+    local fam=$1 round=$2 t t0
+    family_selected "$fam" || return 0
     t0=$(date +%s)
-    [ "$1" != 1 ] || TLS_LOAD0=$(cut -d ' ' -f 1-3 /proc/loadavg)
-    for t in $TLS_TARGETS; do
-        if selected "$t"; then run_target "$t" "$1"; fi
+    [ "$round" != 1 ] || LOAD0[$fam]=$(cut -d ' ' -f 1-3 /proc/loadavg)
+    for t in $(targets_of "$fam"); do
+        if selected "$t"; then run_target "$t" "$round"; fi
     done
     T=""
-    TLS_ELAPSED=$((TLS_ELAPSED + $(date +%s) - t0))
-    TLS_LOAD1=$(cut -d ' ' -f 1-3 /proc/loadavg)
+    ELAPSED[$fam]=$((${ELAPSED[$fam]:-0} + $(date +%s) - t0))
+    LOAD1[$fam]=$(cut -d ' ' -f 1-3 /proc/loadavg)
 }
 
 # After the last round: the server's log, and the workloads no run measured.
@@ -1152,7 +1336,8 @@ client_line() {
     case $wl in
     tls-hold*) echo "build/bench/hold -t build/bench/tls-cert.pem 127.0.0.1 PORT ${wl##*hold}" ;;
     tls-*) echo "build/usher bench --json -d $SECS $TCP_OPTS --ca build/bench/tls-cert.pem ${WL_ARGS[$wl]} tls://127.0.0.1:PORT" ;;
-    hold*) echo "build/bench/hold 127.0.0.1 PORT ${wl#hold}" ;;
+    *hold*) echo "build/bench/hold 127.0.0.1 PORT ${wl##*hold}" ;;
+    pxy-*) echo "build/usher bench --json -d $SECS $TCP_OPTS [--proxy v2] ${WL_ARGS[$wl]} tcp://127.0.0.1:PORT" ;;
     udp*) echo "build/usher bench --json -d $SECS $UDP_OPTS ${WL_ARGS[$wl]} udp://127.0.0.1:PORT" ;;
     *) echo "build/usher bench --json -d $SECS $TCP_OPTS ${WL_ARGS[$wl]} tcp://127.0.0.1:PORT" ;;
     esac
@@ -1290,26 +1475,30 @@ fmt() {
     if [ -n "$2" ]; then printf "$1" "$2"; else printf '—'; fi
 }
 
-# One workload's table: the TLS targets, their ratios to haproxy and stunnel4, and what it cost.
-tls_table() {
-    local wl=$1 t s med min max p50 p99 err n hp sp notes="" why per
-    hp=$(med "$wl" haproxy-tls) sp=$(med "$wl" stunnel-tls)
+# One workload's table in a family's section: the targets ROWS ($2), their
+# ratio to each of REFS ($3, words "TARGET:LABEL", a column each), and
+# what the runs cost the server and the client.
+cost_table() {
+    local wl=$1 rows=$2 refs=$3 t s med min max p50 p99 err n notes="" why per ref cols="" seps=""
+    local resumed=""
+    for ref in $refs; do cols="$cols × ${ref#*:} |" seps="$seps ---: |"; done
+    case $wl in *resume*) resumed=yes ;; esac
     printf '\n#### %s\n\n`%s`\n\n' "${WL_TITLE[$wl]}" "$(client_line "$wl")"
     case $wl in
     *hold*)
-        printf '| target | median | min | max | × haproxy | × stunnel4 | of which the usherd behind | processes, threads | closed by the server |\n'
-        printf '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n' ;;
+        printf '| target | median | min | max |%s of which the usherd behind | processes, threads | closed by the server |\n' "$cols"
+        printf '| --- | ---: | ---: | ---: |%s ---: | ---: | ---: |\n' "$seps" ;;
     *bulk)
-        printf '| target | median | min | max | × haproxy | × stunnel4 | server CPU µs per MB | server cores | client cores | errors |\n'
-        printf '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n' ;;
+        printf '| target | median | min | max |%s server CPU µs per MB | server cores | client cores | errors |\n' "$cols"
+        printf '| --- | ---: | ---: | ---: |%s ---: | ---: | ---: | ---: |\n' "$seps" ;;
     *)
-        case $wl in *pingpong*) per="round trip" ;; *) per=handshake ;; esac
-        printf '| target | median | min | max | × haproxy | × stunnel4 | server CPU µs per %s | server cores | client cores |%s p50 µs | p99 µs | errors |\n' \
-            "$per" "$(case $wl in *resume*) echo ' resumed |' ;; esac)"
-        printf '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |%s ---: | ---: | ---: |\n' \
-            "$(case $wl in *resume*) echo ' ---: |' ;; esac)" ;;
+        case $wl in *pingpong*) per="round trip" ;; tls-*) per=handshake ;; *) per=connection ;; esac
+        printf '| target | median | min | max |%s server CPU µs per %s | server cores | client cores |%s p50 µs | p99 µs | errors |\n' \
+            "$cols" "$per" "${resumed:+ resumed |}"
+        printf '| --- | ---: | ---: | ---: |%s ---: | ---: | ---: |%s ---: | ---: | ---: |\n' "$seps" \
+            "${resumed:+ ---: |}" ;;
     esac
-    for t in $TLS_TARGETS; do
+    for t in $rows; do
         selected "$t" || continue
         s=$(summary "$wl" "$t")
         if [ -z "$s" ]; then
@@ -1318,8 +1507,8 @@ tls_table() {
             continue
         fi
         IFS=$'\t' read -r med min max p50 p99 err n <<<"$s"
-        printf '| %s | %.0f | %.0f | %.0f | %s | %s |' "$t" "$med" "$min" "$max" "$(ratio "$med" "$hp")" \
-            "$(ratio "$med" "$sp")"
+        printf '| %s | %.0f | %.0f | %.0f |' "$t" "$med" "$min" "$max"
+        for ref in $refs; do printf ' %s |' "$(ratio "$med" "$(med "$wl" "${ref%%:*}")")"; done
         case $wl in
         *hold*)
             printf ' %s | %s, %s | %s |\n' "$(fmt %.0f "$(med "$wl:back" "$t")")" \
@@ -1330,12 +1519,15 @@ tls_table() {
         [ "$err" -eq 0 ] || notes="$notes- $t: $err errors in $n runs (see the problems below)"$'\n'
         printf ' %s | %s | %s |' "$(fmt %.0f "$(med "$wl:cpu" "$t")")" \
             "$(fmt %.2f "$(med "$wl:srvcores" "$t")")" "$(fmt %.2f "$(med "$wl:clicores" "$t")")"
-        case $wl in *resume*) printf ' %s %% |' "$(fmt %.1f "$(med "$wl:resumed" "$t")")" ;; esac
+        [ -z "$resumed" ] || printf ' %s %% |' "$(fmt %.1f "$(med "$wl:resumed" "$t")")"
         case $wl in *bulk) ;; *) printf ' %.0f | %.0f |' "$p50" "$p99" ;; esac
         printf ' %s |\n' "$err"
     done
     [ -z "$notes" ] || printf '\nNot in the table, or with errors:\n\n%s' "$notes"
 }
+
+# The TLS targets' tables: their ratios to haproxy and stunnel4.
+tls_table() { cost_table "$1" "$TLS_TARGETS" "haproxy-tls:haproxy stunnel-tls:stunnel4"; }
 
 # One cell of the targets' table: usherd target T's median over PEER's on
 # WL, against WANT; whether every run agrees or the runs' ranges overlap;
@@ -1401,7 +1593,7 @@ tls_machine() {
     echo "| OpenSSL | $(dpkg-query -W -f '${Package}_${Version}' libssl3 2>/dev/null || openssl version) (every server and the client use it) |"
     echo "| peers | $(dpkg-query -W -f '${Package}_${Version} ' stunnel4 haproxy 2>/dev/null || true)|"
     echo "| runs | $RUNS per figure, $SECS s each, in $RUNS rounds over the TLS targets |"
-    echo "| load average (1, 5, 15 min) | ${TLS_LOAD0:-?} before the first round, ${TLS_LOAD1:-?} after the last, which counts the bench's own work (stunnel4's 1,000 threads most of all): the first says how busy the machine was |"
+    echo "| load average (1, 5, 15 min) | ${LOAD0[tls]:-?} before the first round, ${LOAD1[tls]:-?} after the last, which counts the bench's own work (stunnel4's 1,000 threads most of all): the first says how busy the machine was |"
 }
 
 tls_notes() {
@@ -1466,13 +1658,8 @@ tls_section() {
     echo 'usherd'"'"'s own `tls://` echo against stunnel4 and haproxy as TLS fronts for'
     echo 'usherd'"'"'s plain echo, with `usher bench` over `tls://` as the client,'
     echo 'in rounds as above (SPEC 17: TLS 1.3, ECDSA P-256).'
-    if [ "$1" = alone ]; then
-        echo 'This section was written by a run of the TLS targets alone'
-        echo '(`BENCH_ONLY=tls make bench`), which rewrites only this section: the'
-        echo 'figures above it come from the earlier run they describe and were kept'
-        echo 'as they were.'
-    fi
-    echo "The TLS rounds took $((TLS_ELAPSED / 60)) min $((TLS_ELAPSED % 60)) s."
+    [ "$1" != alone ] || alone_note tls
+    echo "The TLS rounds took $((${ELAPSED[tls]:-0} / 60)) min $((${ELAPSED[tls]:-0} % 60)) s."
     printf '\n### TLS machine\n\n'
     tls_machine
     printf "\n### TLS commands\n\nThe client, for each workload (PORT is the target's port):\n\n"
@@ -1500,7 +1687,204 @@ tls_section() {
     echo "$TLS_END"
 }
 
-# The plain targets' report: everything but the TLS section.
+# --- The forwarding section ------------------------------------------------------
+
+FWD_BEGIN='<!-- forwarding section: bench/run.sh rewrites it; BENCH_ONLY=forward rewrites only it -->'
+FWD_END='<!-- end of the forwarding section -->'
+FWD_ROWS="usherd-fwd usherd-fwd-workers2 haproxy-fwd socat-fwd direct"
+PXY_ROWS="usherd-echo usherd-echo-proxy2"
+
+# A forwarding workload's table: the relays and the echo alone, over haproxy, socat and direct.
+fwd_table() {
+    case $1 in
+    *hold*) cost_table "$1" "$FWD_ROWS" "haproxy-fwd:haproxy socat-fwd:socat" ;;
+    *) cost_table "$1" "$FWD_ROWS" "haproxy-fwd:haproxy socat-fwd:socat direct:direct" ;;
+    esac
+}
+
+# The PROXY pair's cost on WL: the rate lost to the header, in per cent,
+# against the 5 % of SPEC 17, with "every run" or "the runs overlap" as
+# verdict says them, and whether the client set both rates.
+proxy_verdict() {
+    local wl=$1 a b
+    a=$(summary "$wl" usherd-echo-proxy2) b=$(summary "$wl" usherd-echo)
+    if [ -z "$a" ] || [ -z "$b" ]; then
+        echo "not measured"
+        return 0
+    fi
+    awk -v a="$a" -v b="$b" -v ca="$(med "$wl:clicores" usherd-echo-proxy2)" \
+        -v cb="$(med "$wl:clicores" usherd-echo)" 'BEGIN {
+        split(a, x, "\t"); split(b, y, "\t"); cost = 100 * (1 - x[1] / y[1])
+        how = "the runs overlap"
+        if (100 * (1 - x[2] / y[3]) < 5 || 100 * (1 - x[3] / y[2]) >= 5) how = "every run"
+        if (ca >= 0.9 && cb >= 0.9) how = how "; the client was the limit of both"
+        printf "%.1f %% (%.0f/s against %.0f/s): **%s** (%s)", cost, x[1], y[1],
+            (cost < 5 ? "met" : "not met"), how }'
+}
+
+# "+N.N % (A µs against B µs)": figure FIG of T over the same of REF.
+more_than() {
+    local fig=$1 t=$2 ref=$3 a b
+    a=$(med "$fig" "$t") b=$(med "$fig" "$ref")
+    if [ -z "$a" ] || [ -z "$b" ]; then
+        echo "not measured"
+        return 0
+    fi
+    awk -v a="$a" -v b="$b" -v u="$4" 'BEGIN {
+        if (b > 0) printf "%+.1f %% (%.1f %s against %.1f %s)", 100 * (a / b - 1), a, u, b, u
+        else printf "—" }'
+}
+
+fwd_targets() {
+    local t wl peer want what
+    printf '| SPEC 17 asks | target | measured |\n'
+    printf '| --- | --- | --- |\n'
+    for what in "fwd-connect16 haproxy-fwd 1.0 connect-relay-close rate, 16 clients, at least haproxy's" \
+        "fwd-connect16 socat-fwd 3.0 connect-relay-close rate, 16 clients, at least 3× socat's" \
+        "fwd-bulk haproxy-fwd 1.0 bulk MB/s at least haproxy's" \
+        "fwd-bulk socat-fwd 3.0 bulk MB/s at least 3× socat's"; do
+        read -r wl peer want what <<<"$what"
+        for t in usherd-fwd usherd-fwd-workers2; do
+            selected "$t" || continue
+            printf '| %s | %s | %s |\n' "$what" "$t" "$(verdict "$wl" "$t" "$peer" "$want")"
+        done
+    done
+    for wl in pxy-connect16 pxy-connect1; do
+        printf '| PROXY v2 in front costs under 5 %%: the rate lost, connect, %s | usherd-echo-proxy2 | %s |\n' \
+            "$(case $wl in *16) echo 16 clients ;; *) echo 1 client ;; esac)" "$(proxy_verdict "$wl")"
+    done
+    printf '| (not in SPEC 17) server CPU per connection with PROXY v2, over without, 16 clients | usherd-echo-proxy2 | %s |\n' \
+        "$(more_than pxy-connect16:cpu usherd-echo-proxy2 usherd-echo µs)"
+    for t in usherd-fwd usherd-fwd-workers2; do
+        selected "$t" || continue
+        printf '| (not in SPEC 17) pingpong through the relay, 64 connections, over haproxy'"'"'s | %s | %s |\n' \
+            "$t" "$(verdict fwd-pingpong64 "$t" haproxy-fwd 1.0)"
+        printf '| (not in SPEC 17) server CPU per relayed connection, front and echo, over haproxy'"'"'s | %s | %s |\n' \
+            "$t" "$(more_than fwd-connect16:cpu "$t" haproxy-fwd µs)"
+        printf '| (not in SPEC 17) memory per idle relayed connection, front and echo | %s | %s B (haproxy %s B, socat %s B, the echo alone %s B) |\n' \
+            "$t" "$(fmt %.0f "$(med fwd-hold1000 "$t")")" "$(fmt %.0f "$(med fwd-hold1000 haproxy-fwd)")" \
+            "$(fmt %.0f "$(med fwd-hold1000 socat-fwd)")" "$(fmt %.0f "$(med fwd-hold1000 direct)")"
+    done
+}
+
+fwd_machine() {
+    echo '| | |'
+    echo '| --- | --- |'
+    echo "| date | $(date -u '+%Y-%m-%d %H:%M UTC') |"
+    echo "| cores (nproc) | $(nproc) |"
+    echo "| CPU | $(grep -m 1 '^model name' /proc/cpuinfo | sed 's/.*: //') |"
+    echo "| kernel | $(uname -r) |"
+    echo "| usherd | $("$USHERD" -V 2>&1 | head -n 1), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' with local changes in src/') |"
+    echo "| peers | $(dpkg-query -W -f '${Package}_${Version} ' haproxy socat 2>/dev/null || true)|"
+    echo "| runs | $RUNS per figure, $SECS s each, in $RUNS rounds over the forwarding targets |"
+    echo "| load average (1, 5, 15 min) | ${LOAD0[forward]:-?} before the first round, ${LOAD1[forward]:-?} after the last, which counts the bench's own work: the first says how busy the machine was |"
+}
+
+fwd_notes() {
+    cat <<'NOTES'
+- **One backend for all.** Every relay forwards to the same kind of
+  backend: usherd's plain builtin echo, `model = event`, one process and
+  one event loop, started with the relay as one target on a port of its
+  own. `direct` is that echo alone with the client straight on it: what
+  the machine does with no relay at all, the limit every relay is under.
+  A relayed connection is two TCP connections on loopback (client to
+  relay, relay to echo) and every byte crosses the relay twice, in and
+  out, each way.
+- **Who uses the two cores.** Client, relay and echo share the machine's
+  two cores, and others may be using them too. usherd-fwd is one process
+  with one event loop; usherd-fwd-workers2 is usherd's main process and
+  two worker processes, each one event loop; haproxy is one process with
+  `nbthread 2` threads (its default on two cores, written out); socat
+  forks a process per connection, which relays with its own read/write
+  loop. The client, `usher bench`, is one process with one thread: when
+  "client cores" is near 1.00 the client is what limits the rate, and
+  "server CPU" (relay and echo together) is the figure that tells the
+  relays apart. A relay with two threads or processes competes with the
+  client and the echo for the same two cores.
+- **Server CPU** is the user and system time (`/proc/PID/stat`) of every
+  process of the target, relay and echo behind it, and of the children
+  they have waited for (socat's per-connection processes), over the run,
+  divided by the connections, round trips or megabytes echoed; "server
+  cores" is that time over the run's length, "client cores" the same for
+  `usher bench`. The kernel's clock tick is 10 ms, a few per cent of a
+  1-second run.
+- **connect** is, per transaction: a TCP connect to the relay, which
+  connects to the echo, 64 bytes there and back through both, then the
+  client's reset (as in the plain tables, so that no client port waits in
+  TIME_WAIT). usherd and haproxy pass the reset on to the echo as a reset;
+  socat closes its side normally.
+- **bulk 3× socat's** is in SPEC 17's sentence, which this table reads as
+  applying to both figures; for bulk it is out of any relay's reach here:
+  socat's one process per connection copies with read and write at a few
+  hundred MB/s, and the echo alone, with no relay at all, is only about
+  3.5× that on these two cores.
+- **The PROXY pair** is usherd's plain echo twice, the same process and
+  config but for `proxy_protocol = v2` and `proxy_from = 127.0.0.1`, the
+  second driven by `usher bench --proxy v2`: each connection first sends a
+  28-byte v2 header naming its own address, in the same sendmsg as the
+  request, as a balancer that has the client's first bytes sends them. The
+  rate's cost counts the client's share too (a getsockname per
+  connection), so it bounds the server's from above; the server CPU row
+  gives the server's alone. The two are measured one after the other in
+  each round, a second each: a cost of a few per cent is within what a
+  shared machine moves between two seconds, and the verdict says when the
+  runs overlap.
+- **Memory** is PSS (`/proc/PID/smaps_rollup`) summed over every process of
+  the target with 1,000 idle relayed connections (each made one echo round
+  trip), minus the same just before, over a target started afresh that
+  has relayed one echo, divided by 1,000; the echo behind is in it (its
+  share is shown apart). The kernel's socket memory, twice as many sockets
+  for a relay, is not in it.
+NOTES
+}
+
+# The forwarding section: `full` inside a whole report, `alone` when its targets ran without the plain ones.
+fwd_section() {
+    local wl probs
+    echo "$FWD_BEGIN"
+    printf '## Forwarding\n\n'
+    echo 'usherd'"'"'s `forward` against haproxy `mode tcp` and socat as TCP relays'
+    echo 'for the same plain echo, and that echo alone; then the cost of the PROXY'
+    echo 'protocol v2 in front of a service (SPEC 17), with `usher bench` as the'
+    echo 'client, in rounds as above.'
+    [ "$1" != alone ] || alone_note forward
+    echo "The forwarding rounds took $((${ELAPSED[forward]:-0} / 60)) min $((${ELAPSED[forward]:-0} % 60)) s."
+    printf '\n### Forwarding machine\n\n'
+    fwd_machine
+    printf "\n### Forwarding commands\n\nThe client, for each workload (PORT is the target's port):\n\n"
+    for wl in $FWD_WORKLOADS $PXY_WORKLOADS; do printf '    %s\n' "$(client_line "$wl")"; done
+    printf '\n`--proxy v2` for usherd-echo-proxy2 only.\n'
+    printf '\nThe servers, each started alone, with its config:\n'
+    cat "$(T=usherd-fwd family_file "$SERVERS")" 2>/dev/null || true
+    printf '\n### Forwarding results\n'
+    for wl in $FWD_WORKLOADS; do fwd_table "$wl"; done
+    printf '\n### The PROXY protocol'"'"'s cost\n'
+    for wl in $PXY_WORKLOADS; do cost_table "$wl" "$PXY_ROWS" "usherd-echo:usherd-echo"; done
+    printf '\n### Forwarding targets\n\n'
+    echo 'Medians over medians; "every run" when the lowest and highest runs'
+    echo 'agree with the medians, "the runs overlap" when some pair of runs would'
+    echo 'say otherwise.'
+    echo
+    fwd_targets
+    printf '\n### Notes on the forwarding figures\n\n'
+    fwd_notes
+    printf '\n### Problems seen in the forwarding runs\n\n'
+    probs=$(T=usherd-fwd family_file "$PROBLEMS")
+    if [ -s "$probs" ]; then cat "$probs"; else echo "None."; fi
+    echo "$FWD_END"
+}
+
+# What a section written alone says of the rest of the file.
+alone_note() {
+    local what
+    case $1 in tls) what="the TLS targets" ;; *) what="the forwarding targets" ;; esac
+    echo "This section was written by a run of $what alone"
+    echo "(\`BENCH_ONLY=$1 make bench\`), which rewrites only this section: the"
+    echo 'figures of the other sections come from the earlier runs they describe'
+    echo 'and were kept as they were.'
+}
+
+# The plain targets' report: everything but the TLS and forwarding sections.
 plain_report() {
     local wl elapsed=$1
     echo '# Benchmarks'
@@ -1508,7 +1892,8 @@ plain_report() {
     echo 'Written by `make bench` (bench/run.sh), which builds usherd, usher and a'
     echo 'hand-written reference echo server, installs the peers (xinetd,'
     echo 'openbsd-inetd, rlinetd, tcpserver from ucspi-tcp, socat; stunnel4 and'
-    echo 'haproxy for the TLS section at the end), runs every workload against'
+    echo 'haproxy for the TLS section, haproxy and socat as TCP relays for the'
+    echo 'forwarding section, both at the end), runs every workload against'
     echo 'every target on 127.0.0.1 with `usher bench` as the client, and writes'
     echo 'this file. It is not part of `make test` or CI. This'
     echo "run took $((elapsed / 60)) min $((elapsed % 60)) s."
@@ -1526,50 +1911,68 @@ plain_report() {
     if [ -s "$PROBLEMS" ]; then cat "$PROBLEMS"; else echo "None."; fi
 }
 
-# The TLS section of the report file given, markers included (nothing if it has none).
-old_tls_section() {
-    [ -f "$1" ] || return 0
-    awk -v b="$TLS_BEGIN" -v e="$TLS_END" '$0 == b { on = 1 } on { print } $0 == e { on = 0 }' "$1"
+# The markers around each family's section.
+declare -A SECTION_BEGIN SECTION_END
+SECTION_BEGIN=([tls]=$TLS_BEGIN [forward]=$FWD_BEGIN)
+SECTION_END=([tls]=$TLS_END [forward]=$FWD_END)
+
+# The section of family $1 (tls or forward): `full` inside a whole report, `alone` by itself.
+section() {
+    case $1 in
+    tls) tls_section "$2" ;;
+    forward) fwd_section "$2" ;;
+    esac
 }
 
-# The report file given with its TLS section replaced by the file NEW (or NEW added at its end).
-merge_tls_section() {
-    local new=$2
-    if [ ! -f "$1" ]; then
-        printf '# Benchmarks\n\n'
-        cat "$new"
-    elif grep -qxF "$TLS_BEGIN" "$1"; then
-        awk -v b="$TLS_BEGIN" -v e="$TLS_END" -v f="$new" '
+# Family $1's section of the report file $2, markers included (nothing if it has none).
+old_section() {
+    [ -f "$2" ] || return 0
+    awk -v b="${SECTION_BEGIN[$1]}" -v e="${SECTION_END[$1]}" '$0 == b { on = 1 } on { print } $0 == e { on = 0 }' "$2"
+}
+
+# The report file $2 with family $1's section replaced by the file $3 (or $3 added at its end).
+merge_section() {
+    local b=${SECTION_BEGIN[$1]} e=${SECTION_END[$1]} new=$3
+    if grep -qxF "$b" "$2"; then
+        awk -v b="$b" -v e="$e" -v f="$new" '
             $0 == b { while ((getline line < f) > 0) print line; skip = 1; next }
             skip && $0 == e { skip = 0; next }
-            !skip { print }' "$1"
+            !skip { print }' "$2"
     else
-        cat "$1"
+        cat "$2"
         echo
         cat "$new"
     fi
 }
 
-# A run with plain targets writes the whole file (keeping the TLS section it
-# finds if no TLS target ran); a run of TLS targets alone rewrites only
-# their section of the file there is.
+# A run with plain targets writes the whole file (keeping the TLS and
+# forwarding sections it finds if none of their targets ran); a run
+# without plain targets rewrites only the sections of the families that
+# ran, in the file there is.
 write_report() {
-    local elapsed=$(($(date +%s) - START)) old
+    local elapsed=$(($(date +%s) - START)) old fam
     mkdir -p "$(dirname "$OUT")"
     if any_selected $TARGETS; then
         {
             plain_report "$elapsed"
-            if any_selected $TLS_TARGETS; then
-                echo
-                tls_section full
-            else
-                old=$(old_tls_section "$OUT")
-                [ -z "$old" ] || printf '\n%s\n' "$old"
-            fi
+            for fam in tls forward; do
+                if family_selected "$fam"; then
+                    echo
+                    section "$fam" full
+                else
+                    old=$(old_section "$fam" "$OUT")
+                    [ -z "$old" ] || printf '\n%s\n' "$old"
+                fi
+            done
         } >"$OUT.tmp"
     else
-        tls_section alone >"$B/tls-section.md"
-        merge_tls_section "$OUT" "$B/tls-section.md" >"$OUT.tmp"
+        if [ -f "$OUT" ]; then cp "$OUT" "$OUT.tmp"; else printf '# Benchmarks\n' >"$OUT.tmp"; fi
+        for fam in tls forward; do
+            family_selected "$fam" || continue
+            section "$fam" alone >"$B/$fam-section.md"
+            merge_section "$fam" "$OUT.tmp" "$B/$fam-section.md" >"$OUT.merged"
+            mv "$OUT.merged" "$OUT.tmp"
+        done
     fi
     mv "$OUT.tmp" "$OUT"
     say "wrote ${OUT#"$ROOT"/}"
@@ -1577,13 +1980,14 @@ write_report() {
 
 selected() {
     [ -z "$ONLY" ] && return 0
-    case " $ONLY " in *" $1 "*) return 0 ;; esac
-    if is_tls "$1"; then
-        case " $ONLY " in *" tls "*) return 0 ;; esac
-    else
-        case " $ONLY " in *" plain "*) return 0 ;; esac
-    fi
+    case " $ONLY " in *" $1 "* | *" $(family "$1") "*) return 0 ;; esac
     return 1
+}
+
+# Is any target of family $1 selected?
+family_selected() {
+    # shellcheck disable=SC2046 # the targets, as words
+    any_selected $(targets_of "$1")
 }
 
 # Is any of the targets given selected?
@@ -1603,20 +2007,17 @@ main() {
     START=$(date +%s)
     mkdir -p "$B"
     rm -f "$RESULTS" "$SKIPS" "$PROBLEMS" "$SERVERS" "$PIDS" "$B/config.md" "$B/bench.err" "$B"/*.log \
-        "$(T=usherd-tls family_file "$PROBLEMS")" "$(T=usherd-tls family_file "$SERVERS")" "$B/tls-params.md"
+        "$(T=usherd-tls family_file "$PROBLEMS")" "$(T=usherd-tls family_file "$SERVERS")" "$B/tls-params.md" \
+        "$(T=usherd-fwd family_file "$PROBLEMS")" "$(T=usherd-fwd family_file "$SERVERS")"
     touch "$RESULTS" "$SKIPS" "$PIDS"
     trap cleanup EXIT
     trap 'exit 130' INT TERM HUP
     build
     install_peers
-    TLS_ELAPSED=0
     for ((round = 1; round <= RUNS; round++)); do
-        for t in $TARGETS; do
-            if selected "$t"; then run_target "$t" "$round"; fi
-        done
-        tls_round "$round"
+        for fam in $FAMILIES; do family_round "$fam" "$round"; done
     done
-    for t in $TARGETS $TLS_TARGETS; do
+    for t in $TARGETS $TLS_TARGETS $FWD_TARGETS; do
         if selected "$t"; then finish_target "$t"; fi
     done
     T=""
