@@ -1817,7 +1817,10 @@ fwd_notes() {
   "client cores" is near 1.00 the client is what limits the rate, and
   "server CPU" (relay and echo together) is the figure that tells the
   relays apart. A relay with two threads or processes competes with the
-  client and the echo for the same two cores.
+  client and the echo for the same two cores, and, when others use the
+  machine too, the scheduler's fair share gives a target with more
+  threads more of the cores: "server cores" shows how much each had, so a
+  rate is best read with the server CPU per unit beside it.
 - **Server CPU** is the user and system time (`/proc/PID/stat`) of every
   process of the target, relay and echo behind it, and of the children
   they have waited for (socat's per-connection processes), over the run,
