@@ -8,7 +8,8 @@
 #   make bench        usherd against a reference, the classic super-servers, stunnel4
 #                     and haproxy over TLS, haproxy and socat as TCP relays: writes
 #                     docs/benchmarks.md (about 20 minutes, needs root; not part of
-#                     test). BENCH_ONLY=tls or BENCH_ONLY=forward: that part alone
+#                     test). BENCH_ONLY=tls or BENCH_ONLY=forward: that part alone; then
+#                     bench/metrics.sh, the metrics endpoint (make bench-metrics: it alone)
 #   make analyze      clang's static analyzer over src/: fails on any report
 #   make check-format every C file as .clang-format says (clang-format --dry-run)
 #   make check-layers every #include of src/ down the layering of STYLE.md, less the known
