@@ -58,8 +58,9 @@ static struct addr expected_back(const struct addr *a)
 }
 
 /*
- * A socket path as the log shows it: escaped (str_escape) when it holds a
- * byte outside printable ASCII or a backslash.  Such a text is for people,
+ * A socket path as the log shows it: escaped (str_escape_word: a space too,
+ * so that it stays one word of a log field) when it holds a byte outside
+ * printable ASCII, a space or a backslash.  Such a text is for people,
  * not for parsing back: check that it is the escaped path instead.
  */
 static bool check_escaped_path(const struct addr *a, const char *text)
@@ -79,13 +80,13 @@ static bool check_escaped_path(const struct addr *a, const char *text)
         len = strnlen(path, len);
     }
     for (size_t i = 0; i < len; i++)
-        plain = plain && path[i] >= 0x20 && path[i] < 0x7f && path[i] != '\\';
+        plain = plain && path[i] > 0x20 && path[i] < 0x7f && path[i] != '\\';
     if (plain)
         return false;
     p +=
         snprintf(want, sizeof(want), "%s:%s", addr_kind_name(a->kind), sun->sun_path[0] ? "" : "@");
     /* The same room addr_format leaves for it, so a long path is cut alike. */
-    str_escape(p, ADDR_TEXT_MAX - (size_t)(p - want), path, len);
+    str_escape_word(p, ADDR_TEXT_MAX - (size_t)(p - want), path, len);
     if (strcmp(text, want) != 0) {
         fprintf(stderr, "fuzz_addr: %s is not the escaped path %s\n", text, want);
         abort();
