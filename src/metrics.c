@@ -240,7 +240,8 @@ uint32_t metrics_conn_add(struct metrics *m, const struct metrics_svc *s,
                                          __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
             continue;
         __atomic_add_fetch(&m->conns_used, 1, __ATOMIC_RELAXED);
-        c->pid = (int32_t)(pid != 0 ? pid : my_pid != 0 ? my_pid : getpid());
+        c->owner = (int32_t)(my_pid != 0 ? my_pid : getpid());
+        c->pid = pid != 0 ? (int32_t)pid : c->owner;
         c->started_ms = now;
         c->family = 0;
         if (peer != NULL && peer->sa_family == AF_INET) {
@@ -274,7 +275,7 @@ void metrics_conns_of_dead(struct metrics *m, pid_t pid)
         return;
     for (uint32_t i = 0; i < METRICS_CONNS_MAX; i++)
         if (__atomic_load_n(&m->conns[i].slot, __ATOMIC_ACQUIRE) != 0 &&
-            m->conns[i].pid == (int32_t)pid)
+            m->conns[i].owner == (int32_t)pid)
             metrics_conn_remove(m, i + 1);
 }
 

@@ -133,8 +133,9 @@ struct metrics_svc {
 
 /* An open connection, as /status lists it. */
 struct metrics_conn {
-    uint32_t slot; /* 0: free; else the service's slot + 1 */
-    int32_t pid;
+    uint32_t slot;      /* 0: free; else the service's slot + 1 */
+    int32_t pid;        /* the process serving it (an exec service's program, say) */
+    int32_t owner;      /* the usherd process that listed it, and unlists it */
     int64_t started_ms; /* CLOCK_MONOTONIC, the same for every process */
     uint16_t family;    /* AF_INET, AF_INET6, or 0 (a Unix peer) */
     uint16_t port;      /* host order */
@@ -221,7 +222,7 @@ void metrics_give_back(struct metrics *m, const struct metrics_holds *h);
 uint32_t metrics_conn_add(struct metrics *m, const struct metrics_svc *s,
                           const struct sockaddr *peer, pid_t pid, int64_t now);
 void metrics_conn_remove(struct metrics *m, uint32_t id);
-/* A dead process's connections are no longer open. */
+/* A dead usherd process's connections (those it listed) are no longer open. */
 void metrics_conns_of_dead(struct metrics *m, pid_t pid);
 
 /* Processes: this one (at start, and first thing after a fork), as `role`; gone once reaped. */

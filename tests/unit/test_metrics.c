@@ -124,8 +124,14 @@ static void test_connection_registry_fills_and_empties(void)
     T_EQ_INT(metrics_conn_add(m, s, (struct sockaddr *)&sin, 77, 0), 0); /* full: not listed */
     metrics_conn_remove(m, ids[5]);
     T_ASSERT(metrics_conn_add(m, s, NULL, 78, 0) != 0);
+    T_EQ_INT(m->conns_used, METRICS_CONNS_MAX);
+    /* Process 77 (an exec child, say) dying unlists nothing: the process that listed them
+     * does; when that one dies, all it listed goes. */
     metrics_conns_of_dead(m, 77);
-    T_EQ_INT(m->conns_used, 1);
+    T_EQ_INT(m->conns_used, METRICS_CONNS_MAX);
+    metrics_proc_self(m, METRICS_ROLE_WORKER);
+    metrics_conns_of_dead(m, getpid());
+    T_EQ_INT(m->conns_used, 0);
     metrics_free(m);
 }
 
