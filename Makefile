@@ -51,10 +51,10 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 CPPFLAGS += -DUSHER_VERSION='"$(VERSION)"'
 
 # Modules shared by the daemon and the client, then each program's own.
-COMMON_SRC := util log logjson logip siphash addr proto proxy
+COMMON_SRC := util log logjson logip siphash addr proto proxy json_parse
 DAEMON_SRC := ev sig conf conf_keys conf_inetd conf_xinetd conf_xinetd_keys conf_banner conf_print conf_tls conf_forward listener limit wait_guard metrics http reaper svc server reload tls io pending handshake proxy_in relay forward stream dgram out builtin builtin_metrics metrics_render spawn \
-              spawn_child procs pidfile sd daemon control
-CLIENT_SRC := client client_stream bench hist client_tls json_parse client_http status client_status
+              spawn_child procs pidfile sd daemon control control_server upgrade
+CLIENT_SRC := client client_stream bench hist client_tls client_http status client_status
 
 COMMON_OBJ := $(COMMON_SRC:%=$(BUILD)/obj/%.o)
 DAEMON_OBJ := $(DAEMON_SRC:%=$(BUILD)/obj/%.o)

@@ -216,6 +216,7 @@ struct conf {
     unsigned max_conns; /* all services together; 0: no limit */
     unsigned workers;   /* event-loop processes */
     char pidfile[256];  /* "" when not set */
+    char control[108];  /* the control socket: "" when not set (beside the pidfile), or "none" */
     char inetd[256];    /* an inetd.conf to serve too, "" when not set */
     char *inetd_path;   /* the inetd.conf read (-I or `inetd`), or NULL */
     char xinetd[256];   /* an xinetd.conf to serve too, "" when not set */

@@ -181,6 +181,15 @@ static void key_pidfile(struct parser *p, char *value)
     absolute_path(p, "pidfile", value, p->conf->pidfile, sizeof(p->conf->pidfile));
 }
 
+static void key_control(struct parser *p, char *value)
+{
+    if (strcmp(value, "none") == 0) {
+        str_copy(p->conf->control, sizeof(p->conf->control), value);
+        return;
+    }
+    absolute_path(p, "control", value, p->conf->control, sizeof(p->conf->control));
+}
+
 static void key_inetd(struct parser *p, char *value)
 {
     absolute_path(p, "inetd", value, p->conf->inetd, sizeof(p->conf->inetd));
@@ -880,6 +889,7 @@ static const struct conf_key keys[] = {
     {"log_format", IN_GLOBAL, false, false, KEY_TEXT, key_log_format},
     {"log_ip", IN_GLOBAL, false, false, KEY_TEXT, key_log_ip},
     {"pidfile", IN_GLOBAL, false, false, KEY_TEXT, key_pidfile},
+    {"control", IN_GLOBAL, false, false, KEY_TEXT, key_control},
     {"umask", IN_GLOBAL, false, false, KEY_OCTAL, key_umask},
     {"shutdown_timeout", IN_GLOBAL, false, false, KEY_DURATION, key_shutdown_timeout},
     {"max_conns", IN_GLOBAL, false, false, KEY_COUNT, key_global_max_conns},

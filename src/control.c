@@ -1,27 +1,49 @@
 /*
- * control: signalling the running usherd (see control.h).
+ * control: `usherd -s`, through the control socket or with a signal (see
+ * control.h).
  */
 #include "control.h"
 
+#include "json_parse.h"
 #include "pidfile.h"
+#include "upgrade.h"
 #include "util.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
-#define POLL_STEP_MS 20
+#define POLL_STEP_MS    20
+#define ANSWER_MAX      (64 * 1024 * 1024)
+#define ANSWER_WAIT_MS  30000                       /* a reload's, the counters' */
+#define UPGRADE_WAIT_MS (UPGRADE_TIMEOUT_MS + 5000) /* the successor's start, and then some */
+
+enum command { CMD_RELOAD, CMD_STOP, CMD_STATS, CMD_STATUS, CMD_UPGRADE };
 
 static const struct {
     const char *name;
-    int signo; /* 0: only look */
+    int signo;           /* without the socket; 0: only look */
+    const char *request; /* through the socket */
 } commands[] = {
-    {"reload", SIGHUP},
-    {"stop", SIGTERM},
-    {"stats", SIGUSR1},
-    {"status", 0},
+    [CMD_RELOAD] = {"reload", SIGHUP, "POST /reload"},
+    [CMD_STOP] = {"stop", SIGTERM, "POST /stop"},
+    [CMD_STATS] = {"stats", SIGUSR1, "GET /stats"},
+    [CMD_STATUS] = {"status", 0, "GET /status"},
+    [CMD_UPGRADE] = {"upgrade", SIGUSR2, "POST /upgrade"},
+};
+
+/* A response read whole (the daemon closes after it). */
+struct answer {
+    int status;
+    char *body; /* NUL-terminated */
+    size_t len;
 };
 
 /* The daemon's pid (> 0), or 0 after saying on stderr why there is none. */
@@ -72,27 +94,226 @@ static int wait_gone(const char *pidfile, pid_t pid, int64_t wait_ms)
     return 0;
 }
 
-int control_run(const char *command, const char *pidfile, int64_t stop_wait_ms)
+/* Without the socket, after SIGUSR2: wait until the pidfile names another holder. */
+static int wait_upgraded(const char *pidfile, pid_t pid)
 {
-    pid_t pid;
+    int64_t deadline = now_ms() + UPGRADE_WAIT_MS;
+    pid_t now;
 
-    for (size_t i = 0; i < ARRAY_LEN(commands); i++) {
-        if (strcmp(commands[i].name, command) != 0)
+    while ((now = pidfile_holder(pidfile)) == pid) {
+        if (now_ms() >= deadline) {
+            fprintf(stderr,
+                    "usherd: pid %ld still holds %s after %d ms: the upgrade failed (its "
+                    "log says why)\n",
+                    (long)pid, pidfile, UPGRADE_WAIT_MS);
+            return 1;
+        }
+        sleep_ms(POLL_STEP_MS);
+    }
+    if (now <= 0) {
+        fprintf(stderr, "usherd: not running after the upgrade\n");
+        return 1;
+    }
+    printf("upgraded: pid %ld -> %ld\n", (long)pid, (long)now);
+    return 0;
+}
+
+/* Connected to the control socket `path`, or -1 (errno: nobody answers there). */
+static int connect_control(const char *path)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    int fd;
+
+    if (path == NULL || strlen(path) >= sizeof(sun.sun_path)) {
+        errno = ENOENT;
+        return -1;
+    }
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+    if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+        return -1;
+    if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+        close_quietly(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/*
+ * Read until the daemon closes, within `wait_ms`.  Returns 0; or -1 with
+ * errno ETIMEDOUT (nothing said), or after saying why.
+ */
+static int read_all(int fd, struct strbuf *b, int64_t wait_ms)
+{
+    int64_t deadline = now_ms() + wait_ms;
+    char buf[16384];
+
+    for (;;) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int64_t left = deadline - now_ms();
+        ssize_t n;
+        if (left <= 0) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        int ready = poll(&pfd, 1, (int)left);
+        if (ready < 0 && errno != EINTR) {
+            fprintf(stderr, "usherd: poll: %s\n", strerror(errno));
+            return -1;
+        }
+        if (ready <= 0)
+            continue; /* the deadline is looked at again */
+        if ((n = read(fd, buf, sizeof(buf))) < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
-        if ((pid = find_daemon(pidfile)) == 0)
-            return 1;
-        if (commands[i].signo == 0) {
-            printf("running (pid %ld)\n", (long)pid);
+        if (n < 0) {
+            fprintf(stderr, "usherd: reading the control socket: %s\n", strerror(errno));
+            return -1;
+        }
+        if (n == 0)
             return 0;
+        strbuf_add(b, buf, (size_t)n);
+        if (b->failed) {
+            fprintf(stderr, "usherd: the answer passes %d bytes\n", ANSWER_MAX);
+            return -1;
         }
-        if (kill(pid, commands[i].signo) < 0) {
-            fprintf(stderr, "usherd: unable to signal pid %ld: %s\n", (long)pid, strerror(errno));
-            return 1;
-        }
-        if (commands[i].signo == SIGTERM)
-            return wait_gone(pidfile, pid, stop_wait_ms);
+    }
+}
+
+/* "HTTP/1.1 NNN ...\r\nheaders\r\n\r\nbody": status and body.  Returns 0, or -1. */
+static int parse_answer(struct strbuf *b, struct answer *a)
+{
+    char *end = b->p ? strstr(b->p, "\r\n\r\n") : NULL;
+
+    if (end == NULL || strncmp(b->p, "HTTP/1.", 7) != 0 || b->len < 12 ||
+        sscanf(b->p + 8, " %3d", &a->status) != 1) {
+        fprintf(stderr, "usherd: the control socket's answer is not HTTP\n");
+        return -1;
+    }
+    a->body = end + 4;
+    a->len = b->len - (size_t)(a->body - b->p);
+    return 0;
+}
+
+/*
+ * Ask `request` ("POST /reload") on the control socket `fd` (closed here),
+ * waiting up to `wait_ms` for the answer.  Returns 0 with the answer (its
+ * body in b); or -1 with errno ETIMEDOUT, or after saying why.
+ */
+static int ask(int fd, const char *request, int64_t wait_ms, struct strbuf *b, struct answer *a)
+{
+    char req[256];
+    int n = snprintf(
+        req, sizeof(req),
+        "%s HTTP/1.1\r\nHost: usherd\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", request);
+    int rc = -1;
+
+    if (write_all(fd, req, (size_t)n) < 0)
+        fprintf(stderr, "usherd: writing to the control socket: %s\n", strerror(errno));
+    else if (read_all(fd, b, wait_ms) == 0)
+        rc = parse_answer(b, a);
+    close_quietly(fd);
+    return rc;
+}
+
+/* The pid in /status's JSON, or 0. */
+static long status_pid(const struct answer *a)
+{
+    struct json_doc doc = {0};
+    const struct json_value *v;
+    uint64_t pid = 0;
+    char err[128];
+
+    if (json_parse(a->body, a->len, &doc, err, sizeof(err)) < 0)
+        return 0;
+    if (json_member(&doc, json_root(&doc), "pid", &v) < 0 || json_u64(v, &pid) < 0)
+        pid = 0;
+    json_free(&doc);
+    return (long)pid;
+}
+
+/* What the answer to `cmd` means for the caller: printed, and the exit status. */
+static int tell(enum command cmd, const struct answer *a, const char *pidfile, pid_t pid,
+                int64_t stop_wait_ms)
+{
+    FILE *out = a->status == 200 ? stdout : stderr;
+
+    if (cmd == CMD_STATUS && a->status == 200) {
+        long shown = status_pid(a);
+        printf("running (pid %ld)\n", shown > 0 ? shown : (long)pid);
         return 0;
     }
-    fprintf(stderr, "usherd: -s %s: expected reload, stop, stats or status\n", command);
+    if (a->len > 0 && !(cmd == CMD_STOP && a->status == 200)) { /* a stop is silent */
+        if (out == stderr)
+            fputs("usherd: ", stderr);
+        fwrite(a->body, 1, a->len, out);
+        if (a->body[a->len - 1] != '\n')
+            fputc('\n', out);
+    }
+    if (a->status != 200)
+        return 1;
+    if (cmd == CMD_STOP && pid > 0)
+        return wait_gone(pidfile, pid, stop_wait_ms);
+    return 0;
+}
+
+/* Through the control socket `fd`: the request of `cmd`, its answer told. */
+static int by_socket(enum command cmd, int fd, const char *pidfile, int64_t stop_wait_ms)
+{
+    int64_t started = now_ms(), wait_ms = cmd == CMD_STOP      ? stop_wait_ms
+                                          : cmd == CMD_UPGRADE ? UPGRADE_WAIT_MS
+                                                               : ANSWER_WAIT_MS;
+    pid_t pid = pidfile_holder(pidfile);
+    struct strbuf b;
+    struct answer a;
+    int rc = 1;
+
+    strbuf_init(&b, ANSWER_MAX);
+    if (ask(fd, commands[cmd].request, wait_ms, &b, &a) == 0) {
+        rc = tell(cmd, &a, pidfile, pid, stop_wait_ms - (now_ms() - started));
+    } else if (errno == ETIMEDOUT && cmd == CMD_STOP && pid > 0) {
+        fprintf(stderr, "usherd: still running (pid %ld) after %lld ms\n", (long)pid,
+                (long long)wait_ms);
+    } else if (errno == ETIMEDOUT) {
+        fprintf(stderr, "usherd: no answer on the control socket after %lld ms\n",
+                (long long)wait_ms);
+    }
+    strbuf_free(&b);
+    return rc;
+}
+
+/* Without the socket: the signal, as before there was one. */
+static int by_signal(enum command cmd, const char *pidfile, int64_t stop_wait_ms)
+{
+    pid_t pid = find_daemon(pidfile);
+
+    if (pid == 0)
+        return 1;
+    if (commands[cmd].signo == 0) {
+        printf("running (pid %ld)\n", (long)pid);
+        return 0;
+    }
+    if (kill(pid, commands[cmd].signo) < 0) {
+        fprintf(stderr, "usherd: unable to signal pid %ld: %s\n", (long)pid, strerror(errno));
+        return 1;
+    }
+    if (cmd == CMD_STOP)
+        return wait_gone(pidfile, pid, stop_wait_ms);
+    if (cmd == CMD_UPGRADE)
+        return wait_upgraded(pidfile, pid);
+    return 0;
+}
+
+int control_run(const char *command, const char *pidfile, const char *socket_path,
+                int64_t stop_wait_ms)
+{
+    for (size_t i = 0; i < ARRAY_LEN(commands); i++) {
+        enum command cmd = (enum command)i;
+        int fd;
+        if (strcmp(commands[i].name, command) != 0)
+            continue;
+        if ((fd = connect_control(socket_path)) < 0)
+            return by_signal(cmd, pidfile, stop_wait_ms);
+        return by_socket(cmd, fd, pidfile, stop_wait_ms);
+    }
+    fprintf(stderr, "usherd: -s %s: expected reload, stop, stats, status or upgrade\n", command);
     return 2;
 }

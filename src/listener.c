@@ -289,9 +289,12 @@ int listener_adopt(struct listener *l, int fd)
     return 0;
 }
 
-static bool inet_matches(const struct sockaddr *bound, const struct addr *a)
+/* `any_port`: a's port is 0 and any port will do (but 0). */
+static bool inet_matches(const struct sockaddr *bound, const struct addr *a, bool any_port)
 {
-    if (addr_port(bound) != addr_port((const struct sockaddr *)&a->ss) || addr_port(bound) == 0)
+    if (addr_port(bound) == 0)
+        return false;
+    if (!any_port && addr_port(bound) != addr_port((const struct sockaddr *)&a->ss))
         return false;
     if (a->wildcard) {
         if (bound->sa_family == AF_INET6)
@@ -312,8 +315,42 @@ bool listener_matches(const struct listener *l, const struct addr *a)
     if (l->kind != a->kind)
         return false;
     if (addr_kind_is_inet(a->kind))
-        return inet_matches((const struct sockaddr *)&l->bound, a);
+        return inet_matches((const struct sockaddr *)&l->bound, a, false);
     return l->bound_len == a->len && memcmp(&l->bound, &a->ss, a->len) == 0;
+}
+
+/* An upgrade's: a port-0 address of `service` is the socket the predecessor's got for it. */
+static bool handed_over_matches(const struct inherited *inh, int i, const struct listener *l,
+                                const struct addr *a, const char *service)
+{
+    return inh->spare_ok && inh->names != NULL && inh->names[i] != NULL &&
+           strcmp(inh->names[i], service) == 0 && l->kind == a->kind &&
+           addr_kind_is_inet(a->kind) && addr_port((const struct sockaddr *)&a->ss) == 0 &&
+           inet_matches((const struct sockaddr *)&l->bound, a, true);
+}
+
+bool listener_owns_path(const struct listener *l)
+{
+    return path_is_ours(l);
+}
+
+void listener_disown(struct listener *l)
+{
+    l->owns_path = false;
+}
+
+void listener_own_path(struct listener *l)
+{
+    const struct sockaddr_un *sun = (const struct sockaddr_un *)&l->bound;
+    struct stat st;
+
+    if (l->kind != ADDR_UNIX && l->kind != ADDR_UNIXGRAM)
+        return;
+    if (is_abstract(sun) || lstat(sun->sun_path, &st) < 0 || !S_ISSOCK(st.st_mode))
+        return;
+    l->owns_path = true;
+    l->path_dev = st.st_dev;
+    l->path_ino = st.st_ino;
 }
 
 void listener_close(struct listener *l)
@@ -402,13 +439,14 @@ struct listener_perms listener_perms_of(const struct svc_conf *sc)
     return perms;
 }
 
-int listener_adopt_inherited(struct inherited *inh, const struct addr *a, struct listener *l)
+int listener_adopt_inherited(struct inherited *inh, const struct addr *a, const char *service,
+                             struct listener *l)
 {
     for (int i = 0; inh != NULL && i < inh->n; i++) {
         struct listener cand;
         if (inh->fds[i] < 0 || listener_adopt(&cand, inh->fds[i]) < 0)
             continue;
-        if (!listener_matches(&cand, a))
+        if (!listener_matches(&cand, a) && !handed_over_matches(inh, i, &cand, a, service))
             continue;
         *l = cand;
         listener_set_tls(l, a->tls);
@@ -418,7 +456,7 @@ int listener_adopt_inherited(struct inherited *inh, const struct addr *a, struct
     return 0;
 }
 
-int listener_unmatched(const struct inherited *inh, char *err, size_t errlen)
+int listener_unmatched(struct inherited *inh, char *err, size_t errlen)
 {
     size_t len = 0;
 
@@ -427,6 +465,13 @@ int listener_unmatched(const struct inherited *inh, char *err, size_t errlen)
         struct listener l;
         if (inh->fds[i] < 0)
             continue;
+        if (inh->spare_ok) {
+            if (listener_adopt(&l, inh->fds[i]) == 0)
+                log_info("inherited %s: no listen address asks for it now: closed", l.name);
+            close_quietly(inh->fds[i]);
+            inh->fds[i] = -1;
+            continue;
+        }
         if (len == 0)
             len += (size_t)snprintf(err, errlen, "inherited sockets match no listen address:");
         if (len < errlen && listener_adopt(&l, inh->fds[i]) == 0)

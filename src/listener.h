@@ -67,6 +67,18 @@ int listener_set_perms(const struct listener *l, const struct listener_perms *pe
 /* Make `l` a tls:// listener or a tcp:// one (its name follows). */
 void listener_set_tls(struct listener *l, bool tls);
 
+/* Is the Unix socket file at l's name the one we made (and so ours to remove)? */
+bool listener_owns_path(const struct listener *l);
+
+/* An upgrade handed the socket to a successor: its file is never removed by us. */
+void listener_disown(struct listener *l);
+
+/*
+ * In an upgrade's successor: the file at an inherited Unix listener's name,
+ * made by the predecessor, is ours now (removed when we close it).
+ */
+void listener_own_path(struct listener *l);
+
 /* Close, and remove the socket file if it is still the one we made. */
 void listener_close(struct listener *l);
 
@@ -94,19 +106,26 @@ struct inherited {
     int *fds; /* -1 once adopted */
     char **names;
     int n;
+    bool spare_ok; /* an upgrade's (see listener_adopt_inherited, listener_unmatched) */
 };
 
 /*
- * Adopt into `l` the inherited socket bound as `a` asks (made -1 in inh).
- * Returns 1 if there was one, 0 if not (inh may be NULL).
+ * Adopt into `l` the inherited socket bound as `a` (a listen address of
+ * `service`) asks (made -1 in inh).  From an upgrade (spare_ok), a port-0
+ * address also takes the socket of the same address named `service`:
+ * the port its predecessor got.  Returns 1 if there was one, 0 if not
+ * (inh may be NULL).
  */
-int listener_adopt_inherited(struct inherited *inh, const struct addr *a, struct listener *l);
+int listener_adopt_inherited(struct inherited *inh, const struct addr *a, const char *service,
+                             struct listener *l);
 
 /*
  * Every inherited socket must have been adopted: returns 0, or -1 with
- * the ones left over named in err.
+ * the ones left over named in err.  With spare_ok, the ones left over are
+ * closed (and logged): the configuration of an upgrade's successor may
+ * have dropped an address.
  */
-int listener_unmatched(const struct inherited *inh, char *err, size_t errlen);
+int listener_unmatched(struct inherited *inh, char *err, size_t errlen);
 
 struct ssl_st;
 struct tls_ctx;

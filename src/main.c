@@ -10,6 +10,7 @@
  */
 #include "conf.h"
 #include "control.h"
+#include "control_server.h"
 #include "daemon.h"
 #include "ev.h"
 #include "log.h"
@@ -21,6 +22,7 @@
 #include "sig.h"
 #include "tls.h"
 #include "reaper.h"
+#include "upgrade.h"
 #include "util.h"
 
 #include <errno.h>
@@ -68,13 +70,16 @@ struct daemon_state {
     struct procs procs;      /* the worker, prefork and fork-model processes of srv */
     struct metrics *metrics; /* the counters, shared with every process it forks */
     struct pidfile pidfile;
-    int report_fd; /* to the waiting parent, until start-up is over */
+    int report_fd; /* to the waiting parent (or predecessor), until start-up is over */
+    struct control_server control; /* the control socket (fd -1 when none) */
+    struct upgrade upgrade;        /* our successor, while it starts */
+    struct upgrade_inherited from; /* what our predecessor handed us, if one did */
 };
 
 static void usage(FILE *out)
 {
     fprintf(out, "usage: usherd [-tPDvqhV] [-f FILE] [-I INETD.CONF] [-X XINETD.CONF]\n"
-                 "              [-p PIDFILE] [-s reload|stop|stats|status]\n"
+                 "              [-p PIDFILE] [-s reload|stop|stats|status|upgrade]\n"
                  "  -f FILE      configuration file (default: " SYSTEM_CONF " if it exists,\n"
                  "               else, without -I and -X, the embedded default: every\n"
                  "               builtin on loopback)\n"
@@ -85,7 +90,8 @@ static void usage(FILE *out)
                  "               print the configuration in force as one usherd.conf and exit\n"
                  "  -D, --daemon detach and log to syslog\n"
                  "  -p PIDFILE   pidfile (overrides `pidfile` in [global])\n"
-                 "  -s SIGNAL    control the running instance: reload, stop, stats, status\n"
+                 "  -s COMMAND   control the running instance: reload, stop, stats, status,\n"
+                 "               upgrade (to the usherd binary now on disk)\n"
                  "  -v           more log detail (repeatable)\n"
                  "  -q           warnings and errors only\n"
                  "  -V, --version, -h, --help\n");
@@ -259,14 +265,20 @@ static struct conf *load_conf(const struct daemon_state *ds, char **errors)
     return conf_load_sources(&src, errors);
 }
 
-/* Start-up: the errors, or the warnings, reach the terminal. */
+/*
+ * Start-up: the errors, or the warnings, reach the terminal (and an
+ * upgrade's predecessor, which waits for our word).
+ */
 static struct conf *load_or_exit(const struct daemon_state *ds)
 {
     char *errors = NULL;
     struct conf *conf = load_conf(ds, &errors);
 
     if (conf == NULL) {
-        fputs(errors ? errors : "usherd: unable to load the configuration\n", stderr);
+        const char *text = errors ? errors : "usherd: unable to load the configuration\n";
+        fputs(text, stderr);
+        if (ds->report_fd >= 0)
+            daemon_report(ds->report_fd, 2, text);
         free(errors);
         exit(2);
     }
@@ -343,12 +355,55 @@ static const char *pidfile_path(const struct daemon_state *ds, const struct conf
     return buf;
 }
 
+/*
+ * The control socket: `setting` (control = of [global]) when set, else
+ * beside the pidfile, its name with ".sock" for ".pid"; none with
+ * control = none, without a pidfile, or (a warning) past a Unix socket
+ * name's length.
+ */
+static const char *control_path(const char *pidfile, const char *setting, char *buf, size_t size)
+{
+    size_t len;
+
+    if (strcmp(setting, "none") == 0)
+        return NULL;
+    if (setting[0] != '\0')
+        return setting;
+    if (pidfile == NULL)
+        return NULL;
+    len = strlen(pidfile);
+    if (len > 4 && strcmp(pidfile + len - 4, ".pid") == 0)
+        len -= 4;
+    snprintf(buf, size, "%.*s.sock", (int)len, pidfile);
+    return buf;
+}
+
+/* An upgrade's successor: the pidfile through the descriptor its predecessor handed over. */
+static void adopt_pidfile(struct daemon_state *ds, const char *path)
+{
+    char shown[PATH_MAX];
+
+    if (path == NULL) {
+        close_quietly(ds->from.pidfile_fd);
+        startup_fail(ds, 1, "the configuration names no pidfile now: the upgrade needs one");
+    }
+    if (pidfile_adopt(&ds->pidfile, ds->from.pidfile_fd, path) == 0)
+        return;
+    str_escape(shown, sizeof(shown), path, strlen(path));
+    startup_fail(ds, 1, "unable to take over the pidfile %s: %s (was it renamed?)", shown,
+                 strerror(errno));
+}
+
 static void take_pidfile(struct daemon_state *ds, const struct conf *conf)
 {
     char buf[PATH_MAX], shown[PATH_MAX];
     const char *path = pidfile_path(ds, conf, buf, sizeof(buf));
     pid_t holder = 0;
 
+    if (ds->from.pidfile_fd >= 0) {
+        adopt_pidfile(ds, path);
+        return;
+    }
     if (path == NULL)
         return;
     if (pidfile_take(&ds->pidfile, path, &holder) == 0)
@@ -449,23 +504,37 @@ static void warn_pidfile_change(const struct daemon_state *ds, const struct conf
                   held ? held : "none");
 }
 
-static void reload(struct daemon_state *ds)
+/*
+ * Reload, asked by `how` ("SIGHUP", "control socket").  The summary line,
+ * or the errors with the configuration in force staying, into `answer`
+ * (unless NULL).  True if the new configuration is in force.
+ */
+static bool reload(struct daemon_state *ds, const char *how, struct strbuf *answer)
 {
-    char *errors = NULL, err[512];
+    char *errors = NULL, msg[512];
     struct conf *conf;
+    bool applied = false;
 
     notify_status("RELOADING=1");
-    log_info("SIGHUP: reloading %s", ds->conf_path[0] ? ds->conf_path : CONF_DEFAULT_NAME);
+    log_info("%s: reloading %s", how, ds->conf_path[0] ? ds->conf_path : CONF_DEFAULT_NAME);
     conf = load_conf(ds, &errors);
     if (conf == NULL) {
         log_errx("reload failed: the configuration in force stays");
         log_conf_errors(errors);
+        if (answer != NULL)
+            strbuf_printf(answer, "%sreload failed: the configuration in force stays\n",
+                          errors ? errors : "unable to load the configuration\n");
         free(errors);
         metrics_reloaded(ds->metrics, false);
-    } else if (server_reload(&ds->srv, conf, err, sizeof(err)) < 0) {
-        log_errx("reload failed: %s; the configuration in force stays", err);
+    } else if (server_reload(&ds->srv, conf, msg, sizeof(msg)) < 0) {
+        log_errx("reload failed: %s; the configuration in force stays", msg);
+        if (answer != NULL)
+            strbuf_printf(answer, "reload failed: %s; the configuration in force stays\n", msg);
         metrics_reloaded(ds->metrics, false);
     } else {
+        applied = true;
+        if (answer != NULL)
+            strbuf_printf(answer, "%s%s\n", conf->warnings ? conf->warnings : "", msg);
         metrics_reloaded(ds->metrics, true);
         set_log_options(conf, true);
         set_log_target(ds, conf);
@@ -475,6 +544,164 @@ static void reload(struct daemon_state *ds)
     }
     conf_unref(conf);
     notify_status("READY=1\nSTATUS=serving");
+    return applied;
+}
+
+static void begin_stop(struct daemon_state *ds)
+{
+    if (!ds->srv.stopping && ds->upgrade.handed_to == 0)
+        notify_status("STOPPING=1"); /* after an upgrade, the successor is systemd's service */
+    server_stop(&ds->srv, false);
+}
+
+/* The successor's command line: what ours said, with every path made absolute. */
+static void successor_argv(const struct daemon_state *ds, char **argv, size_t max)
+{
+    size_t n = 0;
+
+    argv[n++] = (char *)"usherd";
+    if (ds->conf_path[0] != '\0') {
+        argv[n++] = (char *)"-f";
+        argv[n++] = (char *)ds->conf_path;
+    }
+    if (ds->inetd_path[0] != '\0') {
+        argv[n++] = (char *)"-I";
+        argv[n++] = (char *)ds->inetd_path;
+    }
+    if (ds->xinetd_path[0] != '\0') {
+        argv[n++] = (char *)"-X";
+        argv[n++] = (char *)ds->xinetd_path;
+    }
+    if (ds->opt.pidfile != NULL) {
+        argv[n++] = (char *)"-p";
+        argv[n++] = (char *)ds->opt.pidfile;
+    }
+    if (ds->opt.daemonize)
+        argv[n++] = (char *)"-D";
+    if (ds->opt.verbosity < 0)
+        argv[n++] = (char *)"-q";
+    for (int v = 0; v < ds->opt.verbosity && n + 1 < max; v++)
+        argv[n++] = (char *)"-v";
+    argv[n] = NULL;
+}
+
+/* Start the successor (SIGUSR2, POST /upgrade).  Returns 0, or -1 with the reason in err. */
+static int begin_upgrade(struct daemon_state *ds, char *err, size_t errlen)
+{
+    size_t max = ds->srv.nbound;
+    char *argv[32];
+    int *fds = calloc(max + 1, sizeof(*fds));
+    const char **names = calloc(max + 1, sizeof(*names));
+    bool *owned = calloc(max + 1, sizeof(*owned));
+    struct upgrade_spec spec = {.argv = argv, .fds = fds, .names = names, .owned = owned};
+    int rc = -1;
+
+    if (ds->srv.stopping)
+        snprintf(err, errlen, "stopping: no upgrade now");
+    else if (upgrade_running(&ds->upgrade))
+        snprintf(err, errlen, "an upgrade is already under way (pid %ld)", (long)ds->upgrade.pid);
+    else if (fds == NULL || names == NULL || owned == NULL)
+        snprintf(err, errlen, "out of memory");
+    else {
+        successor_argv(ds, argv, ARRAY_LEN(argv));
+        spec.nfds = server_listening(&ds->srv, fds, names, owned, max);
+        spec.pidfile_fd = ds->pidfile.fd;
+        rc = upgrade_start(&ds->upgrade, &spec, err, errlen);
+    }
+    free(fds);
+    free(names);
+    free(owned);
+    return rc;
+}
+
+/* The successor is ready (stop as at SIGTERM, leaving it every name), or it failed. */
+static void on_upgrade_done(void *arg, pid_t pid, bool ok, const char *msg)
+{
+    struct daemon_state *ds = arg;
+    char text[1200];
+
+    if (!ok) {
+        log_errx("upgrade failed: %s; this usherd (pid %ld) goes on serving", msg, (long)getpid());
+        /* The successor may have written its pid before it failed. */
+        if (ds->pidfile.fd >= 0 && pidfile_write(&ds->pidfile, getpid()) < 0)
+            log_warn("unable to write the pidfile %s", ds->pidfile.path);
+        snprintf(text, sizeof(text), "upgrade failed: %s; pid %ld goes on serving\n", msg,
+                 (long)getpid());
+        control_server_answer(&ds->control, 500, text);
+        return;
+    }
+    log_info("upgrade: pid %ld has taken over; stopping as at SIGTERM", (long)pid);
+    server_hand_over(&ds->srv);
+    control_server_close(&ds->control);
+    pidfile_disown(&ds->pidfile);
+    snprintf(text, sizeof(text), "MAINPID=%ld\nREADY=1\nSTATUS=serving", (long)pid);
+    sd_notify_state(text);
+    snprintf(text, sizeof(text), "upgraded: pid %ld -> %ld\n", (long)getpid(), (long)pid);
+    control_server_answer(&ds->control, 200, text);
+    begin_stop(ds);
+}
+
+/* The control socket's requests. */
+
+static bool control_reload(void *arg, struct strbuf *answer)
+{
+    struct daemon_state *ds = arg;
+
+    if (ds->srv.stopping) {
+        strbuf_printf(answer, "stopping: no reload now\n");
+        return false;
+    }
+    return reload(ds, "control socket", answer);
+}
+
+static void control_stats(void *arg, struct strbuf *answer)
+{
+    struct daemon_state *ds = arg;
+
+    server_stats_table(&ds->srv, answer);
+}
+
+static void control_stop(void *arg)
+{
+    begin_stop(arg);
+}
+
+static bool control_upgrade(void *arg, struct strbuf *answer)
+{
+    char err[512];
+
+    if (begin_upgrade(arg, err, sizeof(err)) == 0)
+        return true;
+    log_errx("upgrade not started: %s", err);
+    strbuf_printf(answer, "upgrade not started: %s\n", err);
+    return false;
+}
+
+/* The control socket, once everything else is up (workers forked before it never see it). */
+static void open_control(struct daemon_state *ds, const struct conf *conf)
+{
+    static const struct control_ops ops = {
+        .reload = control_reload,
+        .stats = control_stats,
+        .stop = control_stop,
+        .upgrade = control_upgrade,
+    };
+    struct control_ops mine = ops;
+    char buf[PATH_MAX], err[640];
+    const char *path = control_path(ds->pidfile.fd >= 0 ? ds->pidfile.path : NULL, conf->control,
+                                    buf, sizeof(buf));
+
+    if (path == NULL)
+        return;
+    mine.arg = ds;
+    if (control_server_open(&ds->control, ds->loop, path, ds->metrics, &mine, err, sizeof(err)) ==
+        0) {
+        log_info("control socket %s", path);
+        return;
+    }
+    if (conf->control[0] != '\0')
+        startup_fail(ds, 1, "%s", err);
+    log_warnx("%s; usherd -s uses signals instead", err);
 }
 
 static void on_signal(int signo, void *arg)
@@ -484,17 +711,21 @@ static void on_signal(int signo, void *arg)
     switch (signo) {
     case SIGTERM:
     case SIGINT:
-        if (!ds->srv.stopping)
-            notify_status("STOPPING=1");
-        server_stop(&ds->srv, false);
+        begin_stop(ds);
         break;
     case SIGUSR1:
         server_log_stats(&ds->srv);
         break;
     case SIGHUP:
         if (!ds->srv.stopping)
-            reload(ds);
+            reload(ds, "SIGHUP", NULL);
         break;
+    case SIGUSR2: {
+        char err[512];
+        if (begin_upgrade(ds, err, sizeof(err)) < 0)
+            log_errx("SIGUSR2: upgrade not started: %s", err);
+        break;
+    }
     case SIGCHLD:
         reaper_reap(&ds->srv.reaper);
         break;
@@ -530,15 +761,32 @@ static void free_inherited(struct inherited *inh)
     free(inh->fds);
 }
 
+/* An upgrade's successor: the Unix socket files of the sockets handed over are ours now. */
+static void own_handed_paths(struct daemon_state *ds, int ninherited)
+{
+    int fds[64];
+    size_t n = 0;
+
+    for (size_t i = 0; i < ds->from.nowned; i++) {
+        if ((int)ds->from.owned[i] < ninherited)
+            fds[n++] = 3 + (int)ds->from.owned[i];
+        if (n == ARRAY_LEN(fds) || i + 1 == ds->from.nowned) {
+            server_own_paths(&ds->srv, fds, n);
+            n = 0;
+        }
+    }
+}
+
 /* Everything up to serving; exits on any failure. */
 static void start(struct daemon_state *ds, struct conf *conf)
 {
-    static const int signals[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGCHLD, 0};
+    static const int signals[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGCHLD, 0};
     struct inherited inh = {0};
     char err[512];
 
+    inh.spare_ok = ds->from.upgrading;
     inherit_sockets(ds, &inh);
-    if (ds->opt.daemonize) {
+    if (ds->opt.daemonize && !ds->from.upgrading) {
         umask(0);
         if ((ds->report_fd = daemon_detach(inh.n)) < 0)
             startup_fail(ds, 1, "unable to detach: %s", strerror(errno));
@@ -560,12 +808,18 @@ static void start(struct daemon_state *ds, struct conf *conf)
     log_share_lost(&ds->metrics->log_lines_dropped);
     if (server_start(&ds->srv, ds->loop, conf, ds->metrics, &inh, err, sizeof(err)) < 0)
         startup_fail(ds, 1, "%s", err);
+    own_handed_paths(ds, inh.n);
     free_inherited(&inh);
+    upgrade_init(&ds->upgrade, ds->loop, &ds->srv.reaper, on_upgrade_done, ds);
     procs_init(&ds->procs, &ds->srv);
     if (sig_init(ds->loop, signals, on_signal, ds) < 0)
         startup_fail(ds, 1, "unable to set up signal handling: %s", strerror(errno));
     if (procs_start(&ds->procs) < 0)
         startup_fail(ds, 1, "unable to start the worker processes: %s", strerror(errno));
+    /* An upgrade's successor: the pidfile names us once we serve, before the control socket. */
+    if (ds->from.upgrading && ds->pidfile.fd >= 0 && pidfile_write(&ds->pidfile, getpid()) < 0)
+        startup_fail(ds, 1, "unable to write the pidfile: %s", strerror(errno));
+    open_control(ds, conf);
     if (ds->opt.daemonize && daemon_settle() < 0)
         startup_fail(ds, 1, "unable to detach from the terminal: %s", strerror(errno));
     daemon_report(ds->report_fd, 0, NULL);
@@ -574,8 +828,8 @@ static void start(struct daemon_state *ds, struct conf *conf)
 
 static int control(const struct options *opt)
 {
-    char buf[PATH_MAX];
-    const char *pidfile = opt->pidfile;
+    char buf[PATH_MAX], sock[PATH_MAX];
+    const char *pidfile = opt->pidfile, *socket_path;
     int64_t wait_ms = 10000 + STOP_WAIT_EXTRA_MS;
     struct conf *conf = NULL;
     int rc;
@@ -597,14 +851,15 @@ static int control(const struct options *opt)
         pidfile_default(buf, sizeof(buf));
         pidfile = buf;
     }
-    rc = control_run(opt->control, pidfile, wait_ms);
+    socket_path = control_path(pidfile, conf ? conf->control : "", sock, sizeof(sock));
+    rc = control_run(opt->control, pidfile, socket_path, wait_ms);
     conf_unref(conf);
     return rc;
 }
 
 int main(int argc, char **argv)
 {
-    struct daemon_state ds = {.report_fd = -1, .pidfile.fd = -1};
+    struct daemon_state ds = {.report_fd = -1, .pidfile.fd = -1, .control.fd = -1};
     struct conf *conf;
 
     parse_options(argc, argv, &ds.opt);
@@ -619,6 +874,12 @@ int main(int argc, char **argv)
                                          : LOG_LVL_INFO);
     if (ds.opt.control != NULL)
         return control(&ds.opt);
+    /* An upgrade's successor: its predecessor waits for our word from now on. */
+    if (upgrade_take_env(&ds.from) < 0) {
+        fprintf(stderr, "usherd: %s: not a valid hand-over\n", UPGRADE_ENV);
+        return 1;
+    }
+    ds.report_fd = ds.from.report_fd;
     choose_conf_path(&ds.opt, ds.conf_path, sizeof(ds.conf_path));
     absolute(ds.opt.inetd, ds.inetd_path, sizeof(ds.inetd_path));
     absolute(ds.opt.xinetd, ds.xinetd_path, sizeof(ds.xinetd_path));
@@ -646,10 +907,15 @@ int main(int argc, char **argv)
     start(&ds, conf);
     conf_unref(conf); /* the server holds its own reference */
     log_info("ready: %zu services, %zu listeners", ds.srv.set.nsvcs, ds.srv.nbound);
-    notify_status("READY=1\nSTATUS=serving");
+    if (ds.from.upgrading)
+        log_info("upgrade: took over from pid %ld", (long)ds.from.predecessor);
+    else
+        notify_status("READY=1\nSTATUS=serving"); /* after an upgrade the predecessor says it */
+    upgrade_inherited_free(&ds.from);
     if (ev_run(ds.loop) < 0)
         log_err("event loop failed");
     reaper_reap(&ds.srv.reaper);
+    control_server_free(&ds.control, false);
     procs_free(&ds.procs);
     server_free(&ds.srv);
     sig_shutdown(ds.loop);

@@ -100,7 +100,12 @@ int pidfile_take(struct pidfile *pf, const char *path, pid_t *holder)
 
         if (fd < 0)
             return -1;
-        if (fcntl(fd, F_SETLK, &fl) < 0) {
+        /*
+         * An open file description's lock (not a process's): it belongs to
+         * the descriptor, so a successor that inherits the descriptor at an
+         * upgrade holds it too, with no moment when it is free.
+         */
+        if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
             int err = errno;
             if (err != EAGAIN && err != EACCES) {
                 close(fd);
@@ -137,6 +142,31 @@ int pidfile_write(struct pidfile *pf, pid_t pid)
     if (pwrite(pf->fd, buf, (size_t)n, 0) != n)
         return -1;
     return 0;
+}
+
+int pidfile_adopt(struct pidfile *pf, int fd, const char *path)
+{
+    struct flock fl = whole_file(F_WRLCK);
+
+    /* Ours only if it is the file at the name and its lock is this description's. */
+    if (check_ours(fd) < 0 || !still_linked(fd, path) || fcntl(fd, F_OFD_SETLK, &fl) < 0) {
+        if (errno == 0 || errno == EAGAIN || errno == EACCES)
+            errno = ESTALE;
+        return -1;
+    }
+    if (fd_set_cloexec(fd) < 0)
+        return -1;
+    pf->fd = fd;
+    str_copy(pf->path, sizeof(pf->path), path);
+    return 0;
+}
+
+void pidfile_disown(struct pidfile *pf)
+{
+    if (pf->fd < 0)
+        return;
+    close(pf->fd);
+    pf->fd = -1;
 }
 
 void pidfile_release(struct pidfile *pf)

@@ -1,8 +1,10 @@
 /*
- * pidfile: the single-instance lock.  A write lock (fcntl) on the whole
- * file, held for the daemon's life, and the daemon's pid written in it.
- * A lock dies with its process, so a pidfile nobody holds is stale
- * whatever pid it contains.
+ * pidfile: the single-instance lock.  A write lock (fcntl, an open file
+ * description's lock) on the whole file, held for the daemon's life, and
+ * the daemon's pid written in it.  A lock dies with the last descriptor of
+ * its description: with the process that took it, or with the successor
+ * it handed the descriptor to at an upgrade; so a pidfile nobody holds is
+ * stale whatever pid it contains.
  */
 #ifndef USHER_PIDFILE_H
 #define USHER_PIDFILE_H
@@ -34,6 +36,17 @@ int pidfile_take(struct pidfile *pf, const char *path, pid_t *holder);
 
 /* Write `pid` (after a fork changed ours).  Returns 0 or -1 with errno. */
 int pidfile_write(struct pidfile *pf, pid_t pid);
+
+/*
+ * Upgrade, in the successor: take over the pidfile `path` through `fd`, a
+ * descriptor of its predecessor's (inherited across exec), whose lock this
+ * process then shares.  Returns 0, or -1 with errno (ESTALE: the file at
+ * the name is no longer the one locked).
+ */
+int pidfile_adopt(struct pidfile *pf, int fd, const char *path);
+
+/* Upgrade, in the predecessor: let go of the descriptor, leaving the file to the successor. */
+void pidfile_disown(struct pidfile *pf);
 
 /* Remove the file and drop the lock (clean exit). */
 void pidfile_release(struct pidfile *pf);

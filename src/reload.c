@@ -3,9 +3,8 @@
  */
 #include "reload.h"
 
-#include "log.h"
-
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,8 +68,8 @@ void reload_plan_free(struct reload_plan *plan)
     memset(plan, 0, sizeof(*plan));
 }
 
-void reload_log_summary(const struct conf *old, const struct conf *conf, unsigned kept,
-                        unsigned opened, unsigned closed)
+void reload_summary(const struct conf *old, const struct conf *conf, unsigned kept, unsigned opened,
+                    unsigned closed, char *buf, size_t size)
 {
     unsigned added = 0, removed = 0, changed = 0;
 
@@ -84,7 +83,8 @@ void reload_log_summary(const struct conf *old, const struct conf *conf, unsigne
     for (size_t i = 0; i < old->nsvcs; i++)
         if (conf_find(conf, old->svcs[i].name) == NULL)
             removed++;
-    log_info("reloaded %s: services %zu (added %u, removed %u, changed %u); listeners kept %u, "
+    snprintf(buf, size,
+             "reloaded %s: services %zu (added %u, removed %u, changed %u); listeners kept %u, "
              "opened %u, closed %u",
              conf->path, conf->nsvcs, added, removed, changed, kept, opened, closed);
 }

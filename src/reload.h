@@ -52,10 +52,10 @@ int reload_plan(const struct reload_have *have, size_t nhave, const struct conf 
 void reload_plan_free(struct reload_plan *plan);
 
 /*
- * The line a reload ends with: "reloaded PATH: services N (added A,
- * removed R, changed C); listeners kept K, opened O, closed X".
+ * The line a reload ends with, into buf: "reloaded PATH: services N
+ * (added A, removed R, changed C); listeners kept K, opened O, closed X".
  */
-void reload_log_summary(const struct conf *old, const struct conf *conf, unsigned kept,
-                        unsigned opened, unsigned closed);
+void reload_summary(const struct conf *old, const struct conf *conf, unsigned kept, unsigned opened,
+                    unsigned closed, char *buf, size_t size);
 
 #endif

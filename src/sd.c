@@ -15,33 +15,51 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+/* The notify socket, read from the environment once (and removed from it). */
+static struct {
+    bool initialised;
+    char text[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* as NOTIFY_SOCKET said it */
+    struct sockaddr_un sun;
+    socklen_t len;
+    int fd;
+} notify = {.fd = -1};
+
+static void notify_init(void)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+
+    notify.initialised = true;
+    if (path == NULL || (path[0] != '/' && path[0] != '@') ||
+        strlen(path) >= sizeof(notify.sun.sun_path))
+        return;
+    str_copy(notify.text, sizeof(notify.text), path);
+    notify.sun.sun_family = AF_UNIX;
+    memcpy(notify.sun.sun_path, path, strlen(path));
+    if (path[0] == '@')
+        notify.sun.sun_path[0] = '\0';
+    notify.len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+    /* Our children are not systemd's business. */
+    unsetenv("NOTIFY_SOCKET");
+    notify.fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+}
+
 void sd_notify_state(const char *state)
 {
-    static bool initialised;
-    static struct sockaddr_un sun;
-    static socklen_t len;
-    static int fd = -1;
-
-    if (!initialised) {
-        const char *path = getenv("NOTIFY_SOCKET");
-        initialised = true;
-        if (path == NULL || (path[0] != '/' && path[0] != '@') ||
-            strlen(path) >= sizeof(sun.sun_path))
-            return;
-        sun.sun_family = AF_UNIX;
-        memcpy(sun.sun_path, path, strlen(path));
-        if (path[0] == '@')
-            sun.sun_path[0] = '\0';
-        len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
-        /* Our children are not systemd's business. */
-        unsetenv("NOTIFY_SOCKET");
-        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    }
-    if (fd < 0)
+    if (!notify.initialised)
+        notify_init();
+    if (notify.fd < 0)
         return;
-    if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sun, len) < 0) {
+    if (sendto(notify.fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&notify.sun,
+               notify.len) < 0) {
         /* systemd is not listening; there is no one else to tell. */
     }
+}
+
+const char *sd_notify_socket(void)
+{
+    if (!notify.initialised)
+        notify_init();
+    return notify.text[0] != '\0' ? notify.text : NULL;
 }
 
 static void unset_listen_env(void)

@@ -14,6 +14,12 @@
 void sd_notify_state(const char *state);
 
 /*
+ * The NOTIFY_SOCKET this process was given (read as sd_notify_state reads
+ * it), or NULL: what a successor that takes over from us must be told.
+ */
+const char *sd_notify_socket(void);
+
+/*
  * Socket activation: when LISTEN_PID is our pid, the number of descriptors
  * passed from 3 on (LISTEN_FDS), with their names (LISTEN_FDNAMES) in
  * *names (malloc'd, NULL entries where unnamed).  Removes the variables

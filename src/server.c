@@ -472,7 +472,7 @@ static struct bound *open_bound(struct server *srv, struct svc *svc, const struc
     b->srv = srv;
     b->addr = cl->addr;
     ev_timer_init(&b->resume_timer, on_resume, b);
-    if (listener_adopt_inherited(inh, &cl->addr, &b->l) > 0) {
+    if (listener_adopt_inherited(inh, &cl->addr, svc->conf->name, &b->l) > 0) {
         listener_tune(&b->l, b->svc->conf);
         return b;
     }
@@ -773,7 +773,7 @@ static int reload_commit(struct server *srv, struct conf *conf, struct reload *r
     return 0;
 }
 
-int server_reload(struct server *srv, struct conf *conf, char *err, size_t errlen)
+int server_reload(struct server *srv, struct conf *conf, char *msg, size_t msglen)
 {
     struct reload r;
     struct reload_plan p;
@@ -781,13 +781,13 @@ int server_reload(struct server *srv, struct conf *conf, char *err, size_t errle
 
     /* The plan first, apart from r: nothing is opened or changed before it is made. */
     if (plan(srv, conf, &p) < 0) {
-        snprintf(err, errlen, "out of memory");
+        snprintf(msg, msglen, "out of memory");
         return -1;
     }
     memset(&r, 0, sizeof(r));
     old = conf_ref(srv->set.conf);
-    if (reload_prepare(srv, conf, &p, &r, err, errlen) < 0 ||
-        reload_commit(srv, conf, &r, err, errlen) < 0) {
+    if (reload_prepare(srv, conf, &p, &r, msg, msglen) < 0 ||
+        reload_commit(srv, conf, &r, msg, msglen) < 0) {
         reload_abort(srv, &r);
         reload_plan_free(&p);
         conf_unref(old);
@@ -796,7 +796,8 @@ int server_reload(struct server *srv, struct conf *conf, char *err, size_t errle
     if (guard_ports(srv) < 0)
         log_warnx("out of memory: the UDP loop rule may miss a port");
     dgram_guard_learn(&srv->guard);
-    reload_log_summary(old, conf, p.kept, r.opened, p.to_close);
+    reload_summary(old, conf, p.kept, r.opened, p.to_close, msg, msglen);
+    log_info("%s", msg);
     reload_plan_free(&p);
     conf_unref(old);
     return 0;
@@ -988,6 +989,66 @@ void server_log_stats(struct server *srv)
     log_info("stats log_lines_lost=%llu",
              m != NULL ? (unsigned long long)metrics_read(&m->log_lines_dropped)
                        : (unsigned long long)log_lines_lost());
+}
+
+size_t server_listening(const struct server *srv, int *fds, const char **names, bool *owned,
+                        size_t max)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < srv->nbound && n < max; i++, n++) {
+        fds[n] = srv->bound[i]->l.fd;
+        names[n] = srv->bound[i]->svc->conf->name;
+        owned[n] = listener_owns_path(&srv->bound[i]->l);
+    }
+    return n;
+}
+
+void server_own_paths(struct server *srv, const int *fds, size_t n)
+{
+    for (size_t i = 0; i < srv->nbound; i++)
+        for (size_t j = 0; j < n; j++)
+            if (srv->bound[i]->l.fd == fds[j])
+                listener_own_path(&srv->bound[i]->l);
+}
+
+void server_hand_over(struct server *srv)
+{
+    for (size_t i = 0; i < srv->nbound; i++)
+        listener_disown(&srv->bound[i]->l);
+}
+
+void server_stats_table(struct server *srv, struct strbuf *b)
+{
+    const struct metrics *m = srv->set.metrics;
+    int width = (int)strlen("service");
+
+    for (size_t i = 0; i < srv->set.nsvcs; i++) {
+        int len = (int)strlen(srv->set.svcs[i]->conf->name);
+        width = len > width ? len : width;
+    }
+    strbuf_printf(b, "%-*s %9s %11s %9s %12s %12s %10s %10s %14s %8s %8s %10s\n", width, "service",
+                  "conns_now", "conns_total", "refused", "bytes_in", "bytes_out", "dgrams_in",
+                  "dgrams_out", "dgrams_dropped", "children", "tls_ok", "tls_failed");
+    for (size_t i = 0; i < srv->set.nsvcs; i++) {
+        struct svc_stats st;
+        if (!svc_stats_read(srv->set.svcs[i], &st))
+            continue;
+        strbuf_printf(b, "%-*s %9lld %11llu %9llu %12llu %12llu %10llu %10llu %14llu %8lld", width,
+                      srv->set.svcs[i]->conf->name, (long long)st.conns_now,
+                      (unsigned long long)st.conns_total, (unsigned long long)st.refused,
+                      (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out,
+                      (unsigned long long)st.dgrams_in, (unsigned long long)st.dgrams_out,
+                      (unsigned long long)st.dgrams_dropped, (long long)st.children);
+        if (st.tls)
+            strbuf_printf(b, " %8llu %10llu\n", (unsigned long long)st.tls_ok,
+                          (unsigned long long)st.tls_failed);
+        else
+            strbuf_printf(b, " %8s %10s\n", "-", "-");
+    }
+    strbuf_printf(b, "log_lines_lost %llu\n",
+                  m != NULL ? (unsigned long long)metrics_read(&m->log_lines_dropped)
+                            : (unsigned long long)log_lines_lost());
 }
 
 void server_free(struct server *srv)

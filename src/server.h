@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 struct server;
+struct strbuf;
 
 /* A listener serving a service. */
 struct bound {
@@ -117,10 +118,11 @@ int server_start(struct server *srv, struct ev_loop *loop, struct conf *conf,
  * Put `conf` in force: listeners whose address stays keep their socket,
  * removed ones close (their connections go on), new ones bind; new
  * connections get the new definitions.  All or nothing: if a new listener
- * cannot be bound, nothing changes.  Logs a summary line.  Returns 0, or
- * -1 with a message in err.  Takes a reference on `conf` on success.
+ * cannot be bound, nothing changes.  Returns 0 with the summary line
+ * (reload_summary) in msg, also logged; or -1 with the error in msg.
+ * Takes a reference on `conf` on success.
  */
-int server_reload(struct server *srv, struct conf *conf, char *err, size_t errlen);
+int server_reload(struct server *srv, struct conf *conf, char *msg, size_t msglen);
 
 /*
  * Begin the graceful stop: listeners close, connections get until
@@ -154,6 +156,26 @@ void server_serve(struct server *srv, struct svc *svc, const struct accepted *a)
 
 /* Log one line of counters per service. */
 void server_log_stats(struct server *srv);
+
+/*
+ * Upgrade: the listening sockets (and each one's service name, and
+ * whether its Unix socket file is ours) into fds, names, owned; at most
+ * max.  Returns the count.
+ */
+size_t server_listening(const struct server *srv, int *fds, const char **names, bool *owned,
+                        size_t max);
+
+/* Upgrade, in the successor: the socket files of the listeners on fds[0..n) are ours. */
+void server_own_paths(struct server *srv, const int *fds, size_t n);
+
+/*
+ * Upgrade, in the predecessor, once the successor is ready: the socket
+ * files are the successor's (a server_stop that follows never removes them).
+ */
+void server_hand_over(struct server *srv);
+
+/* The same counters as a table, a header and a row per service, into b. */
+void server_stats_table(struct server *srv, struct strbuf *b);
 
 /* Release everything (after the loop has ended). */
 void server_free(struct server *srv);

@@ -460,46 +460,55 @@ void svc_unlist(struct svc *svc, uint32_t id)
 }
 
 /* " tls_ok=N tls_failed=N" for a service with TLS listeners, else "". */
-static void tls_stats(const struct svc *svc, char *buf, size_t size)
+bool svc_stats_read(const struct svc *svc, struct svc_stats *st)
 {
     const struct metrics_svc *m = svc->st->m;
-    unsigned long long failed = 0;
+    uint64_t admitted = 0, refused = 0;
 
-    buf[0] = '\0';
-    if (svc->conf->tls == NULL || m == NULL)
-        return;
-    for (int r = SVC_TLS_OK + 1; r < SVC_TLS_RESULT_COUNT; r++)
-        failed += metrics_read(&m->tls[r]);
-    snprintf(buf, size, " tls_ok=%llu tls_failed=%llu",
-             (unsigned long long)metrics_read(&m->tls[SVC_TLS_OK]), failed);
-}
-
-void svc_log_stats(const struct svc *svc)
-{
-    const struct metrics_svc *m = svc->st->m;
-    uint64_t admitted = 0, refused = 0, total;
-    char tls[64];
-
+    memset(st, 0, sizeof(*st));
     if (m == NULL)
-        return;
+        return false;
     for (int p = 0; p < METRICS_PROTO_COUNT; p++)
         admitted += metrics_read(&m->conns[p]);
     for (int r = 0; r < METRICS_REASON_COUNT; r++)
         refused += metrics_read(&m->refused[r]);
-    total = admitted + refused; /* connections: admitted or refused */
+    st->conns_total = admitted + refused; /* connections: admitted or refused */
     /* Datagrams refused by the access rules or a rate count as refused too. */
-    refused += metrics_read(&m->udp_dropped[METRICS_DROP_DENIED]) +
-               metrics_read(&m->udp_dropped[METRICS_DROP_RATE]);
-    tls_stats(svc, tls, sizeof(tls));
+    st->refused = refused + metrics_read(&m->udp_dropped[METRICS_DROP_DENIED]) +
+                  metrics_read(&m->udp_dropped[METRICS_DROP_RATE]);
+    st->conns_now = metrics_gauge(&m->active);
+    st->bytes_in = metrics_read(&m->bytes_in);
+    st->bytes_out = metrics_read(&m->bytes_out);
+    st->dgrams_in = metrics_read(&m->udp_requests);
+    st->dgrams_out = metrics_read(&m->dgrams_out);
+    st->dgrams_dropped = metrics_read(&m->dgrams_dropped);
+    st->children = metrics_gauge(&m->children);
+    st->tls = svc->conf->tls != NULL;
+    if (st->tls) {
+        st->tls_ok = metrics_read(&m->tls[SVC_TLS_OK]);
+        for (int r = SVC_TLS_OK + 1; r < SVC_TLS_RESULT_COUNT; r++)
+            st->tls_failed += metrics_read(&m->tls[r]);
+    }
+    return true;
+}
+
+void svc_log_stats(const struct svc *svc)
+{
+    struct svc_stats st;
+    char tls[64] = "";
+
+    if (!svc_stats_read(svc, &st))
+        return;
+    if (st.tls)
+        snprintf(tls, sizeof(tls), " tls_ok=%llu tls_failed=%llu", (unsigned long long)st.tls_ok,
+                 (unsigned long long)st.tls_failed);
     log_info("stats service=%s conns_now=%lld conns_total=%llu refused=%llu bytes_in=%llu "
              "bytes_out=%llu dgrams_in=%llu dgrams_out=%llu dgrams_dropped=%llu children=%lld%s",
-             svc->conf->name, (long long)metrics_gauge(&m->active), (unsigned long long)total,
-             (unsigned long long)refused, (unsigned long long)metrics_read(&m->bytes_in),
-             (unsigned long long)metrics_read(&m->bytes_out),
-             (unsigned long long)(metrics_read(&m->udp_requests)),
-             (unsigned long long)metrics_read(&m->dgrams_out),
-             (unsigned long long)metrics_read(&m->dgrams_dropped),
-             (long long)metrics_gauge(&m->children), tls);
+             svc->conf->name, (long long)st.conns_now, (unsigned long long)st.conns_total,
+             (unsigned long long)st.refused, (unsigned long long)st.bytes_in,
+             (unsigned long long)st.bytes_out, (unsigned long long)st.dgrams_in,
+             (unsigned long long)st.dgrams_out, (unsigned long long)st.dgrams_dropped,
+             (long long)st.children, tls);
 }
 
 /* Processes */

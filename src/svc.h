@@ -231,6 +231,18 @@ void svc_unlist(struct svc *svc, uint32_t id);
  */
 void svc_set_publish(struct svc_set *set);
 
+/* A service's counters, the whole daemon's (the shared table). */
+struct svc_stats {
+    int64_t conns_now, children;
+    uint64_t conns_total, refused; /* connections admitted or refused; refused (datagrams too) */
+    uint64_t bytes_in, bytes_out, dgrams_in, dgrams_out, dgrams_dropped;
+    bool tls; /* a tls:// service: the handshakes' counts mean something */
+    uint64_t tls_ok, tls_failed;
+};
+
+/* Read the counters of `svc`.  False (all zero) if it has no slot in the table. */
+bool svc_stats_read(const struct svc *svc, struct svc_stats *st);
+
 /* The stats line of `svc`, "stats service=S conns_now=N ...", from the shared counters. */
 void svc_log_stats(const struct svc *svc);
 

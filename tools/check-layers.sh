@@ -75,7 +75,9 @@ proxy_in       4     daemon
 relay          4     daemon
 server         5     daemon
 reload         5     daemon
+control_server 5     daemon
 procs          6     daemon
+upgrade        6     daemon
 main           7     daemon
 control        7     daemon
 client         1     client

@@ -258,9 +258,10 @@ static void test_detached_daemon_holds_only_its_own_descriptors(void)
      * the front usherd inherits them, then starts usherd -D (TCP and Unix
      * listeners, logging to a syslog socket).  Asserted: in /proc/PID/fd
      * of the daemon, fds 0, 1, 2 are /dev/null; the rest is exactly its
-     * own: 3 sockets (2 listeners, the syslog one), the pidfile, one
-     * eventpoll and the two ends of one pipe (the self-pipe); neither the
-     * file nor the pipe of the test is there. */
+     * own: 4 sockets (2 listeners, the syslog one, the control socket
+     * beside the pidfile), the pidfile, one eventpoll and the two ends of
+     * one pipe (the self-pipe); neither the file nor the pipe of the test
+     * is there. */
     char leak_path[400], pidfile[400], link[512];
     int leak_fd, leak_pipe[2], sockets = 0, pidfiles = 0, epolls = 0, pipe_ends = 0;
     unsigned long self_pipe = 0;
@@ -305,7 +306,7 @@ static void test_detached_daemon_holds_only_its_own_descriptors(void)
     }
     t_note("%d sockets, %d pidfile, %d eventpoll, %d pipe ends (%d fds in all)", sockets, pidfiles,
            epolls, pipe_ends, h_count_fds(d->pid));
-    T_EQ_INT(sockets, 3);
+    T_EQ_INT(sockets, 4);
     T_EQ_INT(pidfiles, 1);
     T_EQ_INT(epolls, 1);
     T_EQ_INT(pipe_ends, 2);

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -347,31 +348,254 @@ static void test_stop_with_p_and_f_bounds_the_wait_by_the_config(void)
 
 static void test_reload_through_p(void)
 {
-    /* Scenario: -s reload -p FILE.  Asserted: exit 0, no output; the daemon
-     * logs "SIGHUP: reloading" and "reloaded". */
+    /* Scenario: -s reload -p FILE (the control socket beside FILE).
+     * Asserted: exit 0, stdout the one summary line "reloaded CONF:
+     * services 1 (added 0, removed 0, changed 0); listeners kept 1, opened
+     * 0, closed 0", nothing on stderr; the daemon logs "control socket:
+     * reloading". */
     struct h_daemon *d = start_with_pidfile("10s");
     struct h_result r;
+    char want[600];
 
     ctl(&r, "reload", "-p", pidfile_of(d), NULL);
+    snprintf(want, sizeof(want),
+             "reloaded %s: services 1 (added 0, removed 0, changed 0); listeners kept 1, "
+             "opened 0, closed 0\n",
+             d->conf_path);
     T_EQ_INT(r.exit_code, 0);
-    T_EQ_STR(r.out, "");
+    T_EQ_STR(r.out, want);
     T_EQ_STR(r.err, "");
-    T_ASSERT(h_wait_log(d, "usherd: SIGHUP: reloading ", 5000));
-    T_ASSERT(h_wait_log(d, "usherd: reloaded ", 5000));
+    T_ASSERT(h_wait_log(d, "usherd: control socket: reloading ", 5000));
+}
+
+static void test_reload_summary_counts_the_changes(void)
+{
+    /* Scenario: a second service is added to CONF, then -s reload -f CONF.
+     * Asserted: exit 0, the summary says "services 2 (added 1, ..." and
+     * "opened 1"; the new service answers. */
+    struct h_daemon *d = start_with_pidfile("10s");
+    struct h_result r;
+    int fd;
+
+    /* @DIR@ is expanded by h_start only: the pidfile's real name. */
+    h_write_file(d->conf_path, h_fmt("[global]\npidfile = %s\nshutdown_timeout = 10s\n"
+                                     "[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n"
+                                     "[echo2]\nlisten = unix:%s/echo2.sock\nbuiltin = echo\n",
+                                     pidfile_of(d), d->dir));
+    ctl(&r, "reload", "-f", d->conf_path, NULL);
+    T_EQ_INT(r.exit_code, 0);
+    T_ASSERT(strstr(r.out, ": services 2 (added 1, removed 0, changed 0); listeners kept 1, "
+                           "opened 1, closed 0\n") != NULL);
+    fd = h_connect(h_fmt("unix:%s/echo2.sock", d->dir));
+    h_echo_roundtrip(fd, "added\n");
+    close(fd);
+}
+
+static void test_reload_of_a_broken_file_exits_1_with_file_line(void)
+{
+    /* Scenario: CONF gets an unknown key on its line 4, then -s reload -p
+     * FILE (not -f: that would check CONF before asking).  Asserted: exit
+     * 1, nothing on stdout, stderr names "CONF:4: unknown key 'bogus'" and
+     * says the configuration in force stays; echo is still served; once
+     * CONF is fixed, -s reload exits 0. */
+    struct h_daemon *d = start_with_pidfile("10s");
+    const char *echo = h_addr(d, "echo", "tcp");
+    struct h_result r;
+    int fd;
+
+    h_write_file(d->conf_path, h_fmt("[global]\npidfile = %s\nshutdown_timeout = 10s\n"
+                                     "bogus = 1\n[echo]\nlisten = tcp://127.0.0.1:0\n"
+                                     "builtin = echo\n",
+                                     pidfile_of(d)));
+    ctl(&r, "reload", "-p", pidfile_of(d), NULL);
+    T_EQ_INT(r.exit_code, 1);
+    T_EQ_STR(r.out, "");
+    T_ASSERT(strstr(r.err, h_fmt("%s:4: unknown key 'bogus'", d->conf_path)) != NULL);
+    T_ASSERT(strstr(r.err, "the configuration in force stays") != NULL);
+    fd = h_connect(echo);
+    h_echo_roundtrip(fd, "still\n");
+    close(fd);
+    h_write_file(d->conf_path, h_fmt("[global]\npidfile = %s\nshutdown_timeout = 10s\n"
+                                     "[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n",
+                                     pidfile_of(d)));
+    ctl(&r, "reload", "-p", pidfile_of(d), NULL);
+    T_EQ_INT(r.exit_code, 0);
 }
 
 static void test_stats_through_config(void)
 {
-    /* Scenario: -s stats -f CONF.  Asserted: exit 0, no output; the daemon
-     * logs its "stats service=echo" line. */
+    /* Scenario: 3 echo connections, then -s stats -f CONF.  Asserted: exit
+     * 0, stdout is the table: a header naming the columns, then the echo
+     * row with conns_now 0 and conns_total 3, then log_lines_lost. */
     struct h_daemon *d = start_with_pidfile("10s");
     struct h_result r;
+    const char *row;
+    long long now, total;
 
+    for (int i = 0; i < 3; i++) {
+        int fd = h_connect(h_addr(d, "echo", "tcp"));
+        h_echo_roundtrip(fd, "x\n");
+        close(fd);
+    }
+    h_stats_settled(d, "echo", "conns_now", 0);
     ctl(&r, "stats", "-f", d->conf_path, NULL);
+    T_EQ_INT(r.exit_code, 0);
+    T_EQ_STR(r.err, "");
+    T_ASSERT(strncmp(r.out, "service ", 8) == 0);
+    T_ASSERT(strstr(r.out, " conns_now conns_total ") != NULL);
+    T_ASSERT((row = strstr(r.out, "\necho ")) != NULL);
+    T_EQ_INT(sscanf(row + 6, "%lld %lld", &now, &total), 2);
+    T_EQ_INT(now, 0);
+    T_EQ_INT(total, 3);
+    T_ASSERT(strstr(r.out, "\nlog_lines_lost 0\n") != NULL);
+}
+
+/* The echo service with `control = none`: no socket, -s signals. */
+static struct h_daemon *start_without_control(void)
+{
+    return h_start("[global]\npidfile = @DIR@/usherd.pid\ncontrol = none\n"
+                   "[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n",
+                   NULL);
+}
+
+static void test_without_control_socket_reload_and_stats_signal(void)
+{
+    /* Scenario: control = none; -s reload -f CONF, -s stats -f CONF.
+     * Asserted: no socket beside the pidfile; both exit 0 with no output;
+     * the daemon logs "SIGHUP: reloading" and its "stats service=echo"
+     * line (SIGHUP and SIGUSR1, as before the control socket). */
+    struct h_daemon *d = start_without_control();
+    struct h_result r;
+
+    T_ASSERT(access(h_fmt("%s/usherd.sock", d->dir), F_OK) < 0);
+    ctl(&r, "reload", "-f", d->conf_path, NULL);
     T_EQ_INT(r.exit_code, 0);
     T_EQ_STR(r.out, "");
     T_EQ_STR(r.err, "");
+    T_ASSERT(h_wait_log(d, "usherd: SIGHUP: reloading ", 5000));
+    ctl(&r, "stats", "-f", d->conf_path, NULL);
+    T_EQ_INT(r.exit_code, 0);
+    T_EQ_STR(r.out, "");
     T_ASSERT(h_wait_log(d, "usherd: stats service=echo conns_now=0 ", 5000));
+}
+
+static void test_control_socket_is_private_and_removed_at_stop(void)
+{
+    /* Scenario: usherd with -p DIR/usherd.pid; then -s stop.  Asserted:
+     * DIR/usherd.sock is a socket of mode 0600 owned by usherd's user,
+     * logged as "control socket DIR/usherd.sock"; after the stop it is
+     * gone. */
+    struct h_daemon *d = start_with_pidfile("10s");
+    const char *sock = h_fmt("%s/usherd.sock", d->dir);
+    struct h_result r;
+    struct stat st;
+
+    T_ASSERT(lstat(sock, &st) == 0);
+    T_ASSERT(S_ISSOCK(st.st_mode));
+    T_EQ_INT(st.st_mode & 07777, 0600);
+    T_EQ_INT(st.st_uid, geteuid());
+    T_ASSERT(h_wait_log(d, h_fmt("usherd: control socket %s\n", sock), 1000));
+    ctl(&r, "stop", "-p", pidfile_of(d), NULL);
+    T_EQ_INT(r.exit_code, 0);
+    T_EQ_STR(r.out, "");
+    T_ASSERT(lstat(sock, &st) < 0 && errno == ENOENT);
+}
+
+static void test_control_path_from_the_configuration(void)
+{
+    /* Scenario: control = DIR/ctl/admin.sock in [global] (no pidfile at
+     * all: a foreground usherd takes none unless told); -s status -f CONF.
+     * Asserted: the socket is there, and -s status answers through it
+     * "running (pid N)", N the daemon's pid.  A relative `control` is a
+     * configuration error naming it (-t: exit 2). */
+    char dir[400], *out = NULL;
+    struct h_daemon *d;
+    struct h_result r;
+
+    snprintf(dir, sizeof(dir), "%s/ctl", h_tmpdir());
+    T_ASSERT(mkdir(dir, 0700) == 0 || errno == EEXIST);
+    d = h_start(h_fmt("[global]\ncontrol = %s/admin.sock\n"
+                      "[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n",
+                      dir),
+                NULL);
+    ctl(&r, "status", "-f", d->conf_path, NULL);
+    T_EQ_INT(r.exit_code, 0);
+    T_EQ_STR(r.out, h_fmt("running (pid %ld)\n", (long)d->pid));
+    T_ASSERT(access(h_fmt("%s/admin.sock", dir), F_OK) == 0);
+    T_EQ_INT(h_usherd_run("[global]\ncontrol = admin.sock\n", &out, "-t", NULL), 2);
+    T_ASSERT(strstr(out, "control: 'admin.sock' must be an absolute path") != NULL);
+    free(out);
+}
+
+/* One request on the control socket of `d`, the whole answer (until it closes) into buf. */
+static size_t control_request(const struct h_daemon *d, const char *req, char *buf, size_t cap)
+{
+    int fd = h_connect(h_fmt("unix:%s/usherd.sock", d->dir));
+    size_t n;
+
+    h_send_str(fd, req);
+    n = h_recv_all(fd, buf, cap);
+    close(fd);
+    return n;
+}
+
+static void test_control_socket_speaks_http(void)
+{
+    /* Scenario: HTTP/1.1 requests on the control socket, Connection: close.
+     * Asserted: GET /metrics 200 with usherd_connections_total; GET
+     * /status 200 JSON naming the pid; GET /nope 404; GET /reload 405 with
+     * "Allow: POST"; POST /metrics 405; a binary line 400. */
+    struct h_daemon *d = start_with_pidfile("10s");
+    static char buf[65536];
+
+    control_request(d, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", buf,
+                    sizeof(buf));
+    T_ASSERT(strncmp(buf, "HTTP/1.1 200 ", 13) == 0);
+    T_ASSERT(strstr(buf, "usherd_connections_total") != NULL);
+    control_request(d, "GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", buf,
+                    sizeof(buf));
+    T_ASSERT(strncmp(buf, "HTTP/1.1 200 ", 13) == 0);
+    T_ASSERT(strstr(buf, h_fmt("\"pid\":%ld,", (long)d->pid)) != NULL);
+    control_request(d, "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", buf,
+                    sizeof(buf));
+    T_ASSERT(strncmp(buf, "HTTP/1.1 404 ", 13) == 0);
+    control_request(d, "GET /reload HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", buf,
+                    sizeof(buf));
+    T_ASSERT(strncmp(buf, "HTTP/1.1 405 ", 13) == 0);
+    T_ASSERT(strstr(buf, "\r\nAllow: POST\r\n") != NULL);
+    control_request(d, "POST /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", buf,
+                    sizeof(buf));
+    T_ASSERT(strncmp(buf, "HTTP/1.1 405 ", 13) == 0);
+    control_request(d, "\x01\x02\x03 garbage\r\n\r\n", buf, sizeof(buf));
+    T_ASSERT(strncmp(buf, "HTTP/1.1 400 ", 13) == 0);
+    T_ASSERT(h_alive(d));
+}
+
+static void test_control_socket_bounds_its_connections(void)
+{
+    /* Scenario: 16 connections to the control socket, held open, then a
+     * 17th.  Asserted: the 17th is closed at once without an answer; each
+     * of the 16 still gets an answer to GET /status; -s status works once
+     * they are closed. */
+    struct h_daemon *d = start_with_pidfile("10s");
+    const char *sock = h_fmt("unix:%s/usherd.sock", d->dir);
+    int fds[16], extra;
+    struct h_result r;
+    char buf[4096];
+
+    for (int i = 0; i < 16; i++)
+        fds[i] = h_connect(sock);
+    extra = h_connect(sock);
+    T_ASSERT(h_wait_closed(extra, 2000));
+    close(extra);
+    for (int i = 0; i < 16; i++) {
+        h_send_str(fds[i], "GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        h_recv_all(fds[i], buf, sizeof(buf));
+        T_ASSERT(strncmp(buf, "HTTP/1.1 200 ", 13) == 0);
+        close(fds[i]);
+    }
+    ctl(&r, "status", "-p", pidfile_of(d), NULL);
+    T_EQ_INT(r.exit_code, 0);
 }
 
 static void test_bad_config_is_a_usage_error(void)
@@ -392,14 +616,14 @@ static void test_bad_config_is_a_usage_error(void)
 static void test_unknown_command_is_a_usage_error(void)
 {
     /* Scenario: -s restart -p FILE.  Asserted: exit 2, "usherd: -s restart:
-     * expected reload, stop, stats or status". */
+     * expected reload, stop, stats, status or upgrade". */
     char pidfile[400];
     struct h_result r;
 
     snprintf(pidfile, sizeof(pidfile), "%s/none.pid", h_tmpdir());
     ctl(&r, "restart", "-p", pidfile, NULL);
     T_EQ_INT(r.exit_code, 2);
-    T_EQ_STR(r.err, "usherd: -s restart: expected reload, stop, stats or status\n");
+    T_EQ_STR(r.err, "usherd: -s restart: expected reload, stop, stats, status or upgrade\n");
 }
 
 static const struct t_case cases[] = {
@@ -414,7 +638,14 @@ static const struct t_case cases[] = {
     T_CASE(test_stop_gives_up_after_shutdown_timeout_plus_5s),
     T_CASE(test_stop_with_p_and_f_bounds_the_wait_by_the_config),
     T_CASE(test_reload_through_p),
+    T_CASE(test_reload_summary_counts_the_changes),
+    T_CASE(test_reload_of_a_broken_file_exits_1_with_file_line),
     T_CASE(test_stats_through_config),
+    T_CASE(test_without_control_socket_reload_and_stats_signal),
+    T_CASE(test_control_socket_is_private_and_removed_at_stop),
+    T_CASE(test_control_path_from_the_configuration),
+    T_CASE(test_control_socket_speaks_http),
+    T_CASE(test_control_socket_bounds_its_connections),
     T_CASE(test_bad_config_is_a_usage_error),
     T_CASE(test_unknown_command_is_a_usage_error),
 };

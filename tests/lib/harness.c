@@ -1838,6 +1838,12 @@ pid_t h_lock_holder(const char *path)
         return 0;
     if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
         pid = fl.l_pid;
+    /* An open file description's lock has no pid (-1): the holder is the pid the file names. */
+    if (pid < 0) {
+        char buf[32] = "";
+        ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+        pid = n > 0 ? (pid_t)strtol(buf, NULL, 10) : 0;
+    }
     close(fd);
     return pid;
 }

@@ -415,7 +415,8 @@ int h_listen_socket(const char *addr, char *bound, size_t cap);
 unsigned long h_tcp_listen_inode(int port);
 
 /* The pid of the process holding a write lock (fcntl) on the file
- * `path`; 0 if none does or there is no file. */
+ * `path`; 0 if none does or there is no file.  For an open file
+ * description's lock (usherd's), which has no pid, the pid in the file. */
 pid_t h_lock_holder(const char *path);
 
 /* A TCP or UDP port (`kind` "tcp" or "udp") on 127.0.0.1 that was free a
