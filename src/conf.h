@@ -75,6 +75,16 @@ enum stderr_target {
     STDERR_NULL,
 };
 
+/*
+ * What a stop does to the service's running programs: term (SIGTERM to
+ * their process groups at shutdown_timeout, SIGKILL 2 s later) or leave
+ * (neither waited for nor signalled: they outlive usherd).
+ */
+enum on_stop {
+    ON_STOP_TERM,
+    ON_STOP_LEAVE,
+};
+
 /* The resource limits a child gets, in the order of the keys. */
 enum {
     RLIM_CPU,
@@ -104,6 +114,7 @@ struct exec_conf {
     char **env; /* "NAME=VALUE", NULL-ended */
     size_t nenv;
     enum stderr_target stderr_to;
+    enum on_stop on_stop;
     bool rlimit_set[RLIM_COUNT];
     rlim_t rlimit[RLIM_COUNT];
     bool nice_set;

@@ -679,6 +679,20 @@ static void key_stderr(struct parser *p, char *value)
     CONF_ERR(p, "stderr: '%s' is not log, socket or null", value);
 }
 
+static void key_on_stop(struct parser *p, char *value)
+{
+    struct exec_conf *ex = exec_of(p);
+
+    if (ex == NULL)
+        return;
+    if (strcmp(value, "term") == 0)
+        ex->on_stop = ON_STOP_TERM;
+    else if (strcmp(value, "leave") == 0)
+        ex->on_stop = ON_STOP_LEAVE;
+    else
+        CONF_ERR(p, "on_stop: '%s' is not term or leave", value);
+}
+
 static void key_nice(struct parser *p, char *value)
 {
     struct exec_conf *ex = exec_of(p);
@@ -906,6 +920,7 @@ static const struct conf_key keys[] = {
     {"chroot", IN_SERVICE, false, true, KEY_TEXT, key_chroot},
     {"env", IN_SERVICE, true, true, KEY_TEXT, key_env},
     {"stderr", IN_SERVICE, false, true, KEY_TEXT, key_stderr},
+    {"on_stop", IN_SERVICE, false, true, KEY_TEXT, key_on_stop},
     {"nice", IN_SERVICE, false, true, KEY_COUNT, key_nice},
     {"rlimit_cpu", IN_SERVICE, false, true, KEY_DURATION, key_rlimit_cpu},
     {"rlimit_as", IN_SERVICE, false, true, KEY_SIZE, key_rlimit_as},
@@ -1123,6 +1138,41 @@ static void check_program(struct parser *p, const struct exec_conf *ex)
         conf_error(p, line, "exec: %s: not executable: %s", full, strerror(errno));
 }
 
+/*
+ * on_stop = leave: what cannot outlive usherd is said now.  A wait = yes
+ * program holds the listening socket: left running, it would keep the
+ * address from the next usherd (an error).  A stderr pipe to the log and
+ * a TLS relay are usherd's and end with it: the program's next write to
+ * stderr gets SIGPIPE, a tls:// client loses its connection (warnings).
+ */
+static void check_on_stop(struct parser *p, const struct svc_conf *svc)
+{
+    const struct exec_conf *ex = svc->exec;
+    int line = conf_seen_line(p, "on_stop");
+
+    if (ex->on_stop != ON_STOP_LEAVE)
+        return;
+    if (ex->wait) {
+        conf_error(p, line,
+                   "on_stop: leave: a wait = yes program holds the listening socket, which "
+                   "the next usherd must bind");
+        return;
+    }
+    if (ex->stderr_to == STDERR_LOG)
+        conf_warning(p, line,
+                     "on_stop: leave: a program left running loses its stderr (stderr = log) "
+                     "when usherd exits, and gets SIGPIPE if it writes there; stderr = null or "
+                     "socket avoids that");
+    for (size_t i = 0; i < svc->nlistens; i++)
+        if (svc->listens[i].addr.tls) {
+            conf_warning(p, line,
+                         "on_stop: leave: usherd relays the TLS of %s: its connections end "
+                         "when usherd exits",
+                         svc->listens[i].text);
+            break;
+        }
+}
+
 static void finish_exec(struct parser *p, struct svc_conf *svc)
 {
     struct exec_conf *ex = svc->exec;
@@ -1164,6 +1214,7 @@ static void finish_exec(struct parser *p, struct svc_conf *svc)
         conf_error(p, conf_seen_line(p, "exec"), "out of memory");
     else
         check_program(p, ex);
+    check_on_stop(p, svc);
     if (ex->argv0 != NULL) { /* the program is found above; the name it is given replaces it */
         free(ex->argv[0]);
         ex->argv[0] = ex->argv0;
@@ -1175,9 +1226,10 @@ static void finish_exec(struct parser *p, struct svc_conf *svc)
 static void finish_builtin(struct parser *p, struct svc_conf *svc)
 {
     static const char *const exec_keys[] = {
-        "wait",        "user",       "chroot",        "env",          "stderr",       "nice",
-        "rlimit_cpu",  "rlimit_as",  "rlimit_nofile", "rlimit_nproc", "rlimit_fsize", "rlimit_core",
-        "rlimit_data", "rlimit_rss", "rlimit_stack",  "umask",        "passenv",      "argv0"};
+        "wait",         "user",        "chroot",      "env",           "stderr",
+        "nice",         "rlimit_cpu",  "rlimit_as",   "rlimit_nofile", "rlimit_nproc",
+        "rlimit_fsize", "rlimit_core", "rlimit_data", "rlimit_rss",    "rlimit_stack",
+        "umask",        "passenv",     "argv0",       "on_stop"};
 
     for (size_t i = 0; i < ARRAY_LEN(exec_keys); i++)
         if (conf_seen_line(p, exec_keys[i]))

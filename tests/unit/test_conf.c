@@ -236,6 +236,17 @@ static const struct {
      "test.conf:4: 'log_format' belongs in [global]"},
     {"[global]\nlog_connections = none\n",
      "test.conf:2: 'log_connections' belongs in a service section"},
+    {"[e]\nlisten = tcp://127.0.0.1:0\nexec = /bin/cat\non_stop = kill\n",
+     "test.conf:4: on_stop: 'kill' is not term or leave"},
+    {"[e]\nlisten = tcp://127.0.0.1:0\nexec = /bin/cat\non_stop = LEAVE\n",
+     "test.conf:4: on_stop: 'LEAVE' is not term or leave"},
+    {"[e]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\non_stop = leave\n",
+     "test.conf:4: on_stop: applies to exec services only"},
+    {"[e]\nlisten = tcp://127.0.0.1:0\non_stop = term\nforward = tcp://127.0.0.1:7\n",
+     "test.conf:3: on_stop: applies to exec services only"},
+    {"[e]\nlisten = udp://127.0.0.1:0\nexec = /bin/cat\nwait = yes\non_stop = leave\n",
+     "test.conf:5: on_stop: leave: a wait = yes program holds the listening socket"},
+    {"[global]\non_stop = leave\n", "test.conf:2: 'on_stop' belongs in a service section"},
 };
 
 static void test_log_options(void)
@@ -279,6 +290,47 @@ static void test_log_connections_makes_a_service_changed(void)
                               "log_connections = failures\n");
 
     T_ASSERT(!conf_svc_equal(conf_find(a, "e"), conf_find(b, "e")));
+    conf_unref(a);
+    conf_unref(b);
+}
+
+static void test_on_stop(void)
+{
+    /* Default term; leave as asked.  A change of on_stop is a changed service. */
+    struct conf *a = parse_ok("[e]\nlisten = tcp://127.0.0.1:0\nexec = /bin/cat\n");
+    struct conf *b = parse_ok("[e]\nlisten = tcp://127.0.0.1:0\nexec = /bin/cat\n"
+                              "on_stop = leave\nstderr = null\n");
+    struct conf *c = parse_ok("[e]\nlisten = tcp://127.0.0.1:0\nexec = /bin/cat\n"
+                              "on_stop = term\nstderr = null\n");
+
+    T_EQ_INT(conf_find(a, "e")->exec->on_stop, ON_STOP_TERM);
+    T_EQ_INT(conf_find(b, "e")->exec->on_stop, ON_STOP_LEAVE);
+    T_EQ_INT(conf_find(c, "e")->exec->on_stop, ON_STOP_TERM);
+    T_ASSERT(b->warnings == NULL);
+    T_ASSERT(!conf_svc_equal(conf_find(b, "e"), conf_find(c, "e")));
+    conf_unref(a);
+    conf_unref(b);
+    conf_unref(c);
+}
+
+static void test_on_stop_leave_warns_what_ends_with_usherd(void)
+{
+    /* leave with stderr = log (the default): the pipe ends with usherd; with a
+     * tls:// listener, the relay does.  Warnings at on_stop's line, and the
+     * configuration loads; with stderr = socket, no stderr warning. */
+    struct conf *a = parse_ok("[e]\nlisten = tcp://127.0.0.1:0\nexec = /bin/cat\n"
+                              "on_stop = leave\n");
+    struct conf *b = parse_ok("[e]\nlisten = tls://127.0.0.1:0\nexec = /bin/cat\n"
+                              "stderr = socket\non_stop = leave\n"
+                              "tls_cert = /c.pem\ntls_key = /k.pem\n");
+
+    T_ASSERT(a->warnings != NULL);
+    T_CONTAINS(a->warnings, "test.conf:4: warning: on_stop: leave: a program left running loses "
+                            "its stderr (stderr = log)");
+    T_ASSERT(b->warnings != NULL);
+    T_CONTAINS(b->warnings, "test.conf:5: warning: on_stop: leave: usherd relays the TLS of "
+                            "tls://127.0.0.1:0: its connections end when usherd exits");
+    T_ASSERT(strstr(b->warnings, "stderr") == NULL);
     conf_unref(a);
     conf_unref(b);
 }
@@ -524,6 +576,8 @@ static const struct t_case cases[] = {
     T_CASE(test_sizes_below_2_63),
     T_CASE(test_log_options),
     T_CASE(test_log_connections_makes_a_service_changed),
+    T_CASE(test_on_stop),
+    T_CASE(test_on_stop_leave_warns_what_ends_with_usherd),
     T_CASE(test_errors_name_file_and_line),
     T_CASE(test_every_error_reported),
     T_CASE(test_bad_section_keys_ignored),
