@@ -86,10 +86,16 @@ static void fork_connection(struct server *srv, struct svc *svc, const struct ac
 
 static void watch_all(struct server *srv, unsigned events);
 
+/* The children a stop waits for: all but those on_stop = leave let go. */
+static unsigned waited_children(const struct server *srv)
+{
+    return srv->set.nchildren - (unsigned)srv->spawn.nleft;
+}
+
 /* Is the stop complete: nothing left of ours running? */
 static bool all_gone(const struct server *srv)
 {
-    return srv->set.nconns == 0 && srv->set.nchildren == 0 && srv->nworkers == 0;
+    return srv->set.nconns == 0 && waited_children(srv) == 0 && srv->nworkers == 0;
 }
 
 void server_check_stopped(struct server *srv)
@@ -817,7 +823,7 @@ static void close_all_connections(struct server *srv)
 static void on_stop_kill(struct ev_loop *loop, struct ev_timer *t)
 {
     struct server *srv = t->arg;
-    unsigned left = srv->set.nchildren + srv->nworkers;
+    unsigned left = waited_children(srv) + srv->nworkers;
 
     if (left > 0 && !srv->killing) {
         log_warnx("stopping: %u processes still running: SIGKILL", left);
@@ -841,12 +847,12 @@ static void on_stop_kill(struct ev_loop *loop, struct ev_timer *t)
 static void end_everything(struct server *srv, int sig)
 {
     close_all_connections(srv);
-    if (srv->set.nchildren == 0 && srv->nworkers == 0) {
+    if (waited_children(srv) == 0 && srv->nworkers == 0) {
         ev_break(srv->loop);
         return;
     }
     log_info("stopping: %s to %u children, SIGTERM to %u workers",
-             sig == SIGKILL ? "SIGKILL" : "SIGTERM", srv->set.nchildren, srv->nworkers);
+             sig == SIGKILL ? "SIGKILL" : "SIGTERM", waited_children(srv), srv->nworkers);
     spawn_signal_all(&srv->spawn, sig);
     signal_conns(srv, sig);
     signal_workers(srv, SIGTERM);
@@ -866,6 +872,7 @@ static void on_stop_deadline(struct ev_loop *loop, struct ev_timer *t)
 
 void server_stop(struct server *srv, bool now)
 {
+    spawn_leave(&srv->spawn); /* on_stop = leave: neither waited for nor signalled */
     if (srv->stopping || now) {
         if (srv->stopping && srv->role == ROLE_MAIN)
             log_info("stopping now: closing %u connections", srv->set.nconns);
@@ -888,11 +895,11 @@ void server_stop(struct server *srv, bool now)
     if (srv->role == ROLE_MAIN)
         log_info("stopping: listeners closed, waiting up to %lld ms for %u connections%s",
                  (long long)srv->set.conf->shutdown_timeout_ms,
-                 srv->set.nconns + srv->set.nchildren, srv->nworkers ? " and the workers" : "");
+                 srv->set.nconns + waited_children(srv), srv->nworkers ? " and the workers" : "");
     else
         log_debug("stopping: waiting up to %lld ms for %u connections",
                   (long long)srv->set.conf->shutdown_timeout_ms,
-                  srv->set.nconns + srv->set.nchildren);
+                  srv->set.nconns + waited_children(srv));
     srv->stop_timer.fn = on_stop_deadline;
     ev_timer_start(srv->loop, &srv->stop_timer, srv->set.conf->shutdown_timeout_ms);
 }

@@ -44,6 +44,7 @@ struct exec_child {
     struct ev_timer timer; /* max_time: SIGTERM, then SIGKILL */
     bool term_sent;
     bool exited;
+    bool left; /* let go at the stop (on_stop = leave) */
     struct limit_key key;
     uint32_t listed; /* in the open connections /status shows */
     /* TLS: the relay between the connection and the program's socketpair, while it runs. */
@@ -198,6 +199,8 @@ static void on_exit_status(pid_t pid, int status, void *arg)
     c->status = status;
     c->exited = true;
     c->sp->n--;
+    if (c->left)
+        c->sp->nleft--;
     ev_timer_stop(c->sp->loop, &c->timer);
     if (c->done != NULL)
         c->done(c->done_arg, c->name);
@@ -502,8 +505,53 @@ void spawn_unhook(struct exec_child *c)
 void spawn_signal_all(const struct spawn_set *sp, int sig)
 {
     for (struct exec_child *c = sp->head; c != NULL; c = c->next)
-        if (!c->exited)
+        if (!c->exited && !c->left)
             kill(-c->pid, sig);
+}
+
+static bool to_leave(const struct exec_child *c)
+{
+    return !c->exited && !c->left && c->svc->conf->exec->on_stop == ON_STOP_LEAVE;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp((*(struct exec_child *const *)a)->name, (*(struct exec_child *const *)b)->name);
+}
+
+/* One line per service for the children in `left[0..n)`, sorted by service. */
+static void log_left(struct exec_child **left, size_t n)
+{
+    qsort(left, n, sizeof(*left), by_name);
+    for (size_t i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && strcmp(left[j]->name, left[i]->name) == 0; j++)
+            ;
+        log_info("stopping: leaving %zu %s of service=%s running", j - i,
+                 j - i == 1 ? "child" : "children", left[i]->name);
+    }
+}
+
+size_t spawn_leave(struct spawn_set *sp)
+{
+    struct exec_child **left = calloc(sp->n + 1, sizeof(*left));
+    size_t n = 0;
+
+    for (struct exec_child *c = sp->head; c != NULL; c = c->next) {
+        if (!to_leave(c))
+            continue;
+        c->left = true;
+        ev_timer_stop(sp->loop, &c->timer); /* no max_time: they are no longer ours to end */
+        if (left != NULL)
+            left[n] = c;
+        n++;
+    }
+    sp->nleft += n;
+    if (left != NULL)
+        log_left(left, n);
+    else if (n > 0)
+        log_info("stopping: leaving %zu children running (on_stop = leave)", n);
+    free(left);
+    return n;
 }
 
 void spawn_set_free(struct spawn_set *sp)
@@ -520,7 +568,7 @@ void spawn_set_free(struct spawn_set *sp)
         free(c);
     }
     sp->head = NULL;
-    sp->n = 0;
+    sp->n = sp->nleft = 0;
     close_quietly(sp->null_fd);
     sp->null_fd = -1;
 }
@@ -529,7 +577,7 @@ void spawn_set_forget(struct spawn_set *sp, struct ev_loop *loop)
 {
     /* In a new child: the records, descriptors and children are the parent's. */
     sp->head = NULL;
-    sp->n = 0;
+    sp->n = sp->nleft = 0;
     sp->null_fd = -1;
     sp->loop = loop;
 }

@@ -45,6 +45,7 @@ struct spawn_set {
     struct reaper *reaper;
     struct exec_child *head; /* doubly linked, newest first */
     size_t n;                /* not yet exited */
+    size_t nleft;            /* of those, let go by spawn_leave: the stop waits for none */
     int null_fd;             /* /dev/null for stderr = null, opened on first need */
 };
 
@@ -80,7 +81,16 @@ struct exec_child *spawn_waiting(struct spawn_set *sp, struct svc *svc, int fd, 
 /* The listener given to `c` is going away: its exit must not come back to it. */
 void spawn_unhook(struct exec_child *c);
 
-/* Send `sig` to the process group of every exec child (the stop). */
+/* Send `sig` to the process group of every exec child but those let go (the stop). */
 void spawn_signal_all(const struct spawn_set *sp, int sig);
+
+/*
+ * The stop: let go of the running children of on_stop = leave services.
+ * They are never signalled again (max_time included) and counted in
+ * sp->nleft, not waited for; an exit before usherd's is still reaped and
+ * logged.  Logs "stopping: leaving N children of service=NAME running"
+ * per service.  Returns how many were let go now.
+ */
+size_t spawn_leave(struct spawn_set *sp);
 
 #endif
