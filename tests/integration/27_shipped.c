@@ -194,8 +194,48 @@ static void test_socket_unit_serves_the_example(void)
     T_EQ_INT(h_stop(d), 0);
 }
 
+static void test_unit_reloads_through_the_control_socket(void)
+{
+    /* Scenario: the service unit's ExecStart= names a pidfile with -p in
+     * its RuntimeDirectory (the rest of /run is read-only under
+     * ProtectSystem=strict), and ExecReload= is usherd -s reload with the
+     * same -p; the example starts with that -p (rewritten into the test's
+     * directory), then the ExecReload command runs, the file good, then
+     * broken.  Asserted: the control socket is beside the pidfile; the
+     * reload exits 0 printing its summary; with an unknown key it exits 1
+     * naming EXAMPLE:LINE, and the example still answers. */
+    char *unit = read_shipped(SERVICE_UNIT), *conf;
+    const char *pid_arg = " -p /run/usherd/usherd.pid", *at, *pidfile;
+    const char *argv[] = {h_usherd(), "-s", "reload", "-p", NULL, NULL};
+    struct h_daemon *d;
+    struct h_result r;
+
+    at = strstr(unit, "\nExecStart=");
+    T_ASSERT(at != NULL);
+    T_ASSERT(strstr(at, pid_arg) != NULL && strstr(at, pid_arg) < strchr(at + 1, '\n'));
+    T_ASSERT(strstr(unit, h_fmt("\nExecReload=@SBINDIR@/usherd -s reload%s\n", pid_arg)) != NULL);
+    conf = example_here();
+    pidfile = h_fmt("%s/usherd.pid", run_dir());
+    d = h_start(conf, "-p", pidfile, NULL);
+    T_ASSERT(access(h_fmt("%s/usherd.sock", run_dir()), F_OK) == 0);
+    argv[4] = pidfile;
+    h_run(&r, NULL, 0, 20000, argv);
+    T_EQ_INT(r.exit_code, 0);
+    T_ASSERT(strncmp(r.out, "reloaded ", 9) == 0);
+    h_write_file(d->conf_path, h_fmt("%sbogus = 1\n", conf));
+    h_run(&r, NULL, 0, 20000, argv);
+    T_EQ_INT(r.exit_code, 1);
+    T_ASSERT(strstr(r.err, h_fmt("%s:", d->conf_path)) != NULL);
+    T_ASSERT(strstr(r.err, "unknown key 'bogus'") != NULL);
+    sum_answers(h_fmt("unix:%s/sum.sock", run_dir()));
+    T_EQ_INT(h_stop(d), 0);
+    free(conf);
+    free(unit);
+}
+
 static const struct t_case cases[] = {
     T_CASE(test_example_starts_as_the_unit_starts_it),
+    T_CASE(test_unit_reloads_through_the_control_socket),
     T_CASE(test_socket_unit_serves_the_example),
 };
 

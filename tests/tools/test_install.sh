@@ -42,8 +42,11 @@ case_usr_prefix_units() {
         fail $name "make install: $(cat "$tmp/make.out")"
     elif [ ! -f "$u/usherd.service" ] || [ ! -f "$u/usherd.socket" ]; then
         fail $name "no units in $u: $(find "$d" -type f)"
-    elif ! grep -qx 'ExecStart=/usr/sbin/usherd -f /etc/usherd.conf' "$u/usherd.service"; then
-        fail $name "ExecStart: $(grep Exec "$u/usherd.service")"
+    elif ! grep -qx 'ExecStart=/usr/sbin/usherd -f /etc/usherd.conf -p /run/usherd/usherd.pid' \
+        "$u/usherd.service" ||
+        ! grep -qx 'ExecReload=/usr/sbin/usherd -s reload -p /run/usherd/usherd.pid' \
+            "$u/usherd.service"; then
+        fail $name "ExecStart, ExecReload: $(grep Exec "$u/usherd.service")"
     elif grep -q '@SBINDIR@\|/usr/local' "$u/usherd.service"; then
         fail $name "unsubstituted path: $(grep '@\|/usr/local' "$u/usherd.service")"
     elif [ ! -x "$d/usr/sbin/usherd" ] || [ ! -f "$d/usr/share/doc/usher/usherd.conf.example" ]; then
@@ -76,7 +79,8 @@ case_other_prefix_units() {
     u=$p/lib/systemd/system
     if ! inst "" "$p" install; then
         fail $name "make install: $(cat "$tmp/make.out")"
-    elif ! grep -qx "ExecStart=$p/sbin/usherd -f /etc/usherd.conf" "$u/usherd.service"; then
+    elif ! grep -qx "ExecStart=$p/sbin/usherd -f /etc/usherd.conf -p /run/usherd/usherd.pid" \
+        "$u/usherd.service"; then
         fail $name "ExecStart: $(grep Exec "$u/usherd.service" 2>&1)"
     elif ! command -v systemd-analyze >/dev/null 2>&1; then
         skip $name "no systemd-analyze (Debian package systemd)"
