@@ -282,6 +282,9 @@ int upgrade_take_env(struct upgrade_inherited *up)
         parse_fd(report, &up->report_fd) < 0 || up->report_fd < 0 ||
         parse_fd(pidfile, &up->pidfile_fd) < 0)
         goto bad;
+    /* strtok_r would take ",," as one comma: the list is ours, so exactly as written. */
+    if (strstr(owned, ",,") != NULL || owned[0] == ',' || owned[strlen(owned) - 1] == ',')
+        goto bad;
     if ((up->owned = calloc(SD_LISTEN_FDS_MAX, sizeof(*up->owned))) == NULL)
         return -1;
     for (char *s = NULL, *tok = strcmp(owned, "-") == 0 ? NULL : strtok_r(owned, ",", &s);
