@@ -549,6 +549,7 @@ static bool reload(struct daemon_state *ds, const char *how, struct strbuf *answ
 
 static void begin_stop(struct daemon_state *ds)
 {
+    upgrade_abort(&ds->upgrade, "stopping"); /* a stop wins over an upgrade under way */
     if (!ds->srv.stopping && ds->upgrade.handed_to == 0)
         notify_status("STOPPING=1"); /* after an upgrade, the successor is systemd's service */
     server_stop(&ds->srv, false);
@@ -621,12 +622,12 @@ static void on_upgrade_done(void *arg, pid_t pid, bool ok, const char *msg)
     char text[1200];
 
     if (!ok) {
-        log_errx("upgrade failed: %s; this usherd (pid %ld) goes on serving", msg, (long)getpid());
+        const char *then = ds->srv.stopping ? "stops" : "goes on serving";
+        log_errx("upgrade failed: %s; this usherd (pid %ld) %s", msg, (long)getpid(), then);
         /* The successor may have written its pid before it failed. */
         if (ds->pidfile.fd >= 0 && pidfile_write(&ds->pidfile, getpid()) < 0)
             log_warn("unable to write the pidfile %s", ds->pidfile.path);
-        snprintf(text, sizeof(text), "upgrade failed: %s; pid %ld goes on serving\n", msg,
-                 (long)getpid());
+        snprintf(text, sizeof(text), "upgrade failed: %s; pid %ld %s\n", msg, (long)getpid(), then);
         control_server_answer(&ds->control, 500, text);
         return;
     }

@@ -246,6 +246,19 @@ int upgrade_start(struct upgrade *u, const struct upgrade_spec *spec, char *err,
     return 0;
 }
 
+void upgrade_abort(struct upgrade *u, const char *why)
+{
+    char msg[256];
+
+    if (!upgrade_running(u))
+        return;
+    /* SIGTERM: its workers may have taken connections already; it stops as gracefully. */
+    if (kill(u->pid, SIGTERM) < 0 && errno != ESRCH)
+        log_warn("upgrade: unable to signal pid %ld", (long)u->pid);
+    snprintf(msg, sizeof(msg), "%s: the new usherd (pid %ld) is told to stop", why, (long)u->pid);
+    finish(u, false, msg);
+}
+
 void upgrade_forget(struct upgrade *u)
 {
     u->pid = 0;

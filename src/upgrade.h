@@ -77,6 +77,12 @@ static inline bool upgrade_running(const struct upgrade *u)
  */
 int upgrade_start(struct upgrade *u, const struct upgrade_spec *spec, char *err, size_t errlen);
 
+/*
+ * The stop came first: a successor still starting gets SIGTERM, and the
+ * attempt ends as failed, `why` saying so.  Nothing if none is starting.
+ */
+void upgrade_abort(struct upgrade *u, const char *why);
+
 /* In a forked process of ours: forget the successor (no system call). */
 void upgrade_forget(struct upgrade *u);
 

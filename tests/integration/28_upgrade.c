@@ -327,6 +327,45 @@ static void test_broken_binary_leaves_the_old_master_serving(void)
     T_ASSERT(gone_within(pid, 10000));
 }
 
+static void test_stop_during_an_upgrade_stops_the_successor_too(void)
+{
+    /* Scenario: usherd runs from a copy of its binary, replaced by a script
+     * that records its pid and then sleeps without ever reporting ready;
+     * -s upgrade is started in the background; once the script runs, the
+     * old master gets SIGTERM.  Asserted: -s upgrade exits 1 saying the
+     * new usherd "is told to stop"; the script is gone (SIGTERM); the old
+     * master exits, and nobody holds the pidfile. */
+    const char *dir = h_tmpdir(), *copy = h_fmt("%s/usherd-slow", dir);
+    const char *conf = h_fmt("%s/slow.conf", dir), *pidfile = h_fmt("%s/slow.pid", dir);
+    const char *log = h_fmt("%s/slow.log", dir), *marker = h_fmt("%s/slow.started", dir);
+    const char *argv[] = {h_usherd(), "-s", "upgrade", "-p", pidfile, NULL};
+    struct h_result r;
+    char *text;
+    pid_t pid, ctl_pid, script = 0;
+    int status;
+
+    h_write_file(conf, h_fmt("[echo]\nlisten = unix:%s/slow-echo.sock\nbuiltin = echo\n", dir));
+    pid = start_copy(copy, conf, pidfile, log);
+    h_write_file(h_fmt("%s.new", copy), h_fmt("#!/bin/sh\necho $$ > %s\nexec sleep 30\n", marker));
+    T_ASSERT(chmod(h_fmt("%s.new", copy), 0755) == 0);
+    T_ASSERT(rename(h_fmt("%s.new", copy), copy) == 0);
+    if ((ctl_pid = fork()) == 0) {
+        h_run(&r, NULL, 0, CTL_MS, argv);
+        _exit(r.exit_code == 1 && strstr(r.err, "is told to stop") != NULL ? 0 : 1);
+    }
+    T_ASSERT(h_wait_file(marker, "\n", 1, 10000));
+    text = h_read_file(marker);
+    script = (pid_t)strtol(text, NULL, 10);
+    free(text);
+    T_ASSERT(script > 0);
+    kill(pid, SIGTERM);
+    T_ASSERT(waitpid(ctl_pid, &status, 0) == ctl_pid);
+    T_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    T_ASSERT(gone_within(script, 10000));
+    T_ASSERT(gone_within(pid, 10000));
+    T_EQ_INT(h_lock_holder(pidfile), 0);
+}
+
 /* A datagram socket named in $NOTIFY_SOCKET for the daemons this case starts. */
 static int notify_socket(void)
 {
@@ -405,6 +444,7 @@ static const struct t_case cases[] = {
     T_CASE(test_exec_child_of_the_old_master_is_reaped_and_logged),
     T_CASE(test_failed_successor_leaves_the_old_master_serving),
     T_CASE(test_broken_binary_leaves_the_old_master_serving),
+    T_CASE(test_stop_during_an_upgrade_stops_the_successor_too),
     T_CASE(test_systemd_hears_the_new_mainpid),
     T_CASE(test_upgrade_with_workers),
 };
