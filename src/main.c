@@ -337,8 +337,15 @@ startup_fail(struct daemon_state *ds, int status, const char *fmt, ...)
         daemon_report(ds->report_fd, status, line);
     else
         log_stderr_fatal(msg);
-    /* Nothing left behind: a pidfile naming a process that never served is a lie. */
-    pidfile_release(&ds->pidfile);
+    /*
+     * Nothing left behind: a pidfile naming a process that never served is
+     * a lie.  But an upgrade's successor holds its predecessor's pidfile,
+     * which goes on serving: let go of it, leave the file.
+     */
+    if (ds->from.upgrading)
+        pidfile_disown(&ds->pidfile);
+    else
+        pidfile_release(&ds->pidfile);
     exit(status);
 }
 

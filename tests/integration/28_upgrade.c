@@ -267,6 +267,32 @@ static void test_failed_successor_leaves_the_old_master_serving(void)
     free(text);
 }
 
+static void test_successor_that_cannot_bind_leaves_the_pidfile(void)
+{
+    /* Scenario: a listen on an address the test holds open is added to the
+     * configuration; -s upgrade.  Asserted: exit 1 with "Address already
+     * in use"; the pidfile is still there, naming and locked by the old
+     * master (the successor took it over before it failed, and must not
+     * remove it), which answers -s status and echo. */
+    struct h_daemon *d = start(conf_echo);
+    char bound[160], *text = h_read_file(d->conf_path);
+    int taken = h_listen_socket("tcp://127.0.0.1:0", bound, sizeof(bound));
+    struct h_result r;
+    int fd;
+
+    h_write_file(d->conf_path, h_fmt("%s[taken]\nlisten = %s\nbuiltin = echo\n", text, bound));
+    ctl(&r, d, "upgrade");
+    T_EQ_INT(r.exit_code, 1);
+    T_ASSERT(strstr(r.err, "Address already in use") != NULL);
+    T_ASSERT(access(pidfile_of(d), F_OK) == 0);
+    assert_serving(d, d->pid);
+    fd = h_connect(h_addr(d, "echo", "tcp"));
+    h_echo_roundtrip(fd, "still\n");
+    close(fd);
+    close(taken);
+    free(text);
+}
+
 /* A copy of usherd in DIR, started from there with -f CONF -p PIDFILE; its stderr to LOG. */
 static pid_t start_copy(const char *copy, const char *conf, const char *pidfile, const char *log)
 {
@@ -443,6 +469,7 @@ static const struct t_case cases[] = {
     T_CASE(test_upgrades_under_load_refuse_nothing),
     T_CASE(test_exec_child_of_the_old_master_is_reaped_and_logged),
     T_CASE(test_failed_successor_leaves_the_old_master_serving),
+    T_CASE(test_successor_that_cannot_bind_leaves_the_pidfile),
     T_CASE(test_broken_binary_leaves_the_old_master_serving),
     T_CASE(test_stop_during_an_upgrade_stops_the_successor_too),
     T_CASE(test_systemd_hears_the_new_mainpid),
