@@ -659,6 +659,11 @@ static bool control_reload(void *arg, struct strbuf *answer)
         strbuf_printf(answer, "stopping: no reload now\n");
         return false;
     }
+    if (upgrade_running(&ds->upgrade)) {
+        strbuf_printf(answer, "an upgrade is under way (pid %ld): reload once it is done\n",
+                      (long)ds->upgrade.pid);
+        return false;
+    }
     return reload(ds, "control socket", answer);
 }
 
@@ -725,7 +730,14 @@ static void on_signal(int signo, void *arg)
         server_log_stats(&ds->srv);
         break;
     case SIGHUP:
-        if (!ds->srv.stopping)
+        /*
+         * Not while a successor starts: it reads the file itself, and a
+         * listener we bound or closed now would be taken from under it.
+         */
+        if (upgrade_running(&ds->upgrade))
+            log_warnx("SIGHUP: an upgrade is under way (pid %ld): not reloaded",
+                      (long)ds->upgrade.pid);
+        else if (!ds->srv.stopping)
             reload(ds, "SIGHUP", NULL);
         break;
     case SIGUSR2: {

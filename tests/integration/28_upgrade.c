@@ -392,6 +392,40 @@ static void test_stop_during_an_upgrade_stops_the_successor_too(void)
     T_EQ_INT(h_lock_holder(pidfile), 0);
 }
 
+static void test_no_reload_while_an_upgrade_is_under_way(void)
+{
+    /* Scenario: usherd runs from a copy of its binary, replaced by a script
+     * that waits 1 s and then executes the real usherd; -s upgrade in the
+     * background; while the script waits, -s reload.  Asserted: the reload
+     * exits 1 saying "an upgrade is under way"; the upgrade then succeeds
+     * (its successor bound nothing the reload could have taken). */
+    const char *dir = h_tmpdir(), *copy = h_fmt("%s/usherd-late", dir);
+    const char *conf = h_fmt("%s/late.conf", dir), *pidfile = h_fmt("%s/late.pid", dir);
+    const char *log = h_fmt("%s/late.log", dir), *marker = h_fmt("%s/late.started", dir);
+    const char *up_argv[] = {h_usherd(), "-s", "upgrade", "-p", pidfile, NULL};
+    const char *reload_argv[] = {h_usherd(), "-s", "reload", "-p", pidfile, NULL};
+    struct h_result r;
+    pid_t ctl_pid;
+    int status;
+
+    h_write_file(conf, h_fmt("[echo]\nlisten = unix:%s/late-echo.sock\nbuiltin = echo\n", dir));
+    start_copy(copy, conf, pidfile, log);
+    h_write_file(h_fmt("%s.new", copy),
+                 h_fmt("#!/bin/sh\necho $$ > %s\nsleep 1\nexec '%s' \"$@\"\n", marker, h_usherd()));
+    T_ASSERT(chmod(h_fmt("%s.new", copy), 0755) == 0);
+    T_ASSERT(rename(h_fmt("%s.new", copy), copy) == 0);
+    if ((ctl_pid = fork()) == 0) {
+        h_run(&r, NULL, 0, CTL_MS, up_argv);
+        _exit(r.exit_code);
+    }
+    T_ASSERT(h_wait_file(marker, "\n", 1, 10000));
+    h_run(&r, NULL, 0, CTL_MS, reload_argv);
+    T_EQ_INT(r.exit_code, 1);
+    T_ASSERT(strstr(r.err, "an upgrade is under way") != NULL);
+    T_ASSERT(waitpid(ctl_pid, &status, 0) == ctl_pid);
+    T_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 /* A datagram socket named in $NOTIFY_SOCKET for the daemons this case starts. */
 static int notify_socket(void)
 {
@@ -472,6 +506,7 @@ static const struct t_case cases[] = {
     T_CASE(test_successor_that_cannot_bind_leaves_the_pidfile),
     T_CASE(test_broken_binary_leaves_the_old_master_serving),
     T_CASE(test_stop_during_an_upgrade_stops_the_successor_too),
+    T_CASE(test_no_reload_while_an_upgrade_is_under_way),
     T_CASE(test_systemd_hears_the_new_mainpid),
     T_CASE(test_upgrade_with_workers),
 };
