@@ -336,9 +336,50 @@ static int bind_private(int fd, const char *tmp)
     return rc;
 }
 
+/* Does a live socket answer at `path`? */
+static bool answers(const char *path)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    bool live;
+
+    if (fd < 0)
+        return false;
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+    /* Non-blocking: a full backlog (EAGAIN) is someone's too. */
+    live = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 || errno == EAGAIN;
+    close(fd);
+    return live;
+}
+
+/*
+ * May the name be taken?  Only from nothing, a stale socket, or (takeover)
+ * our predecessor's live one: never a file that is not a socket, nor
+ * another usherd's control socket.
+ */
+static int may_take(const char *path, bool takeover, char *err, size_t errlen)
+{
+    struct stat st;
+
+    if (lstat(path, &st) < 0)
+        return 0;
+    if (!S_ISSOCK(st.st_mode)) {
+        snprintf(err, errlen, "control socket %s: a file that is not a socket is there: refused",
+                 path);
+        errno = EEXIST;
+        return -1;
+    }
+    if (!takeover && answers(path)) {
+        snprintf(err, errlen, "control socket %s: another usherd answers there: refused", path);
+        errno = EADDRINUSE;
+        return -1;
+    }
+    return 0;
+}
+
 int control_server_open(struct control_server *cs, struct ev_loop *loop, const char *path,
-                        struct metrics *metrics, const struct control_ops *ops, char *err,
-                        size_t errlen)
+                        bool takeover, struct metrics *metrics, const struct control_ops *ops,
+                        char *err, size_t errlen)
 {
     struct sockaddr_un sun;
     char tmp[sizeof(sun.sun_path) + 32];
@@ -356,6 +397,8 @@ int control_server_open(struct control_server *cs, struct ev_loop *loop, const c
         errno = ENAMETOOLONG;
         return -1;
     }
+    if (may_take(path, takeover, err, errlen) < 0)
+        return -1;
     if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0) {
         saved = errno;
         snprintf(err, errlen, "control socket %s: %s", path, strerror(saved));

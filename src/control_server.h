@@ -73,12 +73,15 @@ struct control_server {
 };
 
 /*
- * Make the socket `path` and serve it in `loop`.  Returns 0, or -1 with
- * errno and a message naming the path in err (nothing left behind).
+ * Make the socket `path` and serve it in `loop`.  What is at the name may
+ * be replaced only if it is a socket nobody answers on, or, with
+ * `takeover` (an upgrade's successor), our predecessor's: never another
+ * kind of file, nor another usherd's socket.  Returns 0, or -1 with errno
+ * and a message naming the path in err (nothing left behind).
  */
 int control_server_open(struct control_server *cs, struct ev_loop *loop, const char *path,
-                        struct metrics *metrics, const struct control_ops *ops, char *err,
-                        size_t errlen);
+                        bool takeover, struct metrics *metrics, const struct control_ops *ops,
+                        char *err, size_t errlen);
 
 /*
  * Stop accepting: the listening socket closes (its file removed if it is

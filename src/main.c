@@ -385,6 +385,23 @@ static const char *control_path(const char *pidfile, const char *setting, char *
     return buf;
 }
 
+/*
+ * -t: the control socket's name holds nothing, or a socket: usherd never
+ * puts one in place of another kind of file.
+ */
+static int check_control(const struct daemon_state *ds, const struct conf *conf)
+{
+    char pbuf[PATH_MAX], cbuf[PATH_MAX];
+    const char *path =
+        control_path(pidfile_path(ds, conf, pbuf, sizeof(pbuf)), conf->control, cbuf, sizeof(cbuf));
+    struct stat st;
+
+    if (path == NULL || lstat(path, &st) < 0 || S_ISSOCK(st.st_mode))
+        return 0;
+    fprintf(stderr, "usherd: control socket %s: a file that is not a socket is there\n", path);
+    return -1;
+}
+
 /* An upgrade's successor: the pidfile through the descriptor its predecessor handed over. */
 static void adopt_pidfile(struct daemon_state *ds, const char *path)
 {
@@ -707,8 +724,8 @@ static void open_control(struct daemon_state *ds, const struct conf *conf)
     if (path == NULL)
         return;
     mine.arg = ds;
-    if (control_server_open(&ds->control, ds->loop, path, ds->metrics, &mine, err, sizeof(err)) ==
-        0) {
+    if (control_server_open(&ds->control, ds->loop, path, ds->from.upgrading, ds->metrics, &mine,
+                            err, sizeof(err)) == 0) {
         log_info("control socket %s", path);
         return;
     }
@@ -915,7 +932,7 @@ int main(int argc, char **argv)
     }
     if (ds.opt.check_only) {
         warn_wait_streams(conf);
-        if (check_tls(conf) < 0) {
+        if (check_tls(conf) < 0 || check_control(&ds, conf) < 0) {
             conf_unref(conf);
             return 2;
         }

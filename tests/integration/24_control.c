@@ -527,6 +527,40 @@ static void test_control_path_from_the_configuration(void)
     free(out);
 }
 
+static void test_control_path_never_replaces_another_file(void)
+{
+    /* Scenario: control = DIR/important.txt, a regular file; -t, then a
+     * start.  Then a first usherd with control = DIR/admin.sock, and a
+     * second one naming the same control socket.  Asserted: -t exits 2 and
+     * the start exits 1, both saying "a file that is not a socket is
+     * there", and the file is as it was; the second usherd exits 1 with
+     * "another usherd answers there", and the first still answers -s
+     * status through the socket. */
+    const char *file = h_fmt("%s/important.txt", h_tmpdir());
+    const char *sock = h_fmt("%s/admin2.sock", h_tmpdir());
+    const char *echo = "[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n";
+    char *out = NULL, *text;
+    struct h_daemon *d;
+    struct h_result r;
+
+    h_write_file(file, "precious\n");
+    T_EQ_INT(h_usherd_run(h_fmt("[global]\ncontrol = %s\n%s", file, echo), &out, "-t", NULL), 2);
+    T_ASSERT(strstr(out, "a file that is not a socket is there") != NULL);
+    free(out);
+    T_EQ_INT(h_usherd_run(h_fmt("[global]\ncontrol = %s\n%s", file, echo), &out, NULL), 1);
+    T_ASSERT(strstr(out, "a file that is not a socket is there") != NULL);
+    free(out);
+    text = h_read_file(file);
+    T_EQ_STR(text, "precious\n");
+    free(text);
+    d = h_start(h_fmt("[global]\ncontrol = %s\n%s", sock, echo), NULL);
+    T_EQ_INT(h_usherd_run(h_fmt("[global]\ncontrol = %s\n%s", sock, echo), &out, NULL), 1);
+    T_ASSERT(strstr(out, "another usherd answers there") != NULL);
+    free(out);
+    ctl(&r, "status", "-f", d->conf_path, NULL);
+    T_EQ_STR(r.out, h_fmt("running (pid %ld)\n", (long)d->pid));
+}
+
 /* One request on the control socket of `d`, the whole answer (until it closes) into buf. */
 static size_t control_request(const struct h_daemon *d, const char *req, char *buf, size_t cap)
 {
@@ -644,6 +678,7 @@ static const struct t_case cases[] = {
     T_CASE(test_without_control_socket_reload_and_stats_signal),
     T_CASE(test_control_socket_is_private_and_removed_at_stop),
     T_CASE(test_control_path_from_the_configuration),
+    T_CASE(test_control_path_never_replaces_another_file),
     T_CASE(test_control_socket_speaks_http),
     T_CASE(test_control_socket_bounds_its_connections),
     T_CASE(test_bad_config_is_a_usage_error),
