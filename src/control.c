@@ -164,6 +164,11 @@ static int read_all(int fd, struct strbuf *b, int64_t wait_ms)
             continue; /* the deadline is looked at again */
         if ((n = read(fd, buf, sizeof(buf))) < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
+        /* Closed before a byte of answer: the request was never taken (a full daemon). */
+        if (b->len == 0 && (n == 0 || (n < 0 && errno == ECONNRESET))) {
+            errno = ECONNRESET;
+            return -1;
+        }
         if (n < 0) {
             fprintf(stderr, "usherd: reading the control socket: %s\n", strerror(errno));
             return -1;
@@ -193,10 +198,26 @@ static int parse_answer(struct strbuf *b, struct answer *a)
     return 0;
 }
 
+/* The whole request; MSG_NOSIGNAL: a daemon that closed on us is an error, not our death. */
+static int send_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return -1;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
 /*
  * Ask `request` ("POST /reload") on the control socket `fd` (closed here),
  * waiting up to `wait_ms` for the answer.  Returns 0 with the answer (its
- * body in b); or -1 with errno ETIMEDOUT, or after saying why.
+ * body in b); or -1 with errno ETIMEDOUT, ECONNRESET (the daemon closed
+ * before answering: the request was not taken), or after saying why.
  */
 static int ask(int fd, const char *request, int64_t wait_ms, struct strbuf *b, struct answer *a)
 {
@@ -206,9 +227,12 @@ static int ask(int fd, const char *request, int64_t wait_ms, struct strbuf *b, s
         "%s HTTP/1.1\r\nHost: usherd\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", request);
     int rc = -1;
 
-    if (write_all(fd, req, (size_t)n) < 0)
-        fprintf(stderr, "usherd: writing to the control socket: %s\n", strerror(errno));
-    else if (read_all(fd, b, wait_ms) == 0)
+    if (send_all(fd, req, (size_t)n) < 0) {
+        if (errno == EPIPE)
+            errno = ECONNRESET;
+        if (errno != ECONNRESET)
+            fprintf(stderr, "usherd: writing to the control socket: %s\n", strerror(errno));
+    } else if (read_all(fd, b, wait_ms) == 0)
         rc = parse_answer(b, a);
     close_quietly(fd);
     return rc;
@@ -255,6 +279,8 @@ static int tell(enum command cmd, const struct answer *a, const char *pidfile, p
     return 0;
 }
 
+static int by_signal(enum command cmd, const char *pidfile, int64_t stop_wait_ms);
+
 /* Through the control socket `fd`: the request of `cmd`, its answer told. */
 static int by_socket(enum command cmd, int fd, const char *pidfile, int64_t stop_wait_ms)
 {
@@ -269,6 +295,8 @@ static int by_socket(enum command cmd, int fd, const char *pidfile, int64_t stop
     strbuf_init(&b, ANSWER_MAX);
     if (ask(fd, commands[cmd].request, wait_ms, &b, &a) == 0) {
         rc = tell(cmd, &a, pidfile, pid, stop_wait_ms - (now_ms() - started));
+    } else if (errno == ECONNRESET) {
+        rc = by_signal(cmd, pidfile, stop_wait_ms); /* nobody took the request */
     } else if (errno == ETIMEDOUT && cmd == CMD_STOP && pid > 0) {
         fprintf(stderr, "usherd: still running (pid %ld) after %lld ms\n", (long)pid,
                 (long long)wait_ms);
@@ -280,6 +308,26 @@ static int by_socket(enum command cmd, int fd, const char *pidfile, int64_t stop
     return rc;
 }
 
+/*
+ * Does `pid` catch `signo` (SigCgt of /proc/PID/status)?  True when that
+ * cannot be read: then the signal is sent as asked.
+ */
+static bool catches(pid_t pid, int signo)
+{
+    char path[64], line[256];
+    unsigned long long mask = ~0ULL;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+    if ((f = fopen(path, "re")) == NULL)
+        return true;
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (strncmp(line, "SigCgt:", 7) == 0)
+            mask = strtoull(line + 7, NULL, 16);
+    fclose(f);
+    return (mask >> (signo - 1)) & 1;
+}
+
 /* Without the socket: the signal, as before there was one. */
 static int by_signal(enum command cmd, const char *pidfile, int64_t stop_wait_ms)
 {
@@ -287,6 +335,14 @@ static int by_signal(enum command cmd, const char *pidfile, int64_t stop_wait_ms
 
     if (pid == 0)
         return 1;
+    /* SIGUSR2's default action ends a process: an usherd that does not catch it would die. */
+    if (cmd == CMD_UPGRADE && !catches(pid, SIGUSR2)) {
+        fprintf(stderr,
+                "usherd: pid %ld does not catch SIGUSR2 (an usherd older than upgrades?): not "
+                "signalled; restart it instead\n",
+                (long)pid);
+        return 1;
+    }
     if (commands[cmd].signo == 0) {
         printf("running (pid %ld)\n", (long)pid);
         return 0;

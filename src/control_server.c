@@ -52,7 +52,10 @@ static void conn_close(struct control_conn *c)
         cs->conns = c->next;
     if (c->next != NULL)
         c->next->prev = c->prev;
-    cs->nconns--;
+    /* A slot is free again: the clients waiting in the backlog come in. */
+    if (cs->nconns-- == CONTROL_CONNS_MAX && cs->fd >= 0 &&
+        ev_io_set(cs->loop, cs->fd, EV_READ) < 0)
+        log_warn("control: unable to watch the socket");
     free(c);
 }
 
@@ -200,6 +203,7 @@ static bool flush(struct control_conn *c)
             break;
         }
         c->sent += (size_t)n;
+        ev_timer_start(cs->loop, &c->idle, CONTROL_IDLE_MS); /* a reader, however slow */
     }
     strbuf_free(&c->out);
     c->sent = 0;
@@ -256,8 +260,12 @@ static void on_io(struct ev_loop *loop, int fd, unsigned events, void *arg)
     struct control_conn *c = arg;
     ssize_t n;
 
+    /*
+     * Reading restarts no timer: a request must be complete within
+     * CONTROL_IDLE_MS of the connection or of the last answer, so a byte
+     * now and then does not hold a slot for ever.
+     */
     (void)loop, (void)fd;
-    ev_timer_start(c->cs->loop, &c->idle, CONTROL_IDLE_MS);
     if (events & EV_WRITE) {
         if (flush(c))
             serve(c);
@@ -292,14 +300,20 @@ static void on_accept(struct ev_loop *loop, int fd, unsigned events, void *arg)
 
     (void)events;
     for (;;) {
-        int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         struct control_conn *c;
-        if (cfd < 0) {
+        int cfd;
+        if (cs->nconns >= CONTROL_CONNS_MAX) {
+            /* Full: the others wait in the backlog until a slot is free. */
+            if (ev_io_set(loop, fd, 0) < 0)
+                log_warn("control: unable to stop watching the socket");
+            return;
+        }
+        if ((cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
                 log_warn("control: accept");
             return;
         }
-        if (cs->nconns >= CONTROL_CONNS_MAX || (c = calloc(1, sizeof(*c))) == NULL) {
+        if ((c = calloc(1, sizeof(*c))) == NULL) {
             close_quietly(cfd);
             continue;
         }

@@ -15,11 +15,13 @@
  * Anything else is 404 (405 for a known path and another method).  The
  * work behind each POST is main's: it installs it as control_ops.
  *
- * Bounds: CONTROL_CONNS_MAX connections at once (more are closed at
- * accept), each with one request's head and CONTROL_IN_MAX bytes read
- * ahead, answered one request at a time (nothing more is read while an
- * answer waits for the socket or for an upgrade), and closed after
- * CONTROL_IDLE_MS without a byte either way unless an answer is awaited.
+ * Bounds: CONTROL_CONNS_MAX connections at once (more wait in the listen
+ * backlog, not accepted, until one closes), each with one request's head
+ * and CONTROL_IN_MAX bytes read ahead, answered one request at a time
+ * (nothing more is read while an answer waits for the socket or for an
+ * upgrade).  A request must be complete within CONTROL_IDLE_MS of the
+ * connection or of the last answer, and a reader that takes nothing for
+ * CONTROL_IDLE_MS is closed, unless an upgrade's answer is awaited.
  *
  * The socket file is made under another name and renamed into place, so a
  * successor can take the name over from a running usherd without a moment

@@ -608,28 +608,101 @@ static void test_control_socket_speaks_http(void)
 static void test_control_socket_bounds_its_connections(void)
 {
     /* Scenario: 16 connections to the control socket, held open, then a
-     * 17th.  Asserted: the 17th is closed at once without an answer; each
-     * of the 16 still gets an answer to GET /status; -s status works once
-     * they are closed. */
+     * 17th that sends GET /status at once.  Asserted: the 17th gets no
+     * answer while the 16 are held (it waits in the backlog, not
+     * accepted); once one of the 16 closes, it is answered 200; each of
+     * the other 15 still gets its answer. */
     struct h_daemon *d = start_with_pidfile("10s");
     const char *sock = h_fmt("unix:%s/usherd.sock", d->dir);
+    const char *req = "GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     int fds[16], extra;
-    struct h_result r;
     char buf[4096];
 
     for (int i = 0; i < 16; i++)
         fds[i] = h_connect(sock);
     extra = h_connect(sock);
-    T_ASSERT(h_wait_closed(extra, 2000));
+    h_send_str(extra, req);
+    T_ASSERT(h_recv_within(extra, buf, sizeof(buf), 300) < 0);
+    close(fds[0]);
+    h_recv_all(extra, buf, sizeof(buf));
+    T_ASSERT(strncmp(buf, "HTTP/1.1 200 ", 13) == 0);
     close(extra);
-    for (int i = 0; i < 16; i++) {
-        h_send_str(fds[i], "GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    for (int i = 1; i < 16; i++) {
+        h_send_str(fds[i], req);
         h_recv_all(fds[i], buf, sizeof(buf));
         T_ASSERT(strncmp(buf, "HTTP/1.1 200 ", 13) == 0);
         close(fds[i]);
     }
-    ctl(&r, "status", "-p", pidfile_of(d), NULL);
-    T_EQ_INT(r.exit_code, 0);
+}
+
+static void test_slow_clients_do_not_keep_the_control_socket(void)
+{
+    /* Scenario: 16 connections hold every slot, each sending one byte of a
+     * request head every 2 s and never finishing it; -s status meanwhile.
+     * Asserted: -s status still answers "running (pid N)", exit 0: a
+     * request must be complete within 10 s, however often bytes come, so
+     * the slots free up (the client waits in the backlog meanwhile). */
+    struct h_daemon *d = start_with_pidfile("10s");
+    const char *sock = h_fmt("unix:%s/usherd.sock", d->dir);
+    const char *argv[] = {h_usherd(), "-s", "status", "-p", pidfile_of(d), NULL};
+    int fds[16], status;
+    pid_t pid;
+
+    for (int i = 0; i < 16; i++) {
+        fds[i] = h_connect(sock);
+        h_send_str(fds[i], "G");
+    }
+    if ((pid = fork()) == 0) {
+        struct h_result r;
+        h_run(&r, NULL, 0, CTL_MS, argv);
+        _exit(r.exit_code == 0 && strstr(r.out, "running (pid ") == r.out ? 0 : 1);
+    }
+    pid_t done = 0;
+
+    for (int round = 0; round < 10 && (done = waitpid(pid, &status, WNOHANG)) == 0; round++) {
+        for (int i = 0; i < 16; i++)
+            if (send(fds[i], "E", 1, MSG_NOSIGNAL) < 0) {
+                /* closed by the daemon: that is the point */
+            }
+        sleep(2);
+    }
+    if (done != pid)
+        T_ASSERT(waitpid(pid, &status, 0) == pid);
+    T_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    for (int i = 0; i < 16; i++)
+        close(fds[i]);
+}
+
+static void test_upgrade_by_signal_spares_a_process_that_would_die_of_it(void)
+{
+    /* Scenario: a pidfile locked by a process that does not catch SIGUSR2
+     * (a python3 stand-in for an usherd older than upgrades, whose default
+     * action for it is to die), no control socket; -s upgrade -p FILE.
+     * Asserted: exit 1 saying it "does not catch SIGUSR2", and the process
+     * is still alive. */
+    const char *pidfile = h_fmt("%s/old.pid", h_tmpdir());
+    const char *ready = h_fmt("%s/old.ready", h_tmpdir());
+    struct h_result r;
+    pid_t pid;
+
+    h_need("python3", "python3");
+    if ((pid = fork()) == 0) {
+        execlp("python3", "python3", "-c",
+               "import fcntl, os, sys, time\n"
+               "f = open(sys.argv[1], 'w'); fcntl.lockf(f, fcntl.LOCK_EX)\n"
+               "f.write('%d\\n' % os.getpid()); f.flush()\n"
+               "open(sys.argv[2], 'w').write('ready\\n')\n"
+               "time.sleep(30)\n",
+               pidfile, ready, (char *)NULL);
+        _exit(127);
+    }
+    T_ASSERT(h_wait_file(ready, "ready", 1, 10000));
+    ctl(&r, "upgrade", "-p", pidfile, NULL);
+    T_EQ_INT(r.exit_code, 1);
+    T_ASSERT(strstr(r.err, "does not catch SIGUSR2") != NULL);
+    T_ASSERT(kill(pid, 0) == 0);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
 }
 
 static void test_bad_config_is_a_usage_error(void)
@@ -681,6 +754,8 @@ static const struct t_case cases[] = {
     T_CASE(test_control_path_never_replaces_another_file),
     T_CASE(test_control_socket_speaks_http),
     T_CASE(test_control_socket_bounds_its_connections),
+    T_CASE(test_slow_clients_do_not_keep_the_control_socket),
+    T_CASE(test_upgrade_by_signal_spares_a_process_that_would_die_of_it),
     T_CASE(test_bad_config_is_a_usage_error),
     T_CASE(test_unknown_command_is_a_usage_error),
 };
