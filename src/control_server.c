@@ -391,22 +391,16 @@ static int may_take(const char *path, bool takeover, char *err, size_t errlen)
     return 0;
 }
 
-int control_server_open(struct control_server *cs, struct ev_loop *loop, const char *path,
-                        bool takeover, struct metrics *metrics, const struct control_ops *ops,
-                        char *err, size_t errlen)
+/* Make the listening socket at cs->path (see control_server_open).  Returns 0 or -1. */
+static int make_socket(struct control_server *cs, bool takeover, char *err, size_t errlen)
 {
     struct sockaddr_un sun;
     char tmp[sizeof(sun.sun_path) + 32];
+    const char *path = cs->path;
     struct stat st;
     int fd, saved;
 
-    memset(cs, 0, sizeof(*cs));
-    cs->fd = -1;
-    cs->loop = loop;
-    cs->metrics = metrics;
-    cs->ops = *ops;
-    if (snprintf(tmp, sizeof(tmp), "%s.%ld", path, (long)getpid()) >= (int)sizeof(sun.sun_path) ||
-        str_copy(cs->path, sizeof(cs->path), path) < 0) {
+    if (snprintf(tmp, sizeof(tmp), "%s.%ld", path, (long)getpid()) >= (int)sizeof(sun.sun_path)) {
         snprintf(err, errlen, "control socket %s: the name is too long for a Unix socket", path);
         errno = ENAMETOOLONG;
         return -1;
@@ -423,7 +417,7 @@ int control_server_open(struct control_server *cs, struct ev_loop *loop, const c
     if (lstat(tmp, &st) == 0 && S_ISSOCK(st.st_mode))
         unlink(tmp);
     if (bind_private(fd, tmp) < 0 || lstat(tmp, &st) < 0 || listen(fd, BACKLOG) < 0 ||
-        rename(tmp, path) < 0 || ev_io_add(loop, fd, EV_READ, on_accept, cs) < 0) {
+        rename(tmp, path) < 0 || ev_io_add(cs->loop, fd, EV_READ, on_accept, cs) < 0) {
         saved = errno;
         snprintf(err, errlen, "unable to make the control socket %s: %s", path, strerror(saved));
         unlink(tmp); /* if the rename did not take it */
@@ -435,6 +429,36 @@ int control_server_open(struct control_server *cs, struct ev_loop *loop, const c
     cs->dev = st.st_dev;
     cs->ino = st.st_ino;
     return 0;
+}
+
+int control_server_open(struct control_server *cs, struct ev_loop *loop, const char *path,
+                        bool takeover, struct metrics *metrics, const struct control_ops *ops,
+                        char *err, size_t errlen)
+{
+    memset(cs, 0, sizeof(*cs));
+    cs->fd = -1;
+    cs->loop = loop;
+    cs->metrics = metrics;
+    cs->ops = *ops;
+    if (str_copy(cs->path, sizeof(cs->path), path) < 0) {
+        snprintf(err, errlen, "control socket %s: the name is too long for a Unix socket", path);
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return make_socket(cs, takeover, err, errlen);
+}
+
+int control_server_reclaim(struct control_server *cs, char *err, size_t errlen)
+{
+    struct stat st;
+
+    if (cs->fd < 0 || (lstat(cs->path, &st) == 0 && st.st_dev == cs->dev && st.st_ino == cs->ino))
+        return 0;
+    /* Our socket answers nobody who comes by the name: a new one takes the name back. */
+    ev_io_del(cs->loop, cs->fd);
+    close_quietly(cs->fd);
+    cs->fd = -1;
+    return make_socket(cs, true, err, errlen);
 }
 
 void control_server_close(struct control_server *cs)
@@ -464,20 +488,10 @@ void control_server_answer(struct control_server *cs, int status, const char *bo
     (void)flush(c); /* closes it once the answer is out */
 }
 
-void control_server_free(struct control_server *cs, bool forget)
+void control_server_free(struct control_server *cs)
 {
-    if (forget) {
-        /* A forked process: the descriptors are closed already, the loop is not ours. */
-        for (struct control_conn *c = cs->conns, *next; c != NULL; c = next) {
-            next = c->next;
-            strbuf_free(&c->out);
-            free(c);
-        }
-        memset(cs, 0, sizeof(*cs));
-        cs->fd = -1;
-        return;
-    }
     control_server_close(cs);
+    control_server_answer(cs, 500, "usherd stopped before the upgrade was done\n");
     for (struct control_conn *c = cs->conns, *next; c != NULL; c = next) {
         next = c->next;
         conn_close(c);

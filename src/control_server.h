@@ -91,10 +91,20 @@ int control_server_open(struct control_server *cs, struct ev_loop *loop, const c
  */
 void control_server_close(struct control_server *cs);
 
+/*
+ * After a failed upgrade: if the name no longer leads to our socket (the
+ * successor renamed its own over it, then died), make a new one there.
+ * Returns 0, or -1 with a message in err (then there is none).
+ */
+int control_server_reclaim(struct control_server *cs, char *err, size_t errlen);
+
 /* The answer to the awaited POST /upgrade (dropped if its client has gone). */
 void control_server_answer(struct control_server *cs, int status, const char *body);
 
-/* Close everything (after the loop, or in a forked process: `forget` closes without removing). */
-void control_server_free(struct control_server *cs, bool forget);
+/*
+ * Close everything, after the loop; an awaited upgrade's client is told
+ * (500) that usherd stopped first.
+ */
+void control_server_free(struct control_server *cs);
 
 #endif

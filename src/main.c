@@ -74,6 +74,7 @@ struct daemon_state {
     struct control_server control; /* the control socket (fd -1 when none) */
     struct upgrade upgrade;        /* our successor, while it starts */
     struct upgrade_inherited from; /* what our predecessor handed us, if one did */
+    const char *argv0;             /* our argv[0], the successor's too */
 };
 
 static void usage(FILE *out)
@@ -584,7 +585,7 @@ static void successor_argv(const struct daemon_state *ds, char **argv, size_t ma
 {
     size_t n = 0;
 
-    argv[n++] = (char *)"usherd";
+    argv[n++] = (char *)ds->argv0; /* as ps and pgrep -f knew it */
     if (ds->conf_path[0] != '\0') {
         argv[n++] = (char *)"-f";
         argv[n++] = (char *)ds->conf_path;
@@ -643,7 +644,7 @@ static int begin_upgrade(struct daemon_state *ds, char *err, size_t errlen)
 static void on_upgrade_done(void *arg, pid_t pid, bool ok, const char *msg)
 {
     struct daemon_state *ds = arg;
-    char text[1200];
+    char text[1200], err[640];
 
     if (!ok) {
         const char *then = ds->srv.stopping ? "stops" : "goes on serving";
@@ -652,6 +653,9 @@ static void on_upgrade_done(void *arg, pid_t pid, bool ok, const char *msg)
         if (ds->pidfile.fd >= 0 && pidfile_write(&ds->pidfile, getpid()) < 0)
             log_warn("unable to write the pidfile %s", ds->pidfile.path);
         snprintf(text, sizeof(text), "upgrade failed: %s; pid %ld %s\n", msg, (long)getpid(), then);
+        /* A successor that renamed its control socket over ours and then died: take it back. */
+        if (control_server_reclaim(&ds->control, err, sizeof(err)) < 0)
+            log_warnx("%s; usherd -s uses signals instead", err);
         control_server_answer(&ds->control, 500, text);
         return;
     }
@@ -828,6 +832,8 @@ static void start(struct daemon_state *ds, struct conf *conf)
         if ((ds->report_fd = daemon_detach(inh.n)) < 0)
             startup_fail(ds, 1, "unable to detach: %s", strerror(errno));
         umask((mode_t)conf->umask);
+    } else if (ds->opt.daemonize) {
+        umask((mode_t)conf->umask); /* detached already, but the umask is the new file's */
     }
     set_log_target(ds, conf);
     if (!log_is_stderr())
@@ -900,6 +906,7 @@ int main(int argc, char **argv)
     struct conf *conf;
 
     parse_options(argc, argv, &ds.opt);
+    ds.argv0 = argv[0] != NULL ? argv[0] : "usherd";
     grace_init();
     if (open_std_fds() < 0) {
         fprintf(stderr, "usherd: unable to open /dev/null: %s\n", strerror(errno));
@@ -952,7 +959,7 @@ int main(int argc, char **argv)
     if (ev_run(ds.loop) < 0)
         log_err("event loop failed");
     reaper_reap(&ds.srv.reaper);
-    control_server_free(&ds.control, false);
+    control_server_free(&ds.control);
     procs_free(&ds.procs);
     server_free(&ds.srv);
     sig_shutdown(ds.loop);

@@ -106,7 +106,20 @@ static void on_successor_exit(pid_t pid, int status, void *arg)
         snprintf(how, sizeof(how), "signal %d", WTERMSIG(status));
     else
         snprintf(how, sizeof(how), "status %d", WEXITSTATUS(status));
-    if (pid == u->handed_to) {
+    if (pid == u->pid) {
+        /*
+         * Still starting: its word, if it wrote one, is on the pipe; else
+         * the exit is the answer (something else holding the pipe open
+         * must not keep us waiting for the deadline).
+         */
+        char msg[160];
+        on_report(u->loop, u->report_fd, EV_READ, u);
+        if (pid != u->pid)
+            return;
+        snprintf(msg, sizeof(msg), "the new usherd (pid %ld) exited (%s) before it was ready",
+                 (long)pid, how);
+        finish(u, false, msg);
+    } else if (pid == u->handed_to) {
         log_warnx("upgrade: the usherd that took over (pid %ld) has exited (%s)", (long)pid, how);
         u->handed_to = 0;
     } else {
@@ -150,17 +163,19 @@ static int place_fds(const int *src, size_t n)
 /* The successor's environment, in the child (one thread: setenv is safe). */
 static int set_env(const struct upgrade_spec *spec, size_t nsock, int report, int pidfile)
 {
-    char num[32], up[64 + 16 * 8], owned[16 * 8];
-    char *names;
-    size_t len = 0;
+    size_t owned_size = spec->nfds * 6 + 2, len = 0; /* "4095," a socket at most, or "-" */
+    char num[32], *names, *owned, *up;
 
-    if ((names = malloc(spec->nfds * 256 + 1)) == NULL)
-        return -1;
+    names = malloc(spec->nfds * 256 + 1);
+    owned = malloc(owned_size);
+    up = malloc(owned_size + 64);
+    if (names == NULL || owned == NULL || up == NULL)
+        return -1; /* the process is about to fail: nothing to free for */
     names[0] = '\0';
     for (size_t i = 0; i < spec->nfds; i++)
         len += (size_t)snprintf(names + len, 257, "%s%.255s", i ? ":" : "", spec->names[i]);
-    owned_text(spec, owned, sizeof(owned));
-    snprintf(up, sizeof(up), "%d %d %s", report, pidfile, owned);
+    owned_text(spec, owned, owned_size);
+    snprintf(up, owned_size + 64, "%d %d %s", report, pidfile, owned);
     snprintf(num, sizeof(num), "%ld", (long)getpid());
     if (setenv("LISTEN_PID", num, 1) < 0 || setenv("LISTEN_FDNAMES", names, 1) < 0)
         return -1;
@@ -257,13 +272,6 @@ void upgrade_abort(struct upgrade *u, const char *why)
         log_warn("upgrade: unable to signal pid %ld", (long)u->pid);
     snprintf(msg, sizeof(msg), "%s: the new usherd (pid %ld) is told to stop", why, (long)u->pid);
     finish(u, false, msg);
-}
-
-void upgrade_forget(struct upgrade *u)
-{
-    u->pid = 0;
-    u->handed_to = 0;
-    u->report_fd = -1;
 }
 
 /* One descriptor number of the variable: > 2. */

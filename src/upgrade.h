@@ -83,9 +83,6 @@ int upgrade_start(struct upgrade *u, const struct upgrade_spec *spec, char *err,
  */
 void upgrade_abort(struct upgrade *u, const char *why);
 
-/* In a forked process of ours: forget the successor (no system call). */
-void upgrade_forget(struct upgrade *u);
-
 /* What a successor was handed (upgrade_take_env). */
 struct upgrade_inherited {
     bool upgrading;

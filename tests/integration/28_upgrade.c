@@ -392,6 +392,49 @@ static void test_stop_during_an_upgrade_stops_the_successor_too(void)
     T_EQ_INT(h_lock_holder(pidfile), 0);
 }
 
+static void test_successor_that_dies_leaves_the_old_master_whole(void)
+{
+    /* Scenario: usherd runs from a copy of its binary, replaced by a script
+     * that puts a dead socket in the place of the control socket (as a
+     * successor that renamed its own and then died would), leaves a
+     * process behind that holds the report pipe open, and exits 3.
+     * Asserted: -s upgrade says at once (not after the 30 s deadline) that
+     * the new usherd "exited (status 3)"; -s stats is then answered
+     * through the control socket again (the table on stdout: the old
+     * master made its socket anew at the name). */
+    const char *dir = h_tmpdir(), *copy = h_fmt("%s/usherd-dies", dir);
+    const char *conf = h_fmt("%s/dies.conf", dir), *pidfile = h_fmt("%s/dies.pid", dir);
+    const char *log = h_fmt("%s/dies.log", dir), *control = h_fmt("%s/dies.sock", dir);
+    const char *up_argv[] = {h_usherd(), "-s", "upgrade", "-p", pidfile, NULL};
+    const char *stats_argv[] = {h_usherd(), "-s", "stats", "-p", pidfile, NULL};
+    struct h_result r;
+    int64_t started;
+
+    h_need("python3", "python3");
+    h_write_file(conf, h_fmt("[echo]\nlisten = unix:%s/dies-echo.sock\nbuiltin = echo\n", dir));
+    start_copy(copy, conf, pidfile, log);
+    h_write_file(
+        h_fmt("%s.new", copy),
+        h_fmt("#!/bin/sh\n"
+              "python3 -c 'import os, socket, sys; s = socket.socket(socket.AF_UNIX); "
+              "s.bind(sys.argv[1] + \".x\"); os.rename(sys.argv[1] + \".x\", sys.argv[1])' "
+              "'%s'\n"
+              "sleep 5 &\n"
+              "exit 3\n",
+              control));
+    T_ASSERT(chmod(h_fmt("%s.new", copy), 0755) == 0);
+    T_ASSERT(rename(h_fmt("%s.new", copy), copy) == 0);
+    started = h_now_ms();
+    h_run(&r, NULL, 0, CTL_MS, up_argv);
+    t_note("-s upgrade answered in %lld ms", (long long)(h_now_ms() - started));
+    T_EQ_INT(r.exit_code, 1);
+    T_ASSERT(strstr(r.err, "exited (status 3)") != NULL);
+    T_ASSERT(h_now_ms() - started < 20000);
+    h_run(&r, NULL, 0, CTL_MS, stats_argv);
+    T_EQ_INT(r.exit_code, 0);
+    T_ASSERT(strncmp(r.out, "service ", 8) == 0);
+}
+
 static void test_no_reload_while_an_upgrade_is_under_way(void)
 {
     /* Scenario: usherd runs from a copy of its binary, replaced by a script
@@ -507,6 +550,7 @@ static const struct t_case cases[] = {
     T_CASE(test_broken_binary_leaves_the_old_master_serving),
     T_CASE(test_stop_during_an_upgrade_stops_the_successor_too),
     T_CASE(test_no_reload_while_an_upgrade_is_under_way),
+    T_CASE(test_successor_that_dies_leaves_the_old_master_whole),
     T_CASE(test_systemd_hears_the_new_mainpid),
     T_CASE(test_upgrade_with_workers),
 };
