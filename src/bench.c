@@ -118,7 +118,8 @@ static void usage(FILE *out)
             "                   [--proxy v1|v2] [--json] connect|pingpong|bulk|udp ADDRESS\n"
             "  -c CONNS   concurrent connections (udp: requests outstanding), default 1\n"
             "  -d SECONDS how long to run (default 5; 0.5, 1500ms), or -n COUNT transactions\n"
-            "  -s SIZE    request size in bytes (default 64; bulk: chunk, 256K)\n"
+            "  -s SIZE    request size in bytes (default 64; bulk: chunk, 256K); connect\n"
+            "             -s 0: no request, the transaction ends at the server's close\n"
             "  -w SEC     a transaction with no progress for this long is an error (5)\n"
             "  --reset    connect: close by reset (SO_LINGER 0), no TIME_WAIT\n"
             "  --proxy V  streams: each connection starts with a PROXY header, version v1\n"
@@ -366,6 +367,13 @@ static void do_send(struct bench *b, struct slot *s)
 
     if (b->mode == UDP)
         memcpy(b->req, &s->seq, sizeof(s->seq) < b->size ? sizeof(s->seq) : b->size);
+    if (b->size == 0 && (b->proxy == 0 || s->proxy_done)) {
+        /* -s 0: nothing to send; a failed connect shows in the first read. */
+        s->state = RECEIVING;
+        if (watch(b, s, (uint32_t)s->conn.read_want) < 0)
+            fail(b, s, E_OTHER);
+        return;
+    }
     if (b->proxy != 0 && !s->proxy_done)
         n = send_proxy_header(b, s, b->req + s->sent, b->size - s->sent);
     else
@@ -391,10 +399,15 @@ static void do_send(struct bench *b, struct slot *s)
 static bool recv_once(struct bench *b, struct slot *s)
 {
     size_t want = b->size - s->got;
-    ssize_t n = client_conn_recv(&s->conn, b->buf, b->mode == UDP ? b->bufsize : want);
+    ssize_t n =
+        client_conn_recv(&s->conn, b->buf, b->mode == UDP || b->size == 0 ? b->bufsize : want);
 
     if (n < 0) {
         blocked(b, s, s->conn.read_want);
+        return false;
+    }
+    if (n == 0 && b->size == 0) {
+        finish(b, s); /* -s 0: the server's close is the reply */
         return false;
     }
     if (n == 0) {
@@ -403,6 +416,8 @@ static bool recv_once(struct bench *b, struct slot *s)
     }
     b->bytes_in += (size_t)n;
     s->active_ns = now_ns();
+    if (b->size == 0)
+        return true; /* what the program says before it closes */
     if (b->mode == UDP) {
         /* A late reply to an earlier, timed-out request is not this one's. */
         if ((size_t)n != b->size || memcmp(b->buf, &s->seq, sizeof(s->seq)) != 0)
@@ -723,8 +738,8 @@ static int parse_args(int argc, char **argv, struct bench *b)
             b->count = (uint64_t)v;
             break;
         case 's':
-            if (parse_size(optarg, &size) < 0 || size == 0 || size > (64u << 20))
-                return usage_error("-s: expected 1 byte to 64M, not", optarg);
+            if (parse_size(optarg, &size) < 0 || size > (64u << 20))
+                return usage_error("-s: expected 0 bytes to 64M, not", optarg);
             b->size = (size_t)size;
             size_set = true;
             break;
@@ -767,6 +782,8 @@ static int parse_args(int argc, char **argv, struct bench *b)
         b->size = BULK_CHUNK;
     if (b->mode == UDP && b->proxy != 0)
         return usage_error("--proxy goes with the stream modes, not udp", NULL);
+    if (b->mode != CONNECT && b->size == 0)
+        return usage_error("-s 0 goes with connect mode only", NULL);
     if (b->mode == UDP && b->size < sizeof(uint64_t))
         return usage_error("-s: udp requests carry a sequence number: at least 8 bytes", NULL);
     str_copy(b->target, sizeof(b->target), argv[optind + 1]);
