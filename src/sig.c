@@ -100,15 +100,10 @@ static void note_changed(const int *signals)
     }
 }
 
-void sig_defaults_for_exec(void)
+size_t sig_exec_defaults(const int **signals)
 {
-    struct kernel_sigaction dfl;
-
-    memset(&dfl, 0, sizeof(dfl));
-    dfl.handler = SIG_DFL;
-    /* The raw call: it reaches 32 and 33 too, and is async-signal-safe. */
-    for (int i = 0; i < nchanged; i++)
-        syscall(SYS_rt_sigaction, changed[i], &dfl, NULL, sizeof(dfl.mask));
+    *signals = changed;
+    return (size_t)nchanged;
 }
 
 int sig_init(struct ev_loop *loop, const int *signals, sig_fn *fn, void *arg)

@@ -11,6 +11,7 @@
 #define USHER_SIG_H
 
 #include <signal.h>
+#include <stddef.h>
 
 struct ev_loop;
 
@@ -38,11 +39,13 @@ void sig_block_all(sigset_t *old);
 void sig_restore(const sigset_t *old);
 
 /*
- * For a child about to exec: back to default every disposition exec would
- * not reset (SIGPIPE, signals usherd inherited ignored) and those our
- * handlers hold.  Cheaper than sig_reset_child: only what was changed.
- * Async-signal-safe.
+ * For a child about to exec: the signals it must set back to SIG_DFL
+ * (SIGPIPE, the signals usherd inherited ignored, those our handlers
+ * hold), which exec alone would not all reset.  Returns how many, the list
+ * in *signals; it is written by sig_init only, so a child that shares our
+ * memory may read it while we run on.  The child sets them with the raw
+ * rt_sigaction, which reaches 32 and 33 too.
  */
-void sig_defaults_for_exec(void);
+size_t sig_exec_defaults(const int **signals);
 
 #endif

@@ -134,6 +134,15 @@ static void on_stderr(struct ev_loop *loop, int fd, unsigned events, void *arg)
     }
 }
 
+/* Once a second at most per service: one program that cannot start hides no other. */
+static void warn_spawn(const struct svc *svc, pid_t pid, const char *err)
+{
+    if (pid > 0)
+        svc_warnx(svc, SVC_WARN_SPAWN, "service=%s pid=%ld: %s", svc->conf->name, (long)pid, err);
+    else
+        svc_warnx(svc, SVC_WARN_SPAWN, "service=%s: %s", svc->conf->name, err);
+}
+
 static void on_max_time(struct ev_loop *loop, struct ev_timer *t)
 {
     struct exec_child *c = t->arg;
@@ -194,8 +203,10 @@ static void finish(struct exec_child *c)
 static void on_exit_status(pid_t pid, int status, void *arg)
 {
     struct exec_child *c = arg;
+    char err[512];
 
-    (void)pid;
+    if (spawn_child_failure(pid, err, sizeof(err)))
+        warn_spawn(c->svc, pid, err);
     c->status = status;
     c->exited = true;
     c->sp->n--;
@@ -241,10 +252,9 @@ static int stderr_target(struct exec_child *c, int *pipe_w)
     case STDERR_LOG:
         break;
     }
-    if (pipe2(p, O_CLOEXEC) < 0)
+    /* Only our end stays non-blocking: the child makes its own block (err_nonblock). */
+    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
         return *null_fd >= 0 ? *null_fd : -2;
-    /* Only our end is non-blocking: the child's writes must not fail with EAGAIN. */
-    fd_set_nonblock(p[0]);
     c->err_fd = p[0];
     *pipe_w = p[1];
     return p[1];
@@ -264,15 +274,6 @@ static struct exec_child *child_new(struct spawn_set *sp, struct svc *svc, int k
     c->started_ms = now_ms();
     ev_timer_init(&c->timer, on_max_time, c);
     return c;
-}
-
-/* Once a second at most per service: one program that cannot start hides no other. */
-static void warn_spawn(const struct svc *svc, pid_t pid, const char *err)
-{
-    if (pid > 0)
-        svc_warnx(svc, SVC_WARN_SPAWN, "service=%s pid=%ld: %s", svc->conf->name, (long)pid, err);
-    else
-        svc_warnx(svc, SVC_WARN_SPAWN, "service=%s: %s", svc->conf->name, err);
 }
 
 /* What a child is started on. */
@@ -304,6 +305,7 @@ static int launch(struct exec_child *c, const struct launch_on *on)
     pid_t pid;
 
     req.err_fd = stderr_target(c, &pipe_w);
+    req.err_nonblock = pipe_w >= 0;
     if (req.err_fd == -2) {
         warn_spawn(c->svc, 0, "unable to make a stderr pipe");
         return -1;
@@ -576,6 +578,7 @@ void spawn_set_free(struct spawn_set *sp)
 void spawn_set_forget(struct spawn_set *sp, struct ev_loop *loop)
 {
     /* In a new child: the records, descriptors and children are the parent's. */
+    spawn_child_forget();
     sp->head = NULL;
     sp->n = sp->nleft = 0;
     sp->null_fd = -1;

@@ -14,9 +14,11 @@
  * other step): in the plan the two share (clone), or in a close-on-exec
  * pipe that an exec that succeeds closes empty (fork).
  *
- * The child is made with clone(CLONE_VM | CLONE_VFORK) on a stack of its
- * own: it shares our memory until it execs, so it only makes system calls
- * and touches nothing but the plan it is given.  Under AddressSanitizer,
+ * The child is made with clone(CLONE_VM) on a stack of its own: it shares
+ * our memory until it execs, so it only makes system calls (its own,
+ * which leave our errno alone) and touches nothing but the plan it is
+ * given.  We do not wait for its exec (see "Children that run on" below);
+ * where that cannot be, with CLONE_VFORK we do.  Under AddressSanitizer,
  * whose bookkeeping a memory-sharing child would disturb, and where clone
  * is refused (valgrind), it is a plain fork.
  */
@@ -32,6 +34,7 @@
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +85,8 @@ struct plan {
     int sock, err_fd;
     int report_fd; /* -1 when the child shares our memory (clone): it reports in the plan */
     char **envp;
+    bool err_nonblock; /* err_fd is a log pipe whose end is non-blocking: the child's must not be */
+    bool run_on;       /* we run on beside the child (no CLONE_VFORK): errno is ours */
     bool root;
     volatile int stage, err; /* a failed step, as the child leaves it */
 };
@@ -270,89 +275,183 @@ static char **env_build(const struct spawn_req *req)
     return spawn_child_env(&e);
 }
 
+/*
+ * System calls for the child.  A child that shares our memory while we
+ * run on must not write errno (it is ours: the child has our thread
+ * pointer), so on x86-64 it makes them itself; each returns the result or
+ * -errno.  Elsewhere they go through syscall(), and errno, and the child
+ * is only ever made with CLONE_VFORK (we are stopped until it execs).
+ */
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+#define RUN_ON 1 /* children that run beside us are possible */
+static inline long sys6(long n, long a, long b, long c, long d, long e, long f)
+{
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    long ret;
+
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
+#else
+#define RUN_ON 0
+static long sys6(long n, long a, long b, long c, long d, long e, long f)
+{
+    long ret = syscall(n, a, b, c, d, e, f);
+
+    return ret < 0 ? -errno : ret;
+}
+#endif
+
+#define sys1(n, a)          sys6((n), (long)(a), 0, 0, 0, 0, 0)
+#define sys2(n, a, b)       sys6((n), (long)(a), (long)(b), 0, 0, 0, 0)
+#define sys3(n, a, b, c)    sys6((n), (long)(a), (long)(b), (long)(c), 0, 0, 0)
+#define sys4(n, a, b, c, d) sys6((n), (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
 /* The child */
 
 #define CHILD_ATTR __attribute__((noreturn))
 
-static void CHILD_ATTR fail_stage(struct plan *pl, int stage)
+static void CHILD_ATTR fail_stage(struct plan *pl, int stage, long rc)
 {
-    int report[2] = {stage, errno};
+    int report[2] = {stage, (int)-rc};
 
     /* Sharing our memory, the plan is enough; a forked child writes the pipe. */
     pl->stage = stage;
     pl->err = report[1];
-    if (pl->report_fd >= 0 && write(pl->report_fd, report, sizeof(report)) < 0) {
-        /* the parent learns from the exit status alone */
-    }
-    if (stage == STAGE_EXEC)
-        _exit(report[1] == ENOENT ? 127 : 126);
-    _exit(111);
+    if (pl->report_fd >= 0)
+        (void)sys3(SYS_write, pl->report_fd, report, sizeof(report));
+    sys1(SYS_exit_group, stage == STAGE_EXEC ? (report[1] == ENOENT ? 127 : 126) : 111);
+    __builtin_unreachable();
 }
 
-/* Descriptors above 2 but the report pipe.  close_range, or /proc where it is missing. */
-static int close_others(int keep)
+/* `from` onto `to`, not close-on-exec (dup2's, for the one case dup3 refuses). */
+static long move_fd(int from, int to)
 {
-    return fd_close_from(3, &keep, keep >= 0 ? 1 : 0);
+    if (from == to)
+        return sys3(SYS_fcntl, to, F_SETFD, 0);
+    return sys3(SYS_dup3, from, to, 0);
+}
+
+/* Back to default what exec would not reset: the raw call reaches 32 and 33 too. */
+static void set_defaults(void)
+{
+    struct {
+        void (*handler)(int);
+        unsigned long flags;
+        void (*restorer)(void);
+        uint64_t mask;
+    } dfl = {.handler = SIG_DFL};
+    const int *list;
+    size_t n = sig_exec_defaults(&list);
+
+    for (size_t i = 0; i < n; i++)
+        (void)sys4(SYS_rt_sigaction, list[i], &dfl, NULL, sizeof(dfl.mask));
+}
+
+/* Descriptors above 2 but the report pipe: close_range (the /proc walk where it is missing). */
+static long close_others(const struct plan *pl)
+{
+    long rc;
+
+    if (pl->report_fd >= 0) /* a forked child: our memory is its own */
+        return fd_close_from(3, &pl->report_fd, 1) < 0 ? -errno : 0;
+    rc = sys3(SYS_close_range, 3, ~0U, 0);
+    if (rc == -ENOSYS && !pl->run_on) /* we are stopped until it execs: errno is free */
+        return fd_close_from_walk(3, NULL, 0) < 0 ? -errno : 0;
+    return rc;
 }
 
 static void set_identity(struct plan *pl)
 {
     const struct exec_conf *ex = pl->ex;
+    long rc;
 
     if (ex->groups != NULL && pl->root &&
-        syscall(SYS_setgroups, (size_t)ex->ngroups, ex->groups) < 0)
-        fail_stage(pl, STAGE_GROUPS);
-    if ((ex->group_set || ex->user_set) && syscall(SYS_setresgid, ex->gid, ex->gid, ex->gid) < 0)
-        fail_stage(pl, STAGE_GID);
-    if (ex->user_set && syscall(SYS_setresuid, ex->uid, ex->uid, ex->uid) < 0)
-        fail_stage(pl, STAGE_UID);
+        (rc = sys2(SYS_setgroups, (size_t)ex->ngroups, ex->groups)) < 0)
+        fail_stage(pl, STAGE_GROUPS, rc);
+    if ((ex->group_set || ex->user_set) &&
+        (rc = sys3(SYS_setresgid, ex->gid, ex->gid, ex->gid)) < 0)
+        fail_stage(pl, STAGE_GID, rc);
+    if (ex->user_set && (rc = sys3(SYS_setresuid, ex->uid, ex->uid, ex->uid)) < 0)
+        fail_stage(pl, STAGE_UID, rc);
 }
 
+static void set_limits(struct plan *pl)
+{
+    const struct exec_conf *ex = pl->ex;
+    long rc;
+
+    if (ex->chroot != NULL &&
+        ((rc = sys1(SYS_chroot, ex->chroot)) < 0 || (rc = sys1(SYS_chdir, "/")) < 0))
+        fail_stage(pl, STAGE_CHROOT, rc);
+    if (ex->nice_set && (rc = sys3(SYS_setpriority, PRIO_PROCESS, 0, ex->nice)) < 0)
+        fail_stage(pl, STAGE_NICE, rc);
+    if (ex->umask_set)
+        (void)sys1(SYS_umask, ex->umask); /* cannot fail */
+    for (int i = 0; i < RLIM_COUNT; i++) {
+        struct rlimit rl = {ex->rlimit[i], ex->rlimit[i]};
+        if (ex->rlimit_set[i] && (rc = sys4(SYS_prlimit64, 0, rlimit_resource[i], &rl, NULL)) < 0)
+            fail_stage(pl, STAGE_RLIMIT, rc);
+    }
+}
+
+/*
+ * Only system calls, on the child's own stack, reading the plan and the
+ * config and writing nothing of ours but the plan's report: it may run
+ * while we do.  Every signal is blocked when it starts (the parent's
+ * doing) and until the handlers it inherited are gone.
+ */
 static int CHILD_ATTR child_main(void *arg)
 {
     struct plan *pl = arg;
     const struct exec_conf *ex = pl->ex;
-    sigset_t none;
+    uint64_t none = 0;
+    long rc;
 
-    sig_defaults_for_exec();
-    if (dup2(pl->sock, 0) < 0 || dup2(pl->sock, 1) < 0 ||
-        dup2(pl->err_fd >= 0 ? pl->err_fd : pl->sock, 2) < 0)
-        fail_stage(pl, STAGE_FDS);
-    if (setsid() < 0)
-        fail_stage(pl, STAGE_SESSION);
-    if (ex->chroot != NULL && (chroot(ex->chroot) < 0 || chdir("/") < 0))
-        fail_stage(pl, STAGE_CHROOT);
-    if (ex->nice_set && setpriority(PRIO_PROCESS, 0, ex->nice) < 0)
-        fail_stage(pl, STAGE_NICE);
-    if (ex->umask_set)
-        umask(ex->umask); /* cannot fail */
-    for (int i = 0; i < RLIM_COUNT; i++) {
-        struct rlimit rl = {ex->rlimit[i], ex->rlimit[i]};
-        if (ex->rlimit_set[i] && setrlimit(rlimit_resource[i], &rl) < 0)
-            fail_stage(pl, STAGE_RLIMIT);
-    }
+    set_defaults();
+    if ((rc = move_fd(pl->sock, 0)) < 0 || (rc = move_fd(pl->sock, 1)) < 0 ||
+        (rc = move_fd(pl->err_fd >= 0 ? pl->err_fd : pl->sock, 2)) < 0)
+        fail_stage(pl, STAGE_FDS, rc);
+    if (pl->err_fd >= 0 && pl->err_nonblock && (rc = sys3(SYS_fcntl, 2, F_SETFL, 0)) < 0)
+        fail_stage(pl, STAGE_FDS, rc); /* a log pipe: its writes must wait, not fail */
+    if ((rc = sys1(SYS_setsid, 0)) < 0)
+        fail_stage(pl, STAGE_SESSION, rc);
+    set_limits(pl);
     set_identity(pl);
-    if (close_others(pl->report_fd) < 0)
-        fail_stage(pl, STAGE_CLOSE);
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    execve(ex->path, ex->argv, pl->envp);
-    fail_stage(pl, STAGE_EXEC);
+    if ((rc = close_others(pl)) < 0)
+        fail_stage(pl, STAGE_CLOSE, rc);
+    (void)sys4(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(none));
+    rc = sys3(SYS_execve, ex->path, ex->argv, pl->envp);
+    fail_stage(pl, STAGE_EXEC, rc);
 }
 
 /* The parent */
 
 /* A child that failed before its exec: say why (and which program). */
-static pid_t failed(const struct plan *pl, int stage, int err_no, char *err, size_t errlen)
+static void say_failed(const struct exec_conf *ex, int stage, int err_no, char *err, size_t errlen)
 {
     char path[PATH_MAX];
 
     /* The path is the config file's: escaped, for the log (SPEC 9). */
     path[0] = '\0';
     if (stage == STAGE_EXEC)
-        str_escape(path, sizeof(path), pl->ex->path, strlen(pl->ex->path));
+        str_escape(path, sizeof(path), ex->path, strlen(ex->path));
     snprintf(err, errlen, "unable to %s%s%s: %s", stage_text[stage], stage == STAGE_EXEC ? " " : "",
              path, strerror(err_no));
+}
+
+static pid_t failed(const struct plan *pl, int stage, int err_no, char *err, size_t errlen)
+{
+    say_failed(pl->ex, stage, err_no, err, errlen);
     errno = err_no;
     return -1;
 }
@@ -369,12 +468,152 @@ static pid_t start_shared(struct plan *pl)
     pid_t pid;
 
     pl->report_fd = -1;
+    pl->run_on = false;
     pid = clone(child_main, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | SIGCHLD, pl);
     if (pid < 0 && (errno == EINVAL || errno == ENOSYS))
         return -2;
     return pid;
 }
 #endif
+
+/*
+ * Children that run on beside us.  A vfork-style child keeps us stopped
+ * until it has exec'd, which costs a sleep and a wake-up per connection,
+ * the largest part of what a connection costs us.  Instead, the child is
+ * made with CLONE_VM alone, on a slot of its own (stack, plan and a copy
+ * of its environment), and we run on at once.  CLONE_CHILD_CLEARTID has
+ * the kernel zero the slot's `tid` when the child lets go of our memory
+ * (at its exec, or its exit): then the slot is ours again.  A child that
+ * failed before its exec leaves its report in the slot, kept until the
+ * child is reaped (spawn_child_failure).  With every slot taken, the
+ * child is made the stopped way.
+ */
+#if RUN_ON
+#define SLOTS      16
+#define SLOT_STACK (32 * 1024)
+
+struct slot {
+    int tid;   /* the kernel's: 0 once the child has exec'd or exited */
+    pid_t pid; /* 0: free */
+    struct plan plan;
+    char *strings; /* the environment's copy, grown while the slot is free */
+    size_t cap;
+    char **vars;
+    size_t nvars;
+};
+
+static struct slot slots[SLOTS];
+static char slot_stacks[SLOTS][SLOT_STACK] __attribute__((aligned(64)));
+static int run_on_ok = -1; /* close_range there (the /proc walk would write errno): 1 */
+
+static bool let_go(const struct slot *s)
+{
+    return __atomic_load_n(&s->tid, __ATOMIC_ACQUIRE) == 0;
+}
+
+/* A free slot: one never used, or whose child has exec'd.  NULL: none. */
+static struct slot *free_slot(void)
+{
+    if (run_on_ok < 0) /* an empty range: 0 where close_range is known */
+        run_on_ok = syscall(SYS_close_range, ~0U, ~0U, 0) == 0;
+    if (!run_on_ok)
+        return NULL;
+    for (size_t i = 0; i < SLOTS; i++) {
+        struct slot *s = &slots[i];
+        if (s->pid == 0 || (let_go(s) && s->plan.stage == 0)) {
+            s->pid = 0;
+            return s;
+        }
+    }
+    return NULL;
+}
+
+/* The environment into the slot's own buffers.  -1: out of memory. */
+static int copy_env(struct slot *s, char **envp)
+{
+    size_t n = 0, bytes = 0, off = 0;
+
+    for (; envp[n] != NULL; n++)
+        bytes += strlen(envp[n]) + 1;
+    if (bytes > s->cap) {
+        char *p = realloc(s->strings, bytes);
+        if (p == NULL)
+            return -1;
+        s->strings = p;
+        s->cap = bytes;
+    }
+    if (n + 1 > s->nvars) {
+        char **v = realloc(s->vars, (n + 1) * sizeof(*v));
+        if (v == NULL)
+            return -1;
+        s->vars = v;
+        s->nvars = n + 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(envp[i]) + 1;
+        memcpy(s->strings + off, envp[i], len);
+        s->vars[i] = s->strings + off;
+        off += len;
+    }
+    s->vars[n] = NULL;
+    return 0;
+}
+
+/* Start the child on slot `s`.  Returns its pid, -1 with errno, -2: make it the stopped way. */
+static pid_t start_beside(struct slot *s, const struct plan *pl)
+{
+    pid_t pid;
+
+    if (copy_env(s, pl->envp) < 0)
+        return -2;
+    s->plan = *pl;
+    s->plan.envp = s->vars;
+    s->plan.report_fd = -1;
+    s->plan.run_on = true;
+    s->tid = -1;
+    pid = clone(child_main, slot_stacks[s - slots] + SLOT_STACK,
+                CLONE_VM | CLONE_CHILD_CLEARTID | SIGCHLD, &s->plan, NULL, NULL, &s->tid);
+    if (pid < 0) {
+        s->tid = 0;
+        return errno == EINVAL || errno == ENOSYS ? -2 : -1;
+    }
+    s->pid = pid;
+    return pid;
+}
+#endif
+
+bool spawn_child_failure(pid_t pid, char *err, size_t errlen)
+{
+#if RUN_ON
+    for (size_t i = 0; i < SLOTS; i++) {
+        struct slot *s = &slots[i];
+        bool failed_early;
+        if (s->pid != pid)
+            continue;
+        /* Reaped: it has let go of the slot. */
+        failed_early = let_go(s) && s->plan.stage != 0;
+        if (failed_early)
+            say_failed(s->plan.ex, s->plan.stage, s->plan.err, err, errlen);
+        s->pid = 0;
+        s->plan.stage = 0;
+        return failed_early;
+    }
+#endif
+    (void)pid, (void)err, (void)errlen;
+    return false;
+}
+
+void spawn_child_forget(void)
+{
+#if RUN_ON
+    /* A new process: the slots' children were its parent's. */
+    for (size_t i = 0; i < SLOTS; i++) {
+        slots[i].pid = 0;
+        slots[i].tid = 0;
+        slots[i].plan.stage = 0;
+    }
+#endif
+}
 
 /* fork, the failure reported through a close-on-exec pipe.  The report in *stage, *err_no. */
 static pid_t start_forked(struct plan *pl, int *stage, int *err_no)
@@ -385,6 +624,7 @@ static pid_t start_forked(struct plan *pl, int *stage, int *err_no)
     if (pipe2(rep, O_CLOEXEC) < 0)
         return -1;
     pl->report_fd = rep[1];
+    pl->run_on = false;
     pid = fork();
     if (pid == 0)
         child_main(pl);
@@ -397,10 +637,22 @@ static pid_t start_forked(struct plan *pl, int *stage, int *err_no)
     return pid;
 }
 
+static bool is_root(void)
+{
+    static int root = -1; /* usherd's own ids do not change while it runs */
+
+    if (root < 0)
+        root = geteuid() == 0;
+    return root;
+}
+
 pid_t spawn_child(const struct spawn_req *req, pid_t *pid_out, char *err, size_t errlen)
 {
-    struct plan pl = {
-        .ex = req->sc->exec, .sock = req->sock, .err_fd = req->err_fd, .root = geteuid() == 0};
+    struct plan pl = {.ex = req->sc->exec,
+                      .sock = req->sock,
+                      .err_fd = req->err_fd,
+                      .err_nonblock = req->err_nonblock,
+                      .root = is_root()};
     int stage = 0, err_no = 0, saved;
     sigset_t old;
     pid_t pid = -2;
@@ -412,11 +664,18 @@ pid_t spawn_child(const struct spawn_req *req, pid_t *pid_out, char *err, size_t
     }
     /* No handler of ours may run in a child that shares our memory. */
     sig_block_all(&old);
+#if RUN_ON
+    struct slot *s = free_slot();
+    if (s != NULL)
+        pid = start_beside(s, &pl);
+#endif
 #if !defined(__SANITIZE_ADDRESS__)
     /* (AddressSanitizer's bookkeeping would not survive a child sharing its memory.) */
-    pid = start_shared(&pl);
-    stage = pl.stage;
-    err_no = pl.err;
+    if (pid == -2) {
+        pid = start_shared(&pl);
+        stage = pl.stage;
+        err_no = pl.err;
+    }
 #endif
     if (pid == -2)
         pid = start_forked(&pl, &stage, &err_no);

@@ -19,8 +19,9 @@ struct spawn_req {
     char *const *extra_env; /* "NAME=VALUE" added after the connection's (TLS), or NULL */
     const struct sockaddr_storage *local; /* our end as a PROXY header named it; NULL: asked */
     int err_fd;                           /* becomes fd 2; -1: the socket */
-    int kind;                             /* enum addr_kind, for PROTO */
-    bool connected; /* a connection (not a listener handed over): peer variables */
+    bool err_nonblock; /* err_fd is a pipe's end made non-blocking: the child's must block */
+    int kind;          /* enum addr_kind, for PROTO */
+    bool connected;    /* a connection (not a listener handed over): peer variables */
     const struct sockaddr_storage *peer;
     socklen_t peer_len;
 };
@@ -49,8 +50,19 @@ char **spawn_child_env(const struct spawn_env *e);
 /*
  * Start the child.  Returns its pid; or -1 with errno and a message in err
  * if it could not be started, or if it failed before its exec (then it has
- * exited: the caller still reaps it, *pid_out holds its pid).
+ * exited: the caller still reaps it, *pid_out holds its pid).  A child that
+ * runs on while we do (see spawn_child.c) may fail before its exec after
+ * this has returned its pid: spawn_child_failure says so when it is reaped.
  */
 pid_t spawn_child(const struct spawn_req *req, pid_t *pid_out, char *err, size_t errlen);
+
+/*
+ * For every reaped child of spawn_child: true, and why in err, if it
+ * failed before its exec and spawn_child has not said so already.
+ */
+bool spawn_child_failure(pid_t pid, char *err, size_t errlen);
+
+/* In a new process (fork): the children of spawn_child are its parent's. */
+void spawn_child_forget(void);
 
 #endif
