@@ -4,6 +4,13 @@
  * A child's record lives until both its exit has been reaped and its
  * stderr pipe has reached EOF (a grandchild may hold the pipe longer than
  * the child lives).  Its connection line is written at the exit.
+ *
+ * Most programs a super-server runs are done in a few milliseconds and
+ * write nothing to stderr.  So a child's stderr pipe joins the loop only
+ * if the child is still running STDERR_WATCH_MS after its start; at the
+ * exit it is read at once, before the connection line, and if that was
+ * its EOF it never joined the loop at all: two epoll_ctl calls and a
+ * wake-up per connection saved.
  */
 #include "spawn.h"
 
@@ -27,6 +34,7 @@
 
 #define KILL_GRACE_MS   2000 /* from SIGTERM to SIGKILL at max_time */
 #define STDERR_LINE_MAX 1024 /* longer lines are logged in pieces */
+#define STDERR_WATCH_MS 10   /* a child's stderr is read at its exit, or watched after this */
 
 /* Exec children */
 
@@ -41,7 +49,8 @@ struct exec_child {
     int64_t started_ms;
     spawn_done_fn *done; /* wait = yes: told at the exit (NULL: nobody to tell) */
     void *done_arg;
-    struct ev_timer timer; /* max_time: SIGTERM, then SIGKILL */
+    struct ev_timer timer;     /* max_time: SIGTERM, then SIGKILL */
+    struct ev_timer err_timer; /* STDERR_WATCH_MS: the stderr pipe joins the loop */
     bool term_sent;
     bool exited;
     bool left; /* let go at the stop (on_stop = leave) */
@@ -98,7 +107,8 @@ static void flush_line(struct exec_child *c)
 static void close_stderr(struct exec_child *c)
 {
     flush_line(c);
-    ev_io_del(c->sp->loop, c->err_fd);
+    ev_timer_stop(c->sp->loop, &c->err_timer);
+    ev_io_del(c->sp->loop, c->err_fd); /* (nothing to do if it never joined) */
     close_quietly(c->err_fd);
     c->err_fd = -1;
     /* Finished (its line written, svc let go): a TLS child's relay may outlive its exit. */
@@ -106,22 +116,24 @@ static void close_stderr(struct exec_child *c)
         free_child(c);
 }
 
-/* The child's stderr, line by line into the log. */
-static void on_stderr(struct ev_loop *loop, int fd, unsigned events, void *arg)
+/*
+ * One read of the child's stderr, line by line into the log.  Returns 1
+ * if there may be more, 0 when the pipe is empty for now, -1 after its EOF
+ * (closed: if the child has been reaped, `c` may be gone).
+ */
+static int read_stderr(struct exec_child *c)
 {
-    struct exec_child *c = arg;
     char buf[4096];
     ssize_t n;
 
-    (void)loop, (void)events;
     do
-        n = read(fd, buf, sizeof(buf));
+        n = read(c->err_fd, buf, sizeof(buf));
     while (n < 0 && errno == EINTR);
     if (n < 0 && errno == EAGAIN)
-        return;
+        return 0;
     if (n <= 0) {
         close_stderr(c);
-        return;
+        return -1;
     }
     for (ssize_t i = 0; i < n; i++) {
         if (buf[i] == '\n') {
@@ -132,6 +144,28 @@ static void on_stderr(struct ev_loop *loop, int fd, unsigned events, void *arg)
         if (c->line_len == sizeof(c->line))
             flush_line(c);
     }
+    return 1;
+}
+
+static void on_stderr(struct ev_loop *loop, int fd, unsigned events, void *arg)
+{
+    (void)loop, (void)fd, (void)events;
+    read_stderr(arg);
+}
+
+/* The stderr pipe into the loop (a child still running, or a grandchild holding it). */
+static void watch_stderr(struct exec_child *c)
+{
+    if (ev_io_events(c->sp->loop, c->err_fd) != 0)
+        return;
+    if (ev_io_add(c->sp->loop, c->err_fd, EV_READ, on_stderr, c) < 0)
+        close_stderr(c); /* unread, as if it had ended: the child's writes then fail */
+}
+
+static void on_err_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+    (void)loop;
+    watch_stderr(t->arg);
 }
 
 /* Once a second at most per service: one program that cannot start hides no other. */
@@ -213,6 +247,14 @@ static void on_exit_status(pid_t pid, int status, void *arg)
     if (c->left)
         c->sp->nleft--;
     ev_timer_stop(c->sp->loop, &c->timer);
+    /* What it wrote is all in the pipe: logged before its line.  (Still open: a grandchild's.) */
+    if (c->err_fd >= 0) {
+        int rc;
+        while ((rc = read_stderr(c)) > 0)
+            ;
+        if (rc == 0)
+            watch_stderr(c);
+    }
     if (c->done != NULL)
         c->done(c->done_arg, c->name);
     if (c->relay != NULL) {
@@ -273,6 +315,7 @@ static struct exec_child *child_new(struct spawn_set *sp, struct svc *svc, int k
     c->err_fd = -1;
     c->started_ms = now_ms();
     ev_timer_init(&c->timer, on_max_time, c);
+    ev_timer_init(&c->err_timer, on_err_timer, c);
     return c;
 }
 
@@ -340,10 +383,8 @@ static void track(struct exec_child *c)
     svc_opened(c->svc, SVC_USE_CHILD);
     if (c->svc->conf->max_time_ms > 0)
         ev_timer_start(loop, &c->timer, c->svc->conf->max_time_ms);
-    if (c->err_fd >= 0 && ev_io_add(loop, c->err_fd, EV_READ, on_stderr, c) < 0) {
-        close_quietly(c->err_fd);
-        c->err_fd = -1;
-    }
+    if (c->err_fd >= 0)
+        ev_timer_start(loop, &c->err_timer, STDERR_WATCH_MS);
 }
 
 /* The connection could not be served: logged, closed, given back.  Returns -1. */
@@ -567,6 +608,7 @@ void spawn_set_free(struct spawn_set *sp)
             close_quietly(c->err_fd);
         }
         ev_timer_stop(sp->loop, &c->timer);
+        ev_timer_stop(sp->loop, &c->err_timer);
         free(c);
     }
     sp->head = NULL;
