@@ -26,12 +26,19 @@
 # as TCP relays for usherd's plain echo, that echo alone, and the cost of
 # the PROXY protocol in front of it) are a third family, with their own
 # workloads and section in the same way (BENCH_ONLY=forward).
+# The exec targets (usherd's exec services, with `stderr = log` and
+# `stderr = null`, tcpserver, the inetds and socat running /bin/true and
+# /bin/cat, and bench/floor_exec.c, the least a super-server can do) are
+# a fourth (BENCH_ONLY=exec): connection rates, and the daemon's own CPU
+# per connection from /proc/PID/schedstat.  That family also runs
+# usherd's builtin echo and the reference again, alternating in its own
+# rounds, for the builtins' ratios.
 #
 # Environment (all optional):
 #   BENCH_RUNS     runs per figure, one per round (5)
 #   BENCH_SECONDS  length of one run in seconds (1)
 #   BENCH_ONLY     targets to run, space-separated (default: all); a
-#                  family's name (`plain`, `tls`, `forward`) names all its
+#                  family's name (`plain`, `tls`, `forward`, `exec`) names all its
 #                  targets
 #   BENCH_OUT      the report (docs/benchmarks.md)
 #   CC, CFLAGS     to build the reference and the hold tool (make passes its own)
@@ -105,6 +112,24 @@ DESC+=([usherd-fwd]='usherd, `forward`, `model = event`, in front of usherd'"'"'
     [direct]='usherd'"'"'s plain echo alone, the client straight to it: the limit'
     [usherd-echo]='usherd, builtin echo, `model = event`'
     [usherd-echo-proxy2]='usherd, builtin echo, event, `proxy_protocol = v2`, driven with `--proxy v2`')
+# The exec targets: each runs PROGRAM (its name's last word, true or cat)
+# per connection; x-echo and x-ref are the builtin echo and the reference
+# again, for the builtins' ratios in rounds of their own.
+EXEC_TARGETS="x-usherd-true x-usherd-null-true x-tcpserver-true x-floor-true x-xinetd-true x-inetd-true
+x-rlinetd-true x-socat-true x-usherd-cat x-usherd-null-cat x-tcpserver-cat x-floor-cat x-xinetd-cat
+x-inetd-cat x-rlinetd-cat x-socat-cat x-echo x-ref"
+for t in $EXEC_TARGETS; do
+    case $t in
+    x-echo) KIND[$t]=usher DESC[$t]='usherd, builtin echo, `model = event`' ;;
+    x-ref) KIND[$t]=ref DESC[$t]='reference: bench/ref_echo.c' ;;
+    x-usherd-null-*) KIND[$t]=usher DESC[$t]="usherd, \`exec = /bin/${t##*-}\`, \`stderr = null\`" ;;
+    x-usherd-*) KIND[$t]=usher DESC[$t]="usherd, \`exec = /bin/${t##*-}\`, \`stderr = log\` (the default)" ;;
+    x-floor-*) KIND[$t]=ref DESC[$t]="the floor: bench/floor_exec.c, /bin/${t##*-}" ;;
+    *) KIND[$t]=peer t2=${t#x-} DESC[$t]="${t2%-*}, /bin/${t##*-}" ;;
+    esac
+done
+EXEC_USHERD="x-usherd-true x-usherd-null-true x-usherd-cat x-usherd-null-cat"
+
 # The targets that are a front: started with the echo they relay to.
 FRONTS="stunnel-tls haproxy-tls usherd-fwd usherd-fwd-workers2 haproxy-fwd socat-fwd"
 
@@ -146,6 +171,16 @@ WL_TITLE+=([fwd-connect16]='connect, relay, close, 16 clients (connections/s)'
     [fwd-hold1000]='memory, 1,000 idle relayed connections (bytes per connection, lower is better)'
     [pxy-connect16]='connect, 16 clients, with and without a PROXY v2 header (connections/s)'
     [pxy-connect1]='connect, 1 client, with and without a PROXY v2 header (connections/s)')
+# The exec workloads: connects (-s 0 for /bin/true, which says nothing; 64
+# bytes echoed for /bin/cat), and the same with 4 clients for the
+# daemon's CPU; the builtins' again for x-echo and x-ref.
+EXEC_WORKLOADS="ex-cpu4 ex-connect1 ex-connect16"
+ECHO_WORKLOADS="connect1 connect16 pingpong1 pingpong64 bulk udp1 udp32"
+WL_ARGS+=([ex-cpu4]="connect -c 4 --reset" [ex-connect1]="connect -c 1 --reset"
+    [ex-connect16]="connect -c 16 --reset")
+WL_TITLE+=([ex-cpu4]='connect, 4 clients: the daemon'"'"'s own CPU per connection (connections/s)'
+    [ex-connect1]='connect, 1 client (connections/s)'
+    [ex-connect16]='connect, 16 clients (connections/s)')
 TCP_OPTS="-w 2"     # a transaction stuck for 2 s is an error (and ends the run in time)
 UDP_OPTS="-w 500ms" # a lost datagram is resent after 500 ms
 
@@ -156,9 +191,10 @@ problem() {
 }
 
 # The family of a target: plain, tls or forward (each has its own section of the report).
-FAMILIES="plain tls forward"
+FAMILIES="plain tls forward exec"
 family() {
     case " $TLS_TARGETS " in *" $1 "*) echo tls; return 0 ;; esac
+    case $1 in x-*) echo exec; return 0 ;; esac
     case " $FWD_TARGETS " in *" $1 "*) echo forward; return 0 ;; esac
     echo plain
 }
@@ -167,6 +203,7 @@ targets_of() {
     case $1 in
     tls) echo "$TLS_TARGETS" ;;
     forward) echo "$FWD_TARGETS" ;;
+    exec) echo "$EXEC_TARGETS" ;;
     *) echo "$TARGETS" ;;
     esac
 }
@@ -191,16 +228,25 @@ workloads_of() {
         echo "$PXY_WORKLOADS"
         return 0 ;;
     esac
+    case $1 in x-echo | x-ref)
+        echo "$ECHO_WORKLOADS"
+        return 0 ;;
+    esac
     case $(family "$1") in
     tls) echo "$TLS_WORKLOADS" ;;
     forward) echo "$FWD_WORKLOADS" ;;
+    exec) echo "$EXEC_WORKLOADS" ;;
     *) echo "$WORKLOADS" ;;
     esac
 }
 
 # The options the client takes for target $1 on top of the workload's.
 target_opts() {
-    case $1 in usherd-echo-proxy2) echo "--proxy v2" ;; esac
+    case $1 in
+    usherd-echo-proxy2) echo "--proxy v2" ;;
+    x-*-true) echo "-s 0" ;;
+    x-*-cat) echo "-s 64" ;;
+    esac
 }
 
 # Does the target want a header or handshake first (so that a bare connect is an error it logs)?
@@ -358,10 +404,12 @@ cleanup() {
 # --- Setup -------------------------------------------------------------------
 
 build() {
-    say "building usherd, usher, the reference and hold"
+    say "building usherd, usher, the reference, the exec floor and hold"
     make -C "$ROOT" -s SANITIZE= all
     # shellcheck disable=SC2086 # CFLAGS is a list of flags
     $CC $CFLAGS -D_GNU_SOURCE -o "$B/ref_echo" "$ROOT/bench/ref_echo.c"
+    # shellcheck disable=SC2086
+    $CC $CFLAGS -D_GNU_SOURCE -o "$B/floor_exec" "$ROOT/bench/floor_exec.c"
     # shellcheck disable=SC2086
     $CC $CFLAGS -D_GNU_SOURCE -o "$B/hold" "$ROOT/bench/hold.c" -lssl -lcrypto
 }
@@ -405,7 +453,7 @@ peer_libraries() {
 install_peers() {
     if any_selected $TLS_TARGETS; then install_tls_peers; fi
     if any_selected $FWD_TARGETS; then install_fwd_peers; fi
-    any_selected $TARGETS || return 0
+    any_selected $TARGETS $EXEC_TARGETS || return 0
     say "installing the peers"
     command -v socat >/dev/null || apt install -y socat || problem "socat: apt-get install failed"
     command -v tcpserver >/dev/null || apt install -y ucspi-tcp || problem "ucspi-tcp: apt-get install failed"
@@ -873,6 +921,86 @@ start_usherd_echo() { usherd_echo_target ""; }
 start_usherd_echo_proxy2() { usherd_echo_target "proxy_protocol = v2
 proxy_from = 127.0.0.1"; }
 
+# --- Exec targets ----------------------------------------------------------------
+# Each runs /bin/true or /bin/cat (the target name's last word) per
+# connection on 127.0.0.1:$PORT, as the plain exec targets are set up.
+
+# usherd: stderr = log (the default: a pipe per connection, lines tagged with the pid) or null.
+x_usherd() {
+    cat >"$B/$T.conf" <<EOF
+[global]
+max_conns = 0
+shutdown_timeout = 1s
+
+[x]
+listen = tcp://127.0.0.1:$PORT
+exec = /bin/$1
+EOF
+    [ "$2" = log ] || printf 'stderr = %s\n' "$2" >>"$B/$T.conf"
+    show_config "$B/$T.conf"
+    launch "$T" "$USHERD" -q -f "$B/$T.conf"
+}
+
+x_tcpserver() {
+    need "$(command -v tcpserver || echo tcpserver)" || return 0
+    launch "$T" tcpserver -c 100000 -b 511 -H -R -l 0 127.0.0.1 "$PORT" "/bin/$1"
+}
+
+x_floor() { launch "$T" "$B/floor_exec" "$PORT" "/bin/$1"; }
+
+x_xinetd() {
+    need "$PEER_ROOT/usr/sbin/xinetd" || return 0
+    { xinetd_defaults; cat <<EOF
+service x
+{
+	type        = UNLISTED
+	socket_type = stream
+	protocol    = tcp
+	wait        = no
+	user        = root
+	bind        = 127.0.0.1
+	port        = $PORT
+	server      = /bin/$1
+}
+EOF
+    } >"$B/$T.conf"
+    xinetd_target
+}
+
+x_inetd() {
+    need "$PEER_ROOT/usr/sbin/inetd" || return 0
+    printf '127.0.0.1:%s\tstream\ttcp\tnowait\troot\t/bin/%s\t%s\n' "$PORT" "$1" "$1" >"$B/$T.conf"
+    inetd_target
+}
+
+x_rlinetd() {
+    need "$PEER_ROOT/usr/sbin/rlinetd" || return 0
+    { rlinetd_defaults; cat <<EOF
+service "x" {
+  port $PORT;
+  protocol tcp;
+  exec "/bin/$1";
+}
+EOF
+    } >"$B/$T.conf"
+    rlinetd_target
+}
+
+x_socat() {
+    need "$(command -v socat || echo socat)" || return 0
+    launch "$T" socat "TCP-LISTEN:$PORT,bind=127.0.0.1,fork,reuseaddr,backlog=511" "EXEC:/bin/$1"
+}
+
+for prog in true cat; do
+    eval "start_x_usherd_$prog() { x_usherd $prog log; }"
+    eval "start_x_usherd_null_$prog() { x_usherd $prog null; }"
+    for peer in tcpserver floor xinetd inetd rlinetd socat; do
+        eval "start_x_${peer}_$prog() { x_$peer $prog; }"
+    done
+done
+start_x_echo() { usherd_target "model = event" ""; }
+start_x_ref() { start_ref; }
+
 need() {
     [ -x "$1" ] && return 0
     problem "$T: $1 is not installed: not measured"
@@ -916,6 +1044,13 @@ echo_once() {
 sanity() {
     local i got
     wait_ready || { died "does not accept connections"; return 1; }
+    case $T in x-*-true)
+        # /bin/true says nothing: two connections, each closed by the program.
+        got=$("$USHER" bench --json -n 2 -c 1 -s 0 -w 2 connect "tcp://127.0.0.1:$PORT" 2>&1 || true)
+        [ "$(json_num transactions <<<"$got")" = 2 ] ||
+            { died "two connections to /bin/true did not both end with its close (${got:-no reply})"; return 1; }
+        return 0 ;;
+    esac
     for i in 1 2; do
         got=$(echo_once "ping $i" || true)
         [ "$got" = "ping $i" ] || { died "echo round trip $i failed (${got:-no reply})"; return 1; }
@@ -983,11 +1118,11 @@ skipped() {
 
 record() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS"; }
 
-json_num() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" "$2"; }
+json_num() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" ${2:+"$2"}; }
 
 # One usher bench workload, once (run $ROUND).
 bench_workload() {
-    local wl=$1 addr opts field=rate json=$B/run.json value kinds ticks0
+    local wl=$1 addr opts field=rate json=$B/run.json value kinds ticks0 ns0
     case $wl in
     udp*) addr=udp://127.0.0.1:$PORT opts=$UDP_OPTS ;;
     tls-*) addr=tls://127.0.0.1:$PORT opts="$TCP_OPTS --ca $TLS_CERT" ;;
@@ -995,6 +1130,7 @@ bench_workload() {
     esac
     case $wl in *bulk) field=mb_per_s ;; esac
     if costed "$wl"; then ticks0=$(server_ticks) && times >"$B/times.before"; fi
+    case $wl in ex-*) ns0=$(daemon_ns) ;; esac
     # shellcheck disable=SC2086 # the arguments are lists of words
     "$USHER" bench --json -d "$SECS" $opts ${WL_ARGS[$wl]} "$addr" >"$json" 2>>"$B/bench.err" || true
     value=$(json_num "$field" "$json")
@@ -1007,8 +1143,21 @@ bench_workload() {
         times >"$B/times.after"
         record_cpu "$wl" "$json" $(($(server_ticks) - ticks0))
     fi
+    case $wl in ex-*)
+        record "$wl:dcpu" "$T" "$(awk -v a="$ns0" -v b="$(daemon_ns)" -v n="$(json_num transactions "$json")" \
+            'BEGIN { printf "%.1f", (n > 0 ? (b - a) / 1000 / n : 0) }')" 0 0 0 ;;
+    esac
     kinds=$(error_kinds "$json")
     [ -z "$kinds" ] || problem "$T, $wl, run $ROUND: usher bench counted errors:$kinds"
+}
+
+# The run time (ns) of the daemon's own task so far (/proc/PID/schedstat):
+# its first process's main thread, not the programs it starts (theirs is
+# theirs), nor the processes a peer forks per connection.
+daemon_ns() {
+    # shellcheck disable=SC2086 # the pids, as words
+    set -- $SRV_PIDS
+    cut -d ' ' -f 1 "/proc/$1/schedstat" 2>/dev/null || echo 0
 }
 
 # CPU time (clock ticks) the server's processes have used so far: all
@@ -1896,10 +2045,201 @@ fwd_section() {
     echo "$FWD_END"
 }
 
+# --- The exec section ------------------------------------------------------------
+
+EXEC_BEGIN='<!-- exec section: bench/run.sh rewrites it; BENCH_ONLY=exec rewrites only it -->'
+EXEC_END='<!-- end of the exec section -->'
+EXEC_PEERS="tcpserver xinetd inetd rlinetd socat"
+
+# "median name" of the best exec peer running /bin/$2 on workload $1 (highest rate).
+exec_best_peer() {
+    local wl=$1 prog=$2 p s best="" name=""
+    for p in $EXEC_PEERS; do
+        s=$(med "$wl" "x-$p-$prog")
+        [ -n "$s" ] || continue
+        if [ -z "$best" ] || awk -v s="$s" -v b="$best" 'BEGIN { exit !(s > b) }'; then best=$s name=x-$p-$prog; fi
+    done
+    echo "$best $name"
+}
+
+# One exec workload's table for /bin/$2: rates and the daemon's CPU per connection.
+exec_table() {
+    local wl=$1 prog=$2 t s med min max p50 p99 err n notes="" why bp bpname
+    read -r bp bpname <<<"$(exec_best_peer "$wl" "$prog")"
+    printf '\n#### /bin/%s: %s\n\n`%s`; best peer: %s.\n\n' "$prog" "${WL_TITLE[$wl]}" \
+        "$(client_line "$wl") ($(target_opts "x-x-$prog"))" "${bpname:-none measured}"
+    printf '| target | median | min | max | × best peer | × floor | daemon CPU µs per connection | × tcpserver'"'"'s | × floor'"'"'s | p50 µs | p99 µs | errors |\n'
+    printf '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n'
+    for t in $EXEC_TARGETS; do
+        case $t in *-"$prog") ;; *) continue ;; esac
+        selected "$t" || continue
+        s=$(summary "$wl" "$t")
+        if [ -z "$s" ]; then
+            why=$(awk -F'\t' -v w="$wl" -v t="$t" '$2 == t && index(w, $1) == 1 { print $3; exit }' "$SKIPS")
+            notes="$notes- $t: ${why:-not measured}"$'\n'
+            continue
+        fi
+        IFS=$'\t' read -r med min max p50 p99 err n <<<"$s"
+        [ "$err" -eq 0 ] || notes="$notes- $t: $err errors in $n runs (see the problems below)"$'\n'
+        printf '| %s | %.0f | %.0f | %.0f | %s | %s | %s | %s | %s | %.0f | %.0f | %s |\n' "$t" "$med" "$min" "$max" \
+            "$(ratio "$med" "$bp")" "$(ratio "$med" "$(med "$wl" "x-floor-$prog")")" \
+            "$(fmt %.1f "$(med "$wl:dcpu" "$t")")" \
+            "$(ratio "$(med "$wl:dcpu" "$t")" "$(med "$wl:dcpu" "x-tcpserver-$prog")")" \
+            "$(ratio "$(med "$wl:dcpu" "$t")" "$(med "$wl:dcpu" "x-floor-$prog")")" "$p50" "$p99" "$err"
+    done
+    [ -z "$notes" ] || printf '\nNot in the table, or with errors:\n\n%s' "$notes"
+}
+
+# The builtins' table: x-echo over x-ref, as the median of the medians and of the rounds' own ratios.
+echo_table() {
+    local wl a b
+    printf '| workload | usherd, builtin echo (median) | reference (median) | × reference, medians | × reference, the median of the rounds'"'"' ratios (range) | at least 1.0× |\n'
+    printf '| --- | ---: | ---: | ---: | ---: | --- |\n'
+    for wl in $ECHO_WORKLOADS; do
+        a=$(med "$wl" x-echo) b=$(med "$wl" x-ref)
+        if [ -z "$a" ] || [ -z "$b" ]; then
+            printf '| %s | — | — | — | — | not measured |\n' "$wl"
+            continue
+        fi
+        paste <(round_values "$wl" x-echo) <(round_values "$wl" x-ref) |
+            awk -F'\t' -v a="$a" -v b="$b" -v wl="$wl" '
+            $1 != "" && $2 > 0 { r[++n] = $1 / $2 }
+            END {
+                for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
+                m = n % 2 ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2
+                printf "| %s | %.0f | %.0f | %.2f | %.2f (%.2f to %.2f) | **%s** |\n", wl, a, b, a / b, m, r[1], r[n],
+                    (a / b >= 1.0 ? "met" : "not met") }'
+    done
+}
+
+# "R×: met/not met (A against B µs)": the daemon CPU of T over REF's on WL, against at most WANT.
+cpu_verdict() {
+    local wl=$1 t=$2 ref=$3 want=$4 a b
+    a=$(med "$wl:dcpu" "$t") b=$(med "$wl:dcpu" "$ref")
+    if [ -z "$a" ] || [ -z "$b" ]; then
+        echo "not measured"
+        return 0
+    fi
+    awk -v a="$a" -v b="$b" -v w="$want" 'BEGIN { r = a / b
+        printf "%.2f× (%.1f against %.1f µs): **%s**", r, a, b, (r <= w ? "met" : "not met") }'
+}
+
+# "met/not met": T's median rate on WL above the best exec peer's for its program.
+rate_verdict() {
+    local wl=$1 t=$2 prog=${2##*-} a bp bpname
+    a=$(med "$wl" "$t")
+    read -r bp bpname <<<"$(exec_best_peer "$wl" "$prog")"
+    if [ -z "$a" ] || [ -z "$bp" ]; then
+        echo "not measured"
+        return 0
+    fi
+    awk -v a="$a" -v b="$bp" -v n="$bpname" 'BEGIN {
+        printf "%.2f× %s (%.0f/s against %.0f/s): **%s**", a / b, n, a, b, (a > b ? "met" : "not met") }'
+}
+
+exec_targets() {
+    local t prog wl
+    printf '| asked | target | measured |\n'
+    printf '| --- | --- | --- |\n'
+    for t in $EXEC_USHERD; do
+        selected "$t" || continue
+        prog=${t##*-}
+        printf '| daemon CPU per connection at most 0.5× tcpserver'"'"'s, /bin/%s, 4 clients | %s | %s |\n' \
+            "$prog" "$t" "$(cpu_verdict ex-cpu4 "$t" "x-tcpserver-$prog" 0.5)"
+        printf '| daemon CPU per connection at most 1.3× the floor'"'"'s, /bin/%s, 4 clients | %s | %s |\n' \
+            "$prog" "$t" "$(cpu_verdict ex-cpu4 "$t" "x-floor-$prog" 1.3)"
+        for wl in ex-connect1 ex-connect16; do
+            printf '| connection rate above every peer'"'"'s, /bin/%s, %s | %s | %s |\n' "$prog" \
+                "$(case $wl in *16) echo 16 clients ;; *) echo 1 client ;; esac)" "$t" "$(rate_verdict "$wl" "$t")"
+        done
+    done
+}
+
+exec_machine() {
+    echo '| | |'
+    echo '| --- | --- |'
+    echo "| date | $(date -u '+%Y-%m-%d %H:%M UTC') |"
+    echo "| cores (nproc) | $(nproc) |"
+    echo "| CPU | $(grep -m 1 '^model name' /proc/cpuinfo | sed 's/.*: //') |"
+    echo "| kernel | $(uname -r) |"
+    echo "| usherd | $("$USHERD" -V 2>&1 | head -n 1), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' with local changes in src/') |"
+    echo "| peers | $(for deb in $(cat "$B/debs/unpacked" 2>/dev/null); do dpkg-deb -W --showformat '${Package}_${Version} ' "$deb"; done)$(dpkg-query -W -f '${Package}_${Version} ' ucspi-tcp socat 2>/dev/null || true)|"
+    echo "| runs | $RUNS per figure, $SECS s each, in $RUNS rounds over the exec targets |"
+    echo "| load average (1, 5, 15 min) | ${LOAD0[exec]:-?} before the first round, ${LOAD1[exec]:-?} after the last, which counts the bench's own work: the first says how busy the machine was |"
+}
+
+exec_notes() {
+    cat <<'NOTES'
+- **The machine was shared.** Others were building and testing on the
+  same two cores during the run: every figure is the median of rounds
+  that start, measure and stop each target in turn, so that a busy spell
+  falls on all of them alike, and min and max show how much it moved.
+- **The daemon's CPU** is the run time of the daemon's own task
+  (`/proc/PID/schedstat`, first field, in nanoseconds) over the run,
+  divided by the connections: for usherd, tcpserver, the floor and each
+  inetd its one process; for socat the listening process (the processes
+  it forks per connection run the relay and the exec, and are not
+  counted). The programs' time is theirs, and so is what a child does
+  between its clone and its exec. It is measured on every exec workload;
+  the targets use the 4-client one.
+- **The floor** (bench/floor_exec.c, built with the project's CFLAGS) is
+  the least a super-server's process can do per connection: a blocking
+  accept4, a vfork, in the child dup2 onto 0, 1 and 2 and execve with an
+  empty environment, a close, and SIGCHLD ignored so that the kernel
+  reaps. No environment, no log, no exit status, no limits.
+- **usherd** runs with `-q` (no line per connection) and its defaults
+  otherwise: `stderr = log` gives each child a pipe whose lines are
+  logged tagged with its pid; `stderr = null` gives it /dev/null. Each
+  child gets the SPEC 5 environment, its own session, exactly fds 0-2,
+  and its exit status is reaped and counted.
+- **/bin/true** says nothing and closes: the client (`-s 0`) connects
+  and waits for that close. **/bin/cat** echoes 64 bytes, then the client
+  resets the connection. Each connect closes by reset, as in the plain
+  tables, so no client port waits in TIME_WAIT.
+- **The builtins' ratios** come from rounds of their own, usherd's
+  builtin echo (`model = event`) and the reference alternating within
+  each, as the median of the medians and the median of the rounds' own
+  ratios.
+NOTES
+}
+
+# The exec section: `full` inside a whole report, `alone` when only the exec targets ran.
+exec_section() {
+    local wl prog probs
+    echo "$EXEC_BEGIN"
+    printf '## Exec services\n\n'
+    echo 'usherd'"'"'s exec services against tcpserver, xinetd, openbsd-inetd,'
+    echo 'rlinetd and socat running /bin/true and /bin/cat per connection, and'
+    echo 'the floor; then usherd'"'"'s builtin echo against the reference, with'
+    echo '`usher bench` as the client, in rounds as above.'
+    [ "$1" != alone ] || alone_note exec
+    echo "The exec rounds took $((${ELAPSED[exec]:-0} / 60)) min $((${ELAPSED[exec]:-0} % 60)) s."
+    printf '\n### Exec machine\n\n'
+    exec_machine
+    printf '\n### Exec targets\n\n'
+    exec_targets
+    printf '\n### Builtin echo against the reference\n\n'
+    echo_table
+    printf "\n### Exec commands\n\nThe client, for each workload (PORT is the target's port; \`-s 0\` for /bin/true, \`-s 64\` for /bin/cat):\n\n"
+    for wl in $EXEC_WORKLOADS; do printf '    %s\n' "$(client_line "$wl")"; done
+    printf '\nThe servers, each started alone, with its config:\n'
+    cat "$(T=x-ref family_file "$SERVERS")" 2>/dev/null || true
+    printf '\n### Exec results\n'
+    for wl in $EXEC_WORKLOADS; do
+        for prog in true cat; do exec_table "$wl" "$prog"; done
+    done
+    printf '\n### Notes on the exec figures\n\n'
+    exec_notes
+    printf '\n### Problems seen in the exec runs\n\n'
+    probs=$(T=x-ref family_file "$PROBLEMS")
+    if [ -s "$probs" ]; then cat "$probs"; else echo "None."; fi
+    echo "$EXEC_END"
+}
+
 # What a section written alone says of the rest of the file.
 alone_note() {
     local what
-    case $1 in tls) what="the TLS targets" ;; *) what="the forwarding targets" ;; esac
+    case $1 in tls) what="the TLS targets" ;; exec) what="the exec targets" ;; *) what="the forwarding targets" ;; esac
     echo "This section was written by a run of $what alone"
     echo "(\`BENCH_ONLY=$1 make bench\`), which rewrites only this section: the"
     echo 'figures of the other sections come from the earlier runs they describe'
@@ -1935,14 +2275,15 @@ plain_report() {
 
 # The markers around each family's section.
 declare -A SECTION_BEGIN SECTION_END
-SECTION_BEGIN=([tls]=$TLS_BEGIN [forward]=$FWD_BEGIN)
-SECTION_END=([tls]=$TLS_END [forward]=$FWD_END)
+SECTION_BEGIN=([tls]=$TLS_BEGIN [forward]=$FWD_BEGIN [exec]=$EXEC_BEGIN)
+SECTION_END=([tls]=$TLS_END [forward]=$FWD_END [exec]=$EXEC_END)
 
 # The section of family $1 (tls or forward): `full` inside a whole report, `alone` by itself.
 section() {
     case $1 in
     tls) tls_section "$2" ;;
     forward) fwd_section "$2" ;;
+    exec) exec_section "$2" ;;
     esac
 }
 
@@ -1977,7 +2318,7 @@ write_report() {
     if any_selected $TARGETS; then
         {
             plain_report "$elapsed"
-            for fam in tls forward; do
+            for fam in tls forward exec; do
                 if family_selected "$fam"; then
                     echo
                     section "$fam" full
@@ -1989,7 +2330,7 @@ write_report() {
         } >"$OUT.tmp"
     else
         if [ -f "$OUT" ]; then cp "$OUT" "$OUT.tmp"; else printf '# Benchmarks\n' >"$OUT.tmp"; fi
-        for fam in tls forward; do
+        for fam in tls forward exec; do
             family_selected "$fam" || continue
             section "$fam" alone >"$B/$fam-section.md"
             merge_section "$fam" "$OUT.tmp" "$B/$fam-section.md" >"$OUT.merged"
@@ -2030,7 +2371,8 @@ main() {
     mkdir -p "$B"
     rm -f "$RESULTS" "$SKIPS" "$PROBLEMS" "$SERVERS" "$PIDS" "$B/config.md" "$B/bench.err" "$B"/*.log \
         "$(T=usherd-tls family_file "$PROBLEMS")" "$(T=usherd-tls family_file "$SERVERS")" "$B/tls-params.md" \
-        "$(T=usherd-fwd family_file "$PROBLEMS")" "$(T=usherd-fwd family_file "$SERVERS")"
+        "$(T=usherd-fwd family_file "$PROBLEMS")" "$(T=usherd-fwd family_file "$SERVERS")" \
+        "$(T=x-ref family_file "$PROBLEMS")" "$(T=x-ref family_file "$SERVERS")"
     touch "$RESULTS" "$SKIPS" "$PIDS"
     trap cleanup EXIT
     trap 'exit 130' INT TERM HUP
@@ -2039,7 +2381,7 @@ main() {
     for ((round = 1; round <= RUNS; round++)); do
         for fam in $FAMILIES; do family_round "$fam" "$round"; done
     done
-    for t in $TARGETS $TLS_TARGETS $FWD_TARGETS; do
+    for t in $TARGETS $TLS_TARGETS $FWD_TARGETS $EXEC_TARGETS; do
         if selected "$t"; then finish_target "$t"; fi
     done
     T=""
