@@ -104,22 +104,20 @@ static void flush_line(struct exec_child *c)
     c->line_len = 0;
 }
 
-static void close_stderr(struct exec_child *c)
+/* The stderr pipe is done with (`c` stays). */
+static void shut_stderr(struct exec_child *c)
 {
     flush_line(c);
     ev_timer_stop(c->sp->loop, &c->err_timer);
     ev_io_del(c->sp->loop, c->err_fd); /* (nothing to do if it never joined) */
     close_quietly(c->err_fd);
     c->err_fd = -1;
-    /* Finished (its line written, svc let go): a TLS child's relay may outlive its exit. */
-    if (c->exited && c->svc == NULL)
-        free_child(c);
 }
 
 /*
  * One read of the child's stderr, line by line into the log.  Returns 1
  * if there may be more, 0 when the pipe is empty for now, -1 after its EOF
- * (closed: if the child has been reaped, `c` may be gone).
+ * (the pipe closed; `c` stays).
  */
 static int read_stderr(struct exec_child *c)
 {
@@ -132,7 +130,7 @@ static int read_stderr(struct exec_child *c)
     if (n < 0 && errno == EAGAIN)
         return 0;
     if (n <= 0) {
-        close_stderr(c);
+        shut_stderr(c);
         return -1;
     }
     for (ssize_t i = 0; i < n; i++) {
@@ -149,8 +147,12 @@ static int read_stderr(struct exec_child *c)
 
 static void on_stderr(struct ev_loop *loop, int fd, unsigned events, void *arg)
 {
+    struct exec_child *c = arg;
+
     (void)loop, (void)fd, (void)events;
-    read_stderr(arg);
+    /* Finished (its line written, svc let go): a grandchild held the pipe past the exit. */
+    if (read_stderr(c) < 0 && c->exited && c->svc == NULL)
+        free_child(c);
 }
 
 /* The stderr pipe into the loop (a child still running, or a grandchild holding it). */
@@ -159,7 +161,7 @@ static void watch_stderr(struct exec_child *c)
     if (ev_io_events(c->sp->loop, c->err_fd) != 0)
         return;
     if (ev_io_add(c->sp->loop, c->err_fd, EV_READ, on_stderr, c) < 0)
-        close_stderr(c); /* unread, as if it had ended: the child's writes then fail */
+        shut_stderr(c); /* unread, as if it had ended: the child's writes then fail */
 }
 
 static void on_err_timer(struct ev_loop *loop, struct ev_timer *t)
@@ -250,6 +252,7 @@ static void on_exit_status(pid_t pid, int status, void *arg)
     /* What it wrote is all in the pipe: logged before its line.  (Still open: a grandchild's.) */
     if (c->err_fd >= 0) {
         int rc;
+        ev_timer_stop(c->sp->loop, &c->err_timer);
         while ((rc = read_stderr(c)) > 0)
             ;
         if (rc == 0)
