@@ -30,6 +30,15 @@ static void note_signal(int signo)
     int saved = errno;
     char byte = (char)signo;
 
+    /*
+     * Already noted and not yet taken: its byte is in the pipe, or drain
+     * has read the pipe and will take the flag after this (it clears a
+     * flag before it acts on it).  One write per wake-up, not per signal.
+     */
+    if (pending[signo]) {
+        errno = saved;
+        return;
+    }
     pending[signo] = 1;
     /* A full pipe already holds a wake-up; the flag carries the signal. */
     if (write(pipe_wr, &byte, 1) < 0) {
