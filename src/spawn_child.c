@@ -123,56 +123,98 @@ static int env_reserve(size_t bytes, size_t vars)
     return 0;
 }
 
-/* Strings are stored as offsets until the end: the buffer may move while it grows. */
-static int env_add(const char *name, const char *value)
+/*
+ * NAME=VALUE, from its pieces.  Strings are stored as offsets until the
+ * end: the buffer may move while it grows.  `ours`: a name usherd sets
+ * once, before any other can come, so there is no earlier one to drop.
+ */
+static int env_put(const char *name, size_t nlen, const char *value, size_t vlen, bool ours)
 {
-    size_t need = strlen(name) + strlen(value) + 2;
-    size_t namelen = strlen(name);
+    size_t need = nlen + vlen + 2;
+    char *p;
 
     if (env_reserve(need, 1) < 0)
         return -1;
     /* A later setting of the same name wins: drop the earlier one. */
-    for (size_t i = 0; i < env.nvars; i++) {
+    for (size_t i = 0; !ours && i < env.nvars; i++) {
         const char *old = env.strings + (size_t)env.vars[i];
-        if (strncmp(old, name, namelen) == 0 && old[namelen] == '=') {
+        if (strncmp(old, name, nlen) == 0 && old[nlen] == '=') {
             memmove(&env.vars[i], &env.vars[i + 1], (env.nvars - i - 1) * sizeof(*env.vars));
             env.nvars--;
             break;
         }
     }
-    snprintf(env.strings + env.len, need, "%s=%s", name, value);
+    p = env.strings + env.len;
+    memcpy(p, name, nlen);
+    p[nlen] = '=';
+    memcpy(p + nlen + 1, value, vlen);
+    p[nlen + 1 + vlen] = '\0';
     env.vars[env.nvars++] = (char *)(uintptr_t)env.len;
     env.len += need;
     return 0;
 }
 
+static int env_add(const char *name, const char *value)
+{
+    return env_put(name, strlen(name), value, strlen(value), false);
+}
+
+static int env_ours(const char *name, const char *value)
+{
+    return env_put(name, strlen(name), value, strlen(value), true);
+}
+
 static int env_add_assignment(const char *assignment)
 {
     const char *eq = strchr(assignment, '=');
-    char name[256];
+    size_t nlen = (size_t)(eq - assignment);
 
-    snprintf(name, sizeof(name), "%.*s", (int)(eq - assignment), assignment);
-    return env_add(name, eq + 1);
+    /* (A name is cut at 255 bytes, as it always was.) */
+    return env_put(assignment, nlen < 255 ? nlen : 255, eq + 1, strlen(eq + 1), false);
 }
 
-static int env_add_uint(const char *name, unsigned long v)
+/* The decimal text of v into buf (24 bytes at least); returns its length. */
+static size_t decimal(char *buf, unsigned long v)
+{
+    char tmp[24];
+    size_t n = 0, len;
+
+    do
+        tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    for (len = 0; len < n; len++)
+        buf[len] = tmp[n - 1 - len];
+    buf[len] = '\0';
+    return len;
+}
+
+static int env_ours_uint(const char *name, unsigned long v)
 {
     char buf[24];
+    size_t len = decimal(buf, v);
 
-    snprintf(buf, sizeof(buf), "%lu", v);
-    return env_add(name, buf);
+    return env_put(name, strlen(name), buf, len, true);
 }
 
-/* IP text and port of an (unmapped) address. */
+/* IP text and port of an (unmapped) address; IPv4 without inet_ntop's sprintf. */
 static void ip_port(const struct sockaddr_storage *ss, char *ip, size_t size, unsigned *port)
 {
     const void *a = ss->ss_family == AF_INET
                         ? (const void *)&((struct sockaddr_in *)ss)->sin_addr
                         : (const void *)&((struct sockaddr_in6 *)ss)->sin6_addr;
 
+    *port = addr_port((const struct sockaddr *)ss);
+    if (ss->ss_family == AF_INET && size >= INET_ADDRSTRLEN) {
+        const unsigned char *b = a;
+        size_t n = 0;
+        for (int i = 0; i < 4; i++) {
+            n += decimal(ip + n, b[i]);
+            ip[n++] = i < 3 ? '.' : '\0';
+        }
+        return;
+    }
     if (inet_ntop(ss->ss_family, a, ip, (socklen_t)size) == NULL)
         snprintf(ip, size, "?");
-    *port = addr_port((const struct sockaddr *)ss);
 }
 
 /* tcpserver's variables (TCP6* too for IPv6, as ucspi-tcp6 has them) and systemd's. */
@@ -187,32 +229,29 @@ static int env_tcp(const struct spawn_env *e)
     lip[0] = '\0';
     if (e->local != NULL)
         ip_port(e->local, lip, sizeof(lip), &lport);
-    rc |= env_add("PROTO", v6 ? "TCP6" : "TCP");
+    rc |= env_ours("PROTO", v6 ? "TCP6" : "TCP");
     for (int pass = 0; pass < (v6 ? 2 : 1); pass++) {
-        const char *p = pass ? "TCP6" : "TCP";
-        char name[32];
-        snprintf(name, sizeof(name), "%sREMOTEIP", p);
-        rc |= env_add(name, rip);
-        snprintf(name, sizeof(name), "%sREMOTEPORT", p);
-        rc |= env_add_uint(name, rport);
-        snprintf(name, sizeof(name), "%sLOCALIP", p);
-        rc |= env_add(name, lip);
-        snprintf(name, sizeof(name), "%sLOCALPORT", p);
-        rc |= env_add_uint(name, lport);
+        static const char *const names[2][4] = {
+            {"TCPREMOTEIP", "TCPREMOTEPORT", "TCPLOCALIP", "TCPLOCALPORT"},
+            {"TCP6REMOTEIP", "TCP6REMOTEPORT", "TCP6LOCALIP", "TCP6LOCALPORT"}};
+        rc |= env_ours(names[pass][0], rip);
+        rc |= env_ours_uint(names[pass][1], rport);
+        rc |= env_ours(names[pass][2], lip);
+        rc |= env_ours_uint(names[pass][3], lport);
     }
-    rc |= env_add("REMOTE_ADDR", rip);
-    rc |= env_add_uint("REMOTE_PORT", rport);
+    rc |= env_ours("REMOTE_ADDR", rip);
+    rc |= env_ours_uint("REMOTE_PORT", rport);
     return rc;
 }
 
 static int env_unix(const struct spawn_env *e)
 {
-    int rc = env_add("PROTO", "UNIX");
+    int rc = env_ours("PROTO", "UNIX");
 
     if (e->connected && e->cred != NULL) {
-        rc |= env_add_uint("IPCREMOTEEUID", e->cred->uid);
-        rc |= env_add_uint("IPCREMOTEEGID", e->cred->gid);
-        rc |= env_add_uint("IPCREMOTEPID", (unsigned long)e->cred->pid);
+        rc |= env_ours_uint("IPCREMOTEEUID", e->cred->uid);
+        rc |= env_ours_uint("IPCREMOTEEGID", e->cred->gid);
+        rc |= env_ours_uint("IPCREMOTEPID", (unsigned long)e->cred->pid);
     }
     return rc;
 }
@@ -224,11 +263,11 @@ char **spawn_child_env(const struct spawn_env *e)
 
     env.len = 0;
     env.nvars = 0;
-    rc = env_add("PATH", "/usr/local/bin:/usr/bin:/bin");
+    rc = env_ours("PATH", "/usr/local/bin:/usr/bin:/bin");
     if (e->kind == ADDR_TCP && e->connected)
         rc |= env_tcp(e);
     else if (e->kind == ADDR_TCP || e->kind == ADDR_UDP)
-        rc |= env_add("PROTO", e->kind == ADDR_TCP ? "TCP" : "UDP");
+        rc |= env_ours("PROTO", e->kind == ADDR_TCP ? "TCP" : "UDP");
     else
         rc |= env_unix(e);
     for (size_t i = 0; e->extra != NULL && e->extra[i] != NULL; i++)
