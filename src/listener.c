@@ -364,6 +364,20 @@ void listener_close(struct listener *l)
     l->fd = -1;
 }
 
+const struct sockaddr_storage *listener_local(const struct listener *l)
+{
+    const struct sockaddr_in *sin = (const struct sockaddr_in *)&l->bound;
+    const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&l->bound;
+
+    if (l->bound.ss_family == AF_INET && sin->sin_addr.s_addr != htonl(INADDR_ANY))
+        return &l->bound;
+    /* (A v4-mapped one is left to the socket, and to addr_unmap.) */
+    if (l->bound.ss_family == AF_INET6 && !IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr) &&
+        !IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
+        return &l->bound;
+    return NULL;
+}
+
 int listener_accept(struct listener *l, bool blocking, struct sockaddr_storage *peer,
                     socklen_t *peer_len)
 {

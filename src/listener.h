@@ -88,6 +88,13 @@ void listener_close(struct listener *l);
  * the peer address unmapped (IPv4-mapped IPv6 as IPv4).  Returns the
  * descriptor, or -1 with errno (EAGAIN when there is none).
  */
+/*
+ * The near end of every connection `l` accepts when the listener is bound
+ * to one IP address (not a wildcard, not v4-mapped), or NULL: then each
+ * connection's must be asked of its socket.  Valid while `l` is open.
+ */
+const struct sockaddr_storage *listener_local(const struct listener *l);
+
 int listener_accept(struct listener *l, bool blocking, struct sockaddr_storage *peer,
                     socklen_t *peer_len);
 
@@ -138,11 +145,14 @@ struct accepted {
     struct sockaddr_storage peer;
     socklen_t peer_len;
     struct limit_key key;     /* its admission: given back with svc_release at the end */
-    struct tls_ctx *tls;      /* a tls:// listener's: the handshake to do first (else NULL) */
-    struct ssl_st *ssl;       /* after the handshake: the engine takes it (else NULL) */
     bool opened;              /* already opened in its svc as SVC_USE_CONN: the engine takes that */
     char via[64];             /* behind a balancer (PROXY header): the balancer, for the line */
+    struct tls_ctx *tls;      /* a tls:// listener's: the handshake to do first (else NULL) */
+    struct ssl_st *ssl;       /* after the handshake: the engine takes it (else NULL) */
     struct proxy_info *proxy; /* PROXY header's extras (malloc'd, the engine frees it), or NULL */
+    /* Our end as the listener knows it (listener_local), for a connection served as it is
+     * accepted, or NULL: ask the socket.  (Fields in this order: the struct has no hole.) */
+    const struct sockaddr_storage *local;
 };
 
 /* The peer as the connection line shows it: "REAL:PORT", with " via=BALANCER:PORT" behind one. */

@@ -260,6 +260,9 @@ static void on_accept(struct ev_loop *loop, int fd, unsigned events, void *arg)
             break;
         }
         a.tls = b->tls;
+        /* A program's environment names our end (SPEC 5); served at once, unless TLS or PROXY. */
+        if (b->svc->conf->exec != NULL && a.tls == NULL && b->svc->conf->proxy_protocol == 0)
+            a.local = listener_local(&b->l);
         send_banner(b->svc->conf, BANNER_FIRST, a.fd);
         if (b->svc->conf->proxy_protocol != 0) {
             behind_balancer(b, &a);

@@ -326,7 +326,7 @@ static struct exec_child *child_new(struct spawn_set *sp, struct svc *svc, int k
 struct launch_on {
     int sock;     /* its fds 0 and 1 */
     int env_kind; /* the connection's kind for the environment (a balancer's client: TCP) */
-    const struct sockaddr_storage *local; /* a PROXY header's destination, or NULL */
+    const struct sockaddr_storage *local; /* a PROXY header's destination, our end, or NULL */
     int addr_sock;                        /* the connection its environment names; -1: sock */
     bool connected;
     const struct sockaddr_storage *peer;
@@ -441,6 +441,8 @@ static struct launch_on launch_of(const struct accepted *a, int sock, struct ext
         on.env_kind = ADDR_TCP;
     if (a->proxy != NULL && a->proxy->local_len > 0)
         on.local = &a->proxy->local;
+    else if (a->local != NULL) /* the listener's one address: no getsockname */
+        on.local = a->local;
     return on;
 }
 
