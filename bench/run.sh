@@ -613,23 +613,10 @@ EOF
     skip hold10000 "xinetd forks a process per connection, even for its internal echo (see the notes)"
 }
 
+# The cat targets are the exec family's peers (x_PEER, below) serving
+# /bin/cat, each forking per connection.
 start_xinetd_cat() {
-    need "$PEER_ROOT/usr/sbin/xinetd" || return 0
-    { xinetd_defaults; cat <<EOF
-service cat
-{
-	type        = UNLISTED
-	socket_type = stream
-	protocol    = tcp
-	wait        = no
-	user        = root
-	bind        = 127.0.0.1
-	port        = $PORT
-	server      = /bin/cat
-}
-EOF
-    } >"$B/$T.conf"
-    xinetd_target
+    x_xinetd cat
     fork_peer
 }
 
@@ -658,11 +645,7 @@ EOF
 }
 
 start_inetd_cat() {
-    need "$PEER_ROOT/usr/sbin/inetd" || return 0
-    cat >"$B/$T.conf" <<EOF
-127.0.0.1:$PORT	stream	tcp	nowait	root	/bin/cat	cat
-EOF
-    inetd_target
+    x_inetd cat
     fork_peer
 }
 
@@ -706,23 +689,13 @@ EOF
 }
 
 start_rlinetd_cat() {
-    need "$PEER_ROOT/usr/sbin/rlinetd" || return 0
-    { rlinetd_defaults; cat <<EOF
-service "cat" {
-  port $PORT;
-  protocol tcp;
-  exec "/bin/cat";
-}
-EOF
-    } >"$B/$T.conf"
-    rlinetd_target
+    x_rlinetd cat
     fork_peer
 }
 
 # tcpserver: -c lifts the 40-connection limit; -H -R -l 0: no DNS or ident lookups.
 start_tcpserver_cat() {
-    need "$(command -v tcpserver || echo tcpserver)" || return 0
-    launch "$T" tcpserver -c 100000 -b 511 -H -R -l 0 127.0.0.1 "$PORT" /bin/cat
+    x_tcpserver cat
     fork_peer
 }
 
@@ -735,8 +708,7 @@ start_socat_echo() {
 }
 
 start_socat_cat() {
-    need "$(command -v socat || echo socat)" || return 0
-    launch "$T" socat "TCP-LISTEN:$PORT,bind=127.0.0.1,fork,reuseaddr,backlog=511" EXEC:/bin/cat
+    x_socat cat
     fork_peer
 }
 
