@@ -293,6 +293,16 @@ static void test_successor_that_cannot_bind_leaves_the_pidfile(void)
     free(text);
 }
 
+/* Put a new file in the place of the binary `copy` as an install would: renamed over it. */
+static void replace_binary(const char *copy, const char *text, mode_t mode)
+{
+    const char *tmp = h_fmt("%s.new", copy);
+
+    h_write_file(tmp, text);
+    T_ASSERT(chmod(tmp, mode) == 0);
+    T_ASSERT(rename(tmp, copy) == 0);
+}
+
 /* A copy of usherd in DIR, started from there with -f CONF -p PIDFILE; its stderr to LOG. */
 static pid_t start_copy(const char *copy, const char *conf, const char *pidfile, const char *log)
 {
@@ -331,15 +341,11 @@ static void test_broken_binary_leaves_the_old_master_serving(void)
 
     h_write_file(conf, h_fmt("[echo]\nlisten = unix:%s\nbuiltin = echo\n", sock));
     pid = start_copy(copy, conf, pidfile, log);
-    h_write_file(h_fmt("%s.new", copy), "#!/bin/sh\nexit 3\n");
-    T_ASSERT(chmod(h_fmt("%s.new", copy), 0755) == 0);
-    T_ASSERT(rename(h_fmt("%s.new", copy), copy) == 0);
+    replace_binary(copy, "#!/bin/sh\nexit 3\n", 0755);
     h_run(&r, NULL, 0, CTL_MS, argv);
     T_EQ_INT(r.exit_code, 1);
     T_ASSERT(strstr(r.err, "exited before it was ready") != NULL);
-    h_write_file(h_fmt("%s.new", copy), "not a program\n");
-    T_ASSERT(chmod(h_fmt("%s.new", copy), 0644) == 0);
-    T_ASSERT(rename(h_fmt("%s.new", copy), copy) == 0);
+    replace_binary(copy, "not a program\n", 0644);
     h_run(&r, NULL, 0, CTL_MS, argv);
     T_EQ_INT(r.exit_code, 1);
     T_ASSERT(strstr(r.err, h_fmt("unable to execute %s: Permission denied", copy)) != NULL);
@@ -372,9 +378,7 @@ static void test_stop_during_an_upgrade_stops_the_successor_too(void)
 
     h_write_file(conf, h_fmt("[echo]\nlisten = unix:%s/slow-echo.sock\nbuiltin = echo\n", dir));
     pid = start_copy(copy, conf, pidfile, log);
-    h_write_file(h_fmt("%s.new", copy), h_fmt("#!/bin/sh\necho $$ > %s\nexec sleep 30\n", marker));
-    T_ASSERT(chmod(h_fmt("%s.new", copy), 0755) == 0);
-    T_ASSERT(rename(h_fmt("%s.new", copy), copy) == 0);
+    replace_binary(copy, h_fmt("#!/bin/sh\necho $$ > %s\nexec sleep 30\n", marker), 0755);
     if ((ctl_pid = fork()) == 0) {
         h_run(&r, NULL, 0, CTL_MS, argv);
         _exit(r.exit_code == 1 && strstr(r.err, "is told to stop") != NULL ? 0 : 1);
@@ -413,17 +417,16 @@ static void test_successor_that_dies_leaves_the_old_master_whole(void)
     h_need("python3", "python3");
     h_write_file(conf, h_fmt("[echo]\nlisten = unix:%s/dies-echo.sock\nbuiltin = echo\n", dir));
     start_copy(copy, conf, pidfile, log);
-    h_write_file(
-        h_fmt("%s.new", copy),
+    replace_binary(
+        copy,
         h_fmt("#!/bin/sh\n"
               "python3 -c 'import os, socket, sys; s = socket.socket(socket.AF_UNIX); "
               "s.bind(sys.argv[1] + \".x\"); os.rename(sys.argv[1] + \".x\", sys.argv[1])' "
               "'%s'\n"
               "sleep 5 &\n"
               "exit 3\n",
-              control));
-    T_ASSERT(chmod(h_fmt("%s.new", copy), 0755) == 0);
-    T_ASSERT(rename(h_fmt("%s.new", copy), copy) == 0);
+              control),
+        0755);
     started = h_now_ms();
     h_run(&r, NULL, 0, CTL_MS, up_argv);
     t_note("-s upgrade answered in %lld ms", (long long)(h_now_ms() - started));
@@ -453,10 +456,9 @@ static void test_no_reload_while_an_upgrade_is_under_way(void)
 
     h_write_file(conf, h_fmt("[echo]\nlisten = unix:%s/late-echo.sock\nbuiltin = echo\n", dir));
     start_copy(copy, conf, pidfile, log);
-    h_write_file(h_fmt("%s.new", copy),
-                 h_fmt("#!/bin/sh\necho $$ > %s\nsleep 1\nexec '%s' \"$@\"\n", marker, h_usherd()));
-    T_ASSERT(chmod(h_fmt("%s.new", copy), 0755) == 0);
-    T_ASSERT(rename(h_fmt("%s.new", copy), copy) == 0);
+    replace_binary(
+        copy, h_fmt("#!/bin/sh\necho $$ > %s\nsleep 1\nexec '%s' \"$@\"\n", marker, h_usherd()),
+        0755);
     if ((ctl_pid = fork()) == 0) {
         h_run(&r, NULL, 0, CTL_MS, up_argv);
         _exit(r.exit_code);
