@@ -1422,6 +1422,20 @@ median() {
     sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
 }
 
+# A table row's figures: med min max p50 p99 err n of workload $1 and target
+# $2 set in the caller, or (status 1) the reason it was not measured added to
+# the caller's notes.
+measured() {
+    local s why
+    s=$(summary "$1" "$2")
+    if [ -z "$s" ]; then
+        why=$(awk -F'\t' -v w="$1" -v t="$2" '$2 == t && index(w, $1) == 1 { print $3; exit }' "$SKIPS")
+        notes="$notes- $2: ${why:-not measured}"$'\n'
+        return 1
+    fi
+    IFS=$'\t' read -r med min max p50 p99 err n <<<"$s"
+}
+
 # "median min max p50 p99 errors runs" (tab-separated) of one workload and target, or nothing.
 summary() {
     local rows
@@ -1480,13 +1494,7 @@ table() {
     fi
     for t in $TARGETS; do
         selected "$t" || continue
-        s=$(summary "$wl" "$t")
-        if [ -z "$s" ]; then
-            why=$(awk -F'\t' -v w="$wl" -v t="$t" '$2 == t && index(w, $1) == 1 { print $3; exit }' "$SKIPS")
-            notes="$notes- $t: ${why:-not measured}"$'\n'
-            continue
-        fi
-        IFS=$'\t' read -r med min max p50 p99 err n <<<"$s"
+        measured "$wl" "$t" || continue
         [ "$err" -eq 0 ] || notes="$notes- $t: $err errors in $n runs (see the problems below)"$'\n'
         printf '| %s | %.0f | %.0f | %.0f | %s | %s |' "$t" "$med" "$min" "$max" \
             "$(ratio "$med" "$ref")" "$(ratio "$med" "$bp")"
@@ -1621,13 +1629,7 @@ cost_table() {
     esac
     for t in $rows; do
         selected "$t" || continue
-        s=$(summary "$wl" "$t")
-        if [ -z "$s" ]; then
-            why=$(awk -F'\t' -v w="$wl" -v t="$t" '$2 == t && index(w, $1) == 1 { print $3; exit }' "$SKIPS")
-            notes="$notes- $t: ${why:-not measured}"$'\n'
-            continue
-        fi
-        IFS=$'\t' read -r med min max p50 p99 err n <<<"$s"
+        measured "$wl" "$t" || continue
         printf '| %s | %.0f | %.0f | %.0f |' "$t" "$med" "$min" "$max"
         for ref in $refs; do printf ' %s |' "$(ratio "$med" "$(med "$wl" "${ref%%:*}")")"; done
         case $wl in
@@ -2045,13 +2047,7 @@ exec_table() {
     for t in $EXEC_TARGETS; do
         case $t in *-"$prog") ;; *) continue ;; esac
         selected "$t" || continue
-        s=$(summary "$wl" "$t")
-        if [ -z "$s" ]; then
-            why=$(awk -F'\t' -v w="$wl" -v t="$t" '$2 == t && index(w, $1) == 1 { print $3; exit }' "$SKIPS")
-            notes="$notes- $t: ${why:-not measured}"$'\n'
-            continue
-        fi
-        IFS=$'\t' read -r med min max p50 p99 err n <<<"$s"
+        measured "$wl" "$t" || continue
         [ "$err" -eq 0 ] || notes="$notes- $t: $err errors in $n runs (see the problems below)"$'\n'
         printf '| %s | %.0f | %.0f | %.0f | %s | %s | %s | %s | %s | %.0f | %.0f | %s |\n' "$t" "$med" "$min" "$max" \
             "$(ratio "$med" "$bp")" "$(ratio "$med" "$(med "$wl" "x-floor-$prog")")" \
