@@ -303,23 +303,76 @@ static void replace_binary(const char *copy, const char *text, mode_t mode)
     T_ASSERT(rename(tmp, copy) == 0);
 }
 
-/* A copy of usherd in DIR, started from there with -f CONF -p PIDFILE; its stderr to LOG. */
-static pid_t start_copy(const char *copy, const char *conf, const char *pidfile, const char *log)
-{
+/* A usherd running from a copy of its binary, as start_copy made it. */
+struct copy {
+    const char *bin;     /* DIR/usherd-NAME: what replace_binary changes */
+    const char *pidfile; /* DIR/NAME.pid */
+    const char *sock;    /* DIR/NAME-echo.sock: its echo service */
+    const char *control; /* DIR/NAME.sock: its control socket */
+    const char *marker;  /* DIR/NAME.started: for the scripts that take its place */
     pid_t pid;
+};
 
-    T_ASSERT(system(h_fmt("cp '%s' '%s'", h_usherd(), copy)) == 0);
-    if ((pid = fork()) == 0) {
+/*
+ * Copy usherd to DIR/usherd-NAME and start it from there with -f
+ * DIR/NAME.conf (echo on DIR/NAME-echo.sock) -p DIR/NAME.pid, its stderr
+ * to DIR/NAME.log; killed through the pidfile at the end.
+ */
+static struct copy start_copy(const char *name)
+{
+    const char *dir = h_tmpdir(), *conf = h_fmt("%s/%s.conf", dir, name);
+    const char *log = h_fmt("%s/%s.log", dir, name);
+    struct copy c = {
+        .bin = h_fmt("%s/usherd-%s", dir, name),
+        .pidfile = h_fmt("%s/%s.pid", dir, name),
+        .sock = h_fmt("%s/%s-echo.sock", dir, name),
+        .control = h_fmt("%s/%s.sock", dir, name),
+        .marker = h_fmt("%s/%s.started", dir, name),
+    };
+
+    h_write_file(conf, h_fmt("[echo]\nlisten = unix:%s\nbuiltin = echo\n", c.sock));
+    T_ASSERT(system(h_fmt("cp '%s' '%s'", h_usherd(), c.bin)) == 0);
+    if ((c.pid = fork()) == 0) {
         int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd < 0 || dup2(fd, 2) < 0)
             _exit(127);
-        execl(copy, copy, "-f", conf, "-p", pidfile, (char *)NULL);
+        execl(c.bin, c.bin, "-f", conf, "-p", c.pidfile, (char *)NULL);
         _exit(127);
     }
-    h_guard_pidfile(pidfile);
+    h_guard_pidfile(c.pidfile);
     if (!h_wait_file(log, "usherd: ready", 1, 10000))
         T_FAIL("the copy of usherd did not start: %s", h_read_file(log));
+    return c;
+}
+
+/* usherd -s COMMAND -p for the copy `c`. */
+static void ctl_copy(struct h_result *r, const struct copy *c, const char *command)
+{
+    const char *argv[] = {h_usherd(), "-s", command, "-p", c->pidfile, NULL};
+
+    h_run(r, NULL, 0, CTL_MS, argv);
+}
+
+/* -s upgrade of `c` in a process of its own; its exit status 0 if `check` holds of the result. */
+static pid_t upgrade_in_background(const struct copy *c, bool (*check)(const struct h_result *))
+{
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        struct h_result r;
+        ctl_copy(&r, c, "upgrade");
+        _exit(check(&r) ? 0 : 1);
+    }
+    T_ASSERT(pid > 0);
     return pid;
+}
+
+static void assert_exited_0(pid_t pid)
+{
+    int status;
+
+    T_ASSERT(waitpid(pid, &status, 0) == pid);
+    T_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 static void test_broken_binary_leaves_the_old_master_serving(void)
@@ -330,33 +383,31 @@ static void test_broken_binary_leaves_the_old_master_serving(void)
      * 1 both times, saying the new usherd "exited before it was ready",
      * then "unable to execute ... Permission denied"; the old master still
      * holds the pidfile and answers -s status; echo still works. */
-    const char *dir = h_tmpdir(), *copy = h_fmt("%s/usherd-copy", dir);
-    const char *conf = h_fmt("%s/copy.conf", dir), *pidfile = h_fmt("%s/copy.pid", dir);
-    const char *log = h_fmt("%s/copy.log", dir), *sock = h_fmt("%s/copy-echo.sock", dir);
-    const char *argv[] = {h_usherd(), "-s", "upgrade", "-p", pidfile, NULL};
-    const char *status_argv[] = {h_usherd(), "-s", "status", "-p", pidfile, NULL};
+    struct copy c = start_copy("copy");
     struct h_result r;
-    pid_t pid;
     int fd;
 
-    h_write_file(conf, h_fmt("[echo]\nlisten = unix:%s\nbuiltin = echo\n", sock));
-    pid = start_copy(copy, conf, pidfile, log);
-    replace_binary(copy, "#!/bin/sh\nexit 3\n", 0755);
-    h_run(&r, NULL, 0, CTL_MS, argv);
+    replace_binary(c.bin, "#!/bin/sh\nexit 3\n", 0755);
+    ctl_copy(&r, &c, "upgrade");
     T_EQ_INT(r.exit_code, 1);
     T_ASSERT(strstr(r.err, "exited before it was ready") != NULL);
-    replace_binary(copy, "not a program\n", 0644);
-    h_run(&r, NULL, 0, CTL_MS, argv);
+    replace_binary(c.bin, "not a program\n", 0644);
+    ctl_copy(&r, &c, "upgrade");
     T_EQ_INT(r.exit_code, 1);
-    T_ASSERT(strstr(r.err, h_fmt("unable to execute %s: Permission denied", copy)) != NULL);
-    h_run(&r, NULL, 0, CTL_MS, status_argv);
-    T_EQ_STR(r.out, h_fmt("running (pid %ld)\n", (long)pid));
-    T_EQ_INT(h_lock_holder(pidfile), pid);
-    fd = h_connect(h_fmt("unix:%s", sock));
+    T_ASSERT(strstr(r.err, h_fmt("unable to execute %s: Permission denied", c.bin)) != NULL);
+    ctl_copy(&r, &c, "status");
+    T_EQ_STR(r.out, h_fmt("running (pid %ld)\n", (long)c.pid));
+    T_EQ_INT(h_lock_holder(c.pidfile), c.pid);
+    fd = h_connect(h_fmt("unix:%s", c.sock));
     h_echo_roundtrip(fd, "still\n");
     close(fd);
-    kill(pid, SIGTERM);
-    T_ASSERT(gone_within(pid, 10000));
+    kill(c.pid, SIGTERM);
+    T_ASSERT(gone_within(c.pid, 10000));
+}
+
+static bool told_to_stop(const struct h_result *r)
+{
+    return r->exit_code == 1 && strstr(r->err, "is told to stop") != NULL;
 }
 
 static void test_stop_during_an_upgrade_stops_the_successor_too(void)
@@ -367,33 +418,22 @@ static void test_stop_during_an_upgrade_stops_the_successor_too(void)
      * old master gets SIGTERM.  Asserted: -s upgrade exits 1 saying the
      * new usherd "is told to stop"; the script is gone (SIGTERM); the old
      * master exits, and nobody holds the pidfile. */
-    const char *dir = h_tmpdir(), *copy = h_fmt("%s/usherd-slow", dir);
-    const char *conf = h_fmt("%s/slow.conf", dir), *pidfile = h_fmt("%s/slow.pid", dir);
-    const char *log = h_fmt("%s/slow.log", dir), *marker = h_fmt("%s/slow.started", dir);
-    const char *argv[] = {h_usherd(), "-s", "upgrade", "-p", pidfile, NULL};
-    struct h_result r;
+    struct copy c = start_copy("slow");
+    pid_t ctl_pid, script;
     char *text;
-    pid_t pid, ctl_pid, script = 0;
-    int status;
 
-    h_write_file(conf, h_fmt("[echo]\nlisten = unix:%s/slow-echo.sock\nbuiltin = echo\n", dir));
-    pid = start_copy(copy, conf, pidfile, log);
-    replace_binary(copy, h_fmt("#!/bin/sh\necho $$ > %s\nexec sleep 30\n", marker), 0755);
-    if ((ctl_pid = fork()) == 0) {
-        h_run(&r, NULL, 0, CTL_MS, argv);
-        _exit(r.exit_code == 1 && strstr(r.err, "is told to stop") != NULL ? 0 : 1);
-    }
-    T_ASSERT(h_wait_file(marker, "\n", 1, 10000));
-    text = h_read_file(marker);
+    replace_binary(c.bin, h_fmt("#!/bin/sh\necho $$ > %s\nexec sleep 30\n", c.marker), 0755);
+    ctl_pid = upgrade_in_background(&c, told_to_stop);
+    T_ASSERT(h_wait_file(c.marker, "\n", 1, 10000));
+    text = h_read_file(c.marker);
     script = (pid_t)strtol(text, NULL, 10);
     free(text);
     T_ASSERT(script > 0);
-    kill(pid, SIGTERM);
-    T_ASSERT(waitpid(ctl_pid, &status, 0) == ctl_pid);
-    T_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    kill(c.pid, SIGTERM);
+    assert_exited_0(ctl_pid);
     T_ASSERT(gone_within(script, 10000));
-    T_ASSERT(gone_within(pid, 10000));
-    T_EQ_INT(h_lock_holder(pidfile), 0);
+    T_ASSERT(gone_within(c.pid, 10000));
+    T_EQ_INT(h_lock_holder(c.pidfile), 0);
 }
 
 static void test_successor_that_dies_leaves_the_old_master_whole(void)
@@ -406,36 +446,36 @@ static void test_successor_that_dies_leaves_the_old_master_whole(void)
      * the new usherd "exited (status 3)"; -s stats is then answered
      * through the control socket again (the table on stdout: the old
      * master made its socket anew at the name). */
-    const char *dir = h_tmpdir(), *copy = h_fmt("%s/usherd-dies", dir);
-    const char *conf = h_fmt("%s/dies.conf", dir), *pidfile = h_fmt("%s/dies.pid", dir);
-    const char *log = h_fmt("%s/dies.log", dir), *control = h_fmt("%s/dies.sock", dir);
-    const char *up_argv[] = {h_usherd(), "-s", "upgrade", "-p", pidfile, NULL};
-    const char *stats_argv[] = {h_usherd(), "-s", "stats", "-p", pidfile, NULL};
+    struct copy c;
     struct h_result r;
     int64_t started;
 
     h_need("python3", "python3");
-    h_write_file(conf, h_fmt("[echo]\nlisten = unix:%s/dies-echo.sock\nbuiltin = echo\n", dir));
-    start_copy(copy, conf, pidfile, log);
+    c = start_copy("dies");
     replace_binary(
-        copy,
+        c.bin,
         h_fmt("#!/bin/sh\n"
               "python3 -c 'import os, socket, sys; s = socket.socket(socket.AF_UNIX); "
               "s.bind(sys.argv[1] + \".x\"); os.rename(sys.argv[1] + \".x\", sys.argv[1])' "
               "'%s'\n"
               "sleep 5 &\n"
               "exit 3\n",
-              control),
+              c.control),
         0755);
     started = h_now_ms();
-    h_run(&r, NULL, 0, CTL_MS, up_argv);
+    ctl_copy(&r, &c, "upgrade");
     t_note("-s upgrade answered in %lld ms", (long long)(h_now_ms() - started));
     T_EQ_INT(r.exit_code, 1);
     T_ASSERT(strstr(r.err, "exited (status 3)") != NULL);
     T_ASSERT(h_now_ms() - started < 20000);
-    h_run(&r, NULL, 0, CTL_MS, stats_argv);
+    ctl_copy(&r, &c, "stats");
     T_EQ_INT(r.exit_code, 0);
     T_ASSERT(strncmp(r.out, "service ", 8) == 0);
+}
+
+static bool upgraded(const struct h_result *r)
+{
+    return r->exit_code == 0;
 }
 
 static void test_no_reload_while_an_upgrade_is_under_way(void)
@@ -445,30 +485,19 @@ static void test_no_reload_while_an_upgrade_is_under_way(void)
      * background; while the script waits, -s reload.  Asserted: the reload
      * exits 1 saying "an upgrade is under way"; the upgrade then succeeds
      * (its successor bound nothing the reload could have taken). */
-    const char *dir = h_tmpdir(), *copy = h_fmt("%s/usherd-late", dir);
-    const char *conf = h_fmt("%s/late.conf", dir), *pidfile = h_fmt("%s/late.pid", dir);
-    const char *log = h_fmt("%s/late.log", dir), *marker = h_fmt("%s/late.started", dir);
-    const char *up_argv[] = {h_usherd(), "-s", "upgrade", "-p", pidfile, NULL};
-    const char *reload_argv[] = {h_usherd(), "-s", "reload", "-p", pidfile, NULL};
+    struct copy c = start_copy("late");
     struct h_result r;
     pid_t ctl_pid;
-    int status;
 
-    h_write_file(conf, h_fmt("[echo]\nlisten = unix:%s/late-echo.sock\nbuiltin = echo\n", dir));
-    start_copy(copy, conf, pidfile, log);
     replace_binary(
-        copy, h_fmt("#!/bin/sh\necho $$ > %s\nsleep 1\nexec '%s' \"$@\"\n", marker, h_usherd()),
+        c.bin, h_fmt("#!/bin/sh\necho $$ > %s\nsleep 1\nexec '%s' \"$@\"\n", c.marker, h_usherd()),
         0755);
-    if ((ctl_pid = fork()) == 0) {
-        h_run(&r, NULL, 0, CTL_MS, up_argv);
-        _exit(r.exit_code);
-    }
-    T_ASSERT(h_wait_file(marker, "\n", 1, 10000));
-    h_run(&r, NULL, 0, CTL_MS, reload_argv);
+    ctl_pid = upgrade_in_background(&c, upgraded);
+    T_ASSERT(h_wait_file(c.marker, "\n", 1, 10000));
+    ctl_copy(&r, &c, "reload");
     T_EQ_INT(r.exit_code, 1);
     T_ASSERT(strstr(r.err, "an upgrade is under way") != NULL);
-    T_ASSERT(waitpid(ctl_pid, &status, 0) == ctl_pid);
-    T_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_exited_0(ctl_pid);
 }
 
 /* A datagram socket named in $NOTIFY_SOCKET for the daemons this case starts. */
