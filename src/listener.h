@@ -83,18 +83,18 @@ void listener_own_path(struct listener *l);
 void listener_close(struct listener *l);
 
 /*
- * accept4 a connection, close-on-exec, non-blocking unless `blocking` (a
- * socket handed to a program is what inetd would give it: blocking), with
- * the peer address unmapped (IPv4-mapped IPv6 as IPv4).  Returns the
- * descriptor, or -1 with errno (EAGAIN when there is none).
- */
-/*
  * The near end of every connection `l` accepts when the listener is bound
  * to one IP address (not a wildcard, not v4-mapped), or NULL: then each
  * connection's must be asked of its socket.  Valid while `l` is open.
  */
 const struct sockaddr_storage *listener_local(const struct listener *l);
 
+/*
+ * accept4 a connection, close-on-exec, non-blocking unless `blocking` (a
+ * socket handed to a program is what inetd would give it: blocking), with
+ * the peer address unmapped (IPv4-mapped IPv6 as IPv4).  Returns the
+ * descriptor, or -1 with errno (EAGAIN when there is none).
+ */
 int listener_accept(struct listener *l, bool blocking, struct sockaddr_storage *peer,
                     socklen_t *peer_len);
 
