@@ -113,6 +113,25 @@ static ssize_t tls_read(struct io *io, char *buf, size_t len)
     return (ssize_t)got;
 }
 
+#define FIRST_MISSES_MAX 3 /* read first while fewer than 2 */
+#define FIRST_READ_PROBE 16
+
+bool first_read_worth(struct first_read *fr)
+{
+    if (fr->misses >= 2 && ++fr->skipped < FIRST_READ_PROBE)
+        return false;
+    fr->skipped = 0;
+    return true;
+}
+
+void first_read_found(struct first_read *fr, bool found)
+{
+    if (found)
+        fr->misses -= fr->misses > 0;
+    else
+        fr->misses += fr->misses < FIRST_MISSES_MAX;
+}
+
 ssize_t io_read(struct io *io, void *buf, size_t len)
 {
     return io->ssl == NULL ? plain_read(io, buf, len) : tls_read(io, buf, len);

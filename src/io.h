@@ -36,6 +36,23 @@ struct io {
     char error[64];        /* TLS: the reason of the last EPROTO (a tls_failure word) */
 };
 
+/*
+ * Whether to read a new connection at once, before epoll says it is
+ * readable: worth it while most such reads have found the request there
+ * (a server that is not busy), not while they find nothing (a busy one
+ * accepts connections as soon as they are made).  Zeroed: read first.
+ */
+struct first_read {
+    int misses;       /* a score of the last reads that found nothing, 0 to 3 */
+    unsigned skipped; /* connections not read at once since the last try */
+};
+
+/* Read this connection at once?  While a score of 2 or more says not, one in 16 still is. */
+bool first_read_worth(struct first_read *fr);
+
+/* What the read at once found: data (or the end), or nothing yet. */
+void first_read_found(struct first_read *fr, bool found);
+
 /* A transport over `fd` (ssl: after its handshake, or NULL for plain). */
 void io_init(struct io *io, int fd, SSL *ssl);
 

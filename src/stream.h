@@ -63,7 +63,8 @@ struct stream {
 
 /* The open streams of a process (owned by its server). */
 struct stream_set {
-    struct stream *head; /* doubly linked, newest first */
+    struct stream *head;          /* doubly linked, newest first */
+    struct first_read first_read; /* how reading at accept has gone lately */
 };
 
 /*
