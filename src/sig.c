@@ -21,14 +21,50 @@ static int caught[NSIG];
 static int ncaught;
 static sig_fn *owner_fn;
 static void *owner_arg;
+static long owner_pid; /* the process whose loop the handlers wake (sig_init) */
 /* Signals a child must get back at their default: ours, and those we inherited ignored. */
 static int changed[NSIG];
 static int nchanged;
 
+/*
+ * The kernel's sigaction, for the signals glibc keeps for itself (32 and
+ * 33, which its sigaction refuses to show or touch): a parent such as GNU
+ * make can hand them to us ignored, and an ignored signal survives exec.
+ */
+struct kernel_sigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)(void);
+    uint64_t mask;
+};
+
+/*
+ * A child that shares our memory runs our handlers between its clone and
+ * its exec, as the parent does not block signals around that clone (see
+ * spawn_child): a signal caught there is the child's.  It gets back its
+ * default action and is raised again, to act as the handler returns, as
+ * it would have after the exec.  The system calls cannot fail here, so
+ * they leave errno (ours, in that shared memory) alone.
+ */
+static void not_ours(int signo, long self)
+{
+    struct kernel_sigaction dfl = {.handler = SIG_DFL};
+
+    (void)syscall(SYS_rt_sigaction, signo, &dfl, NULL, sizeof(dfl.mask));
+    (void)syscall(SYS_kill, self, signo);
+}
+
 static void note_signal(int signo)
 {
-    int saved = errno;
+    long self = syscall(SYS_getpid);
+    int saved;
     char byte = (char)signo;
+
+    if (self != owner_pid) {
+        not_ours(signo, self);
+        return;
+    }
+    saved = errno;
 
     /*
      * Already noted and not yet taken: its byte is in the pipe, or drain
@@ -76,18 +112,6 @@ static int set_disposition(int signo, void (*handler)(int))
     return sigaction(signo, &sa, NULL);
 }
 
-/*
- * The kernel's sigaction, for the signals glibc keeps for itself (32 and
- * 33, which its sigaction refuses to show or touch): a parent such as GNU
- * make can hand them to us ignored, and an ignored signal survives exec.
- */
-struct kernel_sigaction {
-    void (*handler)(int);
-    unsigned long flags;
-    void (*restorer)(void);
-    uint64_t mask;
-};
-
 static bool ignored_by_kernel(int signo)
 {
     struct kernel_sigaction old;
@@ -128,6 +152,7 @@ int sig_init(struct ev_loop *loop, const int *signals, sig_fn *fn, void *arg)
     pipe_wr = fds[1];
     owner_fn = fn;
     owner_arg = arg;
+    owner_pid = getpid();
     if (ev_io_add(loop, pipe_rd, EV_READ, drain, NULL) < 0)
         goto fail;
     if (set_disposition(SIGPIPE, SIG_IGN) < 0)

@@ -1,7 +1,7 @@
 /*
  * spawn_child: the exact order of work in a child before exec.
  *
- *   signal dispositions back to default (all signals blocked meanwhile)
+ *   signal dispositions back to default (a signal caught meanwhile acts as after exec)
  *   socket on fds 0 and 1, stderr target on 2
  *   setsid: its own session and process group
  *   chroot, priority, resource limits
@@ -446,8 +446,10 @@ static void set_limits(struct plan *pl)
 /*
  * Only system calls, on the child's own stack, reading the plan and the
  * config and writing nothing of ours but the plan's report: it may run
- * while we do.  Every signal is blocked when it starts (the parent's
- * doing) and until the handlers it inherited are gone.
+ * while we do.  Made the stopped way or forked, it starts with every
+ * signal blocked (the parent's doing) until the handlers it inherited are
+ * gone; beside us, it does not, and a signal that one of those handlers
+ * catches is given back its default action there (sig.c, not_ours).
  */
 static int CHILD_ATTR child_main(void *arg)
 {
@@ -692,7 +694,7 @@ pid_t spawn_child(const struct spawn_req *req, pid_t *pid_out, char *err, size_t
                       .err_fd = req->err_fd,
                       .err_nonblock = req->err_nonblock,
                       .root = is_root()};
-    int stage = 0, err_no = 0, saved;
+    int stage = 0, err_no = 0, saved = 0;
     sigset_t old;
     pid_t pid = -2;
 
@@ -701,25 +703,26 @@ pid_t spawn_child(const struct spawn_req *req, pid_t *pid_out, char *err, size_t
         snprintf(err, errlen, "unable to prepare a child: %s", strerror(errno));
         return -1;
     }
-    /* No handler of ours may run in a child that shares our memory. */
-    sig_block_all(&old);
 #if RUN_ON
+    /* Signals are not blocked for it: a handler of ours caught in it lets go (sig.c, not_ours). */
     struct slot *s = free_slot();
-    if (s != NULL)
-        pid = start_beside(s, &pl);
+    if (s != NULL && (pid = start_beside(s, &pl)) == -1)
+        saved = errno;
 #endif
-#if !defined(__SANITIZE_ADDRESS__)
-    /* (AddressSanitizer's bookkeeping would not survive a child sharing its memory.) */
     if (pid == -2) {
+        /* Stopped until it execs, or forked: no handler of ours may run in it. */
+        sig_block_all(&old);
+#if !defined(__SANITIZE_ADDRESS__)
+        /* (AddressSanitizer's bookkeeping would not survive a child sharing its memory.) */
         pid = start_shared(&pl);
         stage = pl.stage;
         err_no = pl.err;
-    }
 #endif
-    if (pid == -2)
-        pid = start_forked(&pl, &stage, &err_no);
-    saved = errno;
-    sig_restore(&old);
+        if (pid == -2)
+            pid = start_forked(&pl, &stage, &err_no);
+        saved = errno;
+        sig_restore(&old);
+    }
     if (pid < 0) {
         snprintf(err, errlen, "unable to start a child: %s", strerror(saved));
         errno = saved;
