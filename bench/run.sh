@@ -546,17 +546,7 @@ start_usherd_prefork2() {
     skip hold "a prefork process serves one connection at a time: prefork:2 holds 2"
 }
 start_usherd_exec_cat() {
-    cat >"$B/$T.conf" <<EOF
-[global]
-max_conns = 0
-shutdown_timeout = 1s
-
-[cat]
-listen = tcp://127.0.0.1:$PORT
-exec = /bin/cat
-EOF
-    show_config "$B/$T.conf"
-    launch "$T" "$USHERD" -q -f "$B/$T.conf"
+    x_usherd cat log # the exec family's usherd (below)
     fork_peer
 }
 
