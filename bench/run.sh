@@ -517,20 +517,19 @@ show_config() {
     { printf '\n    # %s\n' "${1#"$ROOT"/}"; sed 's/^/    /' "$1"; } >>"$B/config.md"
 }
 
-usherd_target() {
-    local model_lines=$1 global_lines=$2
-    cat >"$B/$T.conf" <<EOF
-[global]
-max_conns = 0
-shutdown_timeout = 1s
-$global_lines
-[echo]
-listen = tcp://127.0.0.1:$PORT udp://127.0.0.1:$PORT
-builtin = echo
-$model_lines
-EOF
+# usherd on $B/$T.conf: the [global] of every usherd target, GLOBAL_LINES, then SERVICE (its section).
+launch_usherd() {
+    printf '[global]\nmax_conns = 0\nshutdown_timeout = 1s\n%s\n%s\n' "$1" "$2" >"$B/$T.conf"
     show_config "$B/$T.conf"
     launch "$T" "$USHERD" -q -f "$B/$T.conf"
+}
+
+usherd_target() {
+    local model_lines=$1 global_lines=$2
+    launch_usherd "$global_lines" "[echo]
+listen = tcp://127.0.0.1:$PORT udp://127.0.0.1:$PORT
+builtin = echo
+$model_lines"
     UDP=yes
 }
 
@@ -806,18 +805,10 @@ EOF
 
 usherd_fwd_target() {
     start_backend
-    cat >"$B/$T.conf" <<EOF
-[global]
-max_conns = 0
-shutdown_timeout = 1s
-$1
-[fwd]
+    launch_usherd "$1" "[fwd]
 listen = tcp://127.0.0.1:$PORT
 forward = tcp://127.0.0.1:$BACK_PORT
-model = event
-EOF
-    show_config "$B/$T.conf"
-    launch "$T" "$USHERD" -q -f "$B/$T.conf"
+model = event"
 }
 
 start_usherd_fwd() { usherd_fwd_target ""; }
@@ -889,18 +880,11 @@ proxy_from = 127.0.0.1"; }
 
 # usherd: stderr = log (the default: a pipe per connection, lines tagged with the pid) or null.
 x_usherd() {
-    cat >"$B/$T.conf" <<EOF
-[global]
-max_conns = 0
-shutdown_timeout = 1s
-
-[x]
+    local stderr_line=
+    [ "$2" = log ] || stderr_line=$'\nstderr = '"$2"
+    launch_usherd "" "[x]
 listen = tcp://127.0.0.1:$PORT
-exec = /bin/$1
-EOF
-    [ "$2" = log ] || printf 'stderr = %s\n' "$2" >>"$B/$T.conf"
-    show_config "$B/$T.conf"
-    launch "$T" "$USHERD" -q -f "$B/$T.conf"
+exec = /bin/$1$stderr_line"
 }
 
 x_tcpserver() {
