@@ -1478,6 +1478,20 @@ table() {
     [ -z "$notes" ] || printf '\nNot in the table, or with errors:\n\n%s' "$notes"
 }
 
+# The first rows of every section's machine table, and the kernel's and usherd's.
+machine_head() {
+    echo '| | |'
+    echo '| --- | --- |'
+    echo "| date | $(date -u '+%Y-%m-%d %H:%M UTC') |"
+    echo "| cores (nproc) | $(nproc) |"
+    echo "| CPU | $(grep -m 1 '^model name' /proc/cpuinfo | sed 's/.*: //') |"
+}
+
+machine_build() {
+    echo "| kernel | $(uname -r) |"
+    echo "| usherd | $("$USHERD" -V 2>&1 | head -n 1), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' with local changes in src/') |"
+}
+
 machine() {
     local mem peers
     mem=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
@@ -1485,14 +1499,9 @@ machine() {
         dpkg-deb -W --showformat '${Package}_${Version} ' "$deb"
     done)
     peers="$peers$(dpkg-query -W -f '${Package}_${Version} ' ucspi-tcp socat 2>/dev/null || true)"
-    echo '| | |'
-    echo '| --- | --- |'
-    echo "| date | $(date -u '+%Y-%m-%d %H:%M UTC') |"
-    echo "| cores (nproc) | $(nproc) |"
-    echo "| CPU | $(grep -m 1 '^model name' /proc/cpuinfo | sed 's/.*: //') |"
+    machine_head
     echo "| memory | $mem |"
-    echo "| kernel | $(uname -r) |"
-    echo "| usherd | $("$USHERD" -V 2>&1 | head -n 1), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' with local changes in src/') |"
+    machine_build
     echo "| peers | $peers|"
     echo "| runs | $RUNS per figure, $SECS s each, in $RUNS rounds over all targets |"
     echo "| kernel settings | ip_local_port_range $(tr '\t' ' ' </proc/sys/net/ipv4/ip_local_port_range), tcp_tw_reuse $(cat /proc/sys/net/ipv4/tcp_tw_reuse), somaxconn $(cat /proc/sys/net/core/somaxconn), pid_max $(cat /proc/sys/kernel/pid_max), RLIMIT_NOFILE $(ulimit -Hn) |"
@@ -1680,13 +1689,8 @@ tls_targets() {
 }
 
 tls_machine() {
-    echo '| | |'
-    echo '| --- | --- |'
-    echo "| date | $(date -u '+%Y-%m-%d %H:%M UTC') |"
-    echo "| cores (nproc) | $(nproc) |"
-    echo "| CPU | $(grep -m 1 '^model name' /proc/cpuinfo | sed 's/.*: //') |"
-    echo "| kernel | $(uname -r) |"
-    echo "| usherd | $("$USHERD" -V 2>&1 | head -n 1), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' with local changes in src/') |"
+    machine_head
+    machine_build
     echo "| OpenSSL | $(dpkg-query -W -f '${Package}_${Version}' libssl3 2>/dev/null || openssl version) (every server and the client use it) |"
     echo "| peers | $(dpkg-query -W -f '${Package}_${Version} ' stunnel4 haproxy 2>/dev/null || true)|"
     echo "| runs | $RUNS per figure, $SECS s each, in $RUNS rounds over the TLS targets |"
@@ -1882,13 +1886,8 @@ fwd_targets() {
 }
 
 fwd_machine() {
-    echo '| | |'
-    echo '| --- | --- |'
-    echo "| date | $(date -u '+%Y-%m-%d %H:%M UTC') |"
-    echo "| cores (nproc) | $(nproc) |"
-    echo "| CPU | $(grep -m 1 '^model name' /proc/cpuinfo | sed 's/.*: //') |"
-    echo "| kernel | $(uname -r) |"
-    echo "| usherd | $("$USHERD" -V 2>&1 | head -n 1), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' with local changes in src/') |"
+    machine_head
+    machine_build
     echo "| peers | $(dpkg-query -W -f '${Package}_${Version} ' haproxy socat 2>/dev/null || true)|"
     echo "| runs | $RUNS per figure, $SECS s each, in $RUNS rounds over the forwarding targets |"
     echo "| load average (1, 5, 15 min) | ${LOAD0[forward]:-?} before the first round, ${LOAD1[forward]:-?} after the last, which counts the bench's own work: the first says how busy the machine was |"
@@ -2098,13 +2097,8 @@ exec_targets() {
 }
 
 exec_machine() {
-    echo '| | |'
-    echo '| --- | --- |'
-    echo "| date | $(date -u '+%Y-%m-%d %H:%M UTC') |"
-    echo "| cores (nproc) | $(nproc) |"
-    echo "| CPU | $(grep -m 1 '^model name' /proc/cpuinfo | sed 's/.*: //') |"
-    echo "| kernel | $(uname -r) |"
-    echo "| usherd | $("$USHERD" -V 2>&1 | head -n 1), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' with local changes in src/') |"
+    machine_head
+    machine_build
     echo "| peers | $(for deb in $(cat "$B/debs/unpacked" 2>/dev/null); do dpkg-deb -W --showformat '${Package}_${Version} ' "$deb"; done)$(dpkg-query -W -f '${Package}_${Version} ' ucspi-tcp socat 2>/dev/null || true)|"
     echo "| runs | $RUNS per figure, $SECS s each, in $RUNS rounds over the exec targets |"
     echo "| load average (1, 5, 15 min) | ${LOAD0[exec]:-?} before the first round, ${LOAD1[exec]:-?} after the last, which counts the bench's own work: the first says how busy the machine was |"
