@@ -21,42 +21,32 @@ static int caught[NSIG];
 static int ncaught;
 static sig_fn *owner_fn;
 static void *owner_arg;
-static long owner_pid; /* the process whose loop the handlers wake (sig_init) */
+static pid_t owner_pid; /* the process whose loop the handlers wake (sig_init) */
 /* Signals a child must get back at their default: ours, and those we inherited ignored. */
 static int changed[NSIG];
 static int nchanged;
-
-/*
- * The kernel's sigaction, for the signals glibc keeps for itself (32 and
- * 33, which its sigaction refuses to show or touch): a parent such as GNU
- * make can hand them to us ignored, and an ignored signal survives exec.
- */
-struct kernel_sigaction {
-    void (*handler)(int);
-    unsigned long flags;
-    void (*restorer)(void);
-    uint64_t mask;
-};
 
 /*
  * A child that shares our memory runs our handlers between its clone and
  * its exec, as the parent does not block signals around that clone (see
  * spawn_child): a signal caught there is the child's.  It gets back its
  * default action and is raised again, to act as the handler returns, as
- * it would have after the exec.  The system calls cannot fail here, so
- * they leave errno (ours, in that shared memory) alone.
+ * it would have after the exec.  Neither call can fail here, and a call
+ * that succeeds leaves errno (ours, in that shared memory) alone.
  */
-static void not_ours(int signo, long self)
+static void not_ours(int signo, pid_t self)
 {
-    struct kernel_sigaction dfl = {.handler = SIG_DFL};
+    struct sigaction dfl;
 
-    (void)syscall(SYS_rt_sigaction, signo, &dfl, NULL, sizeof(dfl.mask));
-    (void)syscall(SYS_kill, self, signo);
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    (void)sigaction(signo, &dfl, NULL);
+    (void)kill(self, signo);
 }
 
 static void note_signal(int signo)
 {
-    long self = syscall(SYS_getpid);
+    pid_t self = getpid();
     int saved;
     char byte = (char)signo;
 
@@ -111,6 +101,18 @@ static int set_disposition(int signo, void (*handler)(int))
         sa.sa_flags |= SA_NOCLDSTOP;
     return sigaction(signo, &sa, NULL);
 }
+
+/*
+ * The kernel's sigaction, for the signals glibc keeps for itself (32 and
+ * 33, which its sigaction refuses to show or touch): a parent such as GNU
+ * make can hand them to us ignored, and an ignored signal survives exec.
+ */
+struct kernel_sigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)(void);
+    uint64_t mask;
+};
 
 static bool ignored_by_kernel(int signo)
 {
