@@ -1779,13 +1779,19 @@ tls_section() {
     echo 'say otherwise.'
     echo
     tls_targets
-    printf '\n### Notes on the TLS figures\n\n'
-    tls_notes
-    printf '\n### Problems seen in the TLS runs\n\n'
-    local probs
-    probs=$(T=usherd-tls family_file "$PROBLEMS")
+    section_end TLS tls_notes usherd-tls "$TLS_END"
+}
+
+# The end of a family's section: WHAT's notes (NOTES, a function), the
+# problems its runs met (those of MEMBER's family), and its END marker.
+section_end() {
+    local what=$1 notes=$2 member=$3 end=$4 probs
+    printf '\n### Notes on the %s figures\n\n' "$what"
+    "$notes"
+    printf '\n### Problems seen in the %s runs\n\n' "$what"
+    probs=$(T=$member family_file "$PROBLEMS")
     if [ -s "$probs" ]; then cat "$probs"; else echo "None."; fi
-    echo "$TLS_END"
+    echo "$end"
 }
 
 # --- The forwarding section ------------------------------------------------------
@@ -1984,12 +1990,7 @@ fwd_section() {
     echo 'say otherwise. The PROXY rows pair the rounds instead (see the notes).'
     echo
     fwd_targets
-    printf '\n### Notes on the forwarding figures\n\n'
-    fwd_notes
-    printf '\n### Problems seen in the forwarding runs\n\n'
-    probs=$(T=usherd-fwd family_file "$PROBLEMS")
-    if [ -s "$probs" ]; then cat "$probs"; else echo "None."; fi
-    echo "$FWD_END"
+    section_end forwarding fwd_notes usherd-fwd "$FWD_END"
 }
 
 # --- The exec section ------------------------------------------------------------
@@ -2164,12 +2165,7 @@ exec_section() {
     for wl in $EXEC_WORKLOADS; do
         for prog in true cat; do exec_table "$wl" "$prog"; done
     done
-    printf '\n### Notes on the exec figures\n\n'
-    exec_notes
-    printf '\n### Problems seen in the exec runs\n\n'
-    probs=$(T=x-ref family_file "$PROBLEMS")
-    if [ -s "$probs" ]; then cat "$probs"; else echo "None."; fi
-    echo "$EXEC_END"
+    section_end exec exec_notes x-ref "$EXEC_END"
 }
 
 # What a section written alone says of the rest of the file.
