@@ -1,6 +1,8 @@
 /*
  * reaper: watched children, pid -> function, in an open-addressing table
- * (see reaper.h).
+ * (see reaper.h).  Linear probing with backward-shift deletion: no
+ * tombstones, so the table is as large as the most children watched at
+ * once, however many have come and gone.
  */
 #include "reaper.h"
 
@@ -11,7 +13,7 @@
 #include <sys/wait.h>
 
 struct reaper_entry {
-    pid_t pid; /* 0: free slot; -1: deleted */
+    pid_t pid; /* 0: free slot */
     reaper_fn *fn;
     void *arg;
 };
@@ -30,7 +32,7 @@ static int grow(struct reaper *r)
         return -1;
     for (size_t i = 0; i < r->cap; i++) {
         size_t j;
-        if (r->table[i].pid <= 0)
+        if (r->table[i].pid == 0)
             continue;
         for (j = slot_of(r->table[i].pid, cap); t[j].pid != 0; j = (j + 1) & (cap - 1))
             ;
@@ -39,7 +41,6 @@ static int grow(struct reaper *r)
     free(r->table);
     r->table = t;
     r->cap = cap;
-    r->used = r->count;
     return 0;
 }
 
@@ -47,12 +48,10 @@ int reaper_watch(struct reaper *r, pid_t pid, reaper_fn *fn, void *arg)
 {
     size_t i;
 
-    if ((r->used + 1) * 2 > r->cap && grow(r) < 0)
+    if ((r->count + 1) * 2 > r->cap && grow(r) < 0)
         return -1;
-    for (i = slot_of(pid, r->cap); r->table[i].pid > 0; i = (i + 1) & (r->cap - 1))
+    for (i = slot_of(pid, r->cap); r->table[i].pid != 0; i = (i + 1) & (r->cap - 1))
         ;
-    if (r->table[i].pid == 0)
-        r->used++;
     r->table[i] = (struct reaper_entry){pid, fn, arg};
     r->count++;
     return 0;
@@ -66,6 +65,22 @@ static struct reaper_entry *find(const struct reaper *r, pid_t pid)
         if (r->table[i].pid == pid)
             return &r->table[i];
     return NULL;
+}
+
+/* Empty slot `i`, moving back each later entry of its run that may not sit past the hole. */
+static void delete_at(struct reaper *r, size_t i)
+{
+    size_t mask = r->cap - 1;
+
+    for (size_t j = (i + 1) & mask; r->table[j].pid != 0; j = (j + 1) & mask) {
+        size_t home = slot_of(r->table[j].pid, r->cap);
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            r->table[i] = r->table[j];
+            i = j;
+        }
+    }
+    r->table[i].pid = 0;
+    r->count--;
 }
 
 size_t reaper_count(const struct reaper *r)
@@ -87,8 +102,7 @@ void reaper_reap(struct reaper *r)
             continue;
         }
         found = *e;
-        e->pid = -1;
-        r->count--;
+        delete_at(r, (size_t)(e - r->table));
         found.fn(pid, status, found.arg);
     }
 }

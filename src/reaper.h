@@ -23,8 +23,8 @@ typedef void reaper_fn(pid_t pid, int status, void *arg);
 struct reaper_entry;
 
 struct reaper {
-    struct reaper_entry *table; /* open addressing; pid 0 free, -1 deleted */
-    size_t cap, count, used;
+    struct reaper_entry *table; /* open addressing; pid 0 free */
+    size_t cap, count;
 };
 
 /* Have `fn` called at `pid`'s exit.  Returns 0 or -1 (ENOMEM). */

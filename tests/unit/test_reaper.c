@@ -7,6 +7,7 @@
 #include "t.h"
 #include "util.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -87,6 +88,48 @@ static void test_many_children_table_grows(void)
     reaper_free(&r);
 }
 
+static pid_t child_pausing(void)
+{
+    pid_t pid = fork();
+
+    T_ASSERT(pid >= 0);
+    if (pid == 0)
+        for (;;)
+            pause();
+    return pid;
+}
+
+static void test_children_coming_and_going_keep_the_table_small(void)
+{
+    /*
+     * A thousand children come and go, 24 alive at any time, the oldest
+     * killed and reaped as each new one starts: deletions among live
+     * neighbours.  Each is told once, and the table stays its first size.
+     */
+    enum { N = 1000, ALIVE = 24 };
+    struct reaper r = {0};
+    static struct seen s[N];
+    pid_t pids[N];
+
+    for (int i = 0; i < N + ALIVE; i++) {
+        if (i < N) {
+            pids[i] = child_pausing();
+            T_EQ_INT(reaper_watch(&r, pids[i], on_exit_fn, &s[i]), 0);
+        }
+        if (i >= ALIVE) {
+            pid_t old = pids[i - ALIVE];
+            T_EQ_INT(kill(old, SIGKILL), 0);
+            wait_exited(old);
+            reaper_reap(&r);
+            T_EQ_INT(s[i - ALIVE].calls, 1);
+            T_EQ_INT(s[i - ALIVE].pid, old);
+        }
+    }
+    T_EQ_INT(reaper_count(&r), 0);
+    T_EQ_INT(r.cap, 64);
+    reaper_free(&r);
+}
+
 static void test_unknown_child_reaped(void)
 {
     /* A child nobody watches is reaped all the same (no zombie), the others unharmed. */
@@ -148,8 +191,11 @@ static void test_forget_drops_the_parents_table(void)
 }
 
 static const struct t_case cases[] = {
-    T_CASE(test_child_status_given_once),        T_CASE(test_many_children_table_grows),
-    T_CASE(test_unknown_child_reaped),           T_CASE(test_function_may_watch_another),
+    T_CASE(test_child_status_given_once),
+    T_CASE(test_many_children_table_grows),
+    T_CASE(test_children_coming_and_going_keep_the_table_small),
+    T_CASE(test_unknown_child_reaped),
+    T_CASE(test_function_may_watch_another),
     T_CASE(test_forget_drops_the_parents_table),
 };
 
