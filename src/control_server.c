@@ -17,8 +17,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define RESPONSE_MAX (64 * 1024 * 1024) /* as builtin = metrics: a large /metrics fits */
-#define BACKLOG      16
+#define RESPONSE_MAX    (64 * 1024 * 1024) /* as builtin = metrics: a large /metrics fits */
+#define BACKLOG         16
+#define ACCEPT_PAUSE_MS 100 /* rest after running out of descriptors or memory */
 
 struct control_conn {
     struct control_server *cs;
@@ -294,6 +295,32 @@ static void on_idle(struct ev_loop *loop, struct ev_timer *timer)
     conn_close(c);
 }
 
+static void on_resume(struct ev_loop *loop, struct ev_timer *timer)
+{
+    struct control_server *cs = timer->arg;
+
+    if (cs->fd >= 0 && cs->nconns < CONTROL_CONNS_MAX && ev_io_set(loop, cs->fd, EV_READ) < 0)
+        log_warn("control: unable to watch the socket");
+}
+
+/*
+ * Out of descriptors (EMFILE, ENFILE) or memory: the connection stays in
+ * the backlog and the socket stays readable, so accepting again at once
+ * would spin.  Rest, and say so once per rest at most.
+ */
+static void pause_accepting(struct control_server *cs, int err)
+{
+    unsigned long suppressed;
+    char note[48];
+
+    if (log_ratelimit(&cs->accept_rl, ev_now(cs->loop), &suppressed))
+        log_warnx("control: unable to accept: %s; pausing %d ms%s", strerror(err), ACCEPT_PAUSE_MS,
+                  log_suppressed_note(note, sizeof(note), suppressed));
+    if (ev_io_set(cs->loop, cs->fd, 0) < 0)
+        log_warn("control: unable to stop watching the socket");
+    ev_timer_start(cs->loop, &cs->resume, ACCEPT_PAUSE_MS);
+}
+
 static void on_accept(struct ev_loop *loop, int fd, unsigned events, void *arg)
 {
     struct control_server *cs = arg;
@@ -310,7 +337,7 @@ static void on_accept(struct ev_loop *loop, int fd, unsigned events, void *arg)
         }
         if ((cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
-                log_warn("control: accept");
+                pause_accepting(cs, errno);
             return;
         }
         if ((c = calloc(1, sizeof(*c))) == NULL) {
@@ -440,6 +467,7 @@ int control_server_open(struct control_server *cs, struct ev_loop *loop, const c
     cs->loop = loop;
     cs->metrics = metrics;
     cs->ops = *ops;
+    ev_timer_init(&cs->resume, on_resume, cs);
     if (str_copy(cs->path, sizeof(cs->path), path) < 0) {
         snprintf(err, errlen, "control socket %s: the name is too long for a Unix socket", path);
         errno = ENAMETOOLONG;
@@ -467,6 +495,7 @@ void control_server_close(struct control_server *cs)
 
     if (cs->fd < 0)
         return;
+    ev_timer_stop(cs->loop, &cs->resume);
     ev_io_del(cs->loop, cs->fd);
     close_quietly(cs->fd);
     cs->fd = -1;

@@ -21,7 +21,9 @@
  * (nothing more is read while an answer waits for the socket or for an
  * upgrade).  A request must be complete within CONTROL_IDLE_MS of the
  * connection or of the last answer, and a reader that takes nothing for
- * CONTROL_IDLE_MS is closed, unless an upgrade's answer is awaited.
+ * CONTROL_IDLE_MS is closed, unless an upgrade's answer is awaited.  Out
+ * of descriptors or memory at accept, the socket rests 100 ms (logged at
+ * most once a second) rather than spin on a readable backlog.
  *
  * The socket file is made under another name and renamed into place, so a
  * successor can take the name over from a running usherd without a moment
@@ -32,6 +34,7 @@
 #define USHER_CONTROL_SERVER_H
 
 #include "ev.h"
+#include "log.h"
 #include "util.h"
 
 #include <stdbool.h>
@@ -72,6 +75,8 @@ struct control_server {
     struct control_conn *conns; /* open connections */
     unsigned nconns;
     struct control_conn *waiting; /* the connection an upgrade's answer is for */
+    struct ev_timer resume;       /* accepting again after running out of descriptors */
+    struct log_ratelimit accept_rl;
 };
 
 /*

@@ -1,9 +1,9 @@
 /*
  * Resilience (SPEC 7, last paragraph): usherd never spins and never dies on
  * resource exhaustion, and slow or hostile clients cost the others nothing.
- * Out of descriptors (RLIMIT_NOFILE = 64 and 200 clients), slowloris
- * clients, clients that never read, a storm of resets, and a stderr pipe
- * nobody reads.
+ * Out of descriptors (RLIMIT_NOFILE = 64 and 200 clients, at a service and
+ * at the control socket), slowloris clients, clients that never read, a
+ * storm of resets, and a stderr pipe nobody reads.
  */
 #include "harness.h"
 #include "t.h"
@@ -47,14 +47,20 @@ static int cmp_ll(const void *a, const void *b)
 
 /* --- out of descriptors ---------------------------------------------------- */
 
-/* echo under RLIMIT_NOFILE = 64 (soft and hard: usherd cannot raise it). */
-static struct h_daemon *start_starved(void)
+/* echo under RLIMIT_NOFILE = 64 (soft and hard: usherd cannot raise it), after `global`. */
+static struct h_daemon *start_starved_with(const char *global)
 {
     static const char *const wrapper[] = {"prlimit", "--nofile=64:64", "--", NULL};
 
     h_need("prlimit", "util-linux");
     want_fds(CLIENTS + 100);
-    return h_start_wrapped("[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n", wrapper);
+    return h_start_wrapped(h_fmt("%s[echo]\nlisten = tcp://127.0.0.1:0\nbuiltin = echo\n", global),
+                           wrapper);
+}
+
+static struct h_daemon *start_starved(void)
+{
+    return start_starved_with("");
 }
 
 static void test_out_of_descriptors_does_not_spin(void)
@@ -90,6 +96,48 @@ static void test_out_of_descriptors_does_not_spin(void)
                                                 "on tcp://127.0.0.1:");
     for (int i = 0; i < CLIENTS; i++)
         close(fds[i]);
+}
+
+static void test_out_of_descriptors_control_socket_does_not_spin(void)
+{
+    /* Scenario: the same, with control = DIR/ctl.sock; 200 clients take
+     * every descriptor, then a client connects to the control socket (the
+     * kernel queues it) and sends GET /status.  Asserted: usherd logs
+     * "control: unable to accept: Too many open files; pausing 100 ms";
+     * over the next 3 s it uses under 300 ms of CPU (more for slow builds)
+     * and logs that line at most once a second; once the 200 clients have
+     * gone, the waiting request is answered 200. */
+    struct h_daemon *d = start_starved_with("[global]\ncontrol = @DIR@/ctl.sock\n");
+    const char *echo = h_addr(d, "echo", "tcp://127");
+    static int fds[CLIENTS];
+    char reply[4096];
+    long cpu0, cpu1;
+    int lines0, lines1, ctl;
+
+    for (int i = 0; i < CLIENTS; i++)
+        fds[i] = h_connect(echo);
+    T_ASSERT(h_wait_log(d, "Too many open files; pausing 100 ms", 5000));
+    ctl = h_connect(h_fmt("unix:%s/ctl.sock", d->dir));
+    h_send_str(ctl, "GET /status HTTP/1.1\r\nHost: usherd\r\nConnection: close\r\n\r\n");
+    if (!h_wait_log(d, "control: unable to accept: Too many open files; pausing 100 ms", 5000))
+        T_FAIL("no control socket pause logged out of descriptors:\n%s", h_log(d));
+    lines0 = h_count_log(d, "control: unable to accept");
+    cpu0 = h_cpu_ms(d->pid);
+    usleep(3000000); /* the measurement window: a control client waiting, no descriptor free */
+    cpu1 = h_cpu_ms(d->pid);
+    lines1 = h_count_log(d, "control: unable to accept");
+    t_note("3 s out of descriptors, a control client waiting: %ld ms of CPU, %d pause lines",
+           cpu1 - cpu0, lines1 - lines0);
+    if (cpu1 - cpu0 > 300 * (long)t_scale())
+        T_FAIL("usherd used %ld ms of CPU in 3 s with a control client waiting", cpu1 - cpu0);
+    if (lines1 - lines0 > 4)
+        T_FAIL("%d control pause lines in 3 s (want at most one a second)", lines1 - lines0);
+    for (int i = 0; i < CLIENTS; i++)
+        close(fds[i]);
+    h_recv_all(ctl, reply, sizeof(reply));
+    T_CONTAINS(reply, "HTTP/1.1 200 ");
+    T_CONTAINS(reply, "\"services\"");
+    close(ctl);
 }
 
 static void test_out_of_descriptors_serves_everyone_as_they_free(void)
@@ -463,6 +511,7 @@ static void test_full_stderr_pipe_loses_lines_not_service(void)
 
 static const struct t_case cases[] = {
     T_CASE(test_out_of_descriptors_does_not_spin),
+    T_CASE(test_out_of_descriptors_control_socket_does_not_spin),
     T_CASE(test_out_of_descriptors_serves_everyone_as_they_free),
     T_CASE(test_slowloris_does_not_slow_other_clients),
     T_CASE(test_chargen_clients_that_never_read_time_out),
