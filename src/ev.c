@@ -4,6 +4,11 @@
  * Descriptors are kept in a table indexed by fd.  An interest of 0 takes
  * the descriptor out of the epoll set altogether, so a peer's hang-up on a
  * descriptor we are not watching cannot wake the loop over and over.
+ *
+ * Signals the owner blocks may be let in only while the loop sleeps
+ * (ev_sleep_mask, epoll_pwait): then none interrupts the work, and a hold
+ * (ev_hold) keeps them out of a short sleep too, so that what they stand
+ * for is taken at the next wake-up with whatever else woke the loop.
  */
 #include "ev.h"
 
@@ -33,6 +38,11 @@ struct ev_loop {
     struct ev_fd *fds;
     size_t nfds;
     struct ev_timer *timers; /* the heap's root: the earliest deadline */
+    bool masked;             /* sleep with sleep_mask (ev_sleep_mask) */
+    sigset_t sleep_mask;
+    int64_t hold_until; /* until then, sleep with the process's own mask */
+    ev_wake_fn *wake_fn;
+    void *wake_arg;
     struct epoll_event batch[EV_BATCH];
 };
 
@@ -308,6 +318,39 @@ static void run_timers(struct ev_loop *loop)
     }
 }
 
+void ev_sleep_mask(struct ev_loop *loop, const sigset_t *mask, ev_wake_fn *fn, void *arg)
+{
+    loop->masked = mask != NULL;
+    if (mask != NULL)
+        loop->sleep_mask = *mask;
+    loop->wake_fn = mask != NULL ? fn : NULL;
+    loop->wake_arg = arg;
+}
+
+void ev_hold(struct ev_loop *loop, int64_t ms)
+{
+    int64_t until = deadline(loop->now, ms);
+
+    if (until > loop->hold_until)
+        loop->hold_until = until;
+}
+
+/* Sleep until something is ready: with the sleep mask, or held (see ev_sleep_mask). */
+static int wait_ready(struct ev_loop *loop)
+{
+    int timeout = next_timeout(loop);
+    int64_t held = loop->hold_until - loop->now;
+
+    if (held > 60 * 60 * 1000)
+        held = 60 * 60 * 1000;
+    if (!loop->masked)
+        return epoll_wait(loop->epfd, loop->batch, EV_BATCH, timeout);
+    if (held > 0)
+        return epoll_wait(loop->epfd, loop->batch, EV_BATCH,
+                          timeout >= 0 && timeout < held ? timeout : (int)held);
+    return epoll_pwait(loop->epfd, loop->batch, EV_BATCH, timeout, &loop->sleep_mask);
+}
+
 static void dispatch(struct ev_loop *loop, const struct epoll_event *ev)
 {
     int fd = ev->data.fd;
@@ -332,10 +375,12 @@ int ev_run(struct ev_loop *loop)
 {
     loop->stop = false;
     while (!loop->stop) {
-        int n = epoll_wait(loop->epfd, loop->batch, EV_BATCH, next_timeout(loop));
+        int n = wait_ready(loop);
         if (n < 0 && errno != EINTR)
             return -1;
         loop->now = now_ms();
+        if (loop->wake_fn != NULL)
+            loop->wake_fn(loop, loop->wake_arg);
         for (int i = 0; i < n && !loop->stop; i++)
             dispatch(loop, &loop->batch[i]);
         run_timers(loop);

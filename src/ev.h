@@ -14,6 +14,7 @@
 #ifndef USHER_EV_H
 #define USHER_EV_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -91,6 +92,23 @@ static inline bool ev_timer_active(const struct ev_timer *timer)
 
 /* Milliseconds (monotonic) at the start of the current round. */
 int64_t ev_now(const struct ev_loop *loop);
+
+/*
+ * Signals that reach the loop only while it sleeps.  The process keeps
+ * them blocked while the loop works; while it sleeps, `mask` is the
+ * process's mask (epoll_pwait), unless a hold is on (ev_hold).  After
+ * every wake-up, before anything else, `fn` is called to take what the
+ * blocked signals left pending.  A NULL `mask` ends it.
+ */
+typedef void ev_wake_fn(struct ev_loop *loop, void *arg);
+void ev_sleep_mask(struct ev_loop *loop, const sigset_t *mask, ev_wake_fn *fn, void *arg);
+
+/*
+ * For `ms` from now, sleep with the process's own mask: the blocked
+ * signals wait, and the loop wakes by the end of the hold at the latest,
+ * to take them.  A new hold extends the current one.
+ */
+void ev_hold(struct ev_loop *loop, int64_t ms);
 
 /* Run rounds until ev_break().  Returns 0, or -1 with errno if epoll fails. */
 int ev_run(struct ev_loop *loop);

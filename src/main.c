@@ -855,7 +855,9 @@ static void start(struct daemon_state *ds, struct conf *conf)
     free_inherited(&inh);
     upgrade_init(&ds->upgrade, ds->loop, &ds->srv.reaper, on_upgrade_done, ds);
     procs_init(&ds->procs, &ds->srv);
-    if (sig_init(ds->loop, signals, on_signal, ds) < 0)
+    /* Children's exits are reaped in batches, at the loop's wake-ups (sig_hold). */
+    if (sig_init(ds->loop, signals, on_signal, ds) < 0 ||
+        sig_hold(ds->loop, SIGCHLD, reaper_watching, &ds->srv.reaper) < 0)
         startup_fail(ds, 1, "unable to set up signal handling: %s", strerror(errno));
     if (procs_start(&ds->procs) < 0)
         startup_fail(ds, 1, "unable to start the worker processes: %s", strerror(errno));

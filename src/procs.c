@@ -7,6 +7,7 @@
 #include "limit.h"
 #include "log.h"
 #include "metrics.h"
+#include "reaper.h"
 #include "server.h"
 #include "sig.h"
 #include "stream.h"
@@ -261,7 +262,8 @@ worker_main(struct pool *pool, unsigned index, pid_t master, struct limit_holds 
     metrics_set_holds(mholds);
     metrics_proc_self(srv->set.metrics,
                       pool->role == ROLE_POOL ? METRICS_ROLE_PREFORK : METRICS_ROLE_WORKER);
-    if (sig_init(loop, signals, on_worker_signal, srv) < 0)
+    if (sig_init(loop, signals, on_worker_signal, srv) < 0 ||
+        sig_hold(loop, SIGCHLD, reaper_watching, &srv->reaper) < 0)
         _exit(111);
     ev_run(loop);
     reaper_reap(&srv->reaper);

@@ -88,6 +88,11 @@ size_t reaper_count(const struct reaper *r)
     return r->count;
 }
 
+bool reaper_watching(void *reaper)
+{
+    return reaper_count(reaper) > 0;
+}
+
 void reaper_reap(struct reaper *r)
 {
     int status;

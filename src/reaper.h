@@ -14,6 +14,7 @@
 #ifndef USHER_REAPER_H
 #define USHER_REAPER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -35,6 +36,9 @@ void reaper_reap(struct reaper *r);
 
 /* Children watched and not yet reaped. */
 size_t reaper_count(const struct reaper *r);
+
+/* Has `reaper` (a struct reaper *) a child watched?  For sig_hold's `expected`. */
+bool reaper_watching(void *reaper);
 
 /* Free the table (the children are not waited for). */
 void reaper_free(struct reaper *r);

@@ -1,5 +1,5 @@
 /*
- * sig: self-pipe signal delivery (see sig.h).
+ * sig: self-pipe signal delivery, and held signals (see sig.h).
  */
 #include "sig.h"
 
@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 static int pipe_rd = -1, pipe_wr = -1;
@@ -25,6 +26,11 @@ static pid_t owner_pid; /* the process whose loop the handlers wake (sig_init) *
 /* Signals a child must get back at their default: ours, and those we inherited ignored. */
 static int changed[NSIG];
 static int nchanged;
+/* Held signals (sig_hold): blocked but while the loop sleeps unheld. */
+static sigset_t held;
+static bool held_any;
+static bool (*held_expected)(void *);
+static void *held_arg;
 
 /*
  * A child that shares our memory runs our handlers between its clone and
@@ -135,6 +141,48 @@ static void note_changed(const int *signals)
     }
 }
 
+/* After a wake-up: a held signal left pending is taken now, as if caught. */
+static void take_held(struct ev_loop *loop, void *arg)
+{
+    static const struct timespec no_wait = {0, 0};
+    int signo;
+
+    (void)loop, (void)arg;
+    if (!held_expected(held_arg))
+        return;
+    /* Not counted, as a caught one is not: one taken stands for all that came. */
+    if ((signo = sigtimedwait(&held, NULL, &no_wait)) > 0)
+        owner_fn(signo, owner_arg);
+}
+
+int sig_hold(struct ev_loop *loop, int signo, bool (*expected)(void *arg), void *arg)
+{
+    sigset_t one, sleep_mask;
+
+    sigemptyset(&one);
+    sigaddset(&one, signo);
+    if (sigprocmask(SIG_BLOCK, &one, &sleep_mask) < 0)
+        return -1;
+    sigdelset(&sleep_mask, signo);
+    sigaddset(&held, signo);
+    held_any = true;
+    held_expected = expected;
+    held_arg = arg;
+    ev_sleep_mask(loop, &sleep_mask, take_held, NULL);
+    return 0;
+}
+
+/* No signal held any more: unblocked, the loop's sleep mask gone. */
+static void unhold(struct ev_loop *loop)
+{
+    if (!held_any)
+        return;
+    ev_sleep_mask(loop, NULL, NULL, NULL);
+    sigprocmask(SIG_UNBLOCK, &held, NULL);
+    sigemptyset(&held);
+    held_any = false;
+}
+
 size_t sig_exec_defaults(const int **signals)
 {
     *signals = changed;
@@ -147,6 +195,9 @@ int sig_init(struct ev_loop *loop, const int *signals, sig_fn *fn, void *arg)
     sigset_t none;
 
     note_changed(signals);
+    /* A forked process's copy of its parent's hold is not its own. */
+    sigemptyset(&held);
+    held_any = false;
 
     if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
         return -1;
@@ -176,6 +227,7 @@ fail:
 
 void sig_shutdown(struct ev_loop *loop)
 {
+    unhold(loop);
     for (int i = 0; i < ncaught; i++)
         set_disposition(caught[i], SIG_DFL);
     ncaught = 0;

@@ -11,6 +11,7 @@
 #define USHER_SIG_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct ev_loop;
@@ -22,6 +23,18 @@ typedef void sig_fn(int signo, void *arg);
  * `loop`.  Returns 0, or -1 with errno.
  */
 int sig_init(struct ev_loop *loop, const int *signals, sig_fn *fn, void *arg);
+
+/*
+ * Hold `signo`, one of the caught signals (SIGCHLD): blocked while the loop
+ * works and during its holds (ev_hold), let in while it sleeps otherwise.
+ * After each wake-up, when `expected(arg)` says one may have come, a
+ * pending `signo` is taken (sigtimedwait, no wait) and given to the
+ * owner's function as if it had been caught.  So the exits of children
+ * that end while usherd works, or just after it started them, are reaped
+ * in one batch at the next wake-up, without a signal frame or a wake-up
+ * of their own.  Returns 0, or -1 with errno.
+ */
+int sig_hold(struct ev_loop *loop, int signo, bool (*expected)(void *arg), void *arg);
 
 /* Stop catching: default dispositions, pipe closed and out of the loop. */
 void sig_shutdown(struct ev_loop *loop);

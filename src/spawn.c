@@ -35,6 +35,7 @@
 #define KILL_GRACE_MS   2000 /* from SIGTERM to SIGKILL at max_time */
 #define STDERR_LINE_MAX 1024 /* longer lines are logged in pieces */
 #define STDERR_WATCH_MS 10   /* a child's stderr is read at its exit, or watched after this */
+#define EXIT_HOLD_MS    2    /* after a start, a child's exit waits at most this for a wake-up */
 
 /* Exec children */
 
@@ -369,6 +370,8 @@ static int launch(struct exec_child *c, const struct launch_on *on)
         return -1;
     }
     c->pid = pid;
+    /* A short program is often done by our next wake-up: reap it then (sig_hold). */
+    ev_hold(c->sp->loop, EXIT_HOLD_MS);
     return 0;
 }
 
