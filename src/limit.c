@@ -10,9 +10,28 @@
  * Both tables (a state's addresses, a process's holdings) are open
  * addressing with linear probing and backward-shift deletion: no
  * tombstones, so a fixed capacity never silts up.
+ *
+ * Keyed placement.  The addresses are chosen outside (a client's source
+ * address; any source a UDP sender writes), so a fixed hash would let
+ * anyone compute, offline, thousands of addresses with one home slot and
+ * make every lookup of them scan a run that long under the lock (hash
+ * flooding: 16384 of them cost 8192 probes a lookup, against 1 for as
+ * many random ones).  A slot is therefore SipHash-2-4 of the address
+ * under a 128-bit key drawn from getrandom(2) when the table's mapping is
+ * made (a state's, and likewise a holdings record's): in the master,
+ * before any fork, and kept in the mapping, so every process that shares
+ * the table places alike.  A reload keeps a service's mapping, key and
+ * entries together; a new state draws its own.  Should getrandom fail
+ * (no such call; nothing else is expected with no flags), the key is a
+ * mix of both clocks in nanoseconds, the pid and the mapping's address,
+ * with a warning: the table works just as well, only someone who can
+ * guess those could flood it, which is no reason to run without limits
+ * or not at all.
  */
 #include "limit.h"
 
+#include "log.h"
+#include "siphash.h"
 #include "util.h"
 
 #include <errno.h>
@@ -20,6 +39,9 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #define TOKEN     1000
 #define GLOBAL_ID 0
@@ -42,6 +64,7 @@ struct limit_region {
     uint32_t live;  /* entries */
     uint32_t conns; /* counted connections, all processes */
     uint8_t primed;
+    uint8_t key[SIPHASH_KEY_LEN]; /* of the table's placement, drawn with the mapping */
     int64_t tokens, last_ms;
     struct limit_entry table[];
 };
@@ -59,6 +82,7 @@ struct hold {
 struct limit_holds {
     size_t len;
     uint32_t cap, live;
+    uint8_t key[SIPHASH_KEY_LEN]; /* as a state's */
     struct hold e[];
 };
 
@@ -86,6 +110,38 @@ static void *map_shared(size_t len)
         mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
     return p == MAP_FAILED ? NULL : p;
+}
+
+/* A placement key for the table of the mapping at `map` (see the top). */
+static void draw_key(uint8_t key[SIPHASH_KEY_LEN], const void *map)
+{
+    static bool warned;
+    struct timespec rt, mono;
+    uint64_t mix[2];
+    size_t got = 0;
+
+    while (got < SIPHASH_KEY_LEN) {
+        ssize_t n = getrandom(key + got, SIPHASH_KEY_LEN - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break;
+        got += (size_t)n;
+    }
+    if (got == SIPHASH_KEY_LEN)
+        return;
+    if (!warned)
+        log_warn("limits: getrandom: the address tables' keys come from the clocks and pid");
+    warned = true;
+    /* A clock that fails too (it cannot, for these two) leaves its zero: a weaker mix still. */
+    if (clock_gettime(CLOCK_REALTIME, &rt) < 0)
+        rt = (struct timespec){0};
+    if (clock_gettime(CLOCK_MONOTONIC, &mono) < 0)
+        mono = (struct timespec){0};
+    mix[0] = (uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec;
+    mix[1] = ((uint64_t)mono.tv_sec * 1000000000u + (uint64_t)mono.tv_nsec) ^
+             ((uint64_t)getpid() << 40) ^ (uint64_t)(uintptr_t)map;
+    memcpy(key, mix, SIPHASH_KEY_LEN);
 }
 
 /* Slots for `n` entries at a load of one half at most. */
@@ -130,6 +186,8 @@ int limit_init(struct limiter *lim, uint32_t id, size_t addrs, struct limiter *g
     r->len = len;
     r->id = id;
     r->cap = cap;
+    if (cap > 0)
+        draw_key(r->key, r);
     r->max = (uint32_t)addrs;
     lim->r = r;
     lim->global = global;
@@ -227,14 +285,16 @@ static bool key_of(const struct sockaddr *peer, struct limit_key *key)
     return false;
 }
 
-static uint32_t hash(uint32_t id, uint8_t family, const uint8_t *bytes, uint32_t cap)
+/* The home slot of (id, family, bytes) in a table of `cap` slots placed under `key`. */
+static uint32_t hash(const uint8_t *key, uint32_t id, uint8_t family, const uint8_t *bytes,
+                     uint32_t cap)
 {
-    uint64_t h = 1469598103934665603ull ^ id;
+    uint8_t in[13];
 
-    for (size_t i = 0; i < 8; i++)
-        h = (h ^ bytes[i]) * 1099511628211ull;
-    h = (h ^ family) * 1099511628211ull;
-    return (uint32_t)(h ^ (h >> 32)) & (cap - 1);
+    memcpy(in, &id, 4);
+    in[4] = family;
+    memcpy(in + 5, bytes, 8);
+    return (uint32_t)siphash24(key, in, sizeof(in)) & (cap - 1);
 }
 
 /* Refill a bucket to `now`; is there a token? */
@@ -262,7 +322,7 @@ static bool bucket_has(int64_t *tokens, int64_t *last, uint8_t *primed, const st
 
 static uint32_t home_of(const struct limit_region *r, const struct limit_entry *e)
 {
-    return hash(0, e->family, e->bytes, r->cap);
+    return hash(r->key, 0, e->family, e->bytes, r->cap);
 }
 
 static struct limit_entry *find(struct limit_region *r, const struct limit_key *k)
@@ -271,11 +331,21 @@ static struct limit_entry *find(struct limit_region *r, const struct limit_key *
 
     if (r->cap == 0)
         return NULL;
-    for (uint32_t i = hash(0, k->family, k->bytes, r->cap); r->table[i].family != 0;
+    for (uint32_t i = hash(r->key, 0, k->family, k->bytes, r->cap); r->table[i].family != 0;
          i = (i + 1) & mask)
         if (r->table[i].family == k->family && memcmp(r->table[i].bytes, k->bytes, 8) == 0)
             return &r->table[i];
     return NULL;
+}
+
+bool limit_home(const struct limiter *lim, const struct sockaddr *peer, uint32_t *slot)
+{
+    struct limit_key k;
+
+    if (lim->r == NULL || lim->r->cap == 0 || !key_of(peer, &k))
+        return false;
+    *slot = hash(lim->r->key, 0, k.family, k.bytes, lim->r->cap);
+    return true;
 }
 
 /* Empty slot i, moving back the entries after it that would no longer be found. */
@@ -323,7 +393,7 @@ static struct limit_entry *find_or_add(struct limit_region *r, const struct limi
         prune(r);
     if (r->live >= r->max)
         return NULL; /* every address busy: refuse rather than grow */
-    for (i = hash(0, k->family, k->bytes, r->cap); r->table[i].family != 0;
+    for (i = hash(r->key, 0, k->family, k->bytes, r->cap); r->table[i].family != 0;
          i = (i + 1) & (r->cap - 1))
         ;
     memset(&r->table[i], 0, sizeof(r->table[i]));
@@ -337,7 +407,7 @@ static struct limit_entry *find_or_add(struct limit_region *r, const struct limi
 
 static uint32_t hold_home(const struct limit_holds *h, const struct hold *e)
 {
-    return hash(e->id, e->family, e->bytes, h->cap);
+    return hash(h->key, e->id, e->family, e->bytes, h->cap);
 }
 
 static void hold_delete(struct limit_holds *h, uint32_t i)
@@ -372,7 +442,7 @@ static void hold(uint32_t id, const struct limit_key *k, int delta)
 
     if (h == NULL)
         return;
-    for (i = hash(id, family, bytes, h->cap); h->e[i].used; i = (i + 1) & (h->cap - 1))
+    for (i = hash(h->key, id, family, bytes, h->cap); h->e[i].used; i = (i + 1) & (h->cap - 1))
         if (h->e[i].id == id && h->e[i].family == family && memcmp(h->e[i].bytes, bytes, 8) == 0)
             break;
     if (!h->e[i].used) {
@@ -398,6 +468,7 @@ struct limit_holds *limit_holds_new(size_t cap)
         return NULL;
     h->len = len;
     h->cap = slots;
+    draw_key(h->key, h);
     return h;
 }
 

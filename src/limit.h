@@ -109,6 +109,14 @@ void limit_release(struct limiter *lim, const struct limit_key *key);
 unsigned limit_conns(const struct limiter *lim);
 
 /*
+ * The slot of the per-address table where the search for `peer` starts
+ * (its home) into *slot: false if it has none (no table, a Unix peer).
+ * The placement is keyed per state (limit.c), the same in every process;
+ * for tests of that.
+ */
+bool limit_home(const struct limiter *lim, const struct sockaddr *peer, uint32_t *slot);
+
+/*
  * Holdings: a mapping for `cap` records (a prefork process needs a few,
  * a worker LIMIT_HOLDS_MAX), made before the fork; NULL with errno.
  */

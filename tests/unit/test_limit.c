@@ -3,6 +3,8 @@
  * (the `now` of each call).  The state is the real shared mapping, so the
  * cases with a forked process exercise what workers and prefork processes
  * do: one state for all, and the give-back of a dead process's holdings.
+ * The table's placement is keyed: addresses that once shared a home slot
+ * no longer do, each state places differently, its processes alike.
  */
 #include "limit.h"
 #include "t.h"
@@ -269,6 +271,82 @@ static void test_table_against_a_model(void)
     }
 }
 
+/* --- keyed placement --------------------------------------------------------- */
+
+/* Addresses that all had one home slot of a LIMIT_ADDRS_MAX table under the
+ * former fixed hash (found offline, as anyone could): IPv4, and IPv6 /64s. */
+static const struct {
+    const char *name;
+    const char *ips[16];
+} flood_sets[] = {
+    {"IPv4",
+     {"198.51.100.0", "198.53.166.115", "198.53.204.207", "198.61.143.225", "198.62.59.137",
+      "198.65.197.90", "198.72.53.7", "198.72.213.134", "198.75.29.50", "198.78.215.178",
+      "198.79.219.184", "198.81.186.79", "198.94.108.138", "198.97.137.175", "198.98.78.4",
+      "198.104.44.143"}},
+    {"IPv6 /64",
+     {"2001:db8::1", "2001:db8:0:8551::1", "2001:db8:4:f4ab::1", "2001:db8:6:fce4::1",
+      "2001:db8:a:8752::1", "2001:db8:b:5109::1", "2001:db8:b:b8be::1", "2001:db8:c:c0cd::1",
+      "2001:db8:11:128::1", "2001:db8:12:f0a4::1", "2001:db8:13:158a::1", "2001:db8:14:1fe6::1",
+      "2001:db8:19:4a7c::1", "2001:db8:1e:9dc5::1", "2001:db8:1f:732a::1", "2001:db8:25:fcbc::1"}},
+};
+
+static uint32_t home(const struct limiter *l, const char *ip)
+{
+    struct sockaddr_storage ss = peer_of(ip);
+    uint32_t slot = 0;
+
+    T_ASSERT(limit_home(l, (struct sockaddr *)&ss, &slot));
+    return slot;
+}
+
+static void test_colliding_addresses_are_spread(void)
+{
+    /* Under a random key, 16 addresses share a home slot of 131072 with a
+     * chance far below one in a million; asserted: at least 12 distinct
+     * homes (all 16 shared one before), and each address is still found
+     * (rate_per_ip: its second datagram is refused). */
+    struct svc_conf sc = {.rate_per_ip = {1, 60000}};
+
+    for (size_t s = 0; s < ARRAY_LEN(flood_sets); s++) {
+        uint32_t homes[16];
+        size_t distinct = 0;
+        setup(LIMIT_ADDRS_MAX);
+        for (size_t i = 0; i < 16; i++) {
+            size_t j;
+            homes[i] = home(&lim, flood_sets[s].ips[i]);
+            for (j = 0; j < i && homes[j] != homes[i]; j++)
+                ;
+            distinct += j == i;
+            T_EQ_INT(admit(&sc, 0, flood_sets[s].ips[i], 0, false, NULL), ADMITTED);
+        }
+        if (distinct < 12)
+            T_FAIL("%s: 16 addresses in %zu home slots", flood_sets[s].name, distinct);
+        for (size_t i = 0; i < 16; i++)
+            T_EQ_INT(admit(&sc, 0, flood_sets[s].ips[i], 1, false, NULL), REFUSED_RATE_PER_IP);
+        limit_free(&lim);
+        limit_free(&global);
+    }
+}
+
+static void test_each_table_has_its_own_key(void)
+{
+    /* Two states place the same 32 addresses: with keys of their own, an
+     * address has one chance in 131072 of the same home in both; asserted:
+     * fewer than 4 do (a shared or fixed hash: all 32). */
+    struct limiter other;
+    int same = 0;
+
+    setup(LIMIT_ADDRS_MAX);
+    T_ASSERT(limit_init(&other, 2, LIMIT_ADDRS_MAX, &global) == 0);
+    for (size_t s = 0; s < ARRAY_LEN(flood_sets); s++)
+        for (size_t i = 0; i < 16; i++)
+            same += home(&lim, flood_sets[s].ips[i]) == home(&other, flood_sets[s].ips[i]);
+    if (same >= 4)
+        T_FAIL("%d of 32 addresses have the same home in both tables", same);
+    limit_free(&other);
+}
+
 /* --- processes ------------------------------------------------------------- */
 
 /* In a child: admit `n` connections from `ip` recording in `h`, then die without releasing. */
@@ -357,6 +435,31 @@ static void test_released_connections_are_not_given_back(void)
     limit_holds_free(h);
 }
 
+static void test_children_place_as_the_parent(void)
+{
+    /* The key lives in the shared mapping: a forked process (a worker)
+     * finds every address where the master does.  Asserted by the child's
+     * exit status: 0 if all 32 homes match the parent's. */
+    uint32_t homes[ARRAY_LEN(flood_sets)][16];
+    int status;
+    pid_t pid;
+
+    setup(LIMIT_ADDRS_MAX);
+    for (size_t s = 0; s < ARRAY_LEN(flood_sets); s++)
+        for (size_t i = 0; i < 16; i++)
+            homes[s][i] = home(&lim, flood_sets[s].ips[i]);
+    pid = fork();
+    T_ASSERT(pid >= 0);
+    if (pid == 0) {
+        for (size_t s = 0; s < ARRAY_LEN(flood_sets); s++)
+            for (size_t i = 0; i < 16; i++)
+                if (home(&lim, flood_sets[s].ips[i]) != homes[s][i])
+                    _exit(1);
+        _exit(0);
+    }
+    T_ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 static void test_process_killed_inside_the_lock(void)
 {
     /* A child admitting and releasing in a loop is killed 20 times at
@@ -390,8 +493,11 @@ static const struct t_case tcases[] = {
     T_CASE(test_full_table_of_busy_addresses_refuses),
     T_CASE(test_idle_addresses_are_evicted),
     T_CASE(test_table_against_a_model),
+    T_CASE(test_colliding_addresses_are_spread),
+    T_CASE(test_each_table_has_its_own_key),
     T_CASE(test_crash_give_back),
     T_CASE(test_released_connections_are_not_given_back),
+    T_CASE(test_children_place_as_the_parent),
     T_CASE(test_process_killed_inside_the_lock),
 };
 
