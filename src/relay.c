@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,6 +144,30 @@ static ssize_t write_out(struct relay *r, int d, int t)
     return n;
 }
 
+/*
+ * splice stops short of TCP urgent data (a byte sent with MSG_OOB) and
+ * says EAGAIN while the socket stays readable, so the loop would call it
+ * again at once, forever.  A plain read steps over the urgent byte, as
+ * the copying relay's reads do, and what it gets goes into the empty pipe
+ * (PIPE_BUF at most, which an empty pipe always takes whole).
+ */
+static ssize_t read_past_urgent(struct relay *r, int s)
+{
+    char buf[PIPE_BUF];
+    ssize_t n;
+
+    do
+        n = read(r->side[s].fd, buf, sizeof(buf));
+    while (n < 0 && errno == EINTR);
+    if (n <= 0)
+        return n;
+    if (write(r->pipe[s][1], buf, (size_t)n) != n) {
+        errno = EIO;
+        return -1;
+    }
+    return n;
+}
+
 /* Take what side s has into its (empty) direction: bytes, 0 at EOF, -1 with errno. */
 static ssize_t read_in(struct relay *r, int s)
 {
@@ -160,6 +185,8 @@ static ssize_t read_in(struct relay *r, int s)
         n = splice(r->side[s].fd, NULL, r->pipe[s][1], NULL, RELAY_BUF,
                    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EAGAIN)
+        return read_past_urgent(r, s);
     return n;
 }
 

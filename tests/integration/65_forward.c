@@ -295,6 +295,57 @@ static void test_pipes_reused_clean(void)
     close(lfd);
 }
 
+/* CPU used so far by usherd and its processes (a model may relay in a child). */
+static long daemon_cpu_ms(const struct h_daemon *d)
+{
+    pid_t pids[16];
+    int n = h_daemon_children(d, pids, 16);
+    long ms = h_cpu_ms(d->pid);
+
+    for (int i = 0; i < n; i++)
+        ms += h_cpu_ms(pids[i]);
+    return ms;
+}
+
+static void test_urgent_byte_does_not_spin(void)
+{
+    /* Scenario: a relayed client sends "hello", then one byte with MSG_OOB
+     * (TCP urgent data), then "more", and stays.  Asserted: the backend
+     * gets "hellomore" (the urgent byte is not part of the stream, as for
+     * any reader without SO_OOBINLINE): the relay does not stall at the
+     * urgent mark; over the next second usherd uses under 300 ms of CPU
+     * (more for slow builds): splice, which stops at the mark and says
+     * EAGAIN on a socket still readable, is not called again and again. */
+    char bound[128], buf[16];
+    int lfd = h_listen_socket("tcp://127.0.0.1:0", bound, sizeof(bound));
+    struct h_daemon *f = start_front(bound, "");
+    int fd = h_connect(h_addr(f, "fwd", "tcp://")), back;
+    long cpu0, cpu1;
+
+    back = accept(lfd, NULL, NULL);
+    T_ASSERT(back >= 0);
+    h_set_timeout(back, 2000);
+    h_send_str(fd, "hello");
+    h_recv_exact(back, buf, 5);
+    T_ASSERT(send(fd, "X", 1, MSG_OOB) == 1);
+    h_send_str(fd, "more");
+    h_recv_exact(back, buf, 4);
+    T_EQ_MEM(buf, "more", 4);
+    cpu0 = daemon_cpu_ms(f);
+    usleep(1000000); /* the measurement window: the client idle after its urgent byte */
+    cpu1 = daemon_cpu_ms(f);
+    t_note("1 s after an urgent byte: %ld ms of CPU", cpu1 - cpu0);
+    if (cpu1 - cpu0 > 300 * (long)t_scale())
+        T_FAIL("usherd used %ld ms of CPU in 1 s after an urgent byte", cpu1 - cpu0);
+    h_send_str(back, "reply");
+    h_set_timeout(fd, 2000);
+    h_recv_exact(fd, buf, 5);
+    T_EQ_MEM(buf, "reply", 5);
+    close(fd);
+    close(back);
+    close(lfd);
+}
+
 static void test_client_reset_passed_on(void)
 {
     /* Scenario: a relayed client makes a round trip, then resets its
@@ -430,6 +481,7 @@ static const struct t_case cases[] = {
     T_CASE_TIMEOUT(test_a_gigabyte_both_ways, 120),
     T_CASE(test_backend_that_stops_reading),
     T_CASE(test_pipes_reused_clean),
+    T_CASE(test_urgent_byte_does_not_spin),
     T_CASE(test_client_reset_passed_on),
     T_CASE(test_proxy_v1_to_the_backend),
     T_CASE(test_proxy_v2_to_the_backend),
